@@ -1,0 +1,2 @@
+// Placeholder: replaced by the etcd provisioning setup.
+export default function setup(): void {}
