@@ -1,0 +1,142 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import fc from "fast-check"
+import * as Address from "../src/core/Address.js"
+import * as EtcdRecord from "../src/core/EtcdRecord.js"
+
+// fast-check prints the seed and the counterexample path when a property
+// fails; pin a failing case as a regular test in test/EtcdRecord.test.ts.
+const runs = { numRuns: 1_000 }
+
+const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join("."))
+const hostname = fc.domain()
+const ipv6 = fc.ipV6().map((h) => `[${h}]`)
+const port = fc.integer({ min: 1, max: 65_535 })
+/** Any address Address.parse accepts, in canonical form. */
+const address = fc
+  .tuple(fc.oneof(ipv4, hostname, ipv6), port)
+  .map(([host, p]) => Address.format(Address.unsafeParse(`${host}:${p}`)))
+const service = fc.string({ minLength: 1, maxLength: 12 })
+const metadata = fc.oneof(fc.constant(null), fc.jsonValue({ maxDepth: 3 }))
+
+describe("EtcdRecord properties", () => {
+  it("decode(encode(e)) gives e back under keyOf(service, address)", () => {
+    fc.assert(
+      fc.property(service, address, metadata, (svc, addr, meta) => {
+        const endpoint = { address: addr, metadata: meta }
+        const { key, value } = EtcdRecord.encode(svc, endpoint)
+        expect(key).toBe(EtcdRecord.keyOf(svc, addr))
+        expect(EtcdRecord.owns(svc, key)).toBe(true)
+        expect(EtcdRecord.decode(key, value)).toEqual(Either.right({ key, endpoint }))
+      }),
+      runs
+    )
+  })
+
+  it("encode writes plain JSON with the Go field order", () => {
+    fc.assert(
+      fc.property(service, address, metadata, (svc, addr, meta) => {
+        const { value } = EtcdRecord.encode(svc, { address: addr, metadata: meta })
+        expect(value.startsWith(`{"Op":0,"Addr":`)).toBe(true)
+        expect(Object.keys(JSON.parse(value))).toEqual(["Op", "Addr", "Metadata"])
+        expect(JSON.parse(value)).toEqual({ Op: 0, Addr: addr, Metadata: meta })
+      }),
+      runs
+    )
+  })
+
+  it("a service never owns the keys of a service whose name it prefixes", () => {
+    fc.assert(
+      fc.property(
+        service,
+        fc.string({ minLength: 1, maxLength: 6 }).filter((s) => !s.startsWith("/")),
+        fc.string({ maxLength: 8 }),
+        (svc, extra, rest) => {
+          const key = `${svc}${extra}/${rest}`
+          expect(EtcdRecord.owns(svc, key)).toBe(false)
+          const { set } = EtcdRecord.applyBatch(EtcdRecord.empty, svc, [
+            { _tag: "Put", key, value: EtcdRecord.encode(svc, { address: "h:1", metadata: null }).value }
+          ])
+          expect(set.records.size).toBe(0)
+          expect(EtcdRecord.owns(svc, `${svc}/${extra}`)).toBe(true)
+        }
+      ),
+      runs
+    )
+  })
+
+  // A small key and address space so that events collide often.
+  const keys = fc.constantFrom("svc/a", "svc/b", "svc/c", "svc/d", "svc/e", "svc2/a", "svc", "svc/", "sv/a")
+  const smallAddress = fc.constantFrom("h:1", "h:2", "H:2", "[0::1]:3", "10.0.0.1:4")
+  const goodValue = fc
+    .tuple(smallAddress, fc.constantFrom(null, { w: 1 }, "m"))
+    .map(([a, m]) => EtcdRecord.encode("svc", { address: a, metadata: m }).value)
+  const badValue = fc.oneof(
+    fc.string({ maxLength: 20 }),
+    fc.constantFrom("null", "[]", `{"Op":1,"Addr":"h:1"}`, `{"Op":0,"Addr":"nope"}`, `{"Op":0}`, "{"),
+    fc.uint8Array({ maxLength: 16 }).map((b) => Array.from(b, (x) => String.fromCharCode(x)).join(""))
+  )
+  const event: fc.Arbitrary<EtcdRecord.Event> = fc.oneof(
+    fc.record({ _tag: fc.constant("Put" as const), key: keys, value: fc.oneof(goodValue, badValue) }),
+    fc.record({ _tag: fc.constant("Delete" as const), key: keys })
+  )
+  const events = fc.array(event, { maxLength: 30 })
+  const cap = fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined })
+  const entries = (set: EtcdRecord.EndpointSet) => Array.from(set.records.entries()).sort(([a], [b]) => (a < b ? -1 : 1))
+  const optionsOf = (c: number | undefined) => (c === undefined ? undefined : { cap: c })
+
+  it("applying a batch equals applying its events one by one", () => {
+    fc.assert(
+      fc.property(events, events, cap, (before, batch, c) => {
+        const start = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", before, optionsOf(c)).set
+        const whole = EtcdRecord.applyBatch(start, "svc", batch, optionsOf(c))
+        let set = start
+        const skipped: Array<EtcdRecord.EtcdRecordError> = []
+        for (const e of batch) {
+          const step = EtcdRecord.applyBatch(set, "svc", [e], optionsOf(c))
+          set = step.set
+          skipped.push(...step.skipped)
+        }
+        expect(entries(whole.set)).toEqual(entries(set))
+        expect(whole.skipped).toEqual(skipped)
+        expect(EtcdRecord.addresses(whole.set)).toEqual(EtcdRecord.addresses(set))
+      }),
+      runs
+    )
+  })
+
+  it("counts an address once however many keys hold it, and never exceeds the cap", () => {
+    fc.assert(
+      fc.property(events, cap, (batch, c) => {
+        const { set } = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", batch, optionsOf(c))
+        const list = EtcdRecord.addresses(set)
+        expect(new Set(list).size).toBe(list.length)
+        expect(new Set(list)).toEqual(new Set(Array.from(set.records.values(), (e) => e.address)))
+        expect(set.records.size).toBeLessThanOrEqual(c ?? EtcdRecord.DEFAULT_CAP)
+        for (const key of set.records.keys()) expect(EtcdRecord.owns("svc", key)).toBe(true)
+      }),
+      runs
+    )
+  })
+
+  it("bad records never remove good records at other keys", () => {
+    fc.assert(
+      fc.property(events, fc.array(fc.tuple(keys, badValue), { minLength: 1, maxLength: 8 }), cap, (before, bad, c) => {
+        const start = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", before, optionsOf(c)).set
+        const { set, skipped } = EtcdRecord.applyBatch(
+          start,
+          "svc",
+          bad.map(([key, value]) => ({ _tag: "Put" as const, key, value })),
+          optionsOf(c)
+        )
+        const touched = new Set(bad.map(([key]) => key))
+        for (const [key, endpoint] of start.records) {
+          if (!touched.has(key)) expect(set.records.get(key)).toEqual(endpoint)
+        }
+        for (const key of touched) expect(set.records.has(key)).toBe(false)
+        expect(skipped.length).toBe(bad.filter(([key]) => EtcdRecord.owns("svc", key)).length)
+      }),
+      runs
+    )
+  })
+})

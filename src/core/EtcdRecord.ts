@@ -1,0 +1,489 @@
+/**
+ * The etcd record format of etcd's Go naming package
+ * (`go.etcd.io/etcd/client/v3/naming/endpoints`), and the pure state machine
+ * that turns etcd events into the set of endpoints of one service.
+ *
+ * A backend `10.0.0.1:9080` of service `my-service` is the key
+ * `my-service/10.0.0.1:9080` with the value
+ * `{"Op":0,"Addr":"10.0.0.1:9080","Metadata":null}`, byte for byte what Go's
+ * `endpoints.Manager.AddEndpoint` writes (it marshals
+ * `struct{ Op uint8; Addr string; Metadata interface{} }` with `encoding/json`).
+ *
+ * Decoding follows Go's `json.Unmarshal` where it matters for interoperation
+ * (extra fields are ignored, field names match case-insensitively, a missing
+ * `Op` is 0, a missing `Metadata` is null) and is stricter where Go's reader
+ * would hand garbage to gRPC:
+ *
+ * - `Addr` must parse with {@link Address.parse}; the endpoint keeps its
+ *   canonical text, so `[0:0::1]:80` and `[::1]:80` are one backend.
+ * - `Op` must be 0 (Add). Go's watcher ignores `Op` on a put and treats every
+ *   decodable value as Add, but no Go writer ever stores `Op: 1` (Delete is an
+ *   etcd delete of the key). A stored `"Op":1` can only mean a writer that
+ *   wanted the endpoint gone, so it is *not* an endpoint here: it is reported
+ *   as problem `"DeleteOp"` and, like any bad value, removes whatever good
+ *   record that key held. Any other `Op` is `"InvalidOp"`.
+ *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.encode("svc", { address: "10.0.0.1:9080", metadata: null })
+ * // { key: "svc/10.0.0.1:9080", value: '{"Op":0,"Addr":"10.0.0.1:9080","Metadata":null}' }
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+import * as Address from "./Address.js"
+
+/**
+ * One backend of a service: its canonical address text (as
+ * {@link Address.format} writes it) and the record's `Metadata` (JSON data, or
+ * null).
+ *
+ * @since 0.1.0
+ */
+export interface Endpoint {
+  readonly address: string
+  readonly metadata: unknown
+}
+
+/**
+ * A decoded record: the etcd key it was stored under and its endpoint.
+ *
+ * @since 0.1.0
+ */
+export interface Record {
+  readonly key: string
+  readonly endpoint: Endpoint
+}
+
+/**
+ * Why a stored value is not an endpoint.
+ *
+ * @since 0.1.0
+ */
+export type RecordProblem =
+  | "InvalidJson"
+  | "NotAnObject"
+  | "InvalidOp"
+  | "DeleteOp"
+  | "MissingAddr"
+  | "InvalidAddr"
+  | "OverCap"
+
+const describe: { readonly [P in RecordProblem]: string } = {
+  InvalidJson: "the value is not JSON",
+  NotAnObject: 'the value is not a JSON object like {"Op":0,"Addr":"host:port","Metadata":null}',
+  InvalidOp: "Op is not 0 (Add)",
+  DeleteOp: "Op is 1 (Delete): the writer marked this endpoint as removed",
+  MissingAddr: "Addr is missing or not a string",
+  InvalidAddr: "Addr is not a valid host:port address",
+  OverCap: "the service already has the maximum number of endpoints; this record is ignored"
+}
+
+const MAX_SHOWN = 120
+
+/** Shortens text that goes into a message (keys and values can be megabytes). */
+const shorten = (text: string): string =>
+  text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}… (${text.length} characters)`
+
+/**
+ * A stored value that is not an endpoint. `key` is the etcd key, `detail` says
+ * what exactly was wrong (never the whole value).
+ *
+ * @since 0.1.0
+ */
+export class EtcdRecordError extends Data.TaggedError("EtcdRecordError")<{
+  readonly key: string
+  readonly problem: RecordProblem
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `etcd record ${JSON.stringify(shorten(this.key))}: ${describe[this.problem]}${
+      this.detail.length > 0 ? ` (${this.detail})` : ""
+    }`
+  }
+
+  /** The explanation without the key, for callers that show their own context. */
+  get reason(): string {
+    return describe[this.problem]
+  }
+}
+
+/**
+ * The key prefix of a service's records: `${service}/`. Watching this prefix
+ * (not `service` alone) is what keeps `svc` from seeing `svc2/...`.
+ *
+ * @since 0.1.0
+ */
+export const prefix = (service: string): string => `${service}/`
+
+/**
+ * Whether `key` is a record of `service`: it starts with `${service}/` and has
+ * something after the slash.
+ *
+ * @example
+ * ```ts
+ * owns("svc", "svc/10.0.0.1:80") // true
+ * owns("svc", "svc2/10.0.0.1:80") // false
+ * owns("svc", "svc/") // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const owns = (service: string, key: string): boolean => {
+  const p = prefix(service)
+  return key.length > p.length && key.startsWith(p)
+}
+
+/**
+ * The key Go's convention (and the Registrar) uses for an address:
+ * `${service}/${address}`.
+ *
+ * @since 0.1.0
+ */
+export const keyOf = (service: string, address: string): string => `${prefix(service)}${address}`
+
+// ---------------------------------------------------------------------------
+// Encoding, byte-exact with Go's encoding/json
+// ---------------------------------------------------------------------------
+
+const HEX = "0123456789abcdef"
+
+/**
+ * A JSON string literal as Go's `json.Marshal` writes it (Go 1.22 and later):
+ * `"` and `\` escaped, `\b \f \n \r \t` short escapes, other control
+ * characters as `\u00XX`, and the HTML-sensitive `< > &` and the line
+ * separators U+2028/U+2029 as `\uXXXX`. A lone UTF-16 surrogate (which Go
+ * could only have seen as invalid UTF-8) becomes `\ufffd`, as Go writes it.
+ */
+const goQuote = (text: string): string => {
+  let out = '"'
+  let start = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    let escape: string | undefined
+    if (c < 0x20) {
+      switch (c) {
+        case 0x08:
+          escape = "\\b"
+          break
+        case 0x0c:
+          escape = "\\f"
+          break
+        case 0x0a:
+          escape = "\\n"
+          break
+        case 0x0d:
+          escape = "\\r"
+          break
+        case 0x09:
+          escape = "\\t"
+          break
+        default:
+          escape = `\\u00${HEX[c >> 4]}${HEX[c & 0xf]}`
+      }
+    } else if (c === 0x22) {
+      escape = '\\"'
+    } else if (c === 0x5c) {
+      escape = "\\\\"
+    } else if (c === 0x3c) {
+      escape = "\\u003c"
+    } else if (c === 0x3e) {
+      escape = "\\u003e"
+    } else if (c === 0x26) {
+      escape = "\\u0026"
+    } else if (c === 0x2028) {
+      escape = "\\u2028"
+    } else if (c === 0x2029) {
+      escape = "\\u2029"
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const next = text.charCodeAt(i + 1)
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        i++ // a well-formed pair: literal
+        continue
+      }
+      escape = "\\ufffd"
+    }
+    if (escape !== undefined) {
+      out += text.slice(start, i) + escape
+      start = i + 1
+    }
+  }
+  return out + text.slice(start) + '"'
+}
+
+/**
+ * Orders strings as Go orders map keys and etcd orders keys: by their UTF-8
+ * bytes, which is code point order (not JavaScript's UTF-16 order).
+ *
+ * @since 0.1.0
+ */
+export const compareCodePoints = (a: string, b: string): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!
+    const y = b.codePointAt(i)!
+    if (x !== y) return x < y ? -1 : 1
+    if (x > 0xffff) i++
+  }
+  return a.length - b.length
+}
+
+/**
+ * Go's encoding of a value decoded into `interface{}`: objects are maps, so
+ * their keys come out sorted; numbers are float64, whose shortest text matches
+ * JavaScript's (same exponent thresholds, `-0` stays `-0`). What JSON cannot
+ * hold is written as `JSON.stringify` writes it (NaN and Infinity as null,
+ * undefined fields left out); a bigint is written as its digits, as Go writes
+ * an int64. A cycle throws a TypeError, as `JSON.stringify` does.
+ */
+const goJson = (value: unknown, seen: Set<object>): string | undefined => {
+  switch (typeof value) {
+    case "string":
+      return goQuote(value)
+    case "number":
+      return Number.isFinite(value) ? (Object.is(value, -0) ? "-0" : JSON.stringify(value)) : "null"
+    case "boolean":
+      return value ? "true" : "false"
+    case "bigint":
+      return value.toString()
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined
+  }
+  if (value === null) return "null"
+  const obj = value as { toJSON?: unknown }
+  if (typeof obj.toJSON === "function") {
+    return goJson((obj.toJSON as (key: string) => unknown)(""), seen)
+  }
+  if (seen.has(obj)) throw new TypeError("EtcdRecord.encode: metadata contains a cycle")
+  seen.add(obj)
+  try {
+    if (Array.isArray(value)) {
+      return `[${value.map((item) => goJson(item, seen) ?? "null").join(",")}]`
+    }
+    const record = value as { readonly [key: string]: unknown }
+    const parts: Array<string> = []
+    for (const key of Object.keys(record).sort(compareCodePoints)) {
+      const encoded = goJson(record[key], seen)
+      if (encoded !== undefined) parts.push(`${goQuote(key)}:${encoded}`)
+    }
+    return `{${parts.join(",")}}`
+  } finally {
+    seen.delete(obj)
+  }
+}
+
+/**
+ * The key and value Go's endpoints manager writes for `endpoint`:
+ * key `${service}/${address}`, value `{"Op":0,"Addr":...,"Metadata":...}`.
+ * `endpoint.address` is written as given (pass canonical
+ * {@link Address.format} text, as {@link decode} returns). Metadata that is
+ * JSON data (objects, arrays, strings, finite numbers, booleans, null) is
+ * written byte-exact with Go's `json.Marshal`; undefined metadata is null.
+ * Throws a TypeError when the metadata contains a cycle.
+ *
+ * @since 0.1.0
+ */
+export const encode = (service: string, endpoint: Endpoint): { readonly key: string; readonly value: string } => ({
+  key: keyOf(service, endpoint.address),
+  value: `{"Op":0,"Addr":${goQuote(endpoint.address)},"Metadata":${goJson(endpoint.metadata, new Set()) ?? "null"}}`
+})
+
+// ---------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------
+
+const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key)
+
+/**
+ * Go's field matching: for every key of the object in order, a key equal to
+ * the field name, or else equal ignoring case, sets the field; the last such
+ * key wins.
+ */
+const field = (obj: { readonly [key: string]: unknown }, name: string): unknown => {
+  const lower = name.toLowerCase()
+  let found: unknown = undefined
+  for (const key of Object.keys(obj)) {
+    if (key === name || key.toLowerCase() === lower) found = obj[key]
+  }
+  return found
+}
+
+const fail = (key: string, problem: RecordProblem, detail: string) =>
+  Either.left(new EtcdRecordError({ key, problem, detail }))
+
+/**
+ * Decodes the value stored under `key`. Extra fields are ignored; `Op` must be
+ * 0 or absent; `Addr` must parse with {@link Address.parse} and comes back in
+ * canonical form; a missing `Metadata` is null.
+ *
+ * @example
+ * ```ts
+ * decode("svc/a", '{"Op":0,"Addr":"[0:0::1]:80","Metadata":{"zone":"a"}}')
+ * // Right({ key: "svc/a", endpoint: { address: "[::1]:80", metadata: { zone: "a" } } })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decode = (key: string, value: string): Either.Either<Record, EtcdRecordError> => {
+  let json: unknown
+  try {
+    json = JSON.parse(value)
+  } catch (error) {
+    return fail(key, "InvalidJson", `${value.length} characters: ${shorten(String((error as Error).message))}`)
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return fail(key, "NotAnObject", json === null ? "null" : Array.isArray(json) ? "an array" : `a ${typeof json}`)
+  }
+  const obj = json as { readonly [key: string]: unknown }
+
+  const op = field(obj, "Op")
+  if (op !== undefined && op !== null && op !== 0) {
+    return op === 1 ? fail(key, "DeleteOp", "Op 1") : fail(key, "InvalidOp", `Op ${shorten(JSON.stringify(op))}`)
+  }
+
+  const addr = field(obj, "Addr")
+  if (typeof addr !== "string") {
+    return fail(key, "MissingAddr", addr === undefined ? "no Addr field" : `Addr is ${shorten(JSON.stringify(addr))}`)
+  }
+  const parsed = Address.parse(addr)
+  if (Either.isLeft(parsed)) return fail(key, "InvalidAddr", shorten(parsed.left.message))
+
+  const metadata = field(obj, "Metadata")
+  return Either.right({
+    key,
+    endpoint: { address: Address.format(parsed.right), metadata: metadata === undefined ? null : metadata }
+  })
+}
+
+/**
+ * Like {@link decode}, but throws the {@link EtcdRecordError}.
+ *
+ * @since 0.1.0
+ */
+export const unsafeDecode = (key: string, value: string): Record =>
+  Either.getOrThrowWith(decode(key, value), (error) => error)
+
+// ---------------------------------------------------------------------------
+// Endpoint sets
+// ---------------------------------------------------------------------------
+
+/**
+ * A change to one etcd key, as a watch response or a listing reports it.
+ *
+ * @since 0.1.0
+ */
+export type Event =
+  | { readonly _tag: "Put"; readonly key: string; readonly value: string }
+  | { readonly _tag: "Delete"; readonly key: string }
+
+/**
+ * The good records of one service, by etcd key.
+ *
+ * @since 0.1.0
+ */
+export interface EndpointSet {
+  readonly records: ReadonlyMap<string, Endpoint>
+}
+
+/**
+ * The set with no records.
+ *
+ * @since 0.1.0
+ */
+export const empty: EndpointSet = { records: new Map() }
+
+/**
+ * The default cap on records per service.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_CAP = 10_000
+
+/**
+ * Applies the events of one etcd watch response (or a whole listing, as puts)
+ * at once. Keys that `service` does not own are ignored. A put that does not
+ * decode removes the good record that key held (the key's current value is
+ * bad, so the old endpoint is no longer what etcd says) and is returned in
+ * `skipped`. With `cap` (default {@link DEFAULT_CAP}), a put of a new key when
+ * the set already holds `cap` records is ignored and reported with problem
+ * `"OverCap"`; keys already in the set are always updated.
+ *
+ * Applying a batch gives the same set as applying its events one by one.
+ *
+ * @since 0.1.0
+ */
+export const applyBatch = (
+  set: EndpointSet,
+  service: string,
+  events: ReadonlyArray<Event>,
+  options?: { readonly cap?: number }
+): { readonly set: EndpointSet; readonly skipped: ReadonlyArray<EtcdRecordError> } => {
+  const cap = options?.cap ?? DEFAULT_CAP
+  const skipped: Array<EtcdRecordError> = []
+  let records: Map<string, Endpoint> | undefined
+  const writable = (): Map<string, Endpoint> => (records ??= new Map(set.records))
+  for (const event of events) {
+    if (!owns(service, event.key)) continue
+    const current = records ?? set.records
+    if (event._tag === "Delete") {
+      if (current.has(event.key)) writable().delete(event.key)
+      continue
+    }
+    const decoded = decode(event.key, event.value)
+    if (Either.isLeft(decoded)) {
+      if (current.has(event.key)) writable().delete(event.key)
+      skipped.push(decoded.left)
+    } else if (current.has(event.key) || current.size < cap) {
+      const before = current.get(event.key)
+      const endpoint = decoded.right.endpoint
+      if (before === undefined || !sameEndpoint(before, endpoint)) writable().set(event.key, endpoint)
+    } else {
+      skipped.push(
+        new EtcdRecordError({ key: event.key, problem: "OverCap", detail: `cap ${cap} reached` })
+      )
+    }
+  }
+  return { set: records === undefined ? set : { records }, skipped }
+}
+
+/**
+ * Two endpoints are the same when their addresses are equal and their metadata
+ * encode to the same JSON.
+ *
+ * @since 0.1.0
+ */
+export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean =>
+  a.address === b.address && (a.metadata === b.metadata || goJson(a.metadata, new Set()) === goJson(b.metadata, new Set()))
+
+/**
+ * The endpoints of a set, one per address: ordered by etcd key (byte order),
+ * and for an address stored under several keys, the record with the smallest
+ * key.
+ *
+ * @since 0.1.0
+ */
+export const endpoints = (set: EndpointSet): ReadonlyArray<Endpoint> => {
+  const keys = Array.from(set.records.keys()).sort(compareCodePoints)
+  const seen = new Set<string>()
+  const out: Array<Endpoint> = []
+  for (const key of keys) {
+    const endpoint = set.records.get(key)!
+    if (seen.has(endpoint.address)) continue
+    seen.add(endpoint.address)
+    out.push(endpoint)
+  }
+  return out
+}
+
+/**
+ * The unique addresses of a set, ordered by the etcd key (byte order) of the
+ * first record that holds each.
+ *
+ * @since 0.1.0
+ */
+export const addresses = (set: EndpointSet): ReadonlyArray<string> => endpoints(set).map((e) => e.address)
