@@ -1,0 +1,101 @@
+/**
+ * The `pass` resolver: `pass:///10.0.0.1:9080#2,10.0.0.2:9090#1` resolves to
+ * the listed addresses, each with its connection count, and selects the
+ * `anchor_round_robin` policy.
+ *
+ * A malformed target makes the channel constructor throw the core's
+ * `TargetError` (offending piece and position), so `new Client(...)` fails at
+ * once instead of failing every call later.
+ *
+ * The channel's default authority (its `:authority` header, and the TLS name
+ * when no per-connection name applies) is the first address, e.g.
+ * `10.0.0.1:9080`.
+ *
+ * @since 0.1.0
+ */
+import { experimental, type ChannelOptions } from "@grpc/grpc-js"
+import * as Either from "effect/Either"
+import * as Address from "../../core/Address.js"
+import * as Target from "../../core/Target.js"
+import { RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
+import { serviceConfigFor } from "./internal/serviceConfig.js"
+
+/**
+ * The URI scheme this resolver handles.
+ *
+ * @since 0.1.0
+ */
+export const SCHEME = "pass"
+
+const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => {
+  const parsed = Target.parse(experimental.uriToString(uri))
+  if (Either.isLeft(parsed)) throw parsed.left
+  if (parsed.right._tag !== "Pass") {
+    // Unreachable: grpc-js only hands `pass:` URIs to this resolver.
+    throw new Error(`pass resolver received a non-pass target: ${experimental.uriToString(uri)}`)
+  }
+  return parsed.right
+}
+
+/**
+ * @since 0.1.0
+ */
+export class PassResolver implements experimental.Resolver {
+  private readonly endpoints: Array<experimental.Endpoint>
+  private readonly attributes: Record<string, unknown>
+  private readonly serviceConfig: ReturnType<typeof serviceConfigFor>
+  private pending = false
+  private destroyed = false
+
+  constructor(
+    uri: experimental.GrpcUri,
+    private readonly listener: experimental.ResolverListener,
+    options: ChannelOptions
+  ) {
+    const target = parsePass(uri)
+    this.endpoints = target.endpoints.map(({ address }) => ({ addresses: [{ host: address.host, port: address.port }] }))
+    const resolution: Resolution = {
+      target: Target.format(target),
+      counts: new Map(target.endpoints.map(({ address, count }) => [Address.format(address), count])),
+      serverNames: new Map()
+    }
+    this.attributes = { [RESOLUTION_KEY]: resolution }
+    this.serviceConfig = serviceConfigFor(options)
+  }
+
+  updateResolution(): void {
+    // Never call the listener synchronously: grpc-js may be inside the
+    // channel constructor or the policy's re-resolution request.
+    if (this.pending || this.destroyed) return
+    this.pending = true
+    process.nextTick(() => {
+      this.pending = false
+      if (this.destroyed) return
+      this.listener(
+        experimental.statusOrFromValue(this.endpoints),
+        this.attributes,
+        this.serviceConfig === null ? null : experimental.statusOrFromValue(this.serviceConfig),
+        ""
+      )
+    })
+  }
+
+  destroy(): void {
+    this.destroyed = true
+  }
+
+  static getDefaultAuthority(uri: experimental.GrpcUri): string {
+    const first = parsePass(uri).endpoints[0]
+    // The grammar rejects an empty list, so there is always a first address.
+    return first === undefined ? "localhost" : Address.format(first.address)
+  }
+}
+
+/**
+ * Registers the `pass` scheme with the app's @grpc/grpc-js.
+ *
+ * @since 0.1.0
+ */
+export const setup = (): void => {
+  experimental.registerResolver(SCHEME, PassResolver)
+}

@@ -1,0 +1,44 @@
+/**
+ * The channel-option and resolver-attribute keys by which grpc-anchor's
+ * resolvers, its policy and its Effect layer talk to each other through
+ * grpc-js. Internal: not exported from the package.
+ */
+import { experimental } from "@grpc/grpc-js"
+
+/**
+ * grpc-js drops keys with this prefix from subchannel arguments, so values
+ * under it reach the policy (resolver attributes are merged into the options
+ * the policy sees) without making otherwise equal subchannels unequal.
+ */
+const INTERNAL = experimental.SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX
+
+/** Resolver attribute carrying a {@link Resolution}. */
+export const RESOLUTION_KEY = `${INTERNAL}.grpc_anchor.resolution`
+
+/** Channel option carrying a {@link StatsSink} (set by AnchoredChannel). */
+export const STATS_KEY = `${INTERNAL}.grpc_anchor.stats`
+
+/** Channel option carrying an etcd client for the `etcd` resolver. */
+export const ETCD_CLIENT_KEY = `${INTERNAL}.grpc_anchor.etcd_client`
+
+/**
+ * Subchannel argument that makes each connection slot its own subchannel:
+ * grpc-js shares one subchannel among equal (address, arguments, credentials).
+ */
+export const SLOT_KEY = "grpc_anchor.slot"
+
+/** The grpc-js option a user sets to fix the TLS name for every connection. */
+export const SSL_TARGET_NAME_OVERRIDE = "grpc.ssl_target_name_override"
+
+/** What a grpc-anchor resolver tells the policy beside the address list. */
+export interface Resolution {
+  /** The channel target, for error messages. */
+  readonly target: string
+  /** Connections per address (`Address.format` text); absent addresses get the policy's default. */
+  readonly counts: ReadonlyMap<string, number>
+  /** TLS server name per address, when it differs from the address's host. */
+  readonly serverNames: ReadonlyMap<string, string>
+}
+
+export const isResolution = (u: unknown): u is Resolution =>
+  typeof u === "object" && u !== null && "target" in u && "counts" in u && (u as Resolution).counts instanceof Map

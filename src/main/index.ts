@@ -1,0 +1,51 @@
+/**
+ * grpc-anchor: a connection pool with weighted round robin for
+ * @grpc/grpc-js clients, and etcd service discovery.
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { register } from "grpc-anchor"
+ * register()
+ * const client = new EchoClient("pass:///10.0.0.1:9080#2,10.0.0.2:9090#1", grpc.credentials.createInsecure())
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as grpc from "@grpc/grpc-js"
+import { registerAll } from "../adapters/grpc/register.js"
+
+export * from "./core.js"
+export * as AnchorRoundRobin from "../adapters/grpc/AnchorRoundRobin.js"
+export * as PassResolver from "../adapters/grpc/PassResolver.js"
+export { ConnectionObserver } from "../adapters/grpc/ConnectionObserver.js"
+export type { ObservedConnection, RemoteSummary } from "../adapters/grpc/ConnectionObserver.js"
+export * as Stats from "../adapters/grpc/Stats.js"
+export * as AnchoredChannel from "../adapters/grpc/AnchoredChannel.js"
+
+/**
+ * Registers grpc-anchor's resolvers (`pass`, `etcd`) and its
+ * `anchor_round_robin` policy into the app's own @grpc/grpc-js. Idempotent.
+ *
+ * @since 0.1.0
+ */
+export const register = (): void => {
+  registerAll()
+}
+
+/**
+ * A grpc-js `Channel` for a grpc-anchor target, for applications that do not
+ * use Effect. Pass it to a client with `{ channelOverride: channel }`; close
+ * it with `channel.close()`. A malformed target throws the core's
+ * `TargetError`.
+ *
+ * @since 0.1.0
+ */
+export const createChannel = (
+  target: string,
+  credentials: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions = {}
+): grpc.Channel => {
+  registerAll()
+  return new grpc.Channel(target, credentials, options)
+}

@@ -1,0 +1,95 @@
+/**
+ * Runs the echo server (`echoServerMain`) as a child process, with bounded
+ * waits and guaranteed cleanup. From TypeScript sources (tests, benchmarks)
+ * it runs the .ts file through tsx; from the build, the .js file.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import type { ObservedConnection } from "../../adapters/grpc/ConnectionObserver.js"
+
+const fromSource = import.meta.url.endsWith(".ts")
+const MAIN = fileURLToPath(new URL(fromSource ? "./echoServerMain.ts" : "./echoServerMain.js", import.meta.url))
+const PREFIX = fromSource ? ["--import", "tsx"] : []
+
+export interface EchoProcess {
+  readonly name: string
+  readonly port: number
+  readonly child: ChildProcess
+  /** Asks the server for its observed connections. */
+  readonly stats: () => Promise<{ readonly connections: ReadonlyArray<ObservedConnection>; readonly calls: number }>
+  /** SIGKILL, resolved once the process is gone. */
+  readonly kill: () => Promise<void>
+  /** SIGTERM (drain), resolved once the process is gone. */
+  readonly stop: () => Promise<void>
+}
+
+const live = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL")
+})
+
+const lines = (child: ChildProcess, onLine: (line: string) => void): void => {
+  let buffered = ""
+  child.stdout!.setEncoding("utf8")
+  child.stdout!.on("data", (chunk: string) => {
+    buffered += chunk
+    let newline = buffered.indexOf("\n")
+    while (newline !== -1) {
+      onLine(buffered.slice(0, newline))
+      buffered = buffered.slice(newline + 1)
+      newline = buffered.indexOf("\n")
+    }
+  })
+}
+
+export const startEchoProcess = (options: {
+  readonly name: string
+  readonly port?: number
+  readonly maxStreams?: number
+  readonly timeoutMs?: number
+}): Promise<EchoProcess> => {
+  const args = [...PREFIX, MAIN, "--name", options.name, "--port", String(options.port ?? 0)]
+  if (options.maxStreams !== undefined) args.push("--max-streams", String(options.maxStreams))
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
+  live.add(child)
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  void exited.then(() => live.delete(child))
+  let stderr = ""
+  child.stderr!.setEncoding("utf8")
+  child.stderr!.on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const waiting: Array<(line: string) => void> = []
+  lines(child, (line) => waiting.shift()?.(line))
+  const nextLine = (timeoutMs: number, what: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`echo ${options.name}: no ${what} within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs)
+      waiting.push((line) => {
+        clearTimeout(timer)
+        resolve(line)
+      })
+      void exited.then(() => {
+        clearTimeout(timer)
+        reject(new Error(`echo ${options.name} exited: ${stderr}`))
+      })
+    })
+  return nextLine(options.timeoutMs ?? 20_000, "ready line").then((line) => {
+    const ready = JSON.parse(line) as { port: number }
+    const gone = async (signal: NodeJS.Signals) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+    }
+    return {
+      name: options.name,
+      port: ready.port,
+      child,
+      stats: async () => {
+        const reply = nextLine(5_000, "stats")
+        child.stdin!.write("stats\n")
+        return (JSON.parse(await reply) as { stats: Awaited<ReturnType<EchoProcess["stats"]>> }).stats
+      },
+      kill: () => gone("SIGKILL"),
+      stop: () => gone("SIGTERM")
+    }
+  })
+}

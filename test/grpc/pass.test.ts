@@ -1,0 +1,180 @@
+/**
+ * The `pass` resolver and `anchor_round_robin` against real grpc-js servers
+ * on loopback: connection counts seen by the servers, exact call ratios,
+ * failover when a backend process dies, and its return.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { afterEach, describe, expect, it } from "vitest"
+import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
+import { makeSink } from "../../src/adapters/grpc/Stats.js"
+import { startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
+import { call } from "../../src/main/internal/echo.js"
+import { createChannel, register } from "../../src/main/index.js"
+import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
+import { callMany, eventually, makeClient, tally } from "../support/grpc.js"
+
+register()
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const servers = async (...names: Array<string>): Promise<Array<EchoServer>> => {
+  const started = await Promise.all(names.map((name) => startEchoServer({ name })))
+  for (const server of started) cleanups.push(() => server.close({ force: true }))
+  return started
+}
+
+/** A client whose channel reports its slots, so a test can wait for all of them. */
+const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
+  const sink = makeSink(target)
+  const client = makeClient(target, { ...options, [STATS_KEY]: sink })
+  cleanups.push(() => client.close())
+  const allReady = (slots: number) =>
+    eventually(`${slots} READY connections`, () => {
+      client.getChannel().getConnectivityState(true)
+      const connections = sink.read().connections
+      return connections.length === slots && connections.every((c) => c.state === "READY")
+    })
+  return { client, sink, allReady }
+}
+
+const liveConnections = (server: EchoServer) => server.observer.connections().length
+
+describe("pass:/// targets", () => {
+  it("opens exactly N connections per address, seen from each server", async () => {
+    const [a, b] = await servers("a", "b")
+    const { client, allReady } = pooled(`pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1`)
+    await allReady(3)
+    await callMany(client, 30)
+    await eventually("server-side connection counts", () => liveConnections(a!) === 2 && liveConnections(b!) === 1)
+    expect(liveConnections(a!)).toBe(2)
+    expect(liveConnections(b!)).toBe(1)
+  })
+
+  it("sends every 3 consecutive calls 2 to A and 1 to B, interleaved, halving A's calls over its 2 connections", async () => {
+    const [a, b] = await servers("a", "b")
+    const { client, allReady } = pooled(`pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1`)
+    await allReady(3)
+    const answers = await callMany(client, 300)
+    for (let i = 0; i + 3 <= answers.length; i++) {
+      expect(tally(answers.slice(i, i + 3))).toEqual({ a: 2, b: 1 })
+    }
+    const perConnection = a!.observer.connections().map((c) => c.calls)
+    expect(perConnection).toEqual([100, 100])
+    expect(b!.observer.connections().map((c) => c.calls)).toEqual([100])
+  })
+
+  it.each([
+    { counts: [3, 1], periods: 50 },
+    { counts: [1, 1, 1], periods: 100 },
+    { counts: [5, 2], periods: 40 },
+    { counts: [4, 1, 2], periods: 30 }
+  ])("follows the counts $counts exactly over whole periods, with 16 calls in flight", async ({ counts, periods }) => {
+    const names = counts.map((_, i) => `s${i}`)
+    const started = await servers(...names)
+    const target = `pass:///${started.map((s, i) => `127.0.0.1:${s.port}#${counts[i]}`).join(",")}`
+    const total = counts.reduce((x, y) => x + y, 0)
+    const { client, allReady } = pooled(target)
+    await allReady(total)
+    const answers = await callMany(client, total * periods, 16)
+    const expected = Object.fromEntries(names.map((name, i) => [name, counts[i]! * periods]))
+    expect(tally(answers)).toEqual(expected)
+    started.forEach((server, i) => {
+      // Each of a server's connections carries the same share of its calls.
+      expect(server.observer.connections().map((c) => c.calls)).toEqual(Array(counts[i]).fill(periods))
+    })
+  })
+
+  it("shares connections between channels with equal target and options, and not with a local subchannel pool", async () => {
+    const [a] = await servers("a")
+    const target = `pass:///127.0.0.1:${a!.port}#2`
+    const first = pooled(target)
+    const second = pooled(target)
+    await Promise.all([first.allReady(2), second.allReady(2)])
+    await callMany(first.client, 4)
+    await callMany(second.client, 4)
+    expect(liveConnections(a!)).toBe(2)
+    const own = pooled(target, { "grpc.use_local_subchannel_pool": 1 })
+    await own.allReady(2)
+    await eventually("4 connections", () => liveConnections(a!) === 4)
+  })
+
+  it("keeps unchanged slots when the same channel is re-resolved, and a bad target fails the constructor", () => {
+    const bad = "pass:///127.0.0.1:1,,127.0.0.1:2"
+    expect(() => makeClient(bad)).toThrowError(/empty entry.*position 18|position 18.*empty/i)
+    expect(() => makeClient("pass:///127.0.0.1:99999")).toThrowError(/65535/)
+    expect(() => createChannel("pass:///a:1#0", grpc.credentials.createInsecure())).toThrowError(/#0|1\.\.256|256/)
+  })
+
+  it("reports the target when no connection can be made, and waits under waitForReady", async () => {
+    // Port 1 on loopback: nothing listens there, connections are refused at once.
+    const { client } = pooled("pass:///127.0.0.1:1#2")
+    const error = await call(client, { deadlineMs: 5_000 }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e
+    )
+    expect(error?.code).toBe(grpc.status.UNAVAILABLE)
+    expect(error?.details).toContain("pass:///127.0.0.1:1#2")
+    const waiting = await call(client, { deadlineMs: 300, waitForReady: true }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e
+    )
+    expect(waiting?.code).toBe(grpc.status.DEADLINE_EXCEEDED)
+  })
+})
+
+describe("failover with real backend processes", () => {
+  const processes = async (...names: Array<string>): Promise<Array<EchoProcess>> => {
+    const started = await Promise.all(names.map((name) => startEchoProcess({ name })))
+    for (const p of started) cleanups.push(() => p.kill())
+    return started
+  }
+
+  it("skips a killed backend at once and takes it back when it restarts on the same port", async () => {
+    const [a, b, c] = await processes("a", "b", "c")
+    const target = `pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1,127.0.0.1:${c!.port}#1`
+    const { client, allReady } = pooled(target, { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 })
+    await allReady(4)
+
+    // Steady traffic: 8 calls in flight, each recording when it started.
+    const results: Array<{ readonly startedAt: number; readonly ok: boolean; readonly server?: string; readonly error?: string }> = []
+    let running = true
+    const traffic = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (running) {
+          const startedAt = performance.now()
+          await call(client as Echo, { deadlineMs: 5_000 }).then(
+            (server) => results.push({ startedAt, ok: true, server }),
+            (error: grpc.ServiceError) => results.push({ startedAt, ok: false, error: error.details })
+          )
+        }
+      })
+    )
+    const stopTraffic = async () => {
+      running = false
+      await traffic
+    }
+    cleanups.push(stopTraffic)
+
+    await eventually("traffic on all", () => new Set(results.map((r) => r.server)).size === 3)
+    await c!.kill()
+    const killedAt = performance.now()
+    await eventually("200 calls after the kill", () => results.filter((r) => r.startedAt > killedAt).length >= 200)
+    const afterKill = results.filter((r) => r.startedAt > killedAt)
+    expect(afterKill.filter((r) => !r.ok)).toEqual([])
+    expect(afterKill.filter((r) => r.server === "c")).toEqual([])
+
+    const restarted = await startEchoProcess({ name: "c", port: c!.port })
+    cleanups.push(() => restarted.kill())
+    const restartedAt = performance.now()
+    await eventually("c serving again", () => results.some((r) => r.startedAt > restartedAt && r.server === "c"), 15_000)
+    await stopTraffic()
+    const stats = await restarted.stats()
+    expect(stats.connections.length).toBe(1)
+    expect(stats.calls).toBeGreaterThan(0)
+    // Nothing that started after the kill failed, through the restart.
+    expect(results.filter((r) => r.startedAt > killedAt && !r.ok)).toEqual([])
+  })
+})

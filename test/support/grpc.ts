@@ -1,0 +1,49 @@
+/**
+ * Helpers for tests that drive real grpc-js servers and clients on loopback.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { call, EchoClient, type Echo } from "../../src/main/internal/echo.js"
+
+export const insecure = grpc.credentials.createInsecure()
+
+export const makeClient = (target: string, options: grpc.ChannelOptions = {}): Echo =>
+  new EchoClient(target, insecure, options) as unknown as Echo
+
+/** Runs `count` calls, at most `concurrency` at a time; returns who answered each, in call order. */
+export const callMany = async (
+  client: Echo,
+  count: number,
+  concurrency = 1,
+  options: Parameters<typeof call>[1] = {}
+): Promise<Array<string>> => {
+  const answers = new Array<string>(count)
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      const i = next++
+      answers[i] = await call(client, options)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
+  return answers
+}
+
+export const tally = (names: ReadonlyArray<string>): Record<string, number> => {
+  const counts: Record<string, number> = {}
+  for (const name of names) counts[name] = (counts[name] ?? 0) + 1
+  return counts
+}
+
+/** Polls `check` until it returns true, at most `timeoutMs`; throws with `what` otherwise. */
+export const eventually = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}
+
+/** Waits until the client's channel is READY (connecting if idle). */
+export const ready = (client: grpc.Client, timeoutMs = 10_000): Promise<void> =>
+  new Promise((resolve, reject) => client.waitForReady(Date.now() + timeoutMs, (error) => (error ? reject(error) : resolve())))
