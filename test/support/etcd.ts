@@ -1,0 +1,486 @@
+/**
+ * Throwaway etcd servers for integration tests: one member or a cluster of
+ * three, on free loopback ports (127.0.0.1 only), each with its own temporary
+ * data dir. Every wait is bounded; every process is killed when the test
+ * process exits, even when it is killed itself (a reaper process per member
+ * SIGKILLs it when our end of its stdin pipe closes).
+ *
+ * @example
+ * ```ts
+ * const etcd = await startEtcd()
+ * await etcd.ctl(["put", "svc/x", "value"])
+ * await etcd.restart({ wipe: true })
+ * await etcd.stop()
+ * ```
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+const START_TIMEOUT_MS = 20_000
+const STOP_TIMEOUT_MS = 5_000
+const CTL_TIMEOUT_MS = 15_000
+
+/** Every etcd process started by this module that may still be running. */
+const running = new Set<ChildProcess>()
+let exitHookInstalled = false
+const installExitHook = () => {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on("exit", () => {
+    for (const child of running) {
+      try {
+        child.kill("SIGKILL")
+      } catch {
+        // already gone
+      }
+    }
+  })
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; we release it right away). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
+  })
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** GET http://127.0.0.1:port/health and whether etcd says it is healthy (has a leader). */
+const healthy = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const request = http.get({ host: "127.0.0.1", port, path: "/health", timeout: 1_000 }, (response) => {
+      let body = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => (body += chunk))
+      response.on("end", () => resolve(response.statusCode === 200 && body.includes('"health":"true"')))
+      response.on("error", () => resolve(false))
+    })
+    request.on("timeout", () => request.destroy())
+    request.on("error", () => resolve(false))
+  })
+
+const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
+
+const waitExit = (child: ChildProcess, ms: number): Promise<boolean> =>
+  exited(child)
+    ? Promise.resolve(true)
+    : new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          child.off("exit", onExit)
+          resolve(false)
+        }, ms)
+        const onExit = () => {
+          clearTimeout(timer)
+          resolve(true)
+        }
+        child.once("exit", onExit)
+      })
+
+/** `etcdctl` bound to a server's endpoints. */
+export type Ctl = (
+  args: ReadonlyArray<string>,
+  options?: { readonly input?: string | Buffer; readonly user?: string }
+) => Promise<CtlResult>
+
+/** What `etcdctl` printed, and how it exited. */
+export interface CtlResult {
+  readonly stdout: string
+  readonly stderr: string
+  readonly code: number
+}
+
+/**
+ * Runs `etcdctl` (API v3) against `endpoints`, bounded by a timeout; `input`
+ * goes to its stdin (`etcdctl put KEY` reads the value from there, so values
+ * may hold any bytes).
+ */
+export const etcdctl = (
+  endpoints: ReadonlyArray<string>,
+  args: ReadonlyArray<string>,
+  options?: { readonly input?: string | Buffer; readonly user?: string }
+): Promise<CtlResult> =>
+  new Promise((resolve) => {
+    const argv = [`--endpoints=${endpoints.join(",")}`, "--dial-timeout=2s", "--command-timeout=10s"]
+    if (options?.user !== undefined) argv.push(`--user=${options.user}`)
+    const child = execFile(
+      "etcdctl",
+      [...argv, ...args],
+      { env: { ...process.env, ETCDCTL_API: "3" }, timeout: CTL_TIMEOUT_MS, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+        resolve({ stdout: String(stdout), stderr: String(stderr), code })
+      }
+    )
+    child.stdin?.on("error", () => undefined)
+    child.stdin?.end(options?.input ?? "")
+  })
+
+/** Like {@link etcdctl}, but throws with etcdctl's stderr unless it exited 0. */
+export const etcdctlOk = async (
+  endpoints: ReadonlyArray<string>,
+  args: ReadonlyArray<string>,
+  options?: { readonly input?: string | Buffer; readonly user?: string }
+): Promise<string> => {
+  const result = await etcdctl(endpoints, args, options)
+  if (result.code !== 0) throw new Error(`etcdctl ${args.join(" ")} failed (${result.code}): ${result.stderr.trim()}`)
+  return result.stdout
+}
+
+interface MemberSpec {
+  readonly name: string
+  readonly clientPort: number
+  readonly peerPort: number
+}
+
+/** One etcd process of a server or cluster. */
+export class EtcdMember {
+  private child: ChildProcess | undefined
+  private reaper: ChildProcess | undefined
+  private started = 0
+
+  constructor(
+    readonly spec: MemberSpec,
+    private readonly initialCluster: string,
+    private readonly token: string,
+    readonly dataDir: string,
+    private readonly logFile: string
+  ) {}
+
+  /** `127.0.0.1:<client port>` */
+  get endpoint(): string {
+    return `127.0.0.1:${this.spec.clientPort}`
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && !exited(this.child)
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined
+  }
+
+  /** Starts the process (keeping any data in its data dir) without waiting for health. */
+  spawn(): void {
+    if (this.running) throw new Error(`etcd ${this.spec.name} is already running`)
+    installExitHook()
+    fs.mkdirSync(path.dirname(this.dataDir), { recursive: true })
+    const log = fs.openSync(this.logFile, "a")
+    const peer = `http://127.0.0.1:${this.spec.peerPort}`
+    const client = `http://127.0.0.1:${this.spec.clientPort}`
+    const child = spawn(
+      "etcd",
+      [
+        `--name=${this.spec.name}`,
+        `--data-dir=${this.dataDir}`,
+        `--listen-client-urls=${client}`,
+        `--advertise-client-urls=${client}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=${this.initialCluster}`,
+        `--initial-cluster-token=${this.token}`,
+        "--initial-cluster-state=new",
+        "--unsafe-no-fsync",
+        "--heartbeat-interval=25",
+        "--election-timeout=250",
+        "--logger=zap",
+        "--log-level=warn",
+        "--enable-v2=false"
+      ],
+      { stdio: ["ignore", log, log] }
+    )
+    fs.closeSync(log)
+    running.add(child)
+    child.once("exit", () => running.delete(child))
+    this.child = child
+    this.started++
+    // If this test process dies without running its exit hooks (SIGKILL, OOM),
+    // the pipe to the reaper closes, `read` returns and the reaper kills etcd.
+    const reaper = spawn("sh", ["-c", `read _ignored; kill -9 ${child.pid} 2>/dev/null`], {
+      stdio: ["pipe", "ignore", "ignore"],
+      detached: true
+    })
+    reaper.stdin?.on("error", () => undefined)
+    ;(reaper.stdin as unknown as net.Socket | null)?.unref?.()
+    reaper.unref()
+    this.reaper = reaper
+  }
+
+  /** Resolves once `/health` says true; throws with the log tail after `timeoutMs` or if etcd exits. */
+  async waitHealthy(timeoutMs = START_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (let attempt = 0; attempt < 1_000 && Date.now() < deadline; attempt++) {
+      if (!this.running) throw new Error(`etcd ${this.spec.name} exited while starting:\n${this.logTail()}`)
+      if (await healthy(this.spec.clientPort)) return
+      await sleep(Math.min(25 * (attempt + 1), 200))
+    }
+    throw new Error(`etcd ${this.spec.name} not healthy within ${timeoutMs} ms:\n${this.logTail()}`)
+  }
+
+  /** The last lines of this member's log. */
+  logTail(lines = 30): string {
+    try {
+      return fs.readFileSync(this.logFile, "utf8").split("\n").slice(-lines).join("\n")
+    } catch {
+      return "(no log)"
+    }
+  }
+
+  private dropReaper(): void {
+    // Kill the reaper first so it can never kill a recycled pid later.
+    try {
+      this.reaper?.kill("SIGKILL")
+    } catch {
+      // gone
+    }
+    this.reaper = undefined
+  }
+
+  /** SIGKILL, as a crash. Resolves when the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child
+    if (child === undefined || exited(child)) return
+    this.dropReaper()
+    child.kill("SIGKILL")
+    if (!(await waitExit(child, STOP_TIMEOUT_MS))) throw new Error(`etcd ${this.spec.name} survived SIGKILL`)
+  }
+
+  /** SIGTERM, then SIGKILL after a bound. */
+  async stop(): Promise<void> {
+    const child = this.child
+    if (child === undefined || exited(child)) return
+    this.dropReaper()
+    child.kill("SIGTERM")
+    if (await waitExit(child, STOP_TIMEOUT_MS)) return
+    child.kill("SIGKILL")
+    if (!(await waitExit(child, STOP_TIMEOUT_MS))) throw new Error(`etcd ${this.spec.name} survived SIGKILL`)
+  }
+
+  /** Removes the data dir (the member must be stopped). */
+  wipe(): void {
+    if (this.running) throw new Error(`etcd ${this.spec.name} is running; stop it before wiping`)
+    fs.rmSync(this.dataDir, { recursive: true, force: true })
+  }
+}
+
+const startMembers = async (size: number): Promise<{ readonly root: string; readonly members: ReadonlyArray<EtcdMember> }> => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "grpc-anchor-etcd-"))
+  const specs: Array<MemberSpec> = []
+  const taken = new Set<number>()
+  for (let i = 0; i < size; i++) {
+    const ports: Array<number> = []
+    for (let tries = 0; ports.length < 2 && tries < 20; tries++) {
+      const port = await freePort()
+      if (!taken.has(port)) {
+        taken.add(port)
+        ports.push(port)
+      }
+    }
+    if (ports.length < 2) throw new Error("could not find free ports")
+    specs.push({ name: `m${i}`, clientPort: ports[0]!, peerPort: ports[1]! })
+  }
+  const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(",")
+  const token = `grpc-anchor-${randomBytes(6).toString("hex")}`
+  const members = specs.map(
+    (spec) => new EtcdMember(spec, initialCluster, token, path.join(root, spec.name, "data"), path.join(root, `${spec.name}.log`))
+  )
+  try {
+    for (const member of members) member.spawn()
+    await Promise.all(members.map((member) => member.waitHealthy()))
+  } catch (error) {
+    await Promise.all(members.map((member) => member.kill().catch(() => undefined)))
+    fs.rmSync(root, { recursive: true, force: true })
+    throw error
+  }
+  return { root, members }
+}
+
+/** A single-member etcd. */
+export interface EtcdServer {
+  /** `["127.0.0.1:<port>"]` */
+  readonly endpoints: ReadonlyArray<string>
+  readonly member: EtcdMember
+  /** Runs etcdctl against this server. */
+  readonly ctl: Ctl
+  /** etcdctl that must succeed; returns its stdout. */
+  readonly ctlOk: (
+    args: ReadonlyArray<string>,
+    options?: { readonly input?: string | Buffer; readonly user?: string }
+  ) => Promise<string>
+  /** SIGKILL. */
+  readonly kill: () => Promise<void>
+  /** Starts it again on the same ports, keeping its data unless `wipe`; waits until healthy. */
+  readonly restart: (options?: { readonly wipe?: boolean; readonly kill?: boolean }) => Promise<void>
+  /** Starts it again after a kill or stop (data kept); waits until healthy. */
+  readonly start: () => Promise<void>
+  /** SIGTERM, SIGKILL after a bound, and removes the data dir. */
+  readonly stop: () => Promise<void>
+}
+
+/** Starts one etcd member on free loopback ports and waits until it is healthy. */
+export const startEtcd = async (): Promise<EtcdServer> => {
+  const { root, members } = await startMembers(1)
+  const member = members[0]!
+  const endpoints = [member.endpoint]
+  return {
+    endpoints,
+    member,
+    ctl: (args, options) => etcdctl(endpoints, args, options),
+    ctlOk: (args, options) => etcdctlOk(endpoints, args, options),
+    kill: () => member.kill(),
+    start: async () => {
+      member.spawn()
+      await member.waitHealthy()
+    },
+    restart: async (options) => {
+      await (options?.kill === true ? member.kill() : member.stop())
+      if (options?.wipe === true) member.wipe()
+      member.spawn()
+      await member.waitHealthy()
+    },
+    stop: async () => {
+      try {
+        await member.stop()
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true })
+      }
+    }
+  }
+}
+
+/** A cluster of etcd members on loopback. */
+export interface EtcdCluster {
+  /** Client endpoints of all members. */
+  readonly endpoints: ReadonlyArray<string>
+  readonly members: ReadonlyArray<EtcdMember>
+  readonly ctl: Ctl
+  readonly ctlOk: (
+    args: ReadonlyArray<string>,
+    options?: { readonly input?: string | Buffer; readonly user?: string }
+  ) => Promise<string>
+  /** SIGKILLs member `index` and waits until the others are healthy again (have a leader). */
+  readonly kill: (index: number) => Promise<void>
+  /** Starts member `index` again with its data and waits until it is healthy. */
+  readonly restart: (index: number) => Promise<void>
+  /** Kills every member (its data is thrown away, so no graceful stop) and removes the data dirs. */
+  readonly stop: () => Promise<void>
+}
+
+/** Starts a cluster of `size` (default 3) members and waits until every one is healthy. */
+export const startCluster = async (size = 3): Promise<EtcdCluster> => {
+  const { root, members } = await startMembers(size)
+  const endpoints = members.map((m) => m.endpoint)
+  const live = () => members.filter((m) => m.running).map((m) => m.endpoint)
+  const at = (index: number) => {
+    const member = members[index]
+    if (member === undefined) throw new Error(`no member ${index}`)
+    return member
+  }
+  return {
+    endpoints,
+    members,
+    ctl: (args, options) => etcdctl(live(), args, options),
+    ctlOk: (args, options) => etcdctlOk(live(), args, options),
+    kill: async (index) => {
+      await at(index).kill()
+      await Promise.all(members.filter((m) => m.running).map((m) => m.waitHealthy()))
+    },
+    restart: async (index) => {
+      const member = at(index)
+      if (member.running) await member.stop()
+      member.spawn()
+      await member.waitHealthy()
+    },
+    stop: async () => {
+      try {
+        // A graceful stop of a member whose peers stop too waits for them
+        // (leadership transfer) until its own timeout: SIGKILL instead.
+        await Promise.all(members.map((m) => m.kill()))
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true })
+      }
+    }
+  }
+}
+
+/**
+ * The remote ports of this process's established TCP connections to
+ * 127.0.0.1, read from /proc (Linux): which etcd members a client is attached to.
+ */
+export const connectedPorts = (): ReadonlyArray<number> => {
+  const inodes = new Set<string>()
+  for (const fd of fs.readdirSync("/proc/self/fd")) {
+    try {
+      const link = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      const match = /^socket:\[(\d+)\]$/.exec(link)
+      if (match !== null) inodes.add(match[1]!)
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  const ports: Array<number> = []
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = ""
+    try {
+      text = fs.readFileSync(table, "utf8")
+    } catch {
+      continue
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      if (cols.length < 10) continue
+      const remote = cols[2]!
+      const state = cols[3]!
+      const inode = cols[9]!
+      if (state !== "01" || !inodes.has(inode)) continue // 01 = ESTABLISHED
+      const port = parseInt(remote.split(":")[1] ?? "", 16)
+      if (Number.isFinite(port)) ports.push(port)
+    }
+  }
+  return ports
+}
+
+/** {@link startEtcd} as a scoped resource: stopped and wiped when the scope closes. */
+export const etcdServer: Effect.Effect<EtcdServer, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(() => startEtcd()),
+  (server) => Effect.promise(() => server.stop())
+)
+
+/** {@link startCluster} as a scoped resource. */
+export const etcdCluster = (size = 3): Effect.Effect<EtcdCluster, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(() => startCluster(size)),
+    (cluster) => Effect.promise(() => cluster.stop())
+  )
+
+/**
+ * Polls `check` until it returns true: at most `attempts` times and
+ * `timeoutMs` in all, `intervalMs` apart. Throws `what` when it never does.
+ */
+export const eventually = async (
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  options?: { readonly timeoutMs?: number; readonly intervalMs?: number; readonly attempts?: number }
+): Promise<void> => {
+  const timeoutMs = options?.timeoutMs ?? 15_000
+  const intervalMs = options?.intervalMs ?? 50
+  const attempts = options?.attempts ?? Math.ceil(timeoutMs / intervalMs) + 1
+  const deadline = Date.now() + timeoutMs
+  for (let i = 0; i < attempts && Date.now() <= deadline; i++) {
+    if (await check()) return
+    await sleep(intervalMs)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
+}
