@@ -119,7 +119,7 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
     const v6 = canonicalIPv6(inner)
     if (v6 === undefined) return fail(1, inner, "InvalidHost")
     const rest = text.slice(close + 1)
-    if (rest.length === 0) return fail(close + 1, text, "MissingPort")
+    if (rest.length === 0) return fail(0, text, "MissingPort")
     if (!rest.startsWith(":")) {
       return rest.includes("]") ? fail(close + 1, rest, "UnbalancedBracket") : fail(close + 1, rest, "MissingPort")
     }
@@ -127,7 +127,7 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
     portText = rest.slice(1)
     portAt = close + 2
   } else {
-    if (text.includes("]")) return fail(text.indexOf("]"), text, "UnbalancedBracket")
+    if (text.includes("]")) return fail(0, text, "UnbalancedBracket")
     const colon = text.lastIndexOf(":")
     if (colon === -1) return fail(0, text, "MissingPort")
     const hostText = text.slice(0, colon)
@@ -143,7 +143,8 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
     portAt = colon + 1
   }
 
-  if (portText.length === 0) return fail(portAt - 1, text, "MissingPort")
+  // `piece` must start at `position`, so a missing port names the whole address.
+  if (portText.length === 0) return fail(0, text, "MissingPort")
   if (!/^[0-9]+$/.test(portText)) return fail(portAt, portText, "InvalidPort")
   // Compare as text first so that a 400-digit port does not become Infinity.
   const port = portText.length > 6 ? Number.POSITIVE_INFINITY : Number(portText)
@@ -156,12 +157,16 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
  *
  * @since 0.1.0
  */
-export const unsafeParse = (text: string): Address => Either.getOrThrow(parse(text))
+export const unsafeParse = (text: string): Address =>
+  // Either.getOrThrow would throw a generic Error; the doc promises the AddressError.
+  Either.getOrThrowWith(parse(text), (error) => error)
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/
 
 /** A hostname or IPv4 address in lower case, or undefined when it is neither. */
 const canonicalHost = (text: string): string | undefined => {
+  // ASCII only: toLowerCase folds e.g. the Kelvin sign U+212A into "k".
+  if (!/^[\x21-\x7e]*$/.test(text)) return undefined
   const lower = text.toLowerCase()
   if (lower.length > 253) return undefined
   const labels = lower.split(".")

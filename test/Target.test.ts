@@ -1,0 +1,280 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as Target from "../src/core/Target.js"
+
+const FORMS = "pass:///host:port[#n],... or etcd://[host:port,...]/service[#n]"
+const COUNT = "a whole number 1..256"
+
+/** The explanation each problem gives, in the words a user reads. */
+const REASON = {
+  EmptyTarget: `the target is empty; expected ${FORMS}`,
+  MissingScheme: `the target has no scheme; expected ${FORMS}`,
+  UnknownScheme:
+    `unknown scheme; the schemes are "pass" (fixed addresses: pass:///host:port[#n],...) and "etcd" (discovery: etcd://[host:port,...]/service[#n]), in lower case`,
+  MissingSlashes: `the scheme must be followed by "//"; expected ${FORMS}`,
+  UnexpectedAuthority:
+    `a pass target lists its addresses after three slashes; expected pass:///host:port[#n],..., e.g. pass:///10.0.0.1:9080`,
+  EmptyList: `the target lists no addresses; expected pass:///host:port[#n],..., e.g. pass:///10.0.0.1:9080#2`,
+  EmptyEntry:
+    `an entry has no address (two commas in a row, a comma at the start or end, or nothing before "#"); expected host:port[#n]`,
+  EmptyEtcdEndpoint: `an etcd endpoint is empty (two commas in a row, or a comma at the start or end); expected host:port`,
+  MissingPort: `the address has no port; expected host:port, [ipv6]:port or :port, e.g. 10.0.0.1:9080`,
+  EtcdMissingPort: `the etcd endpoint has no port; expected host:port, [ipv6]:port or :port, e.g. 10.0.0.1:9080`,
+  InvalidPort: `the port of the address is not a whole number; expected digits 1..65535`,
+  EtcdInvalidPort: `the port of the etcd endpoint is not a whole number; expected digits 1..65535`,
+  PortOutOfRange: `the port of the address is outside 1..65535`,
+  EtcdPortOutOfRange: `the port of the etcd endpoint is outside 1..65535`,
+  UnbalancedBracket: `the IPv6 brackets of the address are unbalanced; expected [ipv6]:port, e.g. [::1]:9080`,
+  EtcdUnbalancedBracket: `the IPv6 brackets of the etcd endpoint are unbalanced; expected [ipv6]:port, e.g. [::1]:9080`,
+  UnbracketedIPv6: `the address looks like an IPv6 address without brackets; write it as [ipv6]:port, e.g. [::1]:9080`,
+  InvalidHost: `the host of the address is not a valid hostname, IPv4 or IPv6 address`,
+  EtcdInvalidHost: `the host of the etcd endpoint is not a valid hostname, IPv4 or IPv6 address`,
+  MissingCount: `"#" is not followed by a count; expected ${COUNT} after "#", or no "#" for 1`,
+  InvalidCount: `the count is not a number; expected ${COUNT}`,
+  NegativeCount: `the count is negative; expected ${COUNT}`,
+  FractionalCount: `the count has a decimal point; expected ${COUNT}, written without one`,
+  ZeroCount: `the count is 0; expected ${COUNT} (remove the entry to open no connections)`,
+  CountTooLarge: `the count is over the maximum of 256; expected ${COUNT}`,
+  MergedCountTooLarge:
+    `this address is listed more than once and its counts add up to more than 256; list it once with a count of at most 256`,
+  MissingService:
+    `the etcd target has no "/" before the service; expected etcd://[host:port,...]/service, e.g. etcd:///my-service (three slashes when no etcd endpoints are listed)`,
+  EmptyService: `the etcd service is empty; expected a key prefix after the "/", e.g. etcd:///my-service`,
+  InvalidService:
+    `the etcd service may not contain whitespace, control or invisible formatting characters, "," or unpaired surrogates`
+} as const
+
+type Row = readonly [input: string, problem: Target.TargetProblem, position: number, piece: string, reason: keyof typeof REASON]
+
+const errors: ReadonlyArray<Row> = [
+  // scheme
+  ["", "EmptyTarget", 0, "", "EmptyTarget"],
+  ["10.0.0.1:9080", "MissingScheme", 0, "10.0.0.1:9080", "MissingScheme"],
+  ["localhost:9080", "MissingScheme", 0, "localhost:9080", "MissingScheme"],
+  ["[::1]:9080", "MissingScheme", 0, "[::1]:9080", "MissingScheme"],
+  ["http://a:1", "UnknownScheme", 0, "http", "UnknownScheme"],
+  ["dns:///a:1", "UnknownScheme", 0, "dns", "UnknownScheme"],
+  ["PASS:///a:1", "UnknownScheme", 0, "PASS", "UnknownScheme"],
+  ["pass:a:1", "MissingSlashes", 5, "a:1", "MissingSlashes"],
+  ["pass:/a:1", "MissingSlashes", 5, "/a:1", "MissingSlashes"],
+  ["etcd:svc", "MissingSlashes", 5, "svc", "MissingSlashes"],
+  // pass: list and entries
+  ["pass://a:1", "UnexpectedAuthority", 7, "a:1", "UnexpectedAuthority"],
+  ["pass://a:1/b:2", "UnexpectedAuthority", 7, "a:1", "UnexpectedAuthority"],
+  ["pass:///", "EmptyList", 8, "", "EmptyList"],
+  ["pass:///a:1,,b:2", "EmptyEntry", 12, "", "EmptyEntry"],
+  ["pass:///,a:1", "EmptyEntry", 8, "", "EmptyEntry"],
+  ["pass:///a:1,", "EmptyEntry", 12, "", "EmptyEntry"],
+  ["pass:///#2", "EmptyEntry", 8, "#2", "EmptyEntry"],
+  ["pass:///a:1,#2", "EmptyEntry", 12, "#2", "EmptyEntry"],
+  // pass: ports and hosts
+  ["pass:///a", "MissingPort", 8, "a", "MissingPort"],
+  ["pass:///a:", "MissingPort", 8, "a:", "MissingPort"],
+  ["pass:///a:1,b#2", "MissingPort", 12, "b", "MissingPort"],
+  ["pass:///[::1]", "MissingPort", 8, "[::1]", "MissingPort"],
+  ["pass:///a:http", "InvalidPort", 10, "http", "InvalidPort"],
+  ["pass:///a:-1", "InvalidPort", 10, "-1", "InvalidPort"],
+  ["pass:///a:1 ", "InvalidPort", 10, "1 ", "InvalidPort"],
+  ["pass:///a:0", "PortOutOfRange", 10, "0", "PortOutOfRange"],
+  ["pass:///a:65536", "PortOutOfRange", 10, "65536", "PortOutOfRange"],
+  ["pass:///a:1,b:99999999999999999999", "PortOutOfRange", 14, "99999999999999999999", "PortOutOfRange"],
+  ["pass:///[::1:80", "UnbalancedBracket", 8, "[::1:80", "UnbalancedBracket"],
+  ["pass:///::1]:80", "UnbalancedBracket", 8, "::1]:80", "UnbalancedBracket"],
+  ["pass:///[::1]]:80", "UnbalancedBracket", 13, "]:80", "UnbalancedBracket"],
+  ["pass:///::1:80", "UnbracketedIPv6", 8, "::1:80", "UnbracketedIPv6"],
+  ["pass:///a_b-:1", "InvalidHost", 8, "a_b-", "InvalidHost"],
+  ["pass:///[::g]:80", "InvalidHost", 9, "::g", "InvalidHost"],
+  ["pass:///1.2.3.256:80", "InvalidHost", 8, "1.2.3.256", "InvalidHost"],
+  // The Kelvin sign lower-cases to an ASCII "k": rejected, not folded.
+  ["pass:///\u212A:80", "InvalidHost", 8, "\u212A", "InvalidHost"],
+  // counts
+  ["pass:///a:1#", "MissingCount", 11, "#", "MissingCount"],
+  ["pass:///a:1#,b:2", "MissingCount", 11, "#", "MissingCount"],
+  ["pass:///a:1#0", "ZeroCount", 12, "0", "ZeroCount"],
+  ["pass:///a:1#000", "ZeroCount", 12, "000", "ZeroCount"],
+  ["pass:///a:1#-2", "NegativeCount", 12, "-2", "NegativeCount"],
+  ["pass:///a:1#-1.5", "NegativeCount", 12, "-1.5", "NegativeCount"],
+  ["pass:///a:1#1.5", "FractionalCount", 12, "1.5", "FractionalCount"],
+  ["pass:///a:1#2.0", "FractionalCount", 12, "2.0", "FractionalCount"],
+  ["pass:///a:1#.5", "FractionalCount", 12, ".5", "FractionalCount"],
+  ["pass:///a:1#two", "InvalidCount", 12, "two", "InvalidCount"],
+  ["pass:///a:1#1e2", "InvalidCount", 12, "1e2", "InvalidCount"],
+  ["pass:///a:1#+2", "InvalidCount", 12, "+2", "InvalidCount"],
+  ["pass:///a:1# 2", "InvalidCount", 12, " 2", "InvalidCount"],
+  ["pass:///a:1#2#3", "InvalidCount", 12, "2#3", "InvalidCount"],
+  ["pass:///a:1#257", "CountTooLarge", 12, "257", "CountTooLarge"],
+  ["pass:///a:1#99999999999999999999", "CountTooLarge", 12, "99999999999999999999", "CountTooLarge"],
+  ["pass:///a:1#200,A:1#57", "MergedCountTooLarge", 16, "A:1#57", "MergedCountTooLarge"],
+  ["pass:///:1#256,localhost:1", "MergedCountTooLarge", 15, "localhost:1", "MergedCountTooLarge"],
+  // etcd: service
+  ["etcd://", "MissingService", 7, "", "MissingService"],
+  ["etcd://my-service", "MissingService", 7, "my-service", "MissingService"],
+  ["etcd:///", "EmptyService", 8, "", "EmptyService"],
+  ["etcd:///#2", "EmptyService", 8, "", "EmptyService"],
+  ["etcd://e:2379/", "EmptyService", 14, "", "EmptyService"],
+  ["etcd:///my service", "InvalidService", 10, " ", "InvalidService"],
+  ["etcd:///svc\n", "InvalidService", 11, "\n", "InvalidService"],
+  ["etcd:///\tsvc", "InvalidService", 8, "\t", "InvalidService"],
+  ["etcd:///a,b", "InvalidService", 9, ",", "InvalidService"],
+  ["etcd:///svc\u200b", "InvalidService", 11, "\u200b", "InvalidService"],
+  ["etcd:///svc\u00a0x", "InvalidService", 11, "\u00a0", "InvalidService"],
+  ["etcd:///svc\ud800", "InvalidService", 11, "\ud800", "InvalidService"],
+  ["etcd:///svc\udc00x", "InvalidService", 11, "\udc00", "InvalidService"],
+  ["etcd:///svc#", "MissingCount", 11, "#", "MissingCount"],
+  ["etcd:///svc#0", "ZeroCount", 12, "0", "ZeroCount"],
+  ["etcd:///svc#257", "CountTooLarge", 12, "257", "CountTooLarge"],
+  ["etcd:///svc#1.5", "FractionalCount", 12, "1.5", "FractionalCount"],
+  // etcd: endpoints
+  ["etcd://e/svc", "MissingPort", 7, "e", "EtcdMissingPort"],
+  ["etcd://e:x/svc", "InvalidPort", 9, "x", "EtcdInvalidPort"],
+  ["etcd://e:1#2/svc", "InvalidPort", 9, "1#2", "EtcdInvalidPort"],
+  ["etcd://e:0/svc", "PortOutOfRange", 9, "0", "EtcdPortOutOfRange"],
+  ["etcd://e:1,f:70000/svc", "PortOutOfRange", 13, "70000", "EtcdPortOutOfRange"],
+  ["etcd://[::1/svc", "UnbalancedBracket", 7, "[::1", "EtcdUnbalancedBracket"],
+  ["etcd://e..f:1/svc", "InvalidHost", 7, "e..f", "EtcdInvalidHost"],
+  ["etcd://e:1,,f:2/svc", "EmptyEntry", 11, "", "EmptyEtcdEndpoint"],
+  ["etcd://,e:1/svc", "EmptyEntry", 7, "", "EmptyEtcdEndpoint"],
+  ["etcd://e:1,/svc", "EmptyEntry", 11, "", "EmptyEtcdEndpoint"]
+]
+
+const errorOf = (input: string): Target.TargetError => {
+  const result = Target.parse(input)
+  if (Either.isRight(result)) throw new Error(`expected ${JSON.stringify(input)} to fail`)
+  return result.left
+}
+
+describe("Target.parse errors", () => {
+  it.each(errors)("%j: %s at %i", (input, problem, position, piece, reason) => {
+    const error = errorOf(input)
+    expect(error._tag).toBe("TargetError")
+    expect(error).toBeInstanceOf(Target.TargetError)
+    expect({ input: error.input, problem: error.problem, position: error.position, piece: error.piece }).toEqual({
+      input,
+      problem,
+      position,
+      piece
+    })
+    expect(input.startsWith(piece, position)).toBe(true)
+    expect(error.message).toBe(`${REASON[reason]}: ${JSON.stringify(piece)} at position ${position} in ${JSON.stringify(input)}`)
+  })
+
+  it("every problem kind has a row", () => {
+    const kinds = new Set(errors.map(([, problem]) => problem))
+    const all: ReadonlyArray<Target.TargetProblem> = [
+      "EmptyTarget", "MissingScheme", "UnknownScheme", "MissingSlashes", "UnexpectedAuthority", "EmptyList", "EmptyEntry",
+      "MissingPort", "InvalidPort", "PortOutOfRange", "UnbalancedBracket", "UnbracketedIPv6", "InvalidHost",
+      "MissingCount", "InvalidCount", "NegativeCount", "FractionalCount", "ZeroCount", "CountTooLarge",
+      "MergedCountTooLarge", "MissingService", "EmptyService", "InvalidService"
+    ]
+    expect([...kinds].sort()).toEqual([...all].sort())
+  })
+
+  it("spells out a message in full", () => {
+    expect(errorOf("pass:///a:1#0").message).toBe(
+      `the count is 0; expected a whole number 1..256 (remove the entry to open no connections): "0" at position 12 in "pass:///a:1#0"`
+    )
+    expect(errorOf("pass:///a:1,,b:2").message).toBe(
+      `an entry has no address (two commas in a row, a comma at the start or end, or nothing before "#"); expected host:port[#n]: "" at position 12 in "pass:///a:1,,b:2"`
+    )
+  })
+
+  it("shortens a long piece and leaves out a long input", () => {
+    const input = `pass:///a:1#${"9".repeat(500)}`
+    const error = errorOf(input)
+    expect(error.piece).toBe("9".repeat(500))
+    expect(error.message).toBe(
+      `${REASON.CountTooLarge}: ${JSON.stringify(`${"9".repeat(79)}…`)} at position 12 in a target of ${input.length} characters`
+    )
+  })
+
+  it("unsafeParse throws the same TargetError", () => {
+    const input = "pass:///a:1,,b:2"
+    expect(() => Target.unsafeParse(input)).toThrow(Target.TargetError)
+    try {
+      Target.unsafeParse(input)
+    } catch (thrown) {
+      expect(thrown).toEqual(errorOf(input))
+      expect((thrown as Error).message).toBe(errorOf(input).message)
+    }
+  })
+})
+
+describe("Target.parse results", () => {
+  it("parses the README examples", () => {
+    expect(Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090#1")).toEqual({
+      _tag: "Pass",
+      endpoints: [
+        { address: { host: "10.0.0.1", port: 9080 }, count: 2 },
+        { address: { host: "10.0.0.2", port: 9090 }, count: 1 }
+      ]
+    })
+    expect(Target.unsafeParse("etcd:///my-service#2")).toEqual({ _tag: "Etcd", etcd: [], service: "my-service", count: 2 })
+    expect(Target.unsafeParse("etcd:///prod/billing#3")).toEqual({
+      _tag: "Etcd",
+      etcd: [],
+      service: "prod/billing",
+      count: 3
+    })
+  })
+
+  it("merges duplicates in first-appearance order", () => {
+    expect(Target.unsafeParse("pass:///a:1#2,b:2,A:1#1")).toEqual({
+      _tag: "Pass",
+      endpoints: [
+        { address: { host: "a", port: 1 }, count: 3 },
+        { address: { host: "b", port: 2 }, count: 1 }
+      ]
+    })
+    expect(Target.unsafeParse("pass:///a:1#128,a:1#128")).toEqual({
+      _tag: "Pass",
+      endpoints: [{ address: { host: "a", port: 1 }, count: 256 }]
+    })
+  })
+
+  it("lists etcd endpoints once, in order", () => {
+    expect(Target.unsafeParse("etcd://E1:2379,[0::1]:2379,e1:2379/svc")).toEqual({
+      _tag: "Etcd",
+      etcd: [
+        { host: "e1", port: 2379 },
+        { host: "::1", port: 2379 }
+      ],
+      service: "svc",
+      count: 1
+    })
+  })
+
+  it("accepts the largest count", () => {
+    expect(Target.unsafeParse("pass:///a:1#256")).toEqual({
+      _tag: "Pass",
+      endpoints: [{ address: { host: "a", port: 1 }, count: Target.MAX_COUNT }]
+    })
+  })
+})
+
+describe("Target.format", () => {
+  it.each([
+    ["pass:///10.0.0.1:9080#2,10.0.0.2:9090#1", "pass:///10.0.0.1:9080#2,10.0.0.2:9090"],
+    ["pass:///:9080", "pass:///localhost:9080"],
+    ["pass:///:1,localhost:1", "pass:///localhost:1#2"],
+    ["pass:///EXAMPLE.com:80#3", "pass:///example.com:80#3"],
+    ["pass:///[0:0:0:0:0:0:0:1]:80", "pass:///[::1]:80"],
+    ["pass:///[2001:DB8:0:0:1:0:0:1]:443", "pass:///[2001:db8::1:0:0:1]:443"],
+    ["pass:///a:1#2,b:2,a:1#1", "pass:///a:1#3,b:2"],
+    ["pass:///a:1#007", "pass:///a:1#7"],
+    ["pass:///a:080", "pass:///a:80"],
+    ["pass:///a:1#1,b:1#256", "pass:///a:1,b:1#256"],
+    ["etcd:///prod/billing#3", "etcd:///prod/billing#3"],
+    ["etcd:///svc#1", "etcd:///svc"],
+    ["etcd://E1:2379,e1:2379,[::1]:2379/svc", "etcd://e1:2379,[::1]:2379/svc"],
+    ["etcd://:2379/svc", "etcd://localhost:2379/svc"],
+    ["etcd:///Prod/Billing", "etcd:///Prod/Billing"],
+    ["etcd:////leading/and/trailing/", "etcd:////leading/and/trailing/"],
+    ["etcd:///caf\u00e9-\u{1F600}", "etcd:///caf\u00e9-\u{1F600}"],
+    ["etcd:///a%2Fb", "etcd:///a%2Fb"]
+  ])("%j is %j", (input, canonical) => {
+    const target = Target.unsafeParse(input)
+    expect(Target.format(target)).toBe(canonical)
+    expect(Target.format(Target.unsafeParse(canonical))).toBe(canonical)
+    expect(Target.unsafeParse(canonical)).toEqual(target)
+  })
+})
