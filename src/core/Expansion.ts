@@ -1,0 +1,102 @@
+/**
+ * The expansion of weighted addresses into connection slots. A slot is one
+ * connection; its identity is `(address, index)` with `index` counting
+ * 0..count-1 within its address, so adding or removing one address leaves
+ * the identities of every other address's slots unchanged, and a pool keyed
+ * by {@link key} keeps those connections open across updates.
+ *
+ * @example
+ * ```ts
+ * import { Expansion } from "grpc-anchor/core"
+ * Expansion.expand([{ address: "10.0.0.1:9080", count: 2 }, { address: "10.0.0.2:9090", count: 1 }])
+ * // [{ address: "10.0.0.1:9080", index: 0 }, { address: "10.0.0.1:9080", index: 1 },
+ * //  { address: "10.0.0.2:9090", index: 0 }]
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Address from "./Address.js"
+import type * as Target from "./Target.js"
+
+/**
+ * An address (canonical `Address.format` text) and its number of
+ * connections, a whole number >= 0.
+ *
+ * @since 0.1.0
+ */
+export interface Weighted {
+  readonly address: string
+  readonly count: number
+}
+
+/**
+ * The stable identity of one connection: the `index`-th connection to `address`.
+ *
+ * @since 0.1.0
+ */
+export interface Slot {
+  readonly address: string
+  readonly index: number
+}
+
+/**
+ * The text key of a slot, `${address}#${index}`, for maps and logs.
+ *
+ * @example
+ * ```ts
+ * import { Expansion } from "grpc-anchor/core"
+ * Expansion.key({ address: "[::1]:9080", index: 1 }) // "[::1]:9080#1"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const key = (slot: Slot): string => `${slot.address}#${slot.index}`
+
+/**
+ * The slots of a list of weighted addresses: grouped by address in input
+ * order, indices 0..count-1. An address listed twice is one address whose
+ * counts add up (first-appearance order), so every slot is unique. A count
+ * of 0 gives no slots.
+ *
+ * @throws RangeError when a count is not a whole number >= 0 (a defect in the
+ * caller: counts come from a parsed target or a decoded record).
+ *
+ * @example
+ * ```ts
+ * import { Expansion } from "grpc-anchor/core"
+ * Expansion.expand([{ address: "a:1", count: 1 }, { address: "b:2", count: 2 }]).map(Expansion.key)
+ * // ["a:1#0", "b:2#0", "b:2#1"]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const expand = (endpoints: ReadonlyArray<Weighted>): ReadonlyArray<Slot> => {
+  const counts = new Map<string, number>()
+  for (const endpoint of endpoints) {
+    if (!Number.isSafeInteger(endpoint.count) || endpoint.count < 0) {
+      throw new RangeError(`the count of ${endpoint.address} must be a whole number >= 0, got ${endpoint.count}`)
+    }
+    counts.set(endpoint.address, (counts.get(endpoint.address) ?? 0) + endpoint.count)
+  }
+  const slots: Array<Slot> = []
+  // Map iteration follows first insertion, which is the first-appearance order.
+  for (const [address, count] of counts) {
+    for (let index = 0; index < count; index++) slots.push({ address, index })
+  }
+  return slots
+}
+
+/**
+ * The weighted addresses of a `pass:///` target, addresses in canonical text.
+ *
+ * @example
+ * ```ts
+ * import { Expansion, Target } from "grpc-anchor/core"
+ * Expansion.fromTarget(Target.unsafeParse("pass:///A:1#2,[0::1]:2") as Target.PassTarget)
+ * // [{ address: "a:1", count: 2 }, { address: "[::1]:2", count: 1 }]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromTarget = (target: Target.PassTarget): ReadonlyArray<Weighted> =>
+  target.endpoints.map((endpoint) => ({ address: Address.format(endpoint.address), count: endpoint.count }))
