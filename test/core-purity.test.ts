@@ -1,0 +1,128 @@
+/**
+ * src/core is pure: it may import only `effect` / `effect/...` and other
+ * files inside src/core, and may not reach for I/O through globals
+ * (randomness, clocks, timers, process, network, console). The checker is
+ * tested on samples first, so a checker that never fails cannot pass.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import ts from "typescript"
+
+const CORE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/core")
+
+/** Every module specifier of a TypeScript source: static, type-only, re-export, dynamic, require. */
+const specifiers = (source: string): ReadonlyArray<string> =>
+  ts.preProcessFile(source, true, true).importedFiles.map((file) => file.fileName)
+
+/** Why `specifier`, imported by the file at `file`, is not allowed in the core, or undefined when it is. */
+const importProblem = (specifier: string, file: string): string | undefined => {
+  if (specifier === "effect" || /^effect\/[A-Za-z]+$/.test(specifier)) return undefined
+  if (specifier.startsWith("./") || specifier.startsWith("../")) {
+    const target = path.resolve(path.dirname(file), specifier)
+    const relative = path.relative(CORE, target)
+    return relative.startsWith("..") || path.isAbsolute(relative) ? `${specifier} leaves src/core` : undefined
+  }
+  return `${specifier} is not effect or a core file`
+}
+
+const BANNED_CALLS = new Set(["Math.random", "Date.now", "performance.now", "crypto.getRandomValues", "crypto.randomUUID"])
+const BANNED_NAMES = new Set([
+  "process", "require", "fetch", "console", "setTimeout", "setInterval", "setImmediate", "globalThis", "Buffer", "Date"
+])
+
+/** Uses of I/O through globals (not through imports): names and calls a pure module has no business with. */
+const globalProblems = (source: string): ReadonlyArray<string> => {
+  const file = ts.createSourceFile("sample.ts", source, ts.ScriptTarget.ES2022, true)
+  const found: Array<string> = []
+  const visit = (node: ts.Node): void => {
+    if (ts.isPropertyAccessExpression(node) && BANNED_CALLS.has(node.getText(file))) found.push(node.getText(file))
+    if (ts.isIdentifier(node) && BANNED_NAMES.has(node.text)) {
+      const parent = node.parent
+      // `x.process` or `{ process: 1 }` name a property, not the global.
+      const isPropertyName =
+        (ts.isPropertyAccessExpression(parent) && parent.name === node) ||
+        (ts.isPropertyAssignment(parent) && parent.name === node) ||
+        (ts.isPropertySignature(parent) && parent.name === node) ||
+        (ts.isPropertyDeclaration(parent) && parent.name === node) ||
+        (ts.isMethodDeclaration(parent) && parent.name === node)
+      if (!isPropertyName) found.push(node.text)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(file)
+  return found
+}
+
+/** All problems of one core file's source. */
+const problems = (source: string, file: string): ReadonlyArray<string> => [
+  ...specifiers(source).flatMap((specifier) => importProblem(specifier, file) ?? []),
+  ...globalProblems(source).map((name) => `uses ${name}`)
+]
+
+const sourceFiles = (dir: string): ReadonlyArray<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory()) return sourceFiles(full)
+    return /\.(?:ts|mts|cts|js|mjs|cjs)$/.test(entry.name) ? [full] : []
+  })
+
+describe("core purity checker", () => {
+  const sample = path.join(CORE, "Sample.ts")
+
+  it.each([
+    [`import * as fs from "node:fs"`, ["node:fs is not effect or a core file"]],
+    [`import { readFile } from "fs"`, ["fs is not effect or a core file"]],
+    [`import type { ChannelOptions } from "@grpc/grpc-js"`, ["@grpc/grpc-js is not effect or a core file"]],
+    [`import {\n  Etcd3,\n} from "etcd3"`, ["etcd3 is not effect or a core file"]],
+    [`export { x } from "../adapters/etcd/Etcd.js"`, ["../adapters/etcd/Etcd.js leaves src/core"]],
+    [`export * from "../main/core.js"`, ["../main/core.js leaves src/core"]],
+    [`import "node:net"`, ["node:net is not effect or a core file"]],
+    [`const os = await import("node:os")`, ["node:os is not effect or a core file"]],
+    [`const cp = require("child_process")`, ["child_process is not effect or a core file", "uses require"]],
+    [`import { Effect } from "effect-extra"`, ["effect-extra is not effect or a core file"]],
+    [`export const offset = () => Math.floor(Math.random() * 10)`, ["uses Math.random"]],
+    [`export const now = () => Date.now()`, ["uses Date.now", "uses Date"]],
+    [`export const env = process.env.X`, ["uses process"]],
+    [`setTimeout(() => {}, 1)`, ["uses setTimeout"]],
+    [`console.log("hi")`, ["uses console"]]
+  ])("flags %j", (source, expected) => {
+    expect(problems(source, sample)).toEqual(expected)
+  })
+
+  it.each([
+    `import * as Data from "effect/Data"`,
+    `import { Either } from "effect"`,
+    `import * as Address from "./Address.js"`,
+    `import type * as Target from "./Target.js"`,
+    `export * as X from "./internal/x.js"`,
+    `// import * as fs from "node:fs"\nconst text = "import x from 'fs'"`,
+    `const o = { process: 1, console: 2 }; o.process; interface I { readonly Date: number }`
+  ])("accepts %j", (source) => {
+    expect(problems(source, sample)).toEqual([])
+  })
+
+  it("flags a relative import from internal/ that climbs out of src/core", () => {
+    expect(problems(`import "../../adapters/x.js"`, path.join(CORE, "internal", "x.ts"))).toEqual([
+      "../../adapters/x.js leaves src/core"
+    ])
+    expect(problems(`import "../Address.js"`, path.join(CORE, "internal", "x.ts"))).toEqual([])
+  })
+})
+
+describe("src/core", () => {
+  const files = sourceFiles(CORE)
+
+  it("has the core modules", () => {
+    const names = files.map((file) => path.relative(CORE, file))
+    for (const name of ["Address.ts", "Target.ts", "Expansion.ts", "Schedule.ts", "Picker.ts"]) expect(names).toContain(name)
+  })
+
+  it.each(files.map((file) => [path.relative(CORE, file), file] as const))(
+    "%s imports only effect and core files, and no I/O globals",
+    (_, file) => {
+      expect(problems(fs.readFileSync(file, "utf8"), file)).toEqual([])
+    }
+  )
+})
