@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     globalSetup: ["test/support/globalSetup.ts"],
+    // fast-check defaults (1,000 runs, FC_SEED/FC_PATH replay): see the file.
+    setupFiles: ["property-tests/fast-check.setup.ts"],
     reporters: process.env.CI ? ["default"] : ["default"]
   }
 })

@@ -69,6 +69,12 @@ describe("Schedule.period", () => {
     expect(ours).toBeCloseTo(44 / 53, 10) // 0.830..., pinned
   })
 
+  it("stays within 1 where nginx does not on [1, 133, 1, 14, 1] (found by the prefix property run against nginx)", () => {
+    const weights = [1, 133, 1, 14, 1]
+    expect(maxLag(nginx(weights), weights)).toBeGreaterThan(1)
+    expect(maxLag(Schedule.period(weights), weights)).toBeLessThan(1)
+  })
+
   it("places each item exactly its weight times in a larger case", () => {
     const weights = Array.from({ length: 64 }, (_, i) => ((i * 37) % 256) + 1)
     const order = Schedule.period(weights)

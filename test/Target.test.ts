@@ -78,6 +78,8 @@ const errors: ReadonlyArray<Row> = [
   ["pass:///a:0", "PortOutOfRange", 10, "0", "PortOutOfRange"],
   ["pass:///a:65536", "PortOutOfRange", 10, "65536", "PortOutOfRange"],
   ["pass:///a:1,b:99999999999999999999", "PortOutOfRange", 14, "99999999999999999999", "PortOutOfRange"],
+  // Pinned from a property failure: leading zeros count as zeros, not as digits of a huge port.
+  ["pass:///a:0000065536", "PortOutOfRange", 10, "0000065536", "PortOutOfRange"],
   ["pass:///[::1:80", "UnbalancedBracket", 8, "[::1:80", "UnbalancedBracket"],
   ["pass:///::1]:80", "UnbalancedBracket", 8, "::1]:80", "UnbalancedBracket"],
   ["pass:///[::1]]:80", "UnbalancedBracket", 13, "]:80", "UnbalancedBracket"],
@@ -262,6 +264,9 @@ describe("Target.format", () => {
     ["pass:///a:1#2,b:2,a:1#1", "pass:///a:1#3,b:2"],
     ["pass:///a:1#007", "pass:///a:1#7"],
     ["pass:///a:080", "pass:///a:80"],
+    // Pinned from a property failure (seed -801005400): a 7-character port with leading zeros was out of range.
+    ["pass:///0.0.0.0:0010000#1", "pass:///0.0.0.0:10000"],
+    ["etcd://024.125.037.164:0019006/svc", "etcd://24.125.37.164:19006/svc"],
     ["pass:///a:1#1,b:1#256", "pass:///a:1,b:1#256"],
     ["etcd:///prod/billing#3", "etcd:///prod/billing#3"],
     ["etcd:///svc#1", "etcd:///svc"],

@@ -146,8 +146,10 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
   // `piece` must start at `position`, so a missing port names the whole address.
   if (portText.length === 0) return fail(0, text, "MissingPort")
   if (!/^[0-9]+$/.test(portText)) return fail(portAt, portText, "InvalidPort")
-  // Compare as text first so that a 400-digit port does not become Infinity.
-  const port = portText.length > 6 ? Number.POSITIVE_INFINITY : Number(portText)
+  // Leading zeros are allowed ("080"), so compare the significant digits as
+  // text first: a 400-digit port must not become Infinity, and "0010000" is 10000.
+  const significant = portText.replace(/^0+/, "")
+  const port = significant.length > 5 ? Number.POSITIVE_INFINITY : Number(significant)
   if (port < 1 || port > 65535) return fail(portAt, portText, "PortOutOfRange")
   return Either.right({ host, port })
 }

@@ -1,0 +1,103 @@
+/**
+ * Generators for the property tests: addresses written the many ways a user
+ * may write them (`raw`), with the canonical host and port the parser should
+ * produce, computed independently of the parser (IPv6 through WHATWG URL
+ * serialisation, which compresses like RFC 5952).
+ */
+import fc from "fast-check"
+
+export interface GeneratedAddress {
+  /** How the address is written in the target text. */
+  readonly raw: string
+  /** The canonical host (IPv6 without brackets) and port. */
+  readonly host: string
+  readonly port: number
+  /** The canonical text, `Address.format` of the parsed address. */
+  readonly canonical: string
+}
+
+const port = fc.integer({ min: 1, max: 65535 })
+
+/** Upper-cases the letters of `text` whose bit is set in `mask`. */
+const recase = (text: string, mask: number): string =>
+  [...text].map((c, i) => ((mask >>> (i % 31)) & 1 ? c.toUpperCase() : c)).join("")
+
+const portText = (value: number, zeros: number) => `${"0".repeat(zeros)}${value}`
+
+const ipv4 = fc
+  .record({
+    octets: fc.array(fc.nat(255), { minLength: 4, maxLength: 4 }),
+    pad: fc.boolean(),
+    port,
+    zeros: fc.nat(2)
+  })
+  .map(({ octets, pad, port, zeros }): GeneratedAddress => {
+    const host = octets.join(".")
+    const raw = `${octets.map((o) => (pad ? String(o).padStart(3, "0") : String(o))).join(".")}:${portText(port, zeros)}`
+    return { raw, host, port, canonical: `${host}:${port}` }
+  })
+
+const labelChar = fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789_-")
+const label = fc
+  .tuple(
+    fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz_"),
+    fc.string({ unit: labelChar, maxLength: 8 }),
+    fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789")
+  )
+  .map(([first, middle, last]) => `${first}${middle}${last}`)
+
+const hostname = fc
+  .record({ labels: fc.array(label, { minLength: 1, maxLength: 4 }), mask: fc.integer(), port })
+  .map(({ labels, mask, port }): GeneratedAddress => {
+    const host = labels.join(".")
+    return { raw: `${recase(host, mask)}:${port}`, host, port, canonical: `${host}:${port}` }
+  })
+
+const localhost = fc
+  .record({ form: fc.constantFrom("", "localhost", "LocalHost"), port })
+  .map(({ form, port }): GeneratedAddress => ({
+    raw: `${form}:${port}`,
+    host: "localhost",
+    port,
+    canonical: `localhost:${port}`
+  }))
+
+const group = fc.oneof(fc.constant(0), fc.constant(0), fc.nat(0xffff))
+const ipv6 = fc
+  .record({
+    groups: fc.array(group, { minLength: 8, maxLength: 8 }),
+    form: fc.constantFrom("full", "padded", "canonical"),
+    mask: fc.integer(),
+    port
+  })
+  .map(({ groups, form, mask, port }): GeneratedAddress => {
+    const full = groups.map((g) => g.toString(16)).join(":")
+    const host = new URL(`http://[${full}]/`).hostname.slice(1, -1)
+    const raw =
+      form === "full"
+        ? full
+        : form === "padded"
+          ? groups.map((g) => g.toString(16).padStart(4, "0")).join(":")
+          : host
+    return { raw: `[${recase(raw, mask)}]:${port}`, host, port, canonical: `[${host}]:${port}` }
+  })
+
+/** Any backend address, raw and canonical. */
+export const address: fc.Arbitrary<GeneratedAddress> = fc.oneof(ipv4, hostname, localhost, ipv6)
+
+/** A count and a way of writing it (`#1` may be left out, leading zeros allowed). */
+export const count = (max: number): fc.Arbitrary<{ readonly value: number; readonly text: string }> =>
+  fc
+    .record({ value: fc.integer({ min: 1, max }), zeros: fc.nat(2), omit: fc.boolean() })
+    .map(({ value, zeros, omit }) => ({
+      value,
+      text: value === 1 && omit ? "" : `#${"0".repeat(zeros)}${value}`
+    }))
+
+const serviceUnit = fc.oneof(
+  fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%~+=*!?$&'()[];"),
+  fc.constantFrom("é", "ß", "日", "Ω", "😀")
+)
+
+/** A valid etcd service: a non-empty key prefix, may contain "/". */
+export const service: fc.Arbitrary<string> = fc.string({ unit: serviceUnit, minLength: 1, maxLength: 24 })
