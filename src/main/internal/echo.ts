@@ -29,6 +29,7 @@ export const EchoClient = grpc.makeGenericClientConstructor(EchoService, "Echo")
 export interface Echo extends grpc.Client {
   echo(
     request: Buffer,
+    metadata: grpc.Metadata,
     options: grpc.CallOptions,
     callback: (error: grpc.ServiceError | null, response?: Buffer) => void
   ): grpc.ClientUnaryCall
@@ -46,10 +47,9 @@ export const call = (client: Echo, options: { readonly delayMs?: number; readonl
   new Promise((resolve, reject) => {
     client.echo(
       request(options.delayMs ?? 0),
-      {
-        deadline: Date.now() + (options.deadlineMs ?? 10_000),
-        ...(options.waitForReady !== undefined ? { waitForReady: options.waitForReady } : {})
-      },
+      // grpc-js reads wait-for-ready from the call's metadata options.
+      new grpc.Metadata(options.waitForReady !== undefined ? { waitForReady: options.waitForReady } : {}),
+      { deadline: Date.now() + (options.deadlineMs ?? 10_000) },
       (error, response) => (error ? reject(error) : resolve(response!.toString("utf8")))
     )
   })
