@@ -20,7 +20,13 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 
 const START_TIMEOUT_MS = 20_000
@@ -484,3 +490,53 @@ export const eventually = async (
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
 }
+
+// ---------------------------------------------------------------------------
+// Effect helpers for the adapter suites
+// ---------------------------------------------------------------------------
+
+/** One log line captured by {@link captureLogs}. */
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/**
+ * A logger that records every line (and prints warnings and errors when
+ * `GRPC_ANCHOR_TEST_LOGS` is set), for asserting on warnings.
+ */
+export const captureLogs = () => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+    const annotated: Record<string, unknown> = {}
+    for (const [k, v] of HashMap.toEntries(annotations)) annotated[k] = v
+    lines.push({ level: logLevel.label, message: text, annotations: annotated })
+    if (process.env.GRPC_ANCHOR_TEST_LOGS !== undefined) console.log(`[${logLevel.label}] ${text}`, annotated)
+  })
+  const layer = Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.Debug))
+  return { lines, layer }
+}
+
+/**
+ * Polls `check` (an Effect) until it returns true: every `interval`, at most
+ * `timeout` in all; dies with `what` when it never does.
+ */
+export const waitUntil = <E, R>(
+  what: string,
+  check: Effect.Effect<boolean, E, R>,
+  options?: { readonly timeout?: Duration.DurationInput; readonly interval?: Duration.DurationInput }
+): Effect.Effect<void, E, R> =>
+  check.pipe(
+    Effect.repeat({
+      schedule: Schedule.spaced(options?.interval ?? "50 millis"),
+      until: (ok) => ok
+    }),
+    Effect.timeoutFail({
+      duration: options?.timeout ?? "15 seconds",
+      onTimeout: () => new Error(`timed out waiting for: ${what}`)
+    }),
+    Effect.orDie,
+    Effect.asVoid
+  ) as Effect.Effect<void, E, R>
