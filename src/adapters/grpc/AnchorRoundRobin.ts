@@ -277,13 +277,12 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   private refreshReadiness(): void {
     const rotation = this.rotation
-    let readiness = rotation.readiness.flags.length === rotation.entries.length
-      ? rotation.readiness
-      : Picker.readiness(rotation.entries.length)
-    for (let i = 0; i < rotation.entries.length; i++) {
-      readiness = Picker.setReady(readiness, i, rotation.entries[i]!.ready)
-    }
-    rotation.readiness = readiness
+    const flags = rotation.entries.map((entry) => entry.ready)
+    const current = rotation.readiness.flags
+    const same = current.length === flags.length && flags.every((flag, i) => flag === current[i])
+    // A new Readiness object makes the core recompute its ready list once;
+    // keep the old one when nothing changed so picks stay O(1).
+    if (!same) rotation.readiness = { flags }
   }
 
   /** Aggregates the slots' states into the channel's, as grpc-js's round_robin does. */
