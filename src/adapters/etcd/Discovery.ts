@@ -291,11 +291,14 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
                     // etcd has already dropped a watcher it cancelled; asking it
                     // to cancel again would never be answered.
                     if (state.errored) return
+                    // Only the promise is interruptible, so that the timeout
+                    // can abandon it; the finalizer itself runs to the end.
                     yield* Effect.tryPromise(() => watcher.cancel()).pipe(
+                      Effect.interruptible,
                       Effect.timeout(CANCEL_TIMEOUT),
                       Effect.catchAllCause((cause) => Effect.logDebug("cancelling the etcd watcher failed", cause))
                     )
-                  }).pipe(Effect.interruptible)
+                  })
               )
 
               for (let batches = 0; ; batches++) {

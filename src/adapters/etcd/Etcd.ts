@@ -207,8 +207,6 @@ export interface EtcdOptions {
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
   /** Deadline of one unary call (default 5 seconds). Streams have none. */
   readonly callTimeout?: Duration.DurationInput
-  /** Bound on closing the client (default 2 seconds). */
-  readonly closeTimeout?: Duration.DurationInput
   /** Connect timeout of a member (default 5 seconds). */
   readonly dialTimeout?: Duration.DurationInput
 }
@@ -296,8 +294,9 @@ const readTls = (tls: NonNullable<EtcdOptions["tls"]>) =>
   })
 
 /**
- * Builds an etcd3 client as a scoped resource: closed when the scope closes,
- * the close bounded by `closeTimeout`. Nothing is dialled until the first call.
+ * Builds an etcd3 client as a scoped resource, closed when the scope closes
+ * (etcd3's close is synchronous and cannot hang). Nothing is dialled until
+ * the first call.
  *
  * @since 0.1.0
  */
@@ -308,7 +307,6 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
       return yield* new EtcdError({ reason: "InvalidArgument", operation: "connect", cause: undefined, detail: "no etcd hosts" })
     }
     const callTimeout = Duration.decode(options.callTimeout ?? "5 seconds")
-    const closeTimeout = Duration.decode(options.closeTimeout ?? "2 seconds")
     const callMillis = Duration.toMillis(callTimeout)
     const credentials =
       options.tls === undefined
@@ -337,11 +335,12 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
     }
     const client = yield* Effect.acquireRelease(
       Effect.try({ try: () => new Etcd3(clientOptions), catch: (cause) => toEtcdError(cause, "connect") }),
+      // etcd3's close is synchronous (it shuts the gRPC channels), so it
+      // cannot hang; the watchers and leases on it are closed before it by
+      // their own finalizers, each bounded by a timeout.
       (client) =>
         Effect.sync(() => client.close()).pipe(
-          Effect.timeout(closeTimeout),
-          Effect.catchAllCause((cause) => Effect.logWarning("closing the etcd client failed", cause)),
-          Effect.interruptible
+          Effect.catchAllCause((cause) => Effect.logWarning("closing the etcd client failed", cause))
         )
     )
     return fromClient(client, { hosts, callTimeout, secrets: password === undefined ? [] : [password] })
