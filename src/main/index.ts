@@ -13,11 +13,13 @@
  * @since 0.1.0
  */
 import * as grpc from "@grpc/grpc-js"
+import { setDefaultEtcd, type EtcdSource } from "../adapters/grpc/EtcdResolver.js"
 import { registerAll } from "../adapters/grpc/register.js"
 
 export * from "./core.js"
 export * as AnchorRoundRobin from "../adapters/grpc/AnchorRoundRobin.js"
 export * as PassResolver from "../adapters/grpc/PassResolver.js"
+export * as EtcdResolver from "../adapters/grpc/EtcdResolver.js"
 export { ConnectionObserver } from "../adapters/grpc/ConnectionObserver.js"
 export type { ObservedConnection, RemoteSummary } from "../adapters/grpc/ConnectionObserver.js"
 export * as Stats from "../adapters/grpc/Stats.js"
@@ -27,10 +29,14 @@ export * as AnchoredChannel from "../adapters/grpc/AnchoredChannel.js"
  * Registers grpc-anchor's resolvers (`pass`, `etcd`) and its
  * `anchor_round_robin` policy into the app's own @grpc/grpc-js. Idempotent.
  *
+ * `etcd` sets the etcd client (an `Etcd3` you own) or client options used by
+ * `etcd:///SERVICE` targets that name no endpoints; a later call replaces it.
+ *
  * @since 0.1.0
  */
-export const register = (): void => {
+export const register = (options: { readonly etcd?: EtcdSource } = {}): void => {
   registerAll()
+  if (options.etcd !== undefined) setDefaultEtcd(options.etcd)
 }
 
 /**

@@ -30,7 +30,9 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Target from "../../core/Target.js"
-import { STATS_KEY } from "./internal/keys.js"
+import * as Option from "effect/Option"
+import { Etcd } from "../etcd/Etcd.js"
+import { ETCD_CLIENT_KEY, STATS_KEY } from "./internal/keys.js"
 import { registerAll } from "./register.js"
 import { makeSink, type ChannelStats } from "./Stats.js"
 
@@ -177,9 +179,12 @@ export const make = (
       Effect.runSync(PubSub.publish(changes, undefined))
     })
     const credentials = options.credentials ?? grpc.credentials.createInsecure()
+    // An etcd target without endpoints uses the Etcd service of this context, when there is one.
+    const etcd = yield* Effect.serviceOption(Etcd)
+    const etcdOption = Option.isSome(etcd) ? { [ETCD_CLIENT_KEY]: etcd.value } : {}
     const channel = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => new grpc.Channel(target, credentials, { ...options.channelOptions, [STATS_KEY]: sink }),
+        try: () => new grpc.Channel(target, credentials, { ...options.channelOptions, ...etcdOption, [STATS_KEY]: sink }),
         catch: (cause) => new AnchoredChannelError({ reason: "ChannelFailed", target, cause })
       }),
       (channel) => Effect.sync(() => channel.close())

@@ -5,13 +5,14 @@
  * @since 0.1.0
  */
 import * as AnchorRoundRobin from "./AnchorRoundRobin.js"
+import * as EtcdResolver from "./EtcdResolver.js"
 import * as PassResolver from "./PassResolver.js"
 
-const setups: ReadonlyArray<() => void> = [AnchorRoundRobin.setup, PassResolver.setup]
+const setups: ReadonlyArray<() => void> = [AnchorRoundRobin.setup, PassResolver.setup, EtcdResolver.setup]
 let registered = false
 
 /**
- * Registers the `pass` resolver and the `anchor_round_robin` policy.
+ * Registers the `pass` and `etcd` resolvers and the `anchor_round_robin` policy.
  * Calling it again does nothing.
  *
  * @since 0.1.0

@@ -1,0 +1,196 @@
+/**
+ * The `etcd` resolver end to end: a real etcd (started by the harness), real
+ * grpc-js servers on loopback, records in Go's naming/endpoints format.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import * as Etcd from "../../src/adapters/etcd/Etcd.js"
+import { setDefaultEtcd } from "../../src/adapters/grpc/EtcdResolver.js"
+import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
+import { makeSink } from "../../src/adapters/grpc/Stats.js"
+import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
+import { AnchoredChannel, register } from "../../src/main/index.js"
+import { startEtcd, type EtcdServer } from "../support/etcd.js"
+import { callMany, eventually, makeClient, tally } from "../support/grpc.js"
+
+register()
+
+let etcd: EtcdServer
+beforeAll(async () => {
+  etcd = await startEtcd()
+})
+afterAll(async () => {
+  await etcd?.stop()
+})
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const servers = async (...names: Array<string>): Promise<Array<EchoServer>> => {
+  const started = await Promise.all(names.map((name) => startEchoServer({ name })))
+  for (const server of started) cleanups.push(() => server.close({ force: true }))
+  return started
+}
+
+const record = (port: number, metadata = "null") => `{"Op":0,"Addr":"127.0.0.1:${port}","Metadata":${metadata}}`
+const put = (service: string, server: EchoServer) => etcd.ctlOk(["put", `${service}/127.0.0.1:${server.port}`, record(server.port)])
+const del = (service: string, server: EchoServer) => etcd.ctlOk(["del", `${service}/127.0.0.1:${server.port}`])
+
+const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
+  const sink = makeSink(target)
+  const client = makeClient(target, { ...options, [STATS_KEY]: sink })
+  cleanups.push(() => client.close())
+  const readyCount = () => sink.read().connections.filter((c) => c.state === "READY").length
+  const waitSlots = (slots: number) =>
+    eventually(`${slots} READY connections`, () => {
+      client.getChannel().getConnectivityState(true)
+      const connections = sink.read().connections
+      return connections.length === slots && readyCount() === slots
+    }, 15_000)
+  return { client, sink, waitSlots }
+}
+
+describe("etcd:// targets", () => {
+  it("opens N connections to every registered backend and follows registrations and removals live", async () => {
+    const service = "live/echo"
+    const [a, b, c] = await servers("a", "b", "c")
+    await put(service, a!)
+    await put(service, b!)
+    const { client, waitSlots } = pooled(`etcd://${etcd.endpoints[0]}/${service}#2`)
+    await waitSlots(4)
+    expect(tally(await callMany(client, 40, 4))).toEqual({ a: 20, b: 20 })
+    expect([a!.observer.connections().length, b!.observer.connections().length]).toEqual([2, 2])
+    const firstIds = [...a!.observer.connections(), ...b!.observer.connections()].map((x) => x.id).sort()
+
+    // Register a third while traffic runs: it gets its share, nobody else reconnects.
+    let running = true
+    const failures: Array<string> = []
+    const traffic = (async () => {
+      while (running) await call(client, { deadlineMs: 5_000 }).catch((e: grpc.ServiceError) => failures.push(e.details))
+    })()
+    cleanups.push(async () => {
+      running = false
+      await traffic
+    })
+    await put(service, c!)
+    await waitSlots(6)
+    running = false
+    await traffic
+    expect(tally(await callMany(client, 60, 4))).toEqual({ a: 20, b: 20, c: 20 })
+    const idsAfter = [...a!.observer.connections(), ...b!.observer.connections()].map((x) => x.id).sort()
+    expect(idsAfter).toEqual(firstIds)
+    expect(c!.observer.connections().length).toBe(2)
+
+    // Remove one: its server stops receiving calls, the others carry on.
+    await del(service, b!)
+    await waitSlots(4)
+    const before = b!.observer.totalCalls()
+    expect(tally(await callMany(client, 40, 4))).toEqual({ a: 20, c: 20 })
+    expect(b!.observer.totalCalls()).toBe(before)
+    expect(failures).toEqual([])
+  })
+
+  it("skips garbage records with the good ones still served, and never matches a longer service name", async () => {
+    const service = "mixed"
+    const [a, other] = await servers("a", "other")
+    await put(service, a!)
+    await etcd.ctlOk(["put", `${service}/garbage`, "not json"])
+    await etcd.ctlOk(["put", `${service}/bad-addr`, `{"Op":0,"Addr":"nohostport","Metadata":null}`])
+    await put(`${service}2`, other!) // mixed2/... belongs to another service
+    const { client, waitSlots } = pooled(`etcd://${etcd.endpoints[0]}/${service}`)
+    await waitSlots(1)
+    expect(tally(await callMany(client, 10))).toEqual({ a: 10 })
+  })
+
+  it("fails calls naming the service while it has no endpoints, and serves waitForReady calls once one registers", async () => {
+    const service = "empty-for-now"
+    const [a] = await servers("a")
+    const { client } = pooled(`etcd://${etcd.endpoints[0]}/${service}#2`)
+    const error = await call(client, { deadlineMs: 5_000 }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e
+    )
+    expect(error?.code).toBe(grpc.status.UNAVAILABLE)
+    expect(error?.details).toContain(service)
+    const waiting = call(client, { deadlineMs: 10_000, waitForReady: true })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await put(service, a!)
+    await expect(waiting).resolves.toBe("a")
+  })
+
+  it("reports etcd as unavailable when it never answers, naming the service", async () => {
+    // A loopback port with nothing listening stands for an unreachable etcd.
+    const { client } = pooled("etcd://127.0.0.1:1/unreachable#2", { "grpc_anchor.etcd_resolution_timeout_ms": 500 })
+    const error = await call(client, { deadlineMs: 5_000 }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e
+    )
+    expect(error?.code).toBe(grpc.status.UNAVAILABLE)
+    expect(error?.details).toContain("unreachable")
+  })
+
+  it("throws at construction when an etcd:/// target has no etcd to ask, saying how to give one", () => {
+    const saved = process.env["ETCD_ENDPOINTS"]
+    delete process.env["ETCD_ENDPOINTS"]
+    try {
+      expect(() => makeClient("etcd:///nowhere#2")).toThrowError(/names no etcd endpoints.*ETCD_ENDPOINTS/)
+      expect(() => makeClient("etcd:///#2")).toThrowError(/service/i)
+    } finally {
+      if (saved !== undefined) process.env["ETCD_ENDPOINTS"] = saved
+    }
+  })
+
+  it("uses ETCD_ENDPOINTS, then register({ etcd }), for etcd:/// targets", async () => {
+    const service = "from-env"
+    const [a] = await servers("a")
+    await put(service, a!)
+    process.env["ETCD_ENDPOINTS"] = etcd.endpoints.join(",")
+    try {
+      const { client } = pooled(`etcd:///${service}`)
+      expect(await call(client, { waitForReady: true })).toBe("a")
+    } finally {
+      delete process.env["ETCD_ENDPOINTS"]
+    }
+    register({ etcd: { hosts: etcd.endpoints } })
+    try {
+      const { client } = pooled(`etcd:///${service}`)
+      expect(await call(client, { waitForReady: true })).toBe("a")
+    } finally {
+      setDefaultEtcd(undefined)
+    }
+  })
+
+  it("takes the Etcd layer of the Effect context for AnchoredChannel", async () => {
+    const service = "effect/echo"
+    const [a, b] = await servers("a", "b")
+    await put(service, a!)
+    await put(service, b!)
+    const program = Effect.gen(function* () {
+      const anchored = yield* AnchoredChannel.AnchoredChannel
+      const client = anchored.client(EchoClient) as unknown as Echo
+      yield* anchored.waitForReady("10 seconds")
+      yield* Effect.promise(() =>
+        eventually("4 READY", async () => (await Effect.runPromise(anchored.stats)).connections.filter((c) => c.state === "READY").length === 4)
+      )
+      const answers = yield* Effect.promise(() => callMany(client, 20, 2))
+      return { answers: tally(answers), stats: yield* anchored.stats }
+    })
+    const result = await Effect.runPromise(
+      program.pipe(
+        Effect.provide(
+          AnchoredChannel.layer({ target: `etcd:///${service}#2` }).pipe(Layer.provide(Etcd.layer({ hosts: etcd.endpoints })))
+        )
+      )
+    )
+    expect(result.answers).toEqual({ a: 10, b: 10 })
+    expect(result.stats.connections.map((c) => `${c.address}#${c.index}`).sort()).toEqual(
+      [`127.0.0.1:${a!.port}#0`, `127.0.0.1:${a!.port}#1`, `127.0.0.1:${b!.port}#0`, `127.0.0.1:${b!.port}#1`].sort()
+    )
+    // The scope closed the channel: every connection goes away.
+    await eventually("connections closed", () => a!.observer.connections().length + b!.observer.connections().length === 0)
+  })
+})
