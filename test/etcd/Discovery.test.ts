@@ -5,11 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
-import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
-import { captureLogs, type EtcdServer, startEtcd, waitUntil } from "../support/etcd.js"
+import { captureLogs, type EtcdServer, follow, startEtcd } from "../support/etcd.js"
 
 let server: EtcdServer
 beforeAll(async () => {
@@ -23,29 +22,15 @@ const record = (addr: string, metadata = "null") => `{"Op":0,"Addr":"${addr}","M
 
 /** Runs `body` with Discovery and Etcd on the test server, and captured logs. */
 const withDiscovery = <A, E>(
-  body: (
-    tools: {
-      readonly etcd: Etcd.Etcd.Service
-      readonly follow: (service: string, options?: Discovery.WatchOptions) => Effect.Effect<Follower, never, import("effect/Scope").Scope>
-      readonly logs: ReturnType<typeof captureLogs>["lines"]
-    }
-  ) => Effect.Effect<A, E, Discovery.Discovery | Etcd.Etcd | import("effect/Scope").Scope>
+  body: (tools: {
+    readonly etcd: Etcd.Etcd.Service
+    readonly follow: typeof follow
+    readonly logs: ReturnType<typeof captureLogs>["lines"]
+  }) => Effect.Effect<A, E, Discovery.Discovery | Etcd.Etcd | Scope.Scope>
 ) => {
   const logs = captureLogs()
   return Effect.gen(function* () {
     const etcd = yield* Etcd.Etcd
-    const discovery = yield* Discovery.Discovery
-    const follow = (service: string, options?: Discovery.WatchOptions) =>
-      Effect.gen(function* () {
-        const seen = yield* Ref.make<ReadonlyArray<Discovery.Snapshot>>([])
-        const failure = yield* Ref.make<unknown>(undefined)
-        yield* discovery.watch(service, options).pipe(
-          Stream.runForEach((snapshot) => Ref.update(seen, (all) => [...all, snapshot])),
-          Effect.catchAll((error) => Ref.set(failure, error)),
-          Effect.forkScoped
-        )
-        return makeFollower(seen, failure)
-      })
     return yield* body({ etcd, follow, logs: logs.lines })
   }).pipe(
     Effect.provide(
@@ -53,30 +38,6 @@ const withDiscovery = <A, E>(
     ),
     Effect.provide(logs.layer)
   )
-}
-
-interface Follower {
-  readonly all: Effect.Effect<ReadonlyArray<Discovery.Snapshot>>
-  readonly latest: Effect.Effect<ReadonlyArray<string> | undefined>
-  readonly waitFor: (what: string, addresses: ReadonlyArray<string>) => Effect.Effect<void>
-}
-
-const makeFollower = (seen: Ref.Ref<ReadonlyArray<Discovery.Snapshot>>, failure: Ref.Ref<unknown>): Follower => {
-  const latest = Ref.get(seen).pipe(Effect.map((all) => all[all.length - 1]?.addresses))
-  return {
-    all: Ref.get(seen),
-    latest,
-    waitFor: (what, addresses) =>
-      waitUntil(
-        `${what}: ${JSON.stringify(addresses)}`,
-        Effect.gen(function* () {
-          const error = yield* Ref.get(failure)
-          if (error !== undefined) return yield* Effect.die(error)
-          const now = yield* latest
-          return now !== undefined && JSON.stringify([...now].sort()) === JSON.stringify([...addresses].sort())
-        })
-      )
-  }
 }
 
 describe("Discovery (real etcd)", () => {

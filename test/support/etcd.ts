@@ -26,7 +26,10 @@ import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import type * as Scope from "effect/Scope"
 
 const START_TIMEOUT_MS = 20_000
@@ -540,3 +543,52 @@ export const waitUntil = <E, R>(
     Effect.orDie,
     Effect.asVoid
   ) as Effect.Effect<void, E, R>
+
+/** What a test sees of a Discovery stream it follows. */
+export interface Follower {
+  /** Every snapshot so far. */
+  readonly all: Effect.Effect<ReadonlyArray<Discovery.Snapshot>>
+  /** The addresses of the last snapshot. */
+  readonly latest: Effect.Effect<ReadonlyArray<string> | undefined>
+  /** Waits (bounded) until the last snapshot has exactly these addresses; dies if the stream failed. */
+  readonly waitFor: (
+    what: string,
+    addresses: ReadonlyArray<string>,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<void>
+  /** The error the stream failed with, if it did. */
+  readonly failure: Effect.Effect<unknown>
+}
+
+/** Follows `service` with the Discovery in context, in the current scope. */
+export const follow = (
+  service: string,
+  options?: Discovery.WatchOptions
+): Effect.Effect<Follower, never, Discovery.Discovery | Scope.Scope> =>
+  Effect.gen(function* () {
+    const discovery = yield* Discovery.Discovery
+    const seen = yield* Ref.make<ReadonlyArray<Discovery.Snapshot>>([])
+    const failure = yield* Ref.make<unknown>(undefined)
+    yield* discovery.watch(service, options).pipe(
+      Stream.runForEach((snapshot) => Ref.update(seen, (all) => [...all, snapshot])),
+      Effect.catchAll((error) => Ref.set(failure, error)),
+      Effect.forkScoped
+    )
+    const latest = Ref.get(seen).pipe(Effect.map((all) => all[all.length - 1]?.addresses))
+    return {
+      all: Ref.get(seen),
+      latest,
+      failure: Ref.get(failure),
+      waitFor: (what, addresses, waitOptions) =>
+        waitUntil(
+          `${what}: ${JSON.stringify(addresses)}`,
+          Effect.gen(function* () {
+            const error = yield* Ref.get(failure)
+            if (error !== undefined) return yield* Effect.die(error)
+            const now = yield* latest
+            return now !== undefined && JSON.stringify([...now].sort()) === JSON.stringify([...addresses].sort())
+          }),
+          waitOptions?.timeout === undefined ? undefined : { timeout: waitOptions.timeout }
+        )
+    }
+  })
