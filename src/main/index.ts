@@ -24,6 +24,9 @@ export { ConnectionObserver } from "../adapters/grpc/ConnectionObserver.js"
 export type { ObservedConnection, RemoteSummary } from "../adapters/grpc/ConnectionObserver.js"
 export * as Stats from "../adapters/grpc/Stats.js"
 export * as AnchoredChannel from "../adapters/grpc/AnchoredChannel.js"
+export * as Etcd from "../adapters/etcd/Etcd.js"
+export * as Registrar from "../adapters/etcd/Registrar.js"
+export * as Discovery from "../adapters/etcd/Discovery.js"
 
 /**
  * Registers grpc-anchor's resolvers (`pass`, `etcd`) and its
