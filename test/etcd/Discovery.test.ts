@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
-import { captureLogs, type EtcdServer, follow, startEtcd } from "../support/etcd.js"
+import { captureLogs, type EtcdServer, follow, startEtcd, expectNoOpenHandles } from "../support/etcd.js"
 
 let server: EtcdServer
 beforeAll(async () => {
@@ -16,6 +16,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await server?.stop()
+  await expectNoOpenHandles()
 })
 
 const record = (addr: string, metadata = "null") => `{"Op":0,"Addr":"${addr}","Metadata":${metadata}}`

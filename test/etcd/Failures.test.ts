@@ -4,7 +4,7 @@
  * etcd unreachable at start and at close. Every test starts its own etcd.
  */
 import { execFileSync } from "node:child_process"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -18,6 +18,7 @@ import {
   type Ctl,
   etcdCluster,
   etcdServer,
+  expectNoOpenHandles,
   follow,
   waitUntil
 } from "../support/etcd.js"
@@ -45,6 +46,8 @@ const registered = (registrar: Registrar.Registrar.Service) =>
     Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("not registered in 20 s") }),
     Effect.orDie
   )
+
+afterAll(() => expectNoOpenHandles())
 
 describe("Registrar and Discovery when etcd fails (real etcd)", () => {
   it.scopedLive("etcd killed and restarted with its data: registrations survive, the watch resumes", () =>

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { captureLogs, type EtcdServer, startEtcd, waitUntil } from "../support/etcd.js"
+import { captureLogs, type EtcdServer, startEtcd, waitUntil, expectNoOpenHandles } from "../support/etcd.js"
 
 let server: EtcdServer
 beforeAll(async () => {
@@ -17,6 +17,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await server?.stop()
+  await expectNoOpenHandles()
 })
 
 const logs = captureLogs()

@@ -592,3 +592,21 @@ export const follow = (
         )
     }
   })
+
+/**
+ * Waits (at most `timeoutMs`) until this process has no TCP sockets and no
+ * child processes left, and throws listing them if it still has: run after a
+ * suite closed everything it opened.
+ */
+export const expectNoOpenHandles = async (timeoutMs = 5_000): Promise<void> => {
+  const leaks = () =>
+    process
+      .getActiveResourcesInfo()
+      .filter((name) => name.startsWith("TCP") || name === "ProcessWrap" || name === "UDPWrap")
+  await eventually(`no open handles (still: ${leaks().join(", ")})`, () => leaks().length === 0, {
+    timeoutMs,
+    intervalMs: 50
+  }).catch(() => {
+    throw new Error(`open handles after the suite: ${leaks().join(", ")}`)
+  })
+}

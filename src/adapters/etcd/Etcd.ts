@@ -96,14 +96,17 @@ export class EtcdError extends Data.TaggedError("EtcdError")<{
 }
 
 /**
- * Whether an etcd error is worth retrying as it is (the cluster may come back);
- * auth, permission and argument errors are not, though a long-lived loop such as
- * the Registrar retries them too, more slowly.
+ * Whether retrying (possibly with a new lease) can fix the error: everything
+ * but `Unauthenticated`, `PermissionDenied`, `InvalidArgument` and `Closed`,
+ * which need a person (or a new client) first.
  *
  * @since 0.1.0
  */
 export const isTransient = (error: EtcdError): boolean =>
-  error.reason === "Unavailable" || error.reason === "Compacted" || error.reason === "Unknown"
+  error.reason !== "Unauthenticated" &&
+  error.reason !== "PermissionDenied" &&
+  error.reason !== "InvalidArgument" &&
+  error.reason !== "Closed"
 
 const messageOf = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)

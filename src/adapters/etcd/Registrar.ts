@@ -150,7 +150,7 @@ export class Registrar extends Context.Tag("grpc-anchor/Registrar")<Registrar, R
 export const retrySchedule: Schedule.Schedule<Duration.Duration> = backoff("200 millis", "5 seconds")
 
 /** Why one lease's session ended (the lease is gone or unusable). */
-class LeaseLost extends Data.TaggedClass("LeaseLost")<{ readonly reason: string }> {}
+class LeaseLost extends Data.TaggedClass("LeaseLost")<{ readonly reason: string; readonly error: EtcdError | undefined }> {}
 
 type KeySignal =
   | { readonly _tag: "Data"; readonly response: IWatchResponse }
@@ -230,11 +230,10 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
           const lease = yield* Effect.acquireRelease(
             Effect.sync(() => {
               const lease: Lease = etcd.client.lease(ttl)
-              const onLost = (error: unknown) =>
-                Deferred.unsafeDone(
-                  lost,
-                  Exit.succeed(new LeaseLost({ reason: `lease lost: ${etcd.toError(error, "keep-alive").detail}` }))
-                )
+              const onLost = (cause: unknown) => {
+                const error = etcd.toError(cause, "lease")
+                Deferred.unsafeDone(lost, Exit.succeed(new LeaseLost({ reason: `lease lost: ${error.message}`, error })))
+              }
               const onFailed = (error: unknown) => Queue.unsafeOffer(signals, { _tag: "KeepaliveFailed", error })
               const onSucceeded = () => Queue.unsafeOffer(signals, { _tag: "KeepaliveSucceeded" })
               lease.on("lost", onLost)
@@ -280,7 +279,7 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
               setStatus({ _tag: "Reconnecting", leaseId: hexLease(leaseId), reason: error.message, error })
             ),
             Effect.retry({ schedule, while: (error) => error.reason !== "NotFound" }),
-            Effect.catchAll((error) => Effect.fail(new LeaseLost({ reason: `lease lost: ${error.message}` }))),
+            Effect.catchAll((error) => Effect.fail(new LeaseLost({ reason: `lease lost: ${error.message}`, error }))),
             Effect.raceFirst(Deferred.await(lost).pipe(Effect.flatMap((l) => Effect.fail(l))))
           )
 
@@ -390,7 +389,11 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
           onLeft: (e) => (e instanceof LeaseLost ? e.reason : e.message),
           onRight: () => "session ended"
         })
-        const error = Either.isLeft(result) && result.left instanceof EtcdError ? result.left : undefined
+        const error = Either.isLeft(result)
+          ? result.left instanceof EtcdError
+            ? result.left
+            : result.left.error
+          : undefined
         yield* setStatus({ _tag: "Reconnecting", leaseId: undefined, reason, error })
         yield* (error !== undefined && !isTransient(error) ? Effect.logError : Effect.logWarning)(
           `registration of ${address} interrupted: ${reason}; retrying`
