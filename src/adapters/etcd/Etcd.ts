@@ -142,7 +142,10 @@ const reasonOf = (cause: unknown): EtcdErrorReason => {
     (cause instanceof Error && isRecoverableError(cause)) ||
     cause instanceof EtcdWatchStreamEnded ||
     cause instanceof GRPCGenericError ||
-    (cause instanceof Error && (cause.name === "BrokenCircuitError" || cause.name === "TimeoutException")) ||
+    // etcd3's per-host circuit breaker (cockatiel) refusing calls for a while
+    // after failures: the member is down.
+    (cause instanceof Error && (cause as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true) ||
+    (cause instanceof Error && cause.name === "TimeoutException") ||
     /etcdserver: (request timed out|leader changed|no leader|too many requests|server stopped)/.test(message)
   ) {
     return "Unavailable"
