@@ -129,7 +129,7 @@ describe("EtcdRecord properties", () => {
           bad.map(([key, value]) => ({ _tag: "Put" as const, key, value })),
           optionsOf(c)
         )
-        const touched = new Set(bad.map(([key]) => key))
+        const touched = new Set<string>(bad.map(([key]) => key))
         for (const [key, endpoint] of start.records) {
           if (!touched.has(key)) expect(set.records.get(key)).toEqual(endpoint)
         }

@@ -297,8 +297,6 @@ export const encode = (service: string, endpoint: Endpoint): { readonly key: str
 // Decoding
 // ---------------------------------------------------------------------------
 
-const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key)
-
 /**
  * Go's field matching: for every key of the object in order, a key equal to
  * the field name, or else equal ignoring case, sets the field; the last such
