@@ -4,9 +4,9 @@ import fc from "fast-check"
 import * as Address from "../src/core/Address.js"
 import * as EtcdRecord from "../src/core/EtcdRecord.js"
 
-// fast-check prints the seed and the counterexample path when a property
-// fails; pin a failing case as a regular test in test/EtcdRecord.test.ts.
-const runs = { numRuns: 1_000 }
+// Runs, seed and replay come from the shared property-tests/fast-check.setup.ts
+// (1,000 runs; FC_SEED/FC_PATH replay a failure, whose report prints both);
+// pin a failing case as a regular test in test/EtcdRecord.test.ts.
 
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join("."))
 const hostname = fc.domain()
@@ -20,6 +20,10 @@ const service = fc.string({ minLength: 1, maxLength: 12 })
 const metadata = fc.oneof(fc.constant(null), fc.jsonValue({ maxDepth: 3 }))
 
 describe("EtcdRecord properties", () => {
+  it("runs at least 1,000 cases per property", () => {
+    expect(fc.readConfigureGlobal().numRuns ?? 100).toBeGreaterThanOrEqual(process.env.FC_RUNS ? 1 : 1000)
+  })
+
   it("decode(encode(e)) gives e back under keyOf(service, address)", () => {
     fc.assert(
       fc.property(service, address, metadata, (svc, addr, meta) => {
@@ -28,8 +32,7 @@ describe("EtcdRecord properties", () => {
         expect(key).toBe(EtcdRecord.keyOf(svc, addr))
         expect(EtcdRecord.owns(svc, key)).toBe(true)
         expect(EtcdRecord.decode(key, value)).toEqual(Either.right({ key, endpoint }))
-      }),
-      runs
+      })
     )
   })
 
@@ -40,8 +43,7 @@ describe("EtcdRecord properties", () => {
         expect(value.startsWith(`{"Op":0,"Addr":`)).toBe(true)
         expect(Object.keys(JSON.parse(value))).toEqual(["Op", "Addr", "Metadata"])
         expect(JSON.parse(value)).toEqual({ Op: 0, Addr: addr, Metadata: meta })
-      }),
-      runs
+      })
     )
   })
 
@@ -60,8 +62,7 @@ describe("EtcdRecord properties", () => {
           expect(set.records.size).toBe(0)
           expect(EtcdRecord.owns(svc, `${svc}/${extra}`)).toBe(true)
         }
-      ),
-      runs
+      )
     )
   })
 
@@ -100,8 +101,7 @@ describe("EtcdRecord properties", () => {
         expect(entries(whole.set)).toEqual(entries(set))
         expect(whole.skipped).toEqual(skipped)
         expect(EtcdRecord.addresses(whole.set)).toEqual(EtcdRecord.addresses(set))
-      }),
-      runs
+      })
     )
   })
 
@@ -114,8 +114,7 @@ describe("EtcdRecord properties", () => {
         expect(new Set(list)).toEqual(new Set(Array.from(set.records.values(), (e) => e.address)))
         expect(set.records.size).toBeLessThanOrEqual(c ?? EtcdRecord.DEFAULT_CAP)
         for (const key of set.records.keys()) expect(EtcdRecord.owns("svc", key)).toBe(true)
-      }),
-      runs
+      })
     )
   })
 
@@ -135,8 +134,7 @@ describe("EtcdRecord properties", () => {
         }
         for (const key of touched) expect(set.records.has(key)).toBe(false)
         expect(skipped.length).toBe(bad.filter(([key]) => EtcdRecord.owns("svc", key)).length)
-      }),
-      runs
+      })
     )
   })
 })
