@@ -97,3 +97,39 @@ describe("TLS per connection", () => {
     expect(error?.code).toBe(grpc.status.UNAVAILABLE)
   })
 })
+
+describe("mutual TLS", () => {
+  it("serves clients presenting a certificate from the trusted CA on every connection, and refuses others", async () => {
+    const server = await startEchoServer({
+      name: "m",
+      credentials: grpc.ServerCredentials.createSsl(ca.cert, [{ private_key: ipCert.key, cert_chain: ipCert.cert }], true)
+    })
+    cleanups.push(() => server.close({ force: true }))
+    const clientPair = ca.issue("client", ["DNS:client.test"], "client")
+    const target = `pass:///127.0.0.1:${server.port}#3`
+    const withCert = new EchoClient(target, grpc.credentials.createSsl(ca.cert, clientPair.key, clientPair.cert)) as unknown as Echo
+    cleanups.push(() => withCert.close())
+    await eventually("3 connections with client certificates", async () => {
+      await callMany(withCert, 3, 3)
+      return server.observer.connections().length === 3
+    })
+    expect(tally(await callMany(withCert, 30, 3))).toEqual({ m: 30 })
+
+    const callsBefore = server.observer.totalCalls()
+    const strangerPair = otherCa.issue("stranger-client", ["DNS:stranger.test"], "client")
+    for (const credentials of [
+      grpc.credentials.createSsl(ca.cert), // no client certificate
+      grpc.credentials.createSsl(ca.cert, strangerPair.key, strangerPair.cert) // one the server does not trust
+    ]) {
+      const refused = new EchoClient(target, credentials, { "grpc.use_local_subchannel_pool": 1 }) as unknown as Echo
+      cleanups.push(() => refused.close())
+      const error = await call(refused, { deadlineMs: 3_000 }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e
+      )
+      expect(error?.code).toBe(grpc.status.UNAVAILABLE)
+    }
+    // Refused clients never got a call through.
+    expect(server.observer.totalCalls()).toBe(callsBefore)
+  })
+})
