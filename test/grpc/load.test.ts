@@ -9,7 +9,7 @@ import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echo
 import { register } from "../../src/main/index.js"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
 import { makeSink } from "../../src/adapters/grpc/Stats.js"
-import { eventually, makeClient, tally } from "../support/grpc.js"
+import { eventually, makeClient } from "../support/grpc.js"
 
 register()
 

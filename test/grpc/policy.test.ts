@@ -4,7 +4,7 @@
  * tests its own policies.
  */
 import { connectivityState as State, experimental, type ChannelOptions } from "@grpc/grpc-js"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, vi } from "vitest"
 import { AnchorRoundRobinConfig, AnchorRoundRobinLoadBalancer } from "../../src/adapters/grpc/AnchorRoundRobin.js"
 import { RESOLUTION_KEY, SLOT_KEY, type Resolution } from "../../src/adapters/grpc/internal/keys.js"
 
@@ -167,6 +167,59 @@ describe("anchor_round_robin with fake subchannels", () => {
     h.resolve("t", [["a:1", 2]])
     h.balancer.destroy()
     expect(h.subchannels.every((s) => s.refs === 0 && s.listenerCount === 0)).toBe(true)
+  })
+
+  describe("when one connection to an address drops", () => {
+    afterEach(() => {
+      vi.useRealTimers()
+    })
+    const twoAddresses = () => {
+      const h = harness()
+      h.resolve("t", [["a:1", 2], ["b:2", 1]])
+      const [a0, b0, a1] = h.subchannels
+      for (const s of [a0, b0, a1]) s!.set(State.READY)
+      return { h, a0: a0!, a1: a1!, b0: b0! }
+    }
+
+    it("skips its sibling connections until the dropped one reconnects, then uses them again", () => {
+      const { h, a0, a1, b0 } = twoAddresses()
+      a0.set(State.IDLE) // a's first connection dropped: the policy reconnects it
+      expect(new Set(h.pickAddresses(6))).toEqual(new Set([b0]))
+      a0.set(State.READY) // a answers new connections: its siblings are fine
+      expect(h.pickAddresses(30).filter((s) => s === a1).length).toBe(10)
+    })
+
+    it("keeps skipping the siblings while the reconnect fails, until each reports for itself or the suspicion lapses", () => {
+      vi.useFakeTimers()
+      const { h, a0, a1, b0 } = twoAddresses()
+      a0.set(State.IDLE)
+      a0.set(State.TRANSIENT_FAILURE, "connection refused")
+      expect(new Set(h.pickAddresses(6))).toEqual(new Set([b0]))
+      vi.advanceTimersByTime(999)
+      expect(new Set(h.pickAddresses(6))).toEqual(new Set([b0]))
+      vi.advanceTimersByTime(2)
+      // Nobody said a1 was down: after 1 s it is used again.
+      expect(new Set(h.pickAddresses(6))).toEqual(new Set([a1, b0]))
+    })
+
+    it("does not let suspicion leave the channel with nothing to pick", () => {
+      const h = harness()
+      h.resolve("t", [["a:1", 3]])
+      const [x, y, z] = h.subchannels
+      for (const s of [x, y, z]) s!.set(State.READY)
+      x!.set(State.IDLE)
+      expect(h.last().state).toBe(State.READY)
+      expect(new Set(h.pickAddresses(6))).toEqual(new Set([y, z]))
+    })
+
+    it("clears its lapse timer on destroy", () => {
+      vi.useFakeTimers()
+      const { h, a0 } = twoAddresses()
+      a0.set(State.IDLE)
+      expect(vi.getTimerCount()).toBe(1)
+      h.balancer.destroy()
+      expect(vi.getTimerCount()).toBe(0)
+    })
   })
 
   it("rejects bad policy configs with a message", () => {

@@ -70,10 +70,18 @@ export class AnchorRoundRobinConfig implements experimental.TypedLoadBalancingCo
 const stateName = (state: ConnectivityState): ConnectionStats["state"] =>
   ConnectivityState[state] as ConnectionStats["state"]
 
+/**
+ * How long, at most, the other connections to an address are skipped after
+ * one of them dropped, while nobody knows yet whether the server is alive.
+ */
+const SUSPICION_MS = 1_000
+
 /** One connection slot and the subchannel that carries it. */
 class SlotEntry {
   state: ConnectivityState
   healthy: boolean
+  /** Skipped until this time (ms since epoch): a sibling connection dropped. 0: not suspect. */
+  suspectUntil = 0
   picked = 0
   inFlight = 0
   readonly onCallStarted = () => {
@@ -97,8 +105,13 @@ class SlotEntry {
     this.onHealth = (healthy) => owner.onHealthChange(this, healthy)
   }
 
-  get ready(): boolean {
+  /** READY and healthy, whatever its siblings did. */
+  get connected(): boolean {
     return this.state === ConnectivityState.READY && this.healthy
+  }
+
+  get suspect(): boolean {
+    return this.suspectUntil !== 0
   }
 }
 
@@ -254,16 +267,73 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   /** @internal called by a slot's connectivity listener */
   onStateChange(entry: SlotEntry, state: ConnectivityState, errorMessage: string | undefined): void {
     if (this.destroyed || this.entries.get(entry.key) !== entry) return
-    const wasReady = entry.ready
+    const wasConnected = entry.connected
     entry.state = state
     if (state === ConnectivityState.TRANSIENT_FAILURE && errorMessage) this.lastError = errorMessage
-    if (wasReady && !entry.ready) this.helper.requestReresolution()
+    if (wasConnected && !entry.connected) {
+      this.helper.requestReresolution()
+      this.suspectSiblings(entry)
+    }
+    if (state === ConnectivityState.READY) {
+      // This address answers new connections: its other connections are fine.
+      entry.suspectUntil = 0
+      this.clearSuspicion(entry.slot.address)
+    }
     this.refreshReadiness()
     this.publish()
     this.sink?.changed()
     // Keep every slot connected: an idle slot (its connection dropped, or its
     // backoff ended) reconnects; grpc-js applies its backoff between attempts.
     if (state === ConnectivityState.IDLE) entry.subchannel.startConnecting()
+  }
+
+  /**
+   * When a server dies, its connections are not all seen to close at the
+   * same moment (measured here: up to ~20 ms apart on loopback), and a call
+   * sent on one still thought READY fails. So when one connection to an
+   * address drops, its siblings are skipped until the dropped slot's
+   * reconnect answers: READY clears the suspicion (the server is alive, e.g.
+   * it only recycled that connection), a failure keeps it until each sibling
+   * reports for itself, and after SUSPICION_MS it lapses regardless.
+   */
+  private suspectSiblings(dropped: SlotEntry): void {
+    const until = Date.now() + SUSPICION_MS
+    let any = false
+    for (const entry of this.rotation.entries) {
+      if (entry !== dropped && entry.slot.address === dropped.slot.address && entry.connected) {
+        entry.suspectUntil = until
+        any = true
+      }
+    }
+    if (any) this.scheduleSuspicionCheck(SUSPICION_MS)
+  }
+
+  private clearSuspicion(address: string): void {
+    for (const entry of this.rotation.entries) {
+      if (entry.slot.address === address) entry.suspectUntil = 0
+    }
+  }
+
+  private suspicionTimer: ReturnType<typeof setTimeout> | undefined
+
+  private scheduleSuspicionCheck(delayMs: number): void {
+    if (this.suspicionTimer !== undefined) return
+    this.suspicionTimer = setTimeout(() => {
+      this.suspicionTimer = undefined
+      if (this.destroyed) return
+      const now = Date.now()
+      let next = Number.POSITIVE_INFINITY
+      for (const entry of this.rotation.entries) {
+        if (entry.suspectUntil !== 0 && entry.suspectUntil <= now) entry.suspectUntil = 0
+        else if (entry.suspectUntil !== 0) next = Math.min(next, entry.suspectUntil - now)
+      }
+      this.refreshReadiness()
+      this.publish()
+      this.sink?.changed()
+      if (Number.isFinite(next)) this.scheduleSuspicionCheck(next)
+    }, delayMs)
+    // A lapse timer must never keep the process alive.
+    this.suspicionTimer.unref?.()
   }
 
   /** @internal called by a slot's health watcher (outlier detection) */
@@ -277,7 +347,9 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   private refreshReadiness(): void {
     const rotation = this.rotation
-    const flags = rotation.entries.map((entry) => entry.ready)
+    let flags = rotation.entries.map((entry) => entry.connected && !entry.suspect)
+    // Suspicion only steers calls away while something else can take them.
+    if (!flags.includes(true)) flags = rotation.entries.map((entry) => entry.connected)
     const current = rotation.readiness.flags
     const same = current.length === flags.length && flags.every((flag, i) => flag === current[i])
     // A new Readiness object makes the core recompute its ready list once;
@@ -290,7 +362,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     let ready = 0
     let connecting = 0
     for (const entry of this.rotation.entries) {
-      if (entry.ready) ready++
+      if (entry.connected) ready++
       else if (entry.state === ConnectivityState.CONNECTING || entry.state === ConnectivityState.IDLE) connecting++
     }
     if (ready > 0) {
@@ -354,6 +426,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   destroy(): void {
     this.destroyed = true
+    if (this.suspicionTimer !== undefined) clearTimeout(this.suspicionTimer)
+    this.suspicionTimer = undefined
     for (const entry of this.entries.values()) this.release(entry)
     this.entries = new Map()
     this.rotation.entries = []
