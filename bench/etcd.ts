@@ -20,6 +20,8 @@ import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../src/adapters/etcd/Registrar.js"
@@ -63,6 +65,8 @@ const churnTrials = async (etcd: EtcdServer): Promise<Pick<EtcdBenchResult, "reg
       Registrar.make({ service, address, ttl: 5 }).pipe(
         Effect.flatMap((registrar) => registrar.awaitRegistered),
         Effect.provide(etcdContext),
+        // The registrar's per-registration info lines would drown the figures.
+        Logger.withMinimumLogLevel(LogLevel.Warning),
         Scope.extend(scope)
       )
     )

@@ -92,6 +92,8 @@ class SlotEntry {
   }
   readonly onState: experimental.ConnectivityStateListener
   readonly onHealth: experimental.HealthListener
+  /** Built once: grpc-js only reads pick results, and this is the hot path. */
+  readonly pickResult: experimental.PickResult
 
   constructor(
     readonly slot: Expansion.Slot,
@@ -103,6 +105,13 @@ class SlotEntry {
     this.healthy = subchannel.isHealthy()
     this.onState = (_subchannel, _previous, next, _keepalive, errorMessage) => owner.onStateChange(this, next, errorMessage)
     this.onHealth = (healthy) => owner.onHealthChange(this, healthy)
+    this.pickResult = {
+      pickResultType: PickResultType.COMPLETE,
+      subchannel,
+      status: null,
+      onCallStarted: this.onCallStarted,
+      onCallEnded: this.onCallEnded
+    }
   }
 
   /** READY and healthy, whatever its siblings did. */
@@ -139,13 +148,7 @@ class AnchorPicker implements experimental.Picker {
     rotation.picker = result.next
     const entry = rotation.entries[result.index]!
     entry.picked++
-    return {
-      pickResultType: PickResultType.COMPLETE,
-      subchannel: entry.subchannel,
-      status: null,
-      onCallStarted: entry.onCallStarted,
-      onCallEnded: entry.onCallEnded
-    }
+    return entry.pickResult
   }
 }
 
