@@ -68,6 +68,15 @@ interface Listener {
 /** Closed connections kept for reporting, beyond which the oldest are dropped. */
 const CLOSED_HISTORY = 10_000
 
+/** Like `Address.parse`, but port 0 (any free port) is fine for listening. */
+const bindAddress = (address: string): Either.Either<Address.Address, Address.AddressError> => {
+  const anyPort = address.endsWith(":0")
+  return Either.map(Address.parse(anyPort ? `${address.slice(0, -2)}:1` : address), (parsed) => ({
+    host: parsed.host,
+    port: anyPort ? 0 : parsed.port
+  }))
+}
+
 /** grpc-js's `call.getPeer()` text for a socket. */
 const peerOf = (remoteAddress: string | undefined, remotePort: number | undefined): string =>
   remotePort ? `${remoteAddress}:${remotePort}` : `${remoteAddress}`
@@ -99,10 +108,9 @@ export class ConnectionObserver {
    * and serves them with `server`. Resolves to the bound port.
    */
   listen(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-    const parsed = Address.parse(address.endsWith(":0") ? `${address.slice(0, -2)}:1` : address)
+    const parsed = bindAddress(address)
     if (Either.isLeft(parsed)) return Promise.reject(parsed.left)
-    const host = parsed.right.host
-    const port = address.endsWith(":0") ? 0 : parsed.right.port
+    const { host, port } = parsed.right
     const injector = server.createConnectionInjector(credentials)
     const sockets = new Set<net.Socket>()
     const tcp = net.createServer({ noDelay: true }, (socket) => {
@@ -214,6 +222,8 @@ export class ConnectionObserver {
         closedAt: undefined
       }
       this.unobserved.set(peer, connection)
+      // Closes of these connections are invisible here: bound the map instead.
+      if (this.unobserved.size > CLOSED_HISTORY) this.unobserved.delete(this.unobserved.keys().next().value!)
     }
     return connection
   }
