@@ -47,9 +47,15 @@ export const startEchoProcess = (options: {
   readonly port?: number
   readonly maxStreams?: number
   readonly timeoutMs?: number
+  /** Registers the server in etcd first (echoServerMain's --etcd/--service/--ttl); ready once registered. */
+  readonly etcd?: { readonly hosts: string; readonly service: string; readonly ttl?: number }
 }): Promise<EchoProcess> => {
   const args = [...PREFIX, MAIN, "--name", options.name, "--port", String(options.port ?? 0)]
   if (options.maxStreams !== undefined) args.push("--max-streams", String(options.maxStreams))
+  if (options.etcd !== undefined) {
+    args.push("--etcd", options.etcd.hosts, "--service", options.etcd.service)
+    if (options.etcd.ttl !== undefined) args.push("--ttl", String(options.etcd.ttl))
+  }
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
   live.add(child)
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))

@@ -4,12 +4,18 @@
  * separate event loops.
  *
  *   node echoServerMain.js --name a --port 0 [--host 127.0.0.1] [--max-streams 4]
+ *     [--etcd HOSTS --service S [--ttl SECONDS]]
  *
  * Prints one JSON line `{"ready":true,"name":...,"port":...}` when serving.
+ * With `--etcd` it first registers `host:port` under `--service` in etcd
+ * (Registrar, lease of `--ttl` seconds, default 10) and prints the ready line
+ * once the record is in etcd; SIGTERM or SIGINT revokes the lease before the
+ * server drains, while a SIGKILL leaves the record to expire with its lease.
  * Reads commands from stdin, one per line: `stats` prints
  * `{"stats":{"connections":[...],"calls":N}}`. SIGTERM drains and exits 0.
  */
 import { parseArgs } from "node:util"
+import { registerEndpoint } from "../promise/registerEndpoint.js"
 import { startEchoServer } from "./echo.js"
 
 const { values } = parseArgs({
@@ -17,7 +23,10 @@ const { values } = parseArgs({
     name: { type: "string", default: "echo" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "0" },
-    "max-streams": { type: "string" }
+    "max-streams": { type: "string" },
+    etcd: { type: "string" },
+    service: { type: "string" },
+    ttl: { type: "string", default: "10" }
   }
 })
 
@@ -33,12 +42,49 @@ if (maxStreams !== undefined && (!Number.isInteger(maxStreams) || maxStreams < 1
   fail(`--max-streams must be a positive whole number, got ${values["max-streams"]}`)
 }
 
+const ttl = Number(values.ttl)
+if (values.etcd !== undefined && (values.service === undefined || values.service.length === 0)) fail("--etcd needs --service")
+if (values.etcd !== undefined && (!Number.isInteger(ttl) || ttl < 1)) fail(`--ttl must be a whole number of seconds >= 1, got ${values.ttl}`)
+
+// stdout carries the ready line and the stats replies, one JSON line each:
+// anything else (the registrar's log lines) goes to stderr.
+console.log = console.error
+console.info = console.error
+
 const server = await startEchoServer({
   name: values.name!,
   host: values.host!,
   port,
   ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {})
 }).catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)))
+
+/** Bound on the first registration; the parent's own wait for the ready line is longer. */
+const REGISTER_TIMEOUT_MS = 15_000
+
+const registration =
+  values.etcd === undefined
+    ? undefined
+    : await (async () => {
+        const hostPart = values.host!.includes(":") ? `[${values.host}]` : values.host!
+        let timer: NodeJS.Timeout | undefined
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`not registered in etcd within ${REGISTER_TIMEOUT_MS} ms`)), REGISTER_TIMEOUT_MS)
+        })
+        const pending = registerEndpoint({
+          etcd: { hosts: values.etcd! },
+          service: values.service!,
+          address: `${hostPart}:${server.port}`,
+          ttl
+        })
+        try {
+          return await Promise.race([pending, timeout])
+        } catch (error) {
+          await server.close({ force: true })
+          return fail(`registering in etcd: ${error instanceof Error ? error.message : String(error)}`)
+        } finally {
+          clearTimeout(timer)
+        }
+      })()
 
 process.stdout.write(`${JSON.stringify({ ready: true, name: server.name, port: server.port })}\n`)
 
@@ -62,6 +108,8 @@ process.stdin.on("data", (chunk: string) => {
 process.stdin.on("end", () => void shutdown())
 
 const shutdown = async (): Promise<void> => {
+  // Deregister first, so clients stop dialling before the server drains.
+  await registration?.close()
   await server.close()
   process.exit(0)
 }

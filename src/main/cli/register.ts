@@ -1,0 +1,154 @@
+/**
+ * `grpc-anchor register --etcd HOSTS --service S --address A [--ttl S] [--metadata JSON]`:
+ * publishes one backend in etcd (Go's naming/endpoints record under a
+ * kept-alive lease, see Registrar) and keeps it there until SIGINT or
+ * SIGTERM; then revokes the lease, so the record goes at once, checks that
+ * it is gone, and exits 0. TLS and credentials come from the environment
+ * (`ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD`).
+ *
+ * @example
+ * ```sh
+ * grpc-anchor register --etcd 127.0.0.1:2379 --service my-service --address 10.0.0.1:9080 --ttl 5
+ * ```
+ */
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Etcd from "../../adapters/etcd/Etcd.js"
+import * as Registrar from "../../adapters/etcd/Registrar.js"
+import * as Address from "../../core/Address.js"
+import { etcdLayer, failure, line, oneLine, parseHosts, probeEtcd, usage, verbose } from "./internal/common.js"
+
+/** How long the first registration may take once etcd answered the probe. */
+const REGISTER_TIMEOUT = "15 seconds"
+/** How long the check that the record is gone may take after the revoke. */
+const CHECK_TIMEOUT = "3 seconds"
+
+const etcd = Options.text("etcd").pipe(
+  Options.withPseudoName("HOSTS"),
+  Options.withDescription("etcd endpoints, host:port[,host:port...] (https://host:port for TLS).")
+)
+const service = Options.text("service").pipe(Options.withPseudoName("SERVICE"), Options.withDescription("The service (etcd key prefix)."))
+const address = Options.text("address").pipe(
+  Options.withPseudoName("HOST:PORT"),
+  Options.withDescription("The backend's address, as clients should dial it.")
+)
+const ttl = Options.integer("ttl").pipe(
+  Options.withPseudoName("SECONDS"),
+  Options.withDefault(10),
+  Options.mapEffect((value) =>
+    value >= 1 && value <= 9_000_000_000
+      ? Effect.succeed(value)
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--ttl must be a whole number of seconds >= 1, got ${value}`)))
+  ),
+  Options.withDescription("Lease TTL in seconds: how long the record outlives this process if it dies without deregistering.")
+)
+const metadata = Options.text("metadata").pipe(
+  Options.withPseudoName("JSON"),
+  Options.optional,
+  Options.withDescription("JSON stored as the record's Metadata, e.g. '{\"serverName\":\"api.example\"}'.")
+)
+
+const describeStatus = (status: Registrar.Status): string | undefined => {
+  switch (status._tag) {
+    case "Registered":
+      return `registered (lease ${status.leaseId}, revision ${status.revision})`
+    case "Reconnecting":
+      return `reconnecting: ${oneLine(status.reason)}`
+    case "Registering":
+      return status.attempt > 1 ? `registering (attempt ${status.attempt})` : undefined
+    case "Closed":
+      return undefined
+  }
+}
+
+/** The `register` subcommand. */
+export const command = Command.make(
+  "register",
+  { etcd, service, address, ttl, metadata, verbose },
+  ({ address, etcd, metadata, service, ttl }) =>
+    Effect.gen(function* () {
+      const hosts = yield* parseHosts("--etcd", etcd)
+      // Bad values are usage errors, found before etcd is dialled.
+      if (service.length === 0) return yield* usage("--service must not be empty")
+      const parsedAddress = Address.parse(address)
+      if (Either.isLeft(parsedAddress)) return yield* usage(`--address: ${oneLine(parsedAddress.left.message)}`)
+      let data: unknown = null
+      if (Option.isSome(metadata)) {
+        try {
+          data = JSON.parse(metadata.value) as unknown
+        } catch (error) {
+          return yield* usage(`--metadata is not valid JSON: ${error instanceof Error ? error.message : String(error)}`)
+        }
+      }
+
+      /** The key once the registrar exists, for the check after the revoke. */
+      const made = { key: undefined as string | undefined, address }
+
+      const program = Effect.gen(function* () {
+        yield* probeEtcd(`${service}/`)
+        const registrar = yield* Registrar.make({ service, address, ttl, metadata: data }).pipe(
+          Effect.mapError((error) => usage(oneLine(error.message)))
+        )
+        made.key = registrar.key
+        made.address = registrar.address
+        const last = { reason: "no answer" }
+        const registered = yield* registrar.awaitRegistered.pipe(
+          Effect.raceFirst(
+            registrar.changes.pipe(
+              Stream.runForEach((status) =>
+                Effect.sync(() => {
+                  if (status._tag === "Reconnecting") last.reason = oneLine(status.reason)
+                })
+              ),
+              Effect.zipRight(Effect.never)
+            )
+          ),
+          Effect.timeoutFail({
+            duration: REGISTER_TIMEOUT,
+            onTimeout: () => failure(`could not register ${registrar.address} in etcd within ${REGISTER_TIMEOUT}: ${last.reason}`)
+          })
+        )
+        yield* line(
+          `registered ${registrar.address} as ${registrar.key} (lease ${registered.leaseId}, ttl ${ttl}s); Ctrl-C or SIGTERM deregisters`
+        )
+        // Report later changes (lease lost, etcd away, back again) until interrupted.
+        let shown = describeStatus(registered)
+        yield* registrar.changes.pipe(
+          Stream.runForEach((status) => {
+            const text = describeStatus(status)
+            if (text === undefined || text === shown) return Effect.void
+            shown = text
+            return line(text)
+          })
+        )
+      })
+
+      // The registrar's scope closes first (its lease revoked), then the
+      // record is checked with the same etcd client, still open.
+      yield* program.pipe(
+        Effect.scoped,
+        Effect.onInterrupt(() => (made.key === undefined ? Effect.void : confirmGone(made.address, made.key))),
+        Effect.provide(etcdLayer(hosts))
+      )
+    })
+).pipe(Command.withDescription("Register an endpoint in etcd and keep it registered until Ctrl-C or SIGTERM, then deregister."))
+
+/** After the revoke: says whether the record is gone (bounded; etcd may be away). */
+const confirmGone = (address: string, key: string) =>
+  Effect.gen(function* () {
+    const etcd = yield* Etcd.Etcd
+    const value = yield* etcd.use(`read ${key}`, (client) => client.get(key).string()).pipe(Effect.timeout(CHECK_TIMEOUT), Effect.either)
+    if (value._tag === "Left") {
+      yield* line(`deregistering ${address}: etcd did not confirm the removal (the record expires with its lease)`)
+    } else if (value.right !== null) {
+      yield* line(`deregistering ${address}: ${key} is still in etcd; it expires with its lease`)
+    } else {
+      yield* line(`deregistered ${address}: lease revoked, ${key} removed`)
+    }
+  })
