@@ -11,12 +11,15 @@
  * await etcd.ctl(["put", "svc/x", "value"])
  * await etcd.restart({ wipe: true })
  * await etcd.stop()
+ * // TLS with client certificates (https client URLs, --client-cert-auth):
+ * const secure = await startEtcd({ tls: { certFile, keyFile, trustedCaFile, client: { caFile, certFile, keyFile } } })
  * ```
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as https from "node:https"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -67,16 +70,52 @@ export const freePort = (): Promise<number> =>
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** GET http://127.0.0.1:port/health and whether etcd says it is healthy (has a leader). */
-const healthy = (port: number): Promise<boolean> =>
+/**
+ * TLS of an etcd started by {@link startEtcd}: its client URLs are
+ * `https://127.0.0.1:PORT`, it presents `certFile`/`keyFile`, and with
+ * `clientCertAuth` (the default) it requires a client certificate signed by
+ * `trustedCaFile`. `client` is what etcdctl and the health check present.
+ */
+export interface EtcdTls {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly trustedCaFile: string
+  /** `--client-cert-auth` (default true). */
+  readonly clientCertAuth?: boolean
+  readonly client: ClientTls
+}
+
+/** PEM files a client presents to a TLS etcd (etcdctl's `--cacert`, `--cert`, `--key`). */
+export interface ClientTls {
+  readonly caFile: string
+  readonly certFile: string
+  readonly keyFile: string
+}
+
+/** GET http(s)://127.0.0.1:port/health and whether etcd says it is healthy (has a leader). */
+const healthy = (port: number, tls?: ClientTls): Promise<boolean> =>
   new Promise((resolve) => {
-    const request = http.get({ host: "127.0.0.1", port, path: "/health", timeout: 1_000 }, (response) => {
+    const options = { host: "127.0.0.1", port, path: "/health", timeout: 1_000 }
+    const onResponse = (response: http.IncomingMessage) => {
       let body = ""
       response.setEncoding("utf8")
       response.on("data", (chunk: string) => (body += chunk))
       response.on("end", () => resolve(response.statusCode === 200 && body.includes('"health":"true"')))
       response.on("error", () => resolve(false))
-    })
+    }
+    const request =
+      tls === undefined
+        ? http.get(options, onResponse)
+        : https.get(
+            {
+              ...options,
+              ca: fs.readFileSync(tls.caFile),
+              cert: fs.readFileSync(tls.certFile),
+              key: fs.readFileSync(tls.keyFile),
+              agent: false
+            },
+            onResponse
+          )
     request.on("timeout", () => request.destroy())
     request.on("error", () => resolve(false))
   })
@@ -99,10 +138,14 @@ const waitExit = (child: ChildProcess, ms: number): Promise<boolean> =>
       })
 
 /** `etcdctl` bound to a server's endpoints. */
-export type Ctl = (
-  args: ReadonlyArray<string>,
-  options?: { readonly input?: string | Buffer; readonly user?: string }
-) => Promise<CtlResult>
+export type Ctl = (args: ReadonlyArray<string>, options?: CtlOptions) => Promise<CtlResult>
+
+/** `input` goes to etcdctl's stdin, `user` is `name:password`, `tls` the client's PEM files. */
+export interface CtlOptions {
+  readonly input?: string | Buffer
+  readonly user?: string
+  readonly tls?: ClientTls
+}
 
 /** What `etcdctl` printed, and how it exited. */
 export interface CtlResult {
@@ -119,11 +162,14 @@ export interface CtlResult {
 export const etcdctl = (
   endpoints: ReadonlyArray<string>,
   args: ReadonlyArray<string>,
-  options?: { readonly input?: string | Buffer; readonly user?: string }
+  options?: CtlOptions
 ): Promise<CtlResult> =>
   new Promise((resolve) => {
     const argv = [`--endpoints=${endpoints.join(",")}`, "--dial-timeout=2s", "--command-timeout=10s"]
     if (options?.user !== undefined) argv.push(`--user=${options.user}`)
+    if (options?.tls !== undefined) {
+      argv.push(`--cacert=${options.tls.caFile}`, `--cert=${options.tls.certFile}`, `--key=${options.tls.keyFile}`)
+    }
     const child = execFile(
       "etcdctl",
       [...argv, ...args],
@@ -141,7 +187,7 @@ export const etcdctl = (
 export const etcdctlOk = async (
   endpoints: ReadonlyArray<string>,
   args: ReadonlyArray<string>,
-  options?: { readonly input?: string | Buffer; readonly user?: string }
+  options?: CtlOptions
 ): Promise<string> => {
   const result = await etcdctl(endpoints, args, options)
   if (result.code !== 0) throw new Error(`etcdctl ${args.join(" ")} failed (${result.code}): ${result.stderr.trim()}`)
@@ -165,12 +211,18 @@ export class EtcdMember {
     private readonly initialCluster: string,
     private readonly token: string,
     readonly dataDir: string,
-    private readonly logFile: string
+    private readonly logFile: string,
+    readonly tls?: EtcdTls
   ) {}
 
   /** `127.0.0.1:<client port>` */
   get endpoint(): string {
     return `127.0.0.1:${this.spec.clientPort}`
+  }
+
+  /** The client URL: `http://127.0.0.1:<client port>`, or `https://` with TLS. */
+  get url(): string {
+    return `${this.tls === undefined ? "http" : "https"}://${this.endpoint}`
   }
 
   get running(): boolean {
@@ -188,10 +240,20 @@ export class EtcdMember {
     fs.mkdirSync(path.dirname(this.dataDir), { recursive: true })
     const log = fs.openSync(this.logFile, "a")
     const peer = `http://127.0.0.1:${this.spec.peerPort}`
-    const client = `http://127.0.0.1:${this.spec.clientPort}`
+    const client = this.url
+    const tls =
+      this.tls === undefined
+        ? []
+        : [
+            `--cert-file=${this.tls.certFile}`,
+            `--key-file=${this.tls.keyFile}`,
+            `--trusted-ca-file=${this.tls.trustedCaFile}`,
+            ...(this.tls.clientCertAuth === false ? [] : ["--client-cert-auth"])
+          ]
     const child = spawn(
       "etcd",
       [
+        ...tls,
         `--name=${this.spec.name}`,
         `--data-dir=${this.dataDir}`,
         `--listen-client-urls=${client}`,
@@ -232,7 +294,7 @@ export class EtcdMember {
     const deadline = Date.now() + timeoutMs
     for (let attempt = 0; attempt < 1_000 && Date.now() < deadline; attempt++) {
       if (!this.running) throw new Error(`etcd ${this.spec.name} exited while starting:\n${this.logTail()}`)
-      if (await healthy(this.spec.clientPort)) return
+      if (await healthy(this.spec.clientPort, this.tls?.client)) return
       await sleep(Math.min(25 * (attempt + 1), 200))
     }
     throw new Error(`etcd ${this.spec.name} not healthy within ${timeoutMs} ms:\n${this.logTail()}`)
@@ -284,7 +346,10 @@ export class EtcdMember {
   }
 }
 
-const startMembers = async (size: number): Promise<{ readonly root: string; readonly members: ReadonlyArray<EtcdMember> }> => {
+const startMembers = async (
+  size: number,
+  tls?: EtcdTls
+): Promise<{ readonly root: string; readonly members: ReadonlyArray<EtcdMember> }> => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "grpc-anchor-etcd-"))
   const specs: Array<MemberSpec> = []
   const taken = new Set<number>()
@@ -303,7 +368,8 @@ const startMembers = async (size: number): Promise<{ readonly root: string; read
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(",")
   const token = `grpc-anchor-${randomBytes(6).toString("hex")}`
   const members = specs.map(
-    (spec) => new EtcdMember(spec, initialCluster, token, path.join(root, spec.name, "data"), path.join(root, `${spec.name}.log`))
+    (spec) =>
+      new EtcdMember(spec, initialCluster, token, path.join(root, spec.name, "data"), path.join(root, `${spec.name}.log`), tls)
   )
   try {
     for (const member of members) member.spawn()
@@ -318,16 +384,13 @@ const startMembers = async (size: number): Promise<{ readonly root: string; read
 
 /** A single-member etcd. */
 export interface EtcdServer {
-  /** `["127.0.0.1:<port>"]` */
+  /** `["127.0.0.1:<port>"]`, or `["https://127.0.0.1:<port>"]` with TLS. */
   readonly endpoints: ReadonlyArray<string>
   readonly member: EtcdMember
-  /** Runs etcdctl against this server. */
+  /** Runs etcdctl against this server (with TLS: presenting the harness's client certificate). */
   readonly ctl: Ctl
   /** etcdctl that must succeed; returns its stdout. */
-  readonly ctlOk: (
-    args: ReadonlyArray<string>,
-    options?: { readonly input?: string | Buffer; readonly user?: string }
-  ) => Promise<string>
+  readonly ctlOk: (args: ReadonlyArray<string>, options?: CtlOptions) => Promise<string>
   /** SIGKILL. */
   readonly kill: () => Promise<void>
   /** Starts it again on the same ports, keeping its data unless `wipe`; waits until healthy. */
@@ -338,16 +401,25 @@ export interface EtcdServer {
   readonly stop: () => Promise<void>
 }
 
+/** Options of {@link startEtcd}. */
+export interface StartEtcdOptions {
+  /** Serve clients over TLS (https URLs), by default requiring client certificates. */
+  readonly tls?: EtcdTls
+}
+
 /** Starts one etcd member on free loopback ports and waits until it is healthy. */
-export const startEtcd = async (): Promise<EtcdServer> => {
-  const { root, members } = await startMembers(1)
+export const startEtcd = async (options?: StartEtcdOptions): Promise<EtcdServer> => {
+  const tls = options?.tls
+  const { root, members } = await startMembers(1, tls)
   const member = members[0]!
-  const endpoints = [member.endpoint]
+  const endpoints = [tls === undefined ? member.endpoint : member.url]
+  const withTls = (ctlOptions?: CtlOptions): CtlOptions | undefined =>
+    tls === undefined || ctlOptions?.tls !== undefined ? ctlOptions : { ...ctlOptions, tls: tls.client }
   return {
     endpoints,
     member,
-    ctl: (args, options) => etcdctl(endpoints, args, options),
-    ctlOk: (args, options) => etcdctlOk(endpoints, args, options),
+    ctl: (args, options) => etcdctl(endpoints, args, withTls(options)),
+    ctlOk: (args, options) => etcdctlOk(endpoints, args, withTls(options)),
     kill: () => member.kill(),
     start: async () => {
       member.spawn()
@@ -375,10 +447,7 @@ export interface EtcdCluster {
   readonly endpoints: ReadonlyArray<string>
   readonly members: ReadonlyArray<EtcdMember>
   readonly ctl: Ctl
-  readonly ctlOk: (
-    args: ReadonlyArray<string>,
-    options?: { readonly input?: string | Buffer; readonly user?: string }
-  ) => Promise<string>
+  readonly ctlOk: (args: ReadonlyArray<string>, options?: CtlOptions) => Promise<string>
   /** SIGKILLs member `index` and waits until the others are healthy again (have a leader). */
   readonly kill: (index: number) => Promise<void>
   /** Starts member `index` again with its data and waits until it is healthy. */

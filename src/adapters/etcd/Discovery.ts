@@ -231,9 +231,11 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
           const relist = Effect.gen(function* () {
             const listing = yield* list(prefix).pipe(
               Effect.tapError((error) =>
-                Effect.logWarning(`listing ${prefix} failed; keeping the last endpoints and retrying`).pipe(
-                  Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message })
-                )
+                // Only transient errors are retried; the others end the stream.
+                (isTransient(error)
+                  ? Effect.logWarning(`listing ${prefix} failed; keeping the last endpoints and retrying`)
+                  : Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
+                ).pipe(Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message }))
               ),
               Effect.retry({ schedule, while: isTransient })
             )

@@ -53,7 +53,9 @@ import {
  * What kind of failure an etcd call had:
  * - `Unavailable`: no member answered in time, the connection broke, no leader,
  *   a call timed out. Worth retrying.
- * - `Unauthenticated`: wrong or missing user/password, or an expired token.
+ * - `Unauthenticated`: wrong or missing user/password, an expired token, or a
+ *   TLS handshake that failed over a certificate (etcd refused the client
+ *   certificate or got none; etcd's certificate is not signed by the CA given).
  * - `PermissionDenied`: the user may not read or write that key.
  * - `NotFound`: the lease (or user, role) does not exist, e.g. a lease that
  *   expired or was revoked.
@@ -111,9 +113,34 @@ export const isTransient = (error: EtcdError): boolean =>
 const messageOf = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
 
+/**
+ * A TLS handshake that failed over a certificate: a configuration problem
+ * that retrying cannot fix, so it must not be retried forever in silence.
+ * grpc-js reports it as UNAVAILABLE with OpenSSL's or Node's text, e.g.
+ * "sslv3 alert bad certificate" (etcd refused our certificate) or "unable to
+ * verify the first certificate" (we do not trust etcd's).
+ */
+const tlsRefusal = (message: string): string | undefined => {
+  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate expired|certificate revoked|unsupported certificate)/i.test(message)) {
+    return "TLS handshake failed: etcd refused the client certificate (none given, or not signed by a CA etcd trusts)"
+  }
+  if (
+    /unable to verify the first certificate|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|certificate is not yet valid|does not match certificate's altnames|ERR_TLS_CERT_ALTNAME_INVALID/i.test(
+      message
+    )
+  ) {
+    return "TLS handshake failed: etcd's certificate is not trusted (not signed by the CA given, expired, or for another name)"
+  }
+  return undefined
+}
+
 const reasonOf = (cause: unknown): EtcdErrorReason => {
   if (cause instanceof EtcdError) return cause.reason
   const message = messageOf(cause)
+  if (tlsRefusal(message) !== undefined) return "Unauthenticated"
+  // OpenSSL refusing a TLS key or certificate while the client is built
+  // (e.g. a certificate given as the key): the options are wrong.
+  if (cause instanceof Error && String((cause as { code?: unknown }).code).startsWith("ERR_OSSL")) return "InvalidArgument"
   if (cause instanceof EtcdLeaseInvalidError) return "NotFound"
   if (
     cause instanceof EtcdAuthenticationFailedError ||
@@ -170,13 +197,18 @@ export const toEtcdError = (cause: unknown, operation: string, secrets: Readonly
         operation,
         cause,
         detail: scrub(
-          `${cause instanceof Error && cause.constructor.name !== "Error" ? `${cause.constructor.name}: ` : ""}${messageOf(cause)}`.slice(
+          `${tlsPrefix(cause)}${cause instanceof Error && cause.constructor.name !== "Error" ? `${cause.constructor.name}: ` : ""}${messageOf(cause)}`.slice(
             0,
             500
           ),
           secrets
         )
       })
+
+const tlsPrefix = (cause: unknown): string => {
+  const refusal = tlsRefusal(messageOf(cause))
+  return refusal === undefined ? "" : `${refusal}; `
+}
 
 // ---------------------------------------------------------------------------
 // Retry schedules
@@ -287,16 +319,35 @@ export const fromClient = (
   }
 }
 
+/**
+ * The path as it may be shown: a "path" holding PEM text (the key itself
+ * pasted where its file name belongs, e.g. `ETCD_KEY="$(cat key.pem)"`) is a
+ * secret and is never echoed.
+ */
+const showPath = (path: string): string =>
+  path.includes("-----BEGIN") || path.length > 1_024 ? "(a value that looks like PEM content, not a file path)" : JSON.stringify(path)
+
+const readTlsFile = (option: "caFile" | "certFile" | "keyFile", path: string): Promise<Buffer> =>
+  readFile(path).catch((error: unknown) => {
+    const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : messageOf(error)
+    const detail = `cannot read tls.${option} ${showPath(path)}: ${code}`
+    // Node's error repeats the path in its message and its `path` field, so
+    // it is replaced rather than kept as the cause.
+    throw new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause: new Error(detail), detail })
+  })
+
 const readTls = (tls: NonNullable<EtcdOptions["tls"]>) =>
   Effect.tryPromise({
     try: async () => ({
       // null: the system's root certificates (grpc-js createSsl).
-      rootCertificate: tls.caFile === undefined ? (null as unknown as Buffer) : await readFile(tls.caFile),
-      privateKey: tls.keyFile === undefined ? undefined : await readFile(tls.keyFile),
-      certChain: tls.certFile === undefined ? undefined : await readFile(tls.certFile)
+      rootCertificate: tls.caFile === undefined ? (null as unknown as Buffer) : await readTlsFile("caFile", tls.caFile),
+      privateKey: tls.keyFile === undefined ? undefined : await readTlsFile("keyFile", tls.keyFile),
+      certChain: tls.certFile === undefined ? undefined : await readTlsFile("certFile", tls.certFile)
     }),
     catch: (cause) =>
-      new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause, detail: messageOf(cause) })
+      cause instanceof EtcdError
+        ? cause
+        : new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause, detail: messageOf(cause) })
   })
 
 /**
@@ -339,8 +390,9 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
         ? {}
         : { auth: { username: options.auth.username, password } })
     }
+    const secrets = password === undefined ? [] : [password]
     const client = yield* Effect.acquireRelease(
-      Effect.try({ try: () => new Etcd3(clientOptions), catch: (cause) => toEtcdError(cause, "connect") }),
+      Effect.try({ try: () => new Etcd3(clientOptions), catch: (cause) => toEtcdError(cause, "connect", secrets) }),
       // etcd3's close is synchronous (it shuts the gRPC channels), so it
       // cannot hang; the watchers and leases on it are closed before it by
       // their own finalizers, each bounded by a timeout.
@@ -349,7 +401,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
           Effect.catchAllCause((cause) => Effect.logWarning("closing the etcd client failed", cause))
         )
     )
-    return fromClient(client, { hosts, callTimeout, secrets: password === undefined ? [] : [password] })
+    return fromClient(client, { hosts, callTimeout, secrets })
   })
 
 /**

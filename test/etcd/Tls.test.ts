@@ -1,0 +1,280 @@
+/**
+ * etcd over TLS with client certificates: a real etcd serving https client
+ * URLs with `--client-cert-auth` (certificates made at test time), real
+ * echo servers. Registrar, Discovery, registerEndpoint, the `etcd` resolver
+ * (TLS from ETCD_CACERT/ETCD_CERT/ETCD_KEY) and AnchoredChannel (Etcd layer
+ * with `tls`) work end to end; a client without a certificate, with one from
+ * another CA, or not trusting etcd's CA gets an error naming the TLS
+ * handshake and the certificate at once, from every entry point.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Discovery from "../../src/adapters/etcd/Discovery.js"
+import * as Etcd from "../../src/adapters/etcd/Etcd.js"
+import * as Registrar from "../../src/adapters/etcd/Registrar.js"
+import { call, EchoClient, startEchoServer, type Echo } from "../../src/main/internal/echo.js"
+import { AnchoredChannel, register } from "../../src/main/index.js"
+import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
+import { makeCertificates } from "../support/certs.js"
+import { captureLogs, type EtcdServer, expectNoOpenHandles, follow, startEtcd, waitUntil } from "../support/etcd.js"
+import { callMany, eventually, tally } from "../support/grpc.js"
+import { pooled } from "../support/pooled.js"
+
+register()
+
+type Tls = NonNullable<Etcd.EtcdOptions["tls"]>
+
+const certs = makeCertificates()
+const ca = certs.authority("etcd-ca")
+const otherCa = certs.authority("other-ca")
+// etcd 3.4's own gateway dials itself with the server certificate, so it needs clientAuth too.
+const serverPair = ca.issue("etcd", ["DNS:localhost", "IP:127.0.0.1"], "both")
+const clientPair = ca.issue("anchor-client", ["DNS:localhost"], "client")
+const foreignPair = otherCa.issue("anchor-client", ["DNS:localhost"], "client")
+
+const goodTls: Tls = { caFile: ca.certPath, certFile: clientPair.certPath, keyFile: clientPair.keyPath }
+
+/** Clients etcd must turn away, and the words their error must contain. */
+const badClients: ReadonlyArray<readonly [string, Tls, RegExp]> = [
+  ["no client certificate", { caFile: ca.certPath }, /etcd refused the client certificate/],
+  [
+    "a client certificate from another CA",
+    { caFile: ca.certPath, certFile: foreignPair.certPath, keyFile: foreignPair.keyPath },
+    /etcd refused the client certificate/
+  ],
+  [
+    "a CA file that did not sign etcd's certificate",
+    { caFile: otherCa.certPath, certFile: clientPair.certPath, keyFile: clientPair.keyPath },
+    /etcd's certificate is not trusted/
+  ]
+]
+
+let etcd: EtcdServer
+let port: number
+beforeAll(async () => {
+  etcd = await startEtcd({
+    tls: {
+      certFile: serverPair.certPath,
+      keyFile: serverPair.keyPath,
+      trustedCaFile: ca.certPath,
+      client: { caFile: ca.certPath, certFile: clientPair.certPath, keyFile: clientPair.keyPath }
+    }
+  })
+  port = etcd.member.spec.clientPort
+})
+afterAll(async () => {
+  await etcd?.stop()
+  certs.cleanup()
+  await expectNoOpenHandles()
+})
+
+const echo = (name: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => startEchoServer({ name })),
+    (server) => Effect.promise(() => server.close({ force: true }))
+  )
+
+/** Sets the TLS (and other etcd) variables the resolver reads while `body` runs. */
+const withEnv = async <A>(vars: Record<string, string | undefined>, body: () => Promise<A>): Promise<A> => {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k]
+    else process.env[k] = v
+  }
+  try {
+    return await body()
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+}
+
+const tlsEnv = (tls: Tls) => ({ ETCD_CACERT: tls.caFile, ETCD_CERT: tls.certFile, ETCD_KEY: tls.keyFile })
+
+const logs = captureLogs()
+const layerWith = (tls: Tls) =>
+  Discovery.layer().pipe(Layer.provideMerge(Etcd.layer({ hosts: etcd.endpoints, tls, callTimeout: "3 seconds" })))
+
+describe("etcd over TLS with client certificates (real etcd, --client-cert-auth)", () => {
+  it("the harness serves https only, and etcdctl with the client certificate works", async () => {
+    expect(etcd.endpoints).toEqual([`https://127.0.0.1:${port}`])
+    await etcd.ctlOk(["put", "tls-probe/x", "1"])
+    expect((await etcd.ctlOk(["get", "tls-probe/x", "--print-value-only"])).trim()).toBe("1")
+  })
+
+  it.scopedLive("Registrar writes and revokes, Discovery follows, over TLS", () =>
+    Effect.gen(function* () {
+      const a = yield* echo("a")
+      const address = `127.0.0.1:${a.port}`
+      const scope = yield* Scope.make()
+      const registrar = yield* Registrar.make({ service: "tls-reg", address, ttl: 5 }).pipe(Scope.extend(scope))
+      yield* registrar.awaitRegistered.pipe(Effect.timeout("10 seconds"))
+      const f = yield* follow("tls-reg")
+      yield* f.waitFor("the registered backend", [address])
+      const stored = yield* Effect.promise(() => etcd.ctlOk(["get", registrar.key, "--print-value-only"]))
+      expect(stored.trim()).toBe(registrar.value)
+      yield* Scope.close(scope, Exit.void)
+      yield* f.waitFor("gone after the revoke", [])
+    }).pipe(Effect.provide(layerWith(goodTls)), Effect.provide(logs.layer))
+  )
+
+  it("an etcd:// channel with ETCD_CACERT/ETCD_CERT/ETCD_KEY opens #2 to each backend registered by registerEndpoint", async () => {
+    const service = "tls/echo"
+    const servers = await Promise.all([startEchoServer({ name: "a" }), startEchoServer({ name: "b" })])
+    const registrations = await Promise.all(
+      servers.map((server) =>
+        registerEndpoint({
+          etcd: { hosts: etcd.endpoints, tls: goodTls },
+          service,
+          address: `127.0.0.1:${server.port}`,
+          ttl: 5,
+          logLevel: "None"
+        })
+      )
+    )
+    try {
+      await withEnv(tlsEnv(goodTls), async () => {
+        // The authority has no scheme: the TLS variables alone make the client use TLS.
+        const channel = pooled(`etcd://127.0.0.1:${port}/${service}#2`)
+        try {
+          await channel.waitSlots(4)
+          expect(tally(await callMany(channel.client, 40, 4))).toEqual({ a: 20, b: 20 })
+          expect(servers.map((s) => s.observer.connections().length)).toEqual([2, 2])
+        } finally {
+          channel.close()
+        }
+      })
+    } finally {
+      await Promise.all(registrations.map((r) => r.close()))
+      await Promise.all(servers.map((s) => s.close({ force: true })))
+    }
+  })
+
+  it.scopedLive("AnchoredChannel on etcd:///service#2 takes an Etcd layer with https hosts and tls", () =>
+    Effect.gen(function* () {
+      const service = "tls/effect"
+      const [a, b] = [yield* echo("a"), yield* echo("b")]
+      for (const server of [a, b]) {
+        yield* Registrar.make({ service, address: `127.0.0.1:${server.port}`, ttl: 5 }).pipe(
+          Effect.flatMap((r) => r.awaitRegistered),
+          Effect.timeout("10 seconds")
+        )
+      }
+      const answers = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const anchored = yield* AnchoredChannel.make({ target: `etcd:///${service}#2` })
+          const client = anchored.client(EchoClient) as unknown as Echo
+          yield* anchored.waitForReady("10 seconds")
+          yield* waitUntil(
+            "4 READY",
+            anchored.stats.pipe(Effect.map((s) => s.connections.filter((c) => c.state === "READY").length === 4))
+          )
+          return yield* Effect.promise(() => callMany(client, 20, 2))
+        })
+      )
+      expect(tally(answers)).toEqual({ a: 10, b: 10 })
+      yield* Effect.promise(() =>
+        eventually("connections closed with the scope", () => a.observer.connections().length + b.observer.connections().length === 0)
+      )
+    }).pipe(Effect.provide(Etcd.layer({ hosts: etcd.endpoints, tls: goodTls })), Effect.provide(logs.layer))
+  )
+
+  describe.each(badClients)("a client with %s", (_name, tls, words) => {
+    /** Quick: the error comes from the handshake, not from a timeout (the call timeout is 3 s). */
+    const QUICK_MS = 2_500
+
+    const expectTlsError = (error: unknown) => {
+      expect(error).toBeInstanceOf(Etcd.EtcdError)
+      const e = error as Etcd.EtcdError
+      expect(e.reason).toBe("Unauthenticated")
+      expect(e.message).toMatch(/TLS handshake failed/)
+      expect(e.message).toMatch(words)
+      expect(Etcd.isTransient(e)).toBe(false)
+    }
+
+    it.live("a call fails at once with Unauthenticated naming the TLS handshake and the certificate", () =>
+      Effect.gen(function* () {
+        const started = Date.now()
+        const error = yield* Effect.flip(
+          Effect.flatMap(Etcd.Etcd, (e) => e.use("get x", (client) => client.get("x").string()))
+        ).pipe(Effect.provide(Etcd.layer({ hosts: etcd.endpoints, tls, callTimeout: "3 seconds" })))
+        expectTlsError(error)
+        expect(Date.now() - started).toBeLessThan(QUICK_MS)
+      })
+    )
+
+    it.live("Discovery's stream fails with it instead of retrying in silence", () =>
+      Effect.gen(function* () {
+        const started = Date.now()
+        const error = yield* Effect.flatMap(Discovery.Discovery, (d) => d.watch("tls-reg").pipe(Stream.runHead)).pipe(
+          Effect.timeout("10 seconds"),
+          Effect.flip,
+          Effect.provide(layerWith(tls))
+        )
+        expectTlsError(error)
+        expect(Date.now() - started).toBeLessThan(QUICK_MS)
+      }).pipe(Effect.provide(logs.layer))
+    )
+
+    it.scopedLive("the Registrar reports it in its status", () =>
+      Effect.gen(function* () {
+        const registrar = yield* Registrar.make({ service: "tls-reg", address: "127.0.0.1:7", ttl: 5 })
+        const status = yield* registrar.changes.pipe(
+          Stream.filter((s) => s._tag === "Reconnecting" && s.error !== undefined),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+        expect(status._tag).toBe("Some")
+        if (status._tag === "Some" && status.value._tag === "Reconnecting") {
+          expectTlsError(status.value.error)
+          expect(status.value.reason).toMatch(words)
+        }
+      }).pipe(Effect.provide(Etcd.layer({ hosts: etcd.endpoints, tls })), Effect.provide(logs.layer))
+    )
+
+    it("registerEndpoint rejects with it instead of waiting forever", async () => {
+      const started = Date.now()
+      const error = await registerEndpoint({
+        etcd: { hosts: etcd.endpoints, tls },
+        service: "tls-reg",
+        address: "127.0.0.1:7",
+        logLevel: "None"
+      }).then(
+        async (registration) => {
+          await registration.close()
+          return undefined
+        },
+        (e: unknown) => e
+      )
+      expectTlsError(error)
+      expect(Date.now() - started).toBeLessThan(5_000)
+    })
+
+    it("the etcd resolver fails calls with UNAVAILABLE naming the service and the TLS handshake, before its 5 s timeout", async () => {
+      await withEnv(tlsEnv(tls), async () => {
+        const channel = pooled(`etcd://127.0.0.1:${port}/tls/refused#2`)
+        try {
+          const started = Date.now()
+          const error = await call(channel.client, { deadlineMs: 10_000 }).then(
+            () => undefined,
+            (e: grpc.ServiceError) => e
+          )
+          expect(error?.code).toBe(grpc.status.UNAVAILABLE)
+          expect(error?.details).toContain('"tls/refused"')
+          expect(error?.details).toMatch(/TLS handshake failed/)
+          expect(error?.details).toMatch(words)
+          expect(Date.now() - started).toBeLessThan(4_000)
+        } finally {
+          channel.close()
+        }
+      })
+    })
+  })
+})

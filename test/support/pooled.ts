@@ -1,0 +1,50 @@
+/**
+ * A grpc-js echo client on a grpc-anchor target with a stats sink, so a test
+ * can see the connection slots the policy holds (address, index, state).
+ */
+import type * as grpc from "@grpc/grpc-js"
+import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
+import { makeSink, type ConnectionStats } from "../../src/adapters/grpc/Stats.js"
+import type { Echo } from "../../src/main/internal/echo.js"
+import { eventually, makeClient } from "./grpc.js"
+
+export interface Pooled {
+  readonly client: Echo
+  /** The slots the policy holds now. */
+  readonly slots: () => ReadonlyArray<ConnectionStats>
+  /** READY slots per address. */
+  readonly readyByAddress: () => Record<string, number>
+  /** Waits (bounded) until there are exactly `slots` slots, all READY; connects the channel if idle. */
+  readonly waitSlots: (slots: number, timeoutMs?: number) => Promise<void>
+  readonly close: () => void
+}
+
+/** Opens `target` with a stats sink; `onChange` runs on every connectivity or address change. */
+export const pooled = (target: string, options: grpc.ChannelOptions = {}, onChange?: () => void): Pooled => {
+  const sink = makeSink(target, onChange)
+  const client = makeClient(target, { ...options, [STATS_KEY]: sink })
+  const slots = () => sink.read().connections
+  const readyByAddress = () => {
+    const out: Record<string, number> = {}
+    for (const slot of slots()) if (slot.state === "READY") out[slot.address] = (out[slot.address] ?? 0) + 1
+    return out
+  }
+  return {
+    client,
+    slots,
+    readyByAddress,
+    waitSlots: (count, timeoutMs = 15_000) =>
+      eventually(
+        `${count} READY connections`,
+        () => {
+          client.getChannel().getConnectivityState(true)
+          const now = slots()
+          return now.length === count && now.every((s) => s.state === "READY")
+        },
+        timeoutMs
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; slots: ${JSON.stringify(slots().map((s) => `${s.address}#${s.index} ${s.state}`))}`)
+      }),
+    close: () => client.close()
+  }
+}
