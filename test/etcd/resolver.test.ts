@@ -94,6 +94,24 @@ describe("etcd:// targets", () => {
     expect(failures).toEqual([])
   })
 
+  it("lets calls in flight on a removed backend finish, sends it nothing new, and closes its connections", async () => {
+    const service = "drain/echo"
+    const [a, b] = await servers("a", "b")
+    await put(service, a!)
+    await put(service, b!)
+    const { client, waitSlots } = pooled(`etcd://${etcd.endpoints[0]}/${service}#2`)
+    await waitSlots(4)
+    // 8 slow calls: 4 land on b's two connections.
+    const slow = Array.from({ length: 8 }, () => call(client, { delayMs: 600, deadlineMs: 10_000 }))
+    await eventually("b has calls in flight", () => b!.observer.totalCalls() === 4)
+    await del(service, b!)
+    await waitSlots(2)
+    expect(tally(await Promise.all(slow))).toEqual({ a: 4, b: 4 })
+    expect(tally(await callMany(client, 10, 2))).toEqual({ a: 10 })
+    // grpc-js keeps an unused subchannel in its pool until the pool's next sweep (every 10 s).
+    await eventually("b's connections closed", () => b!.observer.connections().length === 0, 15_000, 100)
+  }, 30_000)
+
   it("skips garbage records with the good ones still served, and never matches a longer service name", async () => {
     const service = "mixed"
     const [a, other] = await servers("a", "other")
