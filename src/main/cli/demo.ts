@@ -41,6 +41,7 @@ import {
   colors,
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
+  errorLine,
   etcdLayer,
   failure,
   line,
@@ -49,6 +50,7 @@ import {
   probeEtcd,
   setInterruptedExitCode,
   stdoutIsTty,
+  stripAnsi,
   usage,
   verbose,
   write
@@ -715,10 +717,11 @@ const runDemo = (options: DemoOptions) =>
     const draw = Effect.sync(() => {
       if (output !== "tty") return
       const lines = frame(state, color)
-      const columns = process.stdout.columns ?? 160
-      const text = lines.map((l) => `${l.length > columns + 40 ? l.slice(0, columns + 40) : l}\u001b[K`).join("\n")
+      const columns = Math.max(20, process.stdout.columns ?? 160)
+      const text = lines.map((l) => `${l}\u001b[K`).join("\n")
       process.stdout.write(`${drawn > 0 ? `\u001b[${drawn}F` : ""}${text}\n\u001b[J`)
-      drawn = lines.length
+      // A line wider than the terminal wraps: go back up by rows, not lines.
+      drawn = lines.reduce((rows, l) => rows + Math.max(1, Math.ceil(stripAnsi(l).length / columns)), 0)
     })
     if (output === "tty") {
       yield* Effect.acquireRelease(write("\u001b[?25l"), () => write("\u001b[?25h"))
@@ -787,7 +790,10 @@ const runDemo = (options: DemoOptions) =>
     else yield* line(renderSummary(summary).join("\n"))
     yield* setInterruptedExitCode(0)
     return summary.ok ? 0 : EXIT_FAILURE
-  }).pipe(Effect.scoped)
+  }).pipe(
+    Effect.scoped,
+    Effect.onInterrupt(() => errorLine("grpc-anchor: demo interrupted; servers stopped, no summary"))
+  )
 
 /** Waits until `condition` holds, polling every 5 ms, at most `timeoutMs`; whether it held. */
 const waitFor = (condition: () => boolean, timeoutMs: number): Effect.Effect<boolean> =>

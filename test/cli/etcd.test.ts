@@ -1,0 +1,164 @@
+/**
+ * `grpc-anchor register` and `grpc-anchor watch` from the build against a
+ * real etcd (test/support/etcd.ts starts it): watch sees the registration
+ * and the removal when register gets SIGTERM; register exits 0 with its
+ * lease revoked. Also `demo --etcd`, and etcd with authentication.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { type EtcdServer, startEtcd } from "../support/etcd.js"
+import { hasStackTrace, killAll, requireBuild, run, start } from "./run.js"
+
+let etcd: EtcdServer
+beforeAll(async () => {
+  requireBuild()
+  etcd = await startEtcd()
+})
+afterAll(async () => {
+  await etcd?.stop()
+})
+afterEach(killAll)
+
+interface WatchLine {
+  event: "snapshot" | "added" | "removed" | "updated"
+  service: string
+  revision: string
+  endpoints: unknown
+  address?: string
+  metadata?: unknown
+}
+const parse = (line: string) => JSON.parse(line) as WatchLine
+
+describe("register and watch (real etcd)", () => {
+  it("watch sees a registration and its removal on SIGTERM; register exits 0 with the lease revoked", async () => {
+    const host = etcd.endpoints[0]!
+    const watch = start(["watch", "--json", `etcd://${host}/cli-svc`])
+    const snapshot = parse(await watch.waitForLine("the first snapshot", (l) => l.includes('"snapshot"')))
+    expect(snapshot).toMatchObject({ event: "snapshot", service: "cli-svc", endpoints: [] })
+
+    const register = start([
+      "register", "--etcd", host, "--service", "cli-svc", "--address", "127.0.0.1:7001", "--ttl", "30", "--metadata", '{"zone":"a"}'
+    ])
+    const registered = await register.waitForLine("the registered line", (l) => l.startsWith("registered "))
+    const lease = /lease ([0-9a-f]+)/.exec(registered)?.[1]
+    expect(lease).toBeDefined()
+    expect(registered).toContain("cli-svc/127.0.0.1:7001")
+
+    const added = parse(await watch.waitForLine("the added event", (l) => l.includes('"added"')))
+    expect(added).toMatchObject({ event: "added", address: "127.0.0.1:7001", metadata: { zone: "a" }, endpoints: 1 })
+    expect(await etcd.ctlOk(["get", "cli-svc/127.0.0.1:7001", "--print-value-only"])).toContain('"Addr":"127.0.0.1:7001"')
+    expect(await etcd.ctlOk(["lease", "list"])).toContain(lease!)
+
+    register.signal("SIGTERM")
+    const done = await register.exited(10_000)
+    expect(done.code).toBe(0)
+    expect(done.stderr).toBe("")
+    expect(done.stdout).toContain("deregistered 127.0.0.1:7001: lease revoked, cli-svc/127.0.0.1:7001 removed")
+
+    // Gone from etcd at once (the TTL of 30 s has not run out): the lease was revoked.
+    expect((await etcd.ctlOk(["get", "--prefix", "cli-svc/"])).trim()).toBe("")
+    expect(await etcd.ctlOk(["lease", "list"])).not.toContain(lease!)
+    const removed = parse(await watch.waitForLine("the removed event", (l) => l.includes('"removed"')))
+    expect(removed).toMatchObject({ event: "removed", address: "127.0.0.1:7001", endpoints: 0 })
+
+    watch.signal("SIGINT")
+    const watched = await watch.exited(10_000)
+    expect(watched.code).toBe(0)
+    expect(watched.stderr).toBe("")
+  })
+
+  it("watch prints the current set first and each change in text; SIGTERM ends it with 0", async () => {
+    const host = etcd.endpoints[0]!
+    await etcd.ctlOk(["put", "text-svc/10.0.0.1:80", '{"Op":0,"Addr":"10.0.0.1:80","Metadata":null}'])
+    const watch = start(["watch", `etcd://${host}/text-svc`])
+    await watch.waitForLine("the endpoint list", (l) => l === "  10.0.0.1:80")
+    expect(watch.stdout()).toMatch(/text-svc: 1 endpoint \(revision \d+\)/)
+    await etcd.ctlOk(["put", "text-svc/10.0.0.2:80", '{"Op":0,"Addr":"10.0.0.2:80","Metadata":null}'])
+    await watch.waitForLine("the added line", (l) => / \+ 10\.0\.0\.2:80 {2}\(revision \d+; 2 endpoints\)$/.test(l))
+    await etcd.ctlOk(["del", "text-svc/10.0.0.1:80"])
+    await watch.waitForLine("the removed line", (l) => / - 10\.0\.0\.1:80 {2}\(revision \d+; 1 endpoint\)$/.test(l))
+    watch.signal("SIGTERM")
+    expect((await watch.exited(10_000)).code).toBe(0)
+  })
+
+  it("register writes the canonical address, and SIGINT deregisters too", async () => {
+    const host = etcd.endpoints[0]!
+    const register = start(["register", "--etcd", host, "--service", "int-svc", "--address", "LOCALHOST:7002"])
+    await register.waitForLine("the registered line", (l) => l.startsWith("registered localhost:7002 as int-svc/localhost:7002"))
+    expect(await etcd.ctlOk(["get", "--prefix", "int-svc/", "--keys-only"])).toContain("int-svc/localhost:7002")
+    register.signal("SIGINT")
+    expect((await register.exited(10_000)).code).toBe(0)
+    expect((await etcd.ctlOk(["get", "--prefix", "int-svc/"])).trim()).toBe("")
+  })
+})
+
+describe("demo --etcd (real etcd)", () => {
+  it("registers the servers, dials etcd://HOST:PORT/demo#2, and passes: 2/2/2 connections, equal shares", async () => {
+    const host = etcd.endpoints[0]!
+    const result = await run(["demo", "--etcd", host, "--service", "cli-demo", "--json", "--duration", "5", "--ttl", "2"], {
+      timeoutMs: 60_000
+    })
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    const summary = JSON.parse(result.stdout) as {
+      ok: boolean
+      mode: string
+      target: string
+      servers: Array<{ name: string; connections: number | null }>
+      phases: Array<{ name: string; judged: boolean; shares: Array<{ share: number; expected: number | null }> }>
+      checks: Array<{ name: string; ok: boolean }>
+    }
+    expect(summary.checks.filter((c) => !c.ok)).toEqual([])
+    expect(summary.mode).toBe("etcd")
+    expect(summary.target).toBe(`etcd://${host}/cli-demo#2`)
+    expect(summary.servers.map((s) => s.connections)).toEqual([2, 2, 2])
+    expect(summary.checks.map((c) => c.name)).toContain("the killed server's record expired")
+    const third = summary.phases.find((p) => p.name === "third down")!
+    expect(third.shares.map((s) => s.expected)).toEqual([0.5, 0.5, 0])
+    // The servers deregistered when the demo ended.
+    expect((await etcd.ctlOk(["get", "--prefix", "cli-demo/"])).trim()).toBe("")
+  }, 90_000)
+
+  it("refuses to run when the service already has records", async () => {
+    const host = etcd.endpoints[0]!
+    await etcd.ctlOk(["put", "busy-demo/10.0.0.9:80", '{"Op":0,"Addr":"10.0.0.9:80","Metadata":null}'])
+    const result = await run(["demo", "--etcd", host, "--service", "busy-demo", "--duration", "1"])
+    expect(result.code).toBe(1)
+    expect(result.stderr.trimEnd().split("\n")).toEqual([
+      "grpc-anchor: service busy-demo already has 1 record(s) in etcd (busy-demo/10.0.0.9:80); stop those servers or pick another --service"
+    ])
+  })
+})
+
+describe("etcd with authentication", () => {
+  const PASSWORD = "cli-Secret-4711"
+  let secured: EtcdServer
+  beforeAll(async () => {
+    secured = await startEtcd()
+    await secured.ctlOk(["user", "add", `root:${PASSWORD}`])
+    await secured.ctlOk(["auth", "enable"])
+  })
+  afterAll(async () => {
+    await secured?.stop()
+  })
+
+  it("a wrong password: exit 1, one line, no password; the right one from the environment works", async () => {
+    const host = secured.endpoints[0]!
+    const wrong = "wrong-Secret-0815"
+    const bad = await run(["watch", `etcd://${host}/auth-svc`, "--verbose"], { env: { ETCD_USERNAME: "root", ETCD_PASSWORD: wrong } })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr.split("\n")[0]).toMatch(/^grpc-anchor: etcd at .* refused: .*Unauthenticated/)
+    expect(bad.stdout + bad.stderr).not.toContain(wrong)
+    const plain = await run(["watch", `etcd://${host}/auth-svc`], { env: { ETCD_USERNAME: "root", ETCD_PASSWORD: wrong } })
+    expect(plain.stderr.trimEnd().split("\n")).toHaveLength(1)
+    expect(hasStackTrace(plain.stderr)).toBe(false)
+
+    const register = start(["register", "--etcd", host, "--service", "auth-svc", "--address", "127.0.0.1:7003", "--verbose"], {
+      env: { ETCD_USERNAME: "root", ETCD_PASSWORD: PASSWORD }
+    })
+    await register.waitForLine("the registered line", (l) => l.startsWith("registered "))
+    register.signal("SIGTERM")
+    const done = await register.exited(10_000)
+    expect(done.code).toBe(0)
+    expect(done.stdout + done.stderr).not.toContain(PASSWORD)
+  })
+})
