@@ -391,10 +391,11 @@ export const renderSummary = (summary: Summary): ReadonlyArray<string> => {
 
 const BAR = 28
 
-const bar = (share: number, expected: number | undefined): string => {
-  const cells: Array<string> = Array.from({ length: BAR }, (_, i) => (i < Math.round(share * BAR) ? "█" : " "))
+/** A bar of `share` (0..1), `width` cells, with a mark where the expected share ends. */
+const bar = (share: number, expected: number | undefined, width: number): string => {
+  const cells: Array<string> = Array.from({ length: width }, (_, i) => (i < Math.round(share * width) ? "█" : " "))
   if (expected !== undefined) {
-    const at = Math.min(BAR - 1, Math.round(expected * BAR))
+    const at = Math.min(width - 1, Math.round(expected * width))
     if (cells[at] === " ") cells[at] = "│"
   }
   return cells.join("")
@@ -406,11 +407,15 @@ const liveShares = (state: State, phase: Phase): Map<string, number> => {
   return new Map(state.backends.map((b) => [b.name, total === 0 ? 0 : (phase.answers.get(b.name) ?? 0) / total]))
 }
 
-/** One frame of the terminal view. */
-const frame = (state: State, color: boolean): ReadonlyArray<string> => {
+/** One frame of the terminal view, laid out for a terminal `columns` wide. */
+const frame = (state: State, color: boolean, columns: number): ReadonlyArray<string> => {
   const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text)
   const phase = currentPhase(state)
   const shares = liveShares(state, phase)
+  // Narrow terminals lose the per-connection column, then the address, then bar width.
+  const wide = columns >= 150
+  const withAddress = columns >= 100
+  const barWidth = Math.max(8, Math.min(BAR, columns - (withAddress ? 76 : 53)))
   const out: Array<string> = []
   out.push(`${paint("1", "grpc-anchor demo")}  ${state.target}`)
   out.push(
@@ -420,17 +425,18 @@ const frame = (state: State, color: boolean): ReadonlyArray<string> => {
   )
   out.push("")
   out.push(
-    `  server  address                conns   ready   served   ${"share of this phase".padEnd(BAR)}     now  expected   calls per connection`
+    `  server  ${withAddress ? "address".padEnd(21) + "  " : ""}conns   ready   served   ${"share of this phase".slice(0, barWidth).padEnd(barWidth)}     now  expected` +
+      (wide ? "   calls per connection" : "")
   )
   for (const b of state.backends) {
     const share = shares.get(b.name) ?? 0
     const expected = phase.expected?.get(b.name)
-    const conns = b.up ? `${b.serverConnections ?? "?"}/${b.expectedConnections}` : paint("31", "down")
+    const conns = b.up ? `${b.serverConnections ?? "?"}/${b.expectedConnections}`.padStart(5) : paint("31", " down")
     const served = b.serverCalls === undefined ? "-" : thousands(b.serverCalls)
     out.push(
-      `  ${b.name.padEnd(6)}  ${b.address.padEnd(21)}  ${conns.padStart(color && !b.up ? 5 + 9 : 5)}  ${`${b.ready}/${b.expectedConnections}`.padStart(6)}  ${served.padStart(7)}   ` +
-        `${paint("36", bar(share, expected))}  ${pct(share).padStart(6)}  ${expected === undefined ? "     -" : pct(expected).padStart(6)}     ` +
-        `${b.up ? b.perConnection.map(thousands).join(" / ") : ""}`
+      `  ${b.name.padEnd(6)}  ${withAddress ? b.address.padEnd(21) + "  " : ""}${conns}  ${`${b.ready}/${b.expectedConnections}`.padStart(6)}  ${served.padStart(7)}   ` +
+        `${paint("36", bar(share, expected, barWidth))}  ${pct(share).padStart(6)}  ${expected === undefined ? "     -" : pct(expected).padStart(6)}` +
+        (wide && b.up ? `     ${b.perConnection.map(thousands).join(" / ")}` : "")
     )
   }
   out.push("")
@@ -716,8 +722,8 @@ const runDemo = (options: DemoOptions) =>
     let drawn = 0
     const draw = Effect.sync(() => {
       if (output !== "tty") return
-      const lines = frame(state, color)
       const columns = Math.max(20, process.stdout.columns ?? 160)
+      const lines = frame(state, color, columns)
       const text = lines.map((l) => `${l}\u001b[K`).join("\n")
       process.stdout.write(`${drawn > 0 ? `\u001b[${drawn}F` : ""}${text}\n\u001b[J`)
       // A line wider than the terminal wraps: go back up by rows, not lines.
