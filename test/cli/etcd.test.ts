@@ -161,4 +161,18 @@ describe("etcd with authentication", () => {
     expect(done.code).toBe(0)
     expect(done.stdout + done.stderr).not.toContain(PASSWORD)
   })
+
+  it("demo --etcd: the servers and the channel take the credentials from the environment", async () => {
+    const host = secured.endpoints[0]!
+    const result = await run(["demo", "--etcd", host, "--service", "auth-demo", "--json", "--duration", "4"], {
+      timeoutMs: 60_000,
+      env: { ETCD_USERNAME: "root", ETCD_PASSWORD: PASSWORD }
+    })
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    expect(result.stdout).not.toContain(PASSWORD)
+    const summary = JSON.parse(result.stdout) as { ok: boolean; servers: Array<{ connections: number | null }> }
+    expect(summary.ok).toBe(true)
+    expect(summary.servers.map((s) => s.connections)).toEqual([2, 2, 2])
+  }, 90_000)
 })

@@ -42,6 +42,10 @@ const cli = Command.run(root, { name: "grpc-anchor", version })
 
 const isVerbose = process.argv.slice(2).includes("--verbose")
 
+// Node's deprecation warnings from dependencies (e.g. a TLS server name set
+// to an IP address) are not the user's concern; --verbose shows them.
+if (!isVerbose) process.noDeprecation = true
+
 const SUBCOMMANDS = new Set(["demo", "resolve", "watch", "register"])
 
 /** `grpc-anchor SUBCOMMAND --help` when a known subcommand was given, else `grpc-anchor --help`. */

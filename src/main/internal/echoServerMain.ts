@@ -9,7 +9,8 @@
  * Prints one JSON line `{"ready":true,"name":...,"port":...}` when serving.
  * With `--etcd` it first registers `host:port` under `--service` in etcd
  * (Registrar, lease of `--ttl` seconds, default 10) and prints the ready line
- * once the record is in etcd; SIGTERM or SIGINT revokes the lease before the
+ * once the record is in etcd (TLS and credentials from ETCD_CACERT, ETCD_CERT,
+ * ETCD_KEY, ETCD_USERNAME, ETCD_PASSWORD); SIGTERM or SIGINT revokes the lease before the
  * server drains, while a SIGKILL leaves the record to expire with its lease.
  * Reads commands from stdin, one per line: `stats` prints
  * `{"stats":{"connections":[...],"calls":N}}`. SIGTERM drains and exits 0.
@@ -70,8 +71,20 @@ const registration =
         const timeout = new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`not registered in etcd within ${REGISTER_TIMEOUT_MS} ms`)), REGISTER_TIMEOUT_MS)
         })
+        // TLS and credentials as the etcd resolver and the command read them.
+        const env = (name: string) => (process.env[name] === undefined || process.env[name] === "" ? undefined : process.env[name])
+        const [username, password, caFile, certFile, keyFile] = ["ETCD_USERNAME", "ETCD_PASSWORD", "ETCD_CACERT", "ETCD_CERT", "ETCD_KEY"].map(env)
+        const tls = {
+          ...(caFile === undefined ? {} : { caFile }),
+          ...(certFile === undefined ? {} : { certFile }),
+          ...(keyFile === undefined ? {} : { keyFile })
+        }
         const pending = registerEndpoint({
-          etcd: { hosts: values.etcd! },
+          etcd: {
+            hosts: values.etcd!,
+            ...(username === undefined ? {} : { auth: { username, password: password ?? "" } }),
+            ...(Object.keys(tls).length === 0 ? {} : { tls })
+          },
           service: values.service!,
           address: `${hostPart}:${server.port}`,
           ttl
