@@ -555,7 +555,6 @@ const onChannelStats = (state: State, stats: ChannelStats, emit: (text: string) 
   const dead = victim(state)
   if (phase === "kill -> seen" && dead.ready === 0) {
     state.killSeenMs = now(state)
-    state.failedAfterKillSeen = 0
     enterPhase(state, "third down")
     emit(`the channel sees every connection to ${dead.name} down, ${Math.round(state.killSeenMs - (state.killSentMs ?? 0))} ms after the kill`)
   }
