@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
@@ -207,6 +208,22 @@ describe("etcd over TLS with client certificates (real etcd, --client-cert-auth)
         ).pipe(Effect.provide(Etcd.layer({ hosts: etcd.endpoints, tls, callTimeout: "3 seconds" })))
         expectTlsError(error)
         expect(Date.now() - started).toBeLessThan(QUICK_MS)
+      })
+    )
+
+    it.live("with a user and password configured too, the certificate error survives etcd3's authentication retries", () =>
+      Effect.gen(function* () {
+        // etcd3 authenticates first, on a new channel per attempt; only the
+        // first attempt sees the handshake's own error.
+        const error = yield* Effect.flip(
+          Effect.flatMap(Etcd.Etcd, (e) => e.use("get x", (client) => client.get("x").string()))
+        ).pipe(
+          Effect.provide(
+            Etcd.layer({ hosts: etcd.endpoints, tls, auth: { username: "u", password: Redacted.make("p") }, callTimeout: "3 seconds" })
+          )
+        )
+        expectTlsError(error)
+        expect(error.message).not.toContain("Last error: null")
       })
     )
 

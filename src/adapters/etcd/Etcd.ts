@@ -336,6 +336,37 @@ const readTlsFile = (option: "caFile" | "certFile" | "keyFile", path: string): P
     throw new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause: new Error(detail), detail })
   })
 
+type GlobalPolicy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>
+
+/**
+ * etcd3's own retry of a failed call, as its default (up to 3 immediate
+ * retries of recoverable errors, so a call can move to another member),
+ * except for a TLS handshake refused over a certificate: retrying cannot
+ * help, and with auth each attempt authenticates on a new channel that
+ * shares the failed connection, so the later attempts only say "No
+ * connection established. Last error: null" and the certificate error of the
+ * first attempt would be lost. etcd3 only calls `execute` on this policy.
+ */
+const globalRetry: GlobalPolicy = {
+  execute: async <T>(fn: (context: { readonly signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> => {
+    const context = { signal: signal ?? new AbortController().signal }
+    for (let retries = 0; ; retries++) {
+      try {
+        return await fn(context)
+      } catch (error) {
+        const retry =
+          retries < 3 &&
+          !context.signal.aborted &&
+          error instanceof Error &&
+          isRecoverableError(error) &&
+          tlsRefusal(error.message) === undefined
+        if (!retry) throw error
+        await new Promise((resolve) => setTimeout(resolve, 0))
+      }
+    }
+  }
+} as unknown as GlobalPolicy
+
 const readTls = (tls: NonNullable<EtcdOptions["tls"]>) =>
   Effect.tryPromise({
     try: async () => ({
@@ -377,6 +408,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
       // default 4 MiB limit would make it fail forever (etcd's Go client has no limit either).
       grpcOptions: { "grpc.max_receive_message_length": -1 },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callMillis }),
+      faultHandling: { global: globalRetry },
       ...(credentials === undefined
         ? {}
         : {
