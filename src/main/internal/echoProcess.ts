@@ -65,21 +65,44 @@ export const startEchoProcess = (options: {
   child.stderr!.on("data", (chunk: string) => {
     stderr += chunk
   })
-  const waiting: Array<(line: string) => void> = []
-  lines(child, (line) => waiting.shift()?.(line))
-  const nextLine = (timeoutMs: number, what: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`echo ${options.name}: no ${what} within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs)
-      waiting.push((line) => {
+  // The first line is the ready line; later lines answer `stats <id>` requests by id.
+  let onReady: ((line: string) => void) | undefined
+  const pending = new Map<number, (line: string) => void>()
+  lines(child, (line) => {
+    if (onReady !== undefined) {
+      const resolve = onReady
+      onReady = undefined
+      return resolve(line)
+    }
+    const id = (JSON.parse(line) as { id?: number }).id
+    if (id !== undefined) pending.get(id)?.(line)
+  })
+  // Writing to a child that just died must not crash this process.
+  child.stdin!.on("error", () => {})
+  const withTimeout = (timeoutMs: number, what: string, register: (resolve: (line: string) => void) => () => void) =>
+    new Promise<string>((resolve, reject) => {
+      const unregister = register((line) => {
         clearTimeout(timer)
+        unregister()
         resolve(line)
       })
+      const timer = setTimeout(() => {
+        unregister()
+        reject(new Error(`echo ${options.name}: no ${what} within ${timeoutMs} ms; stderr: ${stderr}`))
+      }, timeoutMs)
       void exited.then(() => {
         clearTimeout(timer)
+        unregister()
         reject(new Error(`echo ${options.name} exited: ${stderr}`))
       })
     })
-  return nextLine(options.timeoutMs ?? 20_000, "ready line").then((line) => {
+  let nextId = 1
+  return withTimeout(options.timeoutMs ?? 20_000, "ready line", (resolve) => {
+    onReady = resolve
+    return () => {
+      onReady = undefined
+    }
+  }).then((line) => {
     const ready = JSON.parse(line) as { port: number }
     const gone = async (signal: NodeJS.Signals) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
@@ -90,8 +113,12 @@ export const startEchoProcess = (options: {
       port: ready.port,
       child,
       stats: async () => {
-        const reply = nextLine(5_000, "stats")
-        child.stdin!.write("stats\n")
+        const id = nextId++
+        const reply = withTimeout(5_000, "stats", (resolve) => {
+          pending.set(id, resolve)
+          return () => pending.delete(id)
+        })
+        child.stdin!.write(`stats ${id}\n`)
         return (JSON.parse(await reply) as { stats: Awaited<ReturnType<EchoProcess["stats"]>> }).stats
       },
       kill: () => gone("SIGKILL"),

@@ -12,8 +12,8 @@
  * once the record is in etcd (TLS and credentials from ETCD_CACERT, ETCD_CERT,
  * ETCD_KEY, ETCD_USERNAME, ETCD_PASSWORD); SIGTERM or SIGINT revokes the lease before the
  * server drains, while a SIGKILL leaves the record to expire with its lease.
- * Reads commands from stdin, one per line: `stats` prints
- * `{"stats":{"connections":[...],"calls":N}}`. SIGTERM drains and exits 0.
+ * Reads commands from stdin, one per line: `stats <id>` prints
+ * `{"id":<id>,"stats":{"connections":[...],"calls":N}}`. SIGTERM drains and exits 0.
  */
 import { parseArgs } from "node:util"
 import { registerEndpoint } from "../promise/registerEndpoint.js"
@@ -109,9 +109,10 @@ process.stdin.on("data", (chunk: string) => {
   while (newline !== -1) {
     const command = buffered.slice(0, newline).trim()
     buffered = buffered.slice(newline + 1)
-    if (command === "stats") {
+    const [verb, id] = command.split(" ")
+    if (verb === "stats") {
       const stats = { connections: server.observer.connections(), calls: server.observer.totalCalls() }
-      process.stdout.write(`${JSON.stringify({ stats })}\n`)
+      process.stdout.write(`${JSON.stringify({ ...(id !== undefined ? { id: Number(id) } : {}), stats })}\n`)
     }
     newline = buffered.indexOf("\n")
   }
