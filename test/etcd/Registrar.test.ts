@@ -4,7 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Chunk from "effect/Chunk"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
@@ -46,6 +49,22 @@ const start = (options: Registrar.RegistrarOptions) =>
   })
 
 describe("Registrar (real etcd)", () => {
+  it.scopedLive("reports each status change once, not again on every keep-alive", () =>
+    provide(
+      Effect.gen(function* () {
+        const { registrar } = yield* start({ service: "quiet", address: "127.0.0.1:5001", ttl: 1 })
+        const seen = yield* registrar.changes.pipe(
+          Stream.interruptWhen(Effect.sleep("2 seconds")),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* registrar.awaitRegistered.pipe(Effect.timeout("10 seconds"))
+        // A 1 s lease is kept alive about every 330 ms: several keep-alives happen in 2 s.
+        const tags = Chunk.toReadonlyArray(yield* Fiber.join(seen)).map((status) => status._tag)
+        expect(tags.filter((tag) => tag === "Registered")).toEqual(["Registered"])
+      })
+    ))
+
   it.scopedLive("writes exactly the record Go's endpoints manager writes, under a lease of ttl", () =>
     provide(
       Effect.gen(function* () {

@@ -203,7 +203,9 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
         : a._tag === "Reconnecting" && b._tag === "Reconnecting"
         ? a.leaseId === b.leaseId && a.reason === b.reason
         : a._tag !== "Registering" || (b._tag === "Registering" && a.attempt === b.attempt))
-    const setStatus = (next: Status) => SubscriptionRef.update(status, (current) => (same(current, next) ? current : next))
+    // SubscriptionRef publishes every update, even to an equal value: only set real changes.
+    const setStatus = (next: Status) =>
+      Effect.flatMap(SubscriptionRef.get(status), (current) => (same(current, next) ? Effect.void : SubscriptionRef.set(status, next)))
     const annotations = { service: options.service, key }
 
     /**
