@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { GRPCUnavailableError } from "etcd3"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
@@ -102,6 +103,33 @@ const tlsEnv = (tls: Tls) => ({ ETCD_CACERT: tls.caFile, ETCD_CERT: tls.certFile
 const logs = captureLogs()
 const layerWith = (tls: Tls) =>
   Discovery.layer().pipe(Layer.provideMerge(Etcd.layer({ hosts: etcd.endpoints, tls, callTimeout: "3 seconds" })))
+
+describe("Etcd.toEtcdError on TLS failures", () => {
+  // What etcd3 throws when grpc-js could not connect, with the connection's last error inside.
+  const unavailable = (lastError: string) =>
+    new GRPCUnavailableError(`14 UNAVAILABLE: No connection established. Last error: ${lastError}. Resolution note: `)
+  it.each([
+    ["no or foreign client certificate (TLS 1.3)", "error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate", "Unauthenticated", /refused the client certificate/],
+    ["certificate required", "error:0A00045C:SSL routines::tlsv13 alert certificate required", "Unauthenticated", /refused the client certificate/],
+    ["unknown CA", "error:0A000418:SSL routines::tlsv1 alert unknown ca", "Unauthenticated", /refused the client certificate/],
+    ["etcd's certificate from another CA", "Error: unable to verify the first certificate", "Unauthenticated", /etcd's certificate is not trusted/],
+    ["self-signed etcd certificate", "Error: self-signed certificate", "Unauthenticated", /etcd's certificate is not trusted/],
+    ["expired etcd certificate", "Error: certificate has expired", "Unauthenticated", /etcd's certificate is not trusted/],
+    ["wrong name", "Error: Hostname/IP does not match certificate's altnames: IP: 127.0.0.2 is not in the cert's list", "Unauthenticated", /etcd's certificate is not trusted/],
+    // Not about certificates: etcd may just be away, so these stay Unavailable (retried).
+    ["plain connection refused", "Error: connect ECONNREFUSED 127.0.0.1:2379", "Unavailable", /^(?!.*TLS handshake)/],
+    ["TLS to a plaintext port", "Error: Client network socket disconnected before secure TLS connection was established", "Unavailable", /^(?!.*TLS handshake)/]
+  ] as const)("%s", (_name, lastError, reason, detail) => {
+    const error = Etcd.toEtcdError(unavailable(lastError), "get x")
+    expect(error.reason).toBe(reason)
+    expect(error.detail).toMatch(detail)
+  })
+
+  it("an OpenSSL error while the client is built (unusable key or certificate) is InvalidArgument", () => {
+    const cause = Object.assign(new Error("error:05800074:x509 certificate routines::key values mismatch"), { code: "ERR_OSSL_X509_KEY_VALUES_MISMATCH" })
+    expect(Etcd.toEtcdError(cause, "connect").reason).toBe("InvalidArgument")
+  })
+})
 
 describe("etcd over TLS with client certificates (real etcd, --client-cert-auth)", () => {
   it("the harness serves https only, and etcdctl with the client certificate works", async () => {
