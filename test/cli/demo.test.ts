@@ -25,7 +25,7 @@ describe("demo", () => {
   it("--json --duration 3: exit 0, servers see 3/2/1 connections, shares per phase, no failure after the kill was seen", async () => {
     const result = await run(["demo", "--json", "--duration", "3"], { timeoutMs: 45_000 })
     expect(result.stderr).toBe("")
-    expect(result.code).toBe(0)
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
     const summary = JSON.parse(result.stdout) as Summary
     expect(summary.checks.filter((c) => !c.ok)).toEqual([])
     expect(summary.ok).toBe(true)
@@ -67,7 +67,7 @@ describe("demo", () => {
 
   it("prints plain progress lines and the summary when stdout is not a terminal", async () => {
     const result = await run(["demo", "--duration", "2"], { timeoutMs: 45_000 })
-    expect(result.code).toBe(0)
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
     expect(hasAnsi(result.stdout)).toBe(false)
     expect(result.stdout).toMatch(/^grpc-anchor demo {2}pass:\/\/\//)
     expect(result.stdout).toMatch(/SIGKILL s3 \(pid \d+\)/)

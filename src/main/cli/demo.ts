@@ -64,6 +64,8 @@ import {
 export const SHARE_TOLERANCE = 2
 /** Fewest calls a judged phase needs before its shares mean anything. */
 export const MIN_PHASE_CALLS = 200
+/** How long a judged phase may run past its planned end to reach MIN_PHASE_CALLS. */
+const PHASE_EXTENSION_MS = 10_000
 /** Bound on the channel seeing the killed server's connections down. */
 const KILL_SEEN_TIMEOUT_MS = 5_000
 /** Bound on the channel having every connection READY after the restart. */
@@ -746,7 +748,12 @@ const runDemo = (options: DemoOptions) =>
 
     // The script.
     const D = options.durationMs
+    // A judged phase runs on past its planned end until it has enough calls
+    // to judge (bounded), so a slow or busy machine gets a longer demo
+    // rather than a verdict drawn from a handful of calls.
+    const enoughCalls = Effect.suspend(() => waitFor(() => currentPhase(state).calls >= MIN_PHASE_CALLS, PHASE_EXTENSION_MS))
     yield* sleepUntil(state, KILL_AT * D)
+    yield* enoughCalls
     const dead = victim(state)
     state.killSentMs = now(state)
     enterPhase(state, "kill -> seen")
@@ -765,6 +772,7 @@ const runDemo = (options: DemoOptions) =>
       if (!gone) emit(`${dead.name}'s record was still there ${options.ttl} s + ${RECORD_GONE_SLACK_MS} ms after the kill`)
     }
     yield* sleepUntil(state, RESTART_AT * D)
+    if (currentPhase(state).judged) yield* enoughCalls
     state.restartMs = now(state)
     enterPhase(state, "restart -> rejoined")
     emit(`restarting ${dead.name} on ${dead.address}`)
@@ -777,6 +785,7 @@ const runDemo = (options: DemoOptions) =>
       enterPhase(state, "rejoined")
     }
     yield* sleepUntil(state, Math.max(D, (state.rejoinedMs ?? now(state)) + MIN_REJOINED * D))
+    if (currentPhase(state).judged) yield* enoughCalls
 
     // Stop the traffic, then ask the servers what they see.
     yield* Effect.sync(() => {
