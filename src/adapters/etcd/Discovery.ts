@@ -42,10 +42,11 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { IRangeResponse, IWatchResponse, Watcher } from "etcd3"
+import type { IRangeResponse, IWatchResponse } from "etcd3"
 import { Range } from "etcd3"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
+import { scopedWatcher } from "./internal/watcher.js"
 
 /**
  * One complete view of a service: its endpoints (one per address, ordered by
@@ -259,48 +260,15 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
           const follow = Effect.scoped(
             Effect.gen(function* () {
               const signals = yield* Queue.unbounded<Signal>()
-              yield* Effect.acquireRelease(
-                Effect.sync(() => {
-                  const watcher: Watcher = etcd.client
-                    .watch()
-                    .prefix(prefix)
-                    .startRevision((revision + 1n).toString())
-                    .watcher()
-                  const state = { errored: false }
-                  const onData = (response: IWatchResponse) => Queue.unsafeOffer(signals, { _tag: "Data", response })
-                  const onConnected = (response: IWatchResponse) =>
-                    Queue.unsafeOffer(signals, { _tag: "Connected", response })
-                  const onDisconnected = (error: unknown) => Queue.unsafeOffer(signals, { _tag: "Disconnected", error })
-                  const onError = (error: unknown) => {
-                    state.errored = true
-                    Queue.unsafeOffer(signals, { _tag: "Error", error })
-                  }
-                  watcher.on("data", onData)
-                  watcher.on("connected", onConnected)
-                  watcher.on("disconnected", onDisconnected)
-                  watcher.on("error", onError)
-                  return { watcher, state, onData, onConnected, onDisconnected, onError }
-                }),
-                ({ onConnected, onData, onDisconnected, onError, state, watcher }) =>
-                  Effect.gen(function* () {
-                    watcher.off("data", onData)
-                    watcher.off("connected", onConnected)
-                    watcher.off("disconnected", onDisconnected)
-                    // Keep a no-op error listener: an 'error' emitted with no
-                    // listener would throw inside etcd3's stream handler.
-                    watcher.off("error", onError)
-                    watcher.on("error", () => undefined)
-                    // etcd has already dropped a watcher it cancelled; asking it
-                    // to cancel again would never be answered.
-                    if (state.errored) return
-                    // Only the promise is interruptible, so that the timeout
-                    // can abandon it; the finalizer itself runs to the end.
-                    yield* Effect.tryPromise(() => watcher.cancel()).pipe(
-                      Effect.interruptible,
-                      Effect.timeout(CANCEL_TIMEOUT),
-                      Effect.catchAllCause((cause) => Effect.logDebug("cancelling the etcd watcher failed", cause))
-                    )
-                  })
+              yield* scopedWatcher(
+                () => etcd.client.watch().prefix(prefix).startRevision((revision + 1n).toString()).watcher(),
+                {
+                  data: (response) => Queue.unsafeOffer(signals, { _tag: "Data", response }),
+                  connected: (response) => Queue.unsafeOffer(signals, { _tag: "Connected", response }),
+                  disconnected: (error) => Queue.unsafeOffer(signals, { _tag: "Disconnected", error }),
+                  error: (error) => Queue.unsafeOffer(signals, { _tag: "Error", error })
+                },
+                CANCEL_TIMEOUT
               )
 
               for (let batches = 0; ; batches++) {

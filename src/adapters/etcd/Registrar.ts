@@ -45,10 +45,11 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { IWatchResponse, Lease, Watcher } from "etcd3"
+import type { IWatchResponse, Lease } from "etcd3"
 import * as Address from "../../core/Address.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import { backoff, Etcd, EtcdError, isTransient } from "./Etcd.js"
+import { scopedWatcher } from "./internal/watcher.js"
 
 /**
  * Where the registration stands.
@@ -343,43 +344,24 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
 
     /** Watches `key` from `from` in the current scope, feeding `signals`. */
     const watchKey = (from: bigint, signals: Queue.Queue<KeySignal>) =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const watcher: Watcher = etcd.client.watch().key(key).startRevision(from.toString()).watcher()
-          const state = { errored: false }
-          const onData = (response: IWatchResponse) => Queue.unsafeOffer(signals, { _tag: "Data", response })
-          const onDisconnected = (error: unknown) =>
+      scopedWatcher(
+        () => etcd.client.watch().key(key).startRevision(from.toString()).watcher(),
+        {
+          data: (response) => Queue.unsafeOffer(signals, { _tag: "Data", response }),
+          disconnected: (error) =>
             Queue.unsafeOffer(signals, {
               _tag: "Trouble",
               reason: `the watch stream broke (${etcd.toError(error, "watch").detail})`,
               errored: false
-            })
-          const onError = (error: unknown) => {
-            state.errored = true
+            }),
+          error: (error) =>
             Queue.unsafeOffer(signals, {
               _tag: "Trouble",
               reason: `etcd cancelled the watch (${etcd.toError(error, "watch").detail})`,
               errored: true
             })
-          }
-          watcher.on("data", onData)
-          watcher.on("disconnected", onDisconnected)
-          watcher.on("error", onError)
-          return { watcher, state, onData, onDisconnected, onError }
-        }),
-        ({ onData, onDisconnected, onError, state, watcher }) =>
-          Effect.gen(function* () {
-            watcher.off("data", onData)
-            watcher.off("disconnected", onDisconnected)
-            watcher.off("error", onError)
-            watcher.on("error", () => undefined)
-            if (state.errored) return
-            yield* Effect.tryPromise(() => watcher.cancel()).pipe(
-              Effect.interruptible,
-              Effect.timeout("2 seconds"),
-              Effect.ignore
-            )
-          })
+        },
+        "2 seconds"
       )
 
     const loop = Effect.gen(function* () {
