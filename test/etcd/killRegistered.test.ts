@@ -5,12 +5,12 @@
  * after the kill.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest"
+import { afterAll, beforeAll, expect, it } from "vitest"
 import { call } from "../../src/main/internal/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
 import { register } from "../../src/main/index.js"
 import { startEtcd, type EtcdServer } from "../support/etcd.js"
-import { eventually, makeClient } from "../support/grpc.js"
+import { cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
 register()
 
@@ -21,17 +21,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await etcd?.stop()
 })
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
 it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call started after the kill succeeding", async () => {
   const service = "killed/echo"
   const ttl = 2
   const start = async (name: string): Promise<EchoProcess> => {
     const p = await startEchoProcess({ name, etcd: { hosts: etcd.endpoints.join(","), service, ttl } })
-    cleanups.push(() => p.kill())
+    defer(() => p.kill())
     return p
   }
   const [a, b] = [await start("a"), await start("b")]
@@ -41,7 +38,7 @@ it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call sta
   )
 
   const client = makeClient(`etcd://${etcd.endpoints[0]}/${service}#2`)
-  cleanups.push(() => client.close())
+  defer(() => client.close())
   const calls: Array<{ readonly startedAt: number; readonly server?: string; readonly error?: string }> = []
   let running = true
   const traffic = Promise.all(
@@ -55,7 +52,7 @@ it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call sta
       }
     })
   )
-  cleanups.push(async () => {
+  defer(async () => {
     running = false
     await traffic
   })

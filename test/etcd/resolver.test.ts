@@ -5,15 +5,14 @@
 import * as grpc from "@grpc/grpc-js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { setDefaultEtcd } from "../../src/adapters/grpc/EtcdResolver.js"
-import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
-import { makeSink } from "../../src/adapters/grpc/Stats.js"
-import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
+import { call, EchoClient, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
 import { startEtcd, type EtcdServer } from "../support/etcd.js"
-import { callMany, eventually, makeClient, tally } from "../support/grpc.js"
+import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
+import { pooled as openPooled } from "../support/pooled.js"
 
 register()
 
@@ -25,33 +24,19 @@ afterAll(async () => {
   await etcd?.stop()
 })
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
-const servers = async (...names: Array<string>): Promise<Array<EchoServer>> => {
-  const started = await Promise.all(names.map((name) => startEchoServer({ name })))
-  for (const server of started) cleanups.push(() => server.close({ force: true }))
-  return started
-}
+const servers = echoServers(defer)
 
 const record = (port: number, metadata = "null") => `{"Op":0,"Addr":"127.0.0.1:${port}","Metadata":${metadata}}`
 const put = (service: string, server: EchoServer) => etcd.ctlOk(["put", `${service}/127.0.0.1:${server.port}`, record(server.port)])
 const del = (service: string, server: EchoServer) => etcd.ctlOk(["del", `${service}/127.0.0.1:${server.port}`])
 
+/** A pooled client closed after the test (see test/support/pooled.ts). */
 const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
-  const sink = makeSink(target)
-  const client = makeClient(target, { ...options, [STATS_KEY]: sink })
-  cleanups.push(() => client.close())
-  const readyCount = () => sink.read().connections.filter((c) => c.state === "READY").length
-  const waitSlots = (slots: number) =>
-    eventually(`${slots} READY connections`, () => {
-      client.getChannel().getConnectivityState(true)
-      const connections = sink.read().connections
-      return connections.length === slots && readyCount() === slots
-    }, 15_000)
-  return { client, sink, waitSlots }
+  const opened = openPooled(target, options)
+  defer(opened.close)
+  return opened
 }
 
 describe("etcd:// targets", () => {
@@ -72,7 +57,7 @@ describe("etcd:// targets", () => {
     const traffic = (async () => {
       while (running) await call(client, { deadlineMs: 5_000 }).catch((e: grpc.ServiceError) => failures.push(e.details))
     })()
-    cleanups.push(async () => {
+    defer(async () => {
       running = false
       await traffic
     })

@@ -3,22 +3,19 @@
  * for calls on ports the server bound itself, and its errors.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
 import { call, EchoService } from "../../src/main/internal/echo.js"
-import { callMany, eventually, makeClient } from "../support/grpc.js"
+import { callMany, cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
 const echoServer = (observer: ConnectionObserver) => {
   const server = new grpc.Server({ interceptors: [observer.interceptor] })
   server.addService(EchoService, {
     echo: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from("x"))
   })
-  cleanups.push(() => server.forceShutdown())
+  defer(() => server.forceShutdown())
   return server
 }
 
@@ -27,7 +24,7 @@ describe("ConnectionObserver", () => {
     const observer = new ConnectionObserver()
     const server = echoServer(observer)
     const port = await observer.listen(server, "127.0.0.1:0", grpc.ServerCredentials.createInsecure())
-    cleanups.push(() => observer.close({ force: true }))
+    defer(() => observer.close({ force: true }))
     const first = makeClient(`127.0.0.1:${port}`, { "grpc.use_local_subchannel_pool": 1 })
     const second = makeClient(`127.0.0.1:${port}`, { "grpc.use_local_subchannel_pool": 1 })
     await callMany(first, 5)
@@ -52,7 +49,7 @@ describe("ConnectionObserver", () => {
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)))
     )
     const client = makeClient(`127.0.0.1:${port}`, { "grpc.use_local_subchannel_pool": 1 })
-    cleanups.push(() => client.close())
+    defer(() => client.close())
     expect(await call(client)).toBe("x")
     await call(client)
     expect(observer.connections().map((c) => c.calls)).toEqual([2])
@@ -63,7 +60,7 @@ describe("ConnectionObserver", () => {
     const server = echoServer(observer)
     await expect(observer.listen(server, "127.0.0.1", grpc.ServerCredentials.createInsecure())).rejects.toThrow(/no port/)
     const port = await observer.listen(server, "127.0.0.1:0", grpc.ServerCredentials.createInsecure())
-    cleanups.push(() => observer.close({ force: true }))
+    defer(() => observer.close({ force: true }))
     await expect(observer.listen(server, `127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure())).rejects.toThrow(/EADDRINUSE/)
   })
 })

@@ -6,24 +6,17 @@
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { fileURLToPath } from "node:url"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
-import { call, startEchoServer, type EchoServer } from "../../src/main/internal/echo.js"
+import { call } from "../../src/main/internal/echo.js"
 import { register } from "../../src/main/index.js"
-import { callMany, eventually, makeClient, tally } from "../support/grpc.js"
+import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
 
 register()
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
-const servers = async (...names: Array<string>): Promise<Array<EchoServer>> => {
-  const started = await Promise.all(names.map((name) => startEchoServer({ name })))
-  for (const server of started) cleanups.push(() => server.close({ force: true }))
-  return started
-}
+const servers = echoServers(defer)
 
 interface HelloReply {
   readonly message: string
@@ -50,7 +43,7 @@ describe("clients", () => {
         ) => callback(null, { message: `hello ${request.request.name}`, server: name })
       })
       const port = await observer.listen(server, "127.0.0.1:0", grpc.ServerCredentials.createInsecure())
-      cleanups.push(async () => {
+      defer(async () => {
         await observer.close({ force: true })
         server.forceShutdown()
       })
@@ -59,7 +52,7 @@ describe("clients", () => {
     const a = await start("a")
     const b = await start("b")
     const client = new Greeter(`pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}`, grpc.credentials.createInsecure()) as unknown as GreeterClient
-    cleanups.push(() => client.close())
+    defer(() => client.close())
     const hello = () =>
       new Promise<HelloReply>((resolve, reject) => client.sayHello({ name: "anchor" }, (e, r) => (e ? reject(e) : resolve(r!))))
     // Warm up until all three connections carry calls, then count whole periods.
@@ -78,7 +71,7 @@ describe("clients", () => {
     const client = makeClient(`pass:///127.0.0.1:${a!.port}#3,127.0.0.1:${b!.port}#3`, {
       "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] })
     })
-    cleanups.push(() => client.close())
+    defer(() => client.close())
     await eventually("both servers answering", async () => new Set(await callMany(client, 4)).size === 2)
     expect([a!.observer.connections().length, b!.observer.connections().length]).toEqual([1, 1])
   })
@@ -90,7 +83,7 @@ describe("clients", () => {
         methodConfig: [{ name: [{ service: "grpc_anchor.demo.Echo" }], timeout: "0.2s" }]
       })
     })
-    cleanups.push(() => client.close())
+    defer(() => client.close())
     await eventually("3 connections", async () => {
       await callMany(client, 3, 3)
       return a!.observer.connections().length === 3

@@ -3,29 +3,26 @@
  * and a backend process killed and restarted 50 times under steady traffic.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { call, startEchoServer } from "../../src/main/internal/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
 import { register } from "../../src/main/index.js"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
 import { makeSink } from "../../src/adapters/grpc/Stats.js"
-import { eventually, makeClient } from "../support/grpc.js"
+import { cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
 register()
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
 describe("load", () => {
   it("completes 10,000 calls in flight across a #8 pool without error, 1,250 per connection", async () => {
     const server = await startEchoServer({ name: "big" })
-    cleanups.push(() => server.close({ force: true }))
+    defer(() => server.close({ force: true }))
     const target = `pass:///127.0.0.1:${server.port}#8`
     const sink = makeSink(target)
     const client = makeClient(target, { [STATS_KEY]: sink })
-    cleanups.push(() => client.close())
+    defer(() => client.close())
     await eventually("8 READY connections", () => {
       client.getChannel().getConnectivityState(true)
       const c = sink.read().connections
@@ -40,9 +37,9 @@ describe("load", () => {
 
   it("fails no call started while a backend was ready, through 50 kills and restarts of the other", async () => {
     const stable = await startEchoProcess({ name: "stable" })
-    cleanups.push(() => stable.kill())
+    defer(() => stable.kill())
     let flapping: EchoProcess = await startEchoProcess({ name: "flapping" })
-    cleanups.push(() => flapping.kill())
+    defer(() => flapping.kill())
     const port = flapping.port
     // Calls cut off on the killed backend before any reply are retried by
     // grpc-js's retry policy (the user's service config keeps the pool).
@@ -56,7 +53,7 @@ describe("load", () => {
         }]
       })
     })
-    cleanups.push(() => client.close())
+    defer(() => client.close())
     const calls: Array<{ readonly startedAt: number; readonly endedAt: number; readonly server?: string; readonly error?: string }> = []
     let running = true
     const traffic = Promise.all(
@@ -70,7 +67,7 @@ describe("load", () => {
         }
       })
     )
-    cleanups.push(async () => {
+    defer(async () => {
       running = false
       await traffic
     })

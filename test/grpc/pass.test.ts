@@ -4,40 +4,24 @@
  * failover when a backend process dies, and its return.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterEach, describe, expect, it } from "vitest"
-import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
-import { makeSink } from "../../src/adapters/grpc/Stats.js"
-import { startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
-import { call } from "../../src/main/internal/echo.js"
+import { describe, expect, it } from "vitest"
+import { call, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { createChannel, register } from "../../src/main/index.js"
 import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
-import { callMany, eventually, makeClient, tally } from "../support/grpc.js"
+import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
+import { pooled as openPooled } from "../support/pooled.js"
 
 register()
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
-const servers = async (...names: Array<string>): Promise<Array<EchoServer>> => {
-  const started = await Promise.all(names.map((name) => startEchoServer({ name })))
-  for (const server of started) cleanups.push(() => server.close({ force: true }))
-  return started
-}
+const servers = echoServers(defer)
 
-/** A client whose channel reports its slots, so a test can wait for all of them. */
+/** A pooled client closed after the test (see test/support/pooled.ts). */
 const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
-  const sink = makeSink(target)
-  const client = makeClient(target, { ...options, [STATS_KEY]: sink })
-  cleanups.push(() => client.close())
-  const allReady = (slots: number) =>
-    eventually(`${slots} READY connections`, () => {
-      client.getChannel().getConnectivityState(true)
-      const connections = sink.read().connections
-      return connections.length === slots && connections.every((c) => c.state === "READY")
-    })
-  return { client, sink, allReady }
+  const opened = openPooled(target, options)
+  defer(opened.close)
+  return opened
 }
 
 const liveConnections = (server: EchoServer) => server.observer.connections().length
@@ -45,8 +29,8 @@ const liveConnections = (server: EchoServer) => server.observer.connections().le
 describe("pass:/// targets", () => {
   it("opens exactly N connections per address, seen from each server", async () => {
     const [a, b] = await servers("a", "b")
-    const { client, allReady } = pooled(`pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1`)
-    await allReady(3)
+    const { client, waitSlots } = pooled(`pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1`)
+    await waitSlots(3)
     await callMany(client, 30)
     await eventually("server-side connection counts", () => liveConnections(a!) === 2 && liveConnections(b!) === 1)
     expect(liveConnections(a!)).toBe(2)
@@ -55,8 +39,8 @@ describe("pass:/// targets", () => {
 
   it("sends every 3 consecutive calls 2 to A and 1 to B, interleaved, halving A's calls over its 2 connections", async () => {
     const [a, b] = await servers("a", "b")
-    const { client, allReady } = pooled(`pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1`)
-    await allReady(3)
+    const { client, waitSlots } = pooled(`pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1`)
+    await waitSlots(3)
     const answers = await callMany(client, 300)
     for (let i = 0; i + 3 <= answers.length; i++) {
       expect(tally(answers.slice(i, i + 3))).toEqual({ a: 2, b: 1 })
@@ -76,8 +60,8 @@ describe("pass:/// targets", () => {
     const started = await servers(...names)
     const target = `pass:///${started.map((s, i) => `127.0.0.1:${s.port}#${counts[i]}`).join(",")}`
     const total = counts.reduce((x, y) => x + y, 0)
-    const { client, allReady } = pooled(target)
-    await allReady(total)
+    const { client, waitSlots } = pooled(target)
+    await waitSlots(total)
     const answers = await callMany(client, total * periods, 16)
     const expected = Object.fromEntries(names.map((name, i) => [name, counts[i]! * periods]))
     expect(tally(answers)).toEqual(expected)
@@ -92,12 +76,12 @@ describe("pass:/// targets", () => {
     const target = `pass:///127.0.0.1:${a!.port}#2`
     const first = pooled(target)
     const second = pooled(target)
-    await Promise.all([first.allReady(2), second.allReady(2)])
+    await Promise.all([first.waitSlots(2), second.waitSlots(2)])
     await callMany(first.client, 4)
     await callMany(second.client, 4)
     expect(liveConnections(a!)).toBe(2)
     const own = pooled(target, { "grpc.use_local_subchannel_pool": 1 })
-    await own.allReady(2)
+    await own.waitSlots(2)
     await eventually("4 connections", () => liveConnections(a!) === 4)
   })
 
@@ -128,15 +112,15 @@ describe("pass:/// targets", () => {
 describe("failover with real backend processes", () => {
   const processes = async (...names: Array<string>): Promise<Array<EchoProcess>> => {
     const started = await Promise.all(names.map((name) => startEchoProcess({ name })))
-    for (const p of started) cleanups.push(() => p.kill())
+    for (const p of started) defer(() => p.kill())
     return started
   }
 
   it("skips a killed backend at once and takes it back when it restarts on the same port", async () => {
     const [a, b, c] = await processes("a", "b", "c")
     const target = `pass:///127.0.0.1:${a!.port}#2,127.0.0.1:${b!.port}#1,127.0.0.1:${c!.port}#1`
-    const { client, allReady } = pooled(target, { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 })
-    await allReady(4)
+    const { client, waitSlots } = pooled(target, { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 })
+    await waitSlots(4)
 
     // Steady traffic: 8 calls in flight, each recording when it started.
     const results: Array<{ readonly startedAt: number; readonly ok: boolean; readonly server?: string; readonly error?: string }> = []
@@ -156,7 +140,7 @@ describe("failover with real backend processes", () => {
       running = false
       await traffic
     }
-    cleanups.push(stopTraffic)
+    defer(stopTraffic)
 
     await eventually("traffic on all", () => new Set(results.map((r) => r.server)).size === 3)
     await c!.kill()
@@ -170,7 +154,7 @@ describe("failover with real backend processes", () => {
     expect(afterKill.filter((r) => r.server === "c")).toEqual([])
 
     const restarted = await startEchoProcess({ name: "c", port: c!.port })
-    cleanups.push(() => restarted.kill())
+    defer(() => restarted.kill())
     const restartedAt = performance.now()
     await eventually("c serving again", () => results.some((r) => r.startedAt > restartedAt && r.server === "c"), 15_000)
     await stopTraffic()

@@ -5,13 +5,13 @@
  * at test time.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
 import { makeSink } from "../../src/adapters/grpc/Stats.js"
 import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { register } from "../../src/main/index.js"
 import { makeCertificates } from "../support/certs.js"
-import { callMany, eventually, tally } from "../support/grpc.js"
+import { callMany, cleanupAfterEach, eventually, tally } from "../support/grpc.js"
 
 register()
 
@@ -23,10 +23,7 @@ const localhostCert = ca.issue("localhost", ["DNS:localhost"])
 const ipCert = ca.issue("ip", ["IP:127.0.0.1"])
 const untrusted = otherCa.issue("untrusted", ["IP:127.0.0.1", "DNS:localhost"])
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const defer = cleanupAfterEach()
 
 const tlsServer = async (name: string, pair: { key: Buffer; cert: Buffer }, host = "127.0.0.1"): Promise<EchoServer> => {
   const server = await startEchoServer({
@@ -34,14 +31,14 @@ const tlsServer = async (name: string, pair: { key: Buffer; cert: Buffer }, host
     host,
     credentials: grpc.ServerCredentials.createSsl(null, [{ private_key: pair.key, cert_chain: pair.cert }])
   })
-  cleanups.push(() => server.close({ force: true }))
+  defer(() => server.close({ force: true }))
   return server
 }
 
 const tlsClient = (target: string, options: grpc.ChannelOptions = {}) => {
   const sink = makeSink(target)
   const client = new EchoClient(target, grpc.credentials.createSsl(ca.cert), { ...options, [STATS_KEY]: sink }) as unknown as Echo
-  cleanups.push(() => client.close())
+  defer(() => client.close())
   const states = () => sink.read().connections.map((c) => `${c.address}#${c.index}:${c.state}`)
   return { client, sink, states }
 }
@@ -104,11 +101,11 @@ describe("mutual TLS", () => {
       name: "m",
       credentials: grpc.ServerCredentials.createSsl(ca.cert, [{ private_key: ipCert.key, cert_chain: ipCert.cert }], true)
     })
-    cleanups.push(() => server.close({ force: true }))
+    defer(() => server.close({ force: true }))
     const clientPair = ca.issue("client", ["DNS:client.test"], "client")
     const target = `pass:///127.0.0.1:${server.port}#3`
     const withCert = new EchoClient(target, grpc.credentials.createSsl(ca.cert, clientPair.key, clientPair.cert)) as unknown as Echo
-    cleanups.push(() => withCert.close())
+    defer(() => withCert.close())
     await eventually("3 connections with client certificates", async () => {
       await callMany(withCert, 3, 3)
       return server.observer.connections().length === 3
@@ -122,7 +119,7 @@ describe("mutual TLS", () => {
       grpc.credentials.createSsl(ca.cert, strangerPair.key, strangerPair.cert) // one the server does not trust
     ]) {
       const refused = new EchoClient(target, credentials, { "grpc.use_local_subchannel_pool": 1 }) as unknown as Echo
-      cleanups.push(() => refused.close())
+      defer(() => refused.close())
       const error = await call(refused, { deadlineMs: 3_000 }).then(
         () => undefined,
         (e: grpc.ServiceError) => e

@@ -2,7 +2,8 @@
  * Helpers for tests that drive real grpc-js servers and clients on loopback.
  */
 import * as grpc from "@grpc/grpc-js"
-import { call, EchoClient, type Echo } from "../../src/main/internal/echo.js"
+import { afterEach } from "vitest"
+import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 
 export const insecure = grpc.credentials.createInsecure()
 
@@ -47,3 +48,26 @@ export const eventually = async (what: string, check: () => boolean | Promise<bo
 /** Waits until the client's channel is READY (connecting if idle). */
 export const ready = (client: grpc.Client, timeoutMs = 10_000): Promise<void> =>
   new Promise((resolve, reject) => client.waitForReady(Date.now() + timeoutMs, (error) => (error ? reject(error) : resolve())))
+
+/**
+ * Cleanups for the calling test file: each registered function runs after
+ * the current test, newest first. Call at the top level of a test file.
+ */
+export const cleanupAfterEach = (): ((cleanup: () => unknown) => void) => {
+  const cleanups: Array<() => unknown> = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+  return (cleanup) => {
+    cleanups.push(cleanup)
+  }
+}
+
+/** Starts in-process echo servers on loopback, force-closed by `defer` after the test. */
+export const echoServers =
+  (defer: (cleanup: () => unknown) => void) =>
+  async (...names: Array<string>): Promise<Array<EchoServer>> => {
+    const started = await Promise.all(names.map((name) => startEchoServer({ name })))
+    for (const server of started) defer(() => server.close({ force: true }))
+    return started
+  }
