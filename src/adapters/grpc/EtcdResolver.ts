@@ -38,6 +38,7 @@ import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
 import { ETCD_CLIENT_KEY, RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
+import { targetOf } from "./internal/targetOf.js"
 
 /**
  * The URI scheme this resolver handles.
@@ -76,14 +77,7 @@ export const setDefaultEtcd = (source: EtcdSource | undefined): void => {
 
 const isOptions = (source: EtcdSource): source is Etcd.EtcdOptions => "hosts" in source && !("getAll" in source)
 
-const parseEtcd = (uri: experimental.GrpcUri): Target.EtcdTarget => {
-  const parsed = Target.parse(experimental.uriToString(uri))
-  if (Either.isLeft(parsed)) throw parsed.left
-  if (parsed.right._tag !== "Etcd") {
-    throw new Error(`etcd resolver received a non-etcd target: ${experimental.uriToString(uri)}`)
-  }
-  return parsed.right
-}
+const parseEtcd = (uri: experimental.GrpcUri): Target.EtcdTarget => targetOf(uri, "Etcd")
 
 /** etcd settings from the environment, with the hosts replaced. */
 const fromEnvironment = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Error> =>

@@ -14,11 +14,11 @@
  * @since 0.1.0
  */
 import { experimental, type ChannelOptions } from "@grpc/grpc-js"
-import * as Either from "effect/Either"
 import * as Address from "../../core/Address.js"
 import * as Target from "../../core/Target.js"
 import { RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
+import { targetOf } from "./internal/targetOf.js"
 
 /**
  * The URI scheme this resolver handles.
@@ -27,15 +27,7 @@ import { serviceConfigFor } from "./internal/serviceConfig.js"
  */
 export const SCHEME = "pass"
 
-const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => {
-  const parsed = Target.parse(experimental.uriToString(uri))
-  if (Either.isLeft(parsed)) throw parsed.left
-  if (parsed.right._tag !== "Pass") {
-    // Unreachable: grpc-js only hands `pass:` URIs to this resolver.
-    throw new Error(`pass resolver received a non-pass target: ${experimental.uriToString(uri)}`)
-  }
-  return parsed.right
-}
+const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => targetOf(uri, "Pass")
 
 /**
  * @since 0.1.0
