@@ -2,22 +2,15 @@
  * Discovery against a real etcd (one server for the file; every test uses
  * its own service names).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
-import { captureLogs, type EtcdServer, follow, startEtcd, expectNoOpenHandles } from "../support/etcd.js"
+import { captureLogs, etcdForFile, follow } from "../support/etcd.js"
 
-let server: EtcdServer
-beforeAll(async () => {
-  server = await startEtcd()
-})
-afterAll(async () => {
-  await server?.stop()
-  await expectNoOpenHandles()
-})
+const server = etcdForFile({ checkHandles: true })
 
 const record = (addr: string, metadata = "null") => `{"Op":0,"Addr":"${addr}","Metadata":${metadata}}`
 

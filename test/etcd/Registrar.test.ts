@@ -2,7 +2,7 @@
  * Registrar against a real etcd (one server for the file; every test
  * registers its own service).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Chunk from "effect/Chunk"
 import * as Exit from "effect/Exit"
@@ -12,16 +12,9 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { captureLogs, type EtcdServer, startEtcd, waitUntil, expectNoOpenHandles } from "../support/etcd.js"
+import { captureLogs, etcdForFile, waitUntil } from "../support/etcd.js"
 
-let server: EtcdServer
-beforeAll(async () => {
-  server = await startEtcd()
-})
-afterAll(async () => {
-  await server?.stop()
-  await expectNoOpenHandles()
-})
+const server = etcdForFile({ checkHandles: true })
 
 const logs = captureLogs()
 const EtcdLive = () => Etcd.layer({ hosts: server.endpoints }).pipe(Layer.provide(logs.layer))

@@ -5,22 +5,16 @@
  * after the kill.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterAll, beforeAll, expect, it } from "vitest"
+import { expect, it } from "vitest"
 import { call } from "../../src/main/internal/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
 import { register } from "../../src/main/index.js"
-import { startEtcd, type EtcdServer } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcd.js"
 import { cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
 register()
 
-let etcd: EtcdServer
-beforeAll(async () => {
-  etcd = await startEtcd()
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = etcdForFile()
 const defer = cleanupAfterEach()
 
 it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call started after the kill succeeding", async () => {

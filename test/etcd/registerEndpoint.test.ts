@@ -1,20 +1,13 @@
 /**
  * The Promise API over the Registrar, against a real etcd.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { Etcd3 } from "etcd3"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import type * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { type EtcdServer, eventually, startEtcd, expectNoOpenHandles } from "../support/etcd.js"
+import { etcdForFile, eventually } from "../support/etcd.js"
 
-let server: EtcdServer
-beforeAll(async () => {
-  server = await startEtcd()
-})
-afterAll(async () => {
-  await server?.stop()
-  await expectNoOpenHandles()
-})
+const server = etcdForFile({ checkHandles: true })
 
 const value = async (key: string) => (await server.ctlOk(["get", key, "--print-value-only"])).replace(/\n$/, "")
 

@@ -5,24 +5,18 @@
 import * as grpc from "@grpc/grpc-js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { setDefaultEtcd } from "../../src/adapters/grpc/EtcdResolver.js"
 import { call, EchoClient, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
-import { startEtcd, type EtcdServer } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcd.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
 import { pooled as openPooled } from "../support/pooled.js"
 
 register()
 
-let etcd: EtcdServer
-beforeAll(async () => {
-  etcd = await startEtcd()
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+const etcd = etcdForFile()
 
 const defer = cleanupAfterEach()
 
