@@ -21,7 +21,7 @@ import * as Registrar from "../../src/adapters/etcd/Registrar.js"
 import { call, startEchoServer } from "../../src/main/internal/echo.js"
 import { register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
-import { captureLogs, type EtcdServer, expectNoOpenHandles, follow, startEtcd } from "../support/etcd.js"
+import { captureLogs, type EtcdServer, expectNoOpenHandles, follow, startEtcd, enablePrefixAuth } from "../support/etcd.js"
 import { callMany, tally } from "../support/grpc.js"
 import { pooled } from "../support/pooled.js"
 
@@ -37,12 +37,7 @@ let port: number
 beforeAll(async () => {
   etcd = await startEtcd()
   port = etcd.member.spec.clientPort
-  await etcd.ctlOk(["user", "add", ROOT])
-  await etcd.ctlOk(["role", "add", "svc-rw"])
-  await etcd.ctlOk(["role", "grant-permission", "--prefix=true", "svc-rw", "readwrite", "svc/"])
-  await etcd.ctlOk(["user", "add", `${USER}:${PASSWORD}`])
-  await etcd.ctlOk(["user", "grant-role", USER, "svc-rw"])
-  await etcd.ctlOk(["auth", "enable"])
+  await enablePrefixAuth(etcd, { root: ROOT, role: "svc-rw", prefix: "svc/", user: USER, password: PASSWORD })
   // Something outside the prefix the user must not see.
   await etcd.ctlOk(["put", "other/10.9.0.1:80", '{"Op":0,"Addr":"10.9.0.1:80","Metadata":null}'], { user: ROOT })
 })

@@ -31,8 +31,8 @@ import { call, startEchoServer } from "../../src/main/internal/echo.js"
 import { register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import { captureOutput, findSecrets, renderings, secretNeedles } from "../support/capture.js"
-import { makeCertificates } from "../support/certs.js"
-import { type EtcdServer, expectNoOpenHandles, freePort, startEtcd } from "../support/etcd.js"
+import { etcdCertificates } from "../support/certs.js"
+import { type EtcdServer, expectNoOpenHandles, freePort, startEtcd, enablePrefixAuth } from "../support/etcd.js"
 import { pooled } from "../support/pooled.js"
 
 register()
@@ -42,16 +42,10 @@ const WRONG_PASSWORD = "Wombat-Mistyped-7b2d8a61-DO-NOT-PRINT"
 const USER = "svc-writer"
 const ROOT = "root:Root-Admin-Pass-3141"
 
-const certs = makeCertificates()
-const ca = certs.authority("etcd-ca")
-const otherCa = certs.authority("other-ca")
-const serverPair = ca.issue("etcd", ["DNS:localhost", "IP:127.0.0.1"], "both")
-const clientPair = ca.issue("anchor-client", ["DNS:localhost"], "client")
-const foreignPair = otherCa.issue("anchor-client", ["DNS:localhost"], "client")
-
+const { ca, certs, clientPair, foreignPair, foreignTls, goodTls: good, serverPair } = etcdCertificates()
 type Tls = NonNullable<Etcd.EtcdOptions["tls"]>
-const goodTls: Tls = { caFile: ca.certPath, certFile: clientPair.certPath, keyFile: clientPair.keyPath }
-const foreignTls: Tls = { caFile: ca.certPath, certFile: foreignPair.certPath, keyFile: foreignPair.keyPath }
+const goodTls: Tls = good
+
 /** The key's PEM text where its path belongs (ETCD_KEY="$(cat key.pem)"). */
 const pemAsPath: Tls = { ...goodTls, keyFile: clientPair.key.toString("utf8") }
 /** A certificate with another certificate's key. */
@@ -73,12 +67,7 @@ beforeAll(async () => {
   })
   port = etcd.member.spec.clientPort
   closedPort = await freePort()
-  await etcd.ctlOk(["user", "add", ROOT])
-  await etcd.ctlOk(["role", "add", "svc-rw"])
-  await etcd.ctlOk(["role", "grant-permission", "--prefix=true", "svc-rw", "readwrite", "svc/"])
-  await etcd.ctlOk(["user", "add", `${USER}:${PASSWORD}`])
-  await etcd.ctlOk(["user", "grant-role", USER, "svc-rw"])
-  await etcd.ctlOk(["auth", "enable"])
+  await enablePrefixAuth(etcd, { root: ROOT, role: "svc-rw", prefix: "svc/", user: USER, password: PASSWORD })
 })
 afterAll(async () => {
   await etcd?.stop()

@@ -22,7 +22,7 @@ import * as Registrar from "../../src/adapters/etcd/Registrar.js"
 import { call, EchoClient, startEchoServer, type Echo } from "../../src/main/internal/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
-import { makeCertificates } from "../support/certs.js"
+import { etcdCertificates } from "../support/certs.js"
 import { captureLogs, type EtcdServer, expectNoOpenHandles, follow, startEtcd, waitUntil } from "../support/etcd.js"
 import { callMany, eventually, tally } from "../support/grpc.js"
 import { pooled } from "../support/pooled.js"
@@ -31,15 +31,8 @@ register()
 
 type Tls = NonNullable<Etcd.EtcdOptions["tls"]>
 
-const certs = makeCertificates()
-const ca = certs.authority("etcd-ca")
-const otherCa = certs.authority("other-ca")
-// etcd 3.4's own gateway dials itself with the server certificate, so it needs clientAuth too.
-const serverPair = ca.issue("etcd", ["DNS:localhost", "IP:127.0.0.1"], "both")
-const clientPair = ca.issue("anchor-client", ["DNS:localhost"], "client")
-const foreignPair = otherCa.issue("anchor-client", ["DNS:localhost"], "client")
-
-const goodTls: Tls = { caFile: ca.certPath, certFile: clientPair.certPath, keyFile: clientPair.keyPath }
+// etcd 3.4's own gateway dials itself with the server certificate, so it needs clientAuth too (etcdCertificates).
+const { ca, certs, clientPair, foreignPair, goodTls, otherCa, serverPair } = etcdCertificates()
 
 /** Clients etcd must turn away, and the words their error must contain. */
 const badClients: ReadonlyArray<readonly [string, Tls, RegExp]> = [

@@ -52,3 +52,29 @@ export const makeCertificates = (): { readonly authority: (name: string) => Auth
   }
   return { authority, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
+
+/**
+ * The certificates the etcd TLS suites share: a CA, etcd's server pair (for
+ * localhost and 127.0.0.1; etcd 3.4 dials itself with it, so it is usable as
+ * a client too), a client pair from the same CA, and one from another CA.
+ */
+export const etcdCertificates = () => {
+  const certs = makeCertificates()
+  const ca = certs.authority("etcd-ca")
+  const otherCa = certs.authority("other-ca")
+  const serverPair = ca.issue("etcd", ["DNS:localhost", "IP:127.0.0.1"], "both")
+  const clientPair = ca.issue("anchor-client", ["DNS:localhost"], "client")
+  const foreignPair = otherCa.issue("anchor-client", ["DNS:localhost"], "client")
+  return {
+    certs,
+    ca,
+    otherCa,
+    serverPair,
+    clientPair,
+    foreignPair,
+    /** etcd client TLS options with the trusted client pair. */
+    goodTls: { caFile: ca.certPath, certFile: clientPair.certPath, keyFile: clientPair.keyPath },
+    /** etcd client TLS options with the pair from another CA. */
+    foreignTls: { caFile: ca.certPath, certFile: foreignPair.certPath, keyFile: foreignPair.keyPath }
+  } as const
+}

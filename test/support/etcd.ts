@@ -432,6 +432,22 @@ export const etcdForFile = (options: StartEtcdOptions & { readonly checkHandles?
   })
 }
 
+/**
+ * Turns on authentication with a root user and one user whose role may only
+ * read and write keys under `prefix` (etcdctl's own commands).
+ */
+export const enablePrefixAuth = async (
+  etcd: Pick<EtcdServer, "ctlOk">,
+  options: { readonly root: string; readonly role: string; readonly prefix: string; readonly user: string; readonly password: string }
+): Promise<void> => {
+  await etcd.ctlOk(["user", "add", options.root])
+  await etcd.ctlOk(["role", "add", options.role])
+  await etcd.ctlOk(["role", "grant-permission", "--prefix=true", options.role, "readwrite", options.prefix])
+  await etcd.ctlOk(["user", "add", `${options.user}:${options.password}`])
+  await etcd.ctlOk(["user", "grant-role", options.user, options.role])
+  await etcd.ctlOk(["auth", "enable"])
+}
+
 /** Starts one etcd member on free loopback ports and waits until it is healthy. */
 export const startEtcd = async (options?: StartEtcdOptions): Promise<EtcdServer> => {
   const tls = options?.tls
