@@ -27,6 +27,8 @@ export * as AnchoredChannel from "../adapters/grpc/AnchoredChannel.js"
 export * as Etcd from "../adapters/etcd/Etcd.js"
 export * as Registrar from "../adapters/etcd/Registrar.js"
 export * as Discovery from "../adapters/etcd/Discovery.js"
+export { registerEndpoint } from "./promise/registerEndpoint.js"
+export type { EndpointRegistration, EtcdConnectionOptions, RegisterEndpointOptions } from "./promise/registerEndpoint.js"
 
 /**
  * Registers grpc-anchor's resolvers (`pass`, `etcd`) and its

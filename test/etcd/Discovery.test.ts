@@ -8,7 +8,8 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
-import { captureLogs, etcdForFile, follow } from "../support/etcd.js"
+import { captureLogs, follow } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
 
 const server = etcdForFile({ checkHandles: true })
 

@@ -12,7 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { captureLogs, etcdForFile, waitUntil } from "../support/etcd.js"
+import { captureLogs, waitUntil } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
 
 const server = etcdForFile({ checkHandles: true })
 

@@ -9,7 +9,7 @@ import { expect, it } from "vitest"
 import { call } from "../../src/main/internal/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
 import { register } from "../../src/main/index.js"
-import { etcdForFile } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
 import { cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
 register()

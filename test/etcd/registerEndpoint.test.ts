@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest"
 import { Etcd3 } from "etcd3"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import type * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { etcdForFile, eventually } from "../support/etcd.js"
+import { eventually } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
 
 const server = etcdForFile({ checkHandles: true })
 

@@ -10,7 +10,7 @@ import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { setDefaultEtcd } from "../../src/adapters/grpc/EtcdResolver.js"
 import { call, EchoClient, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
-import { etcdForFile } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
 import { pooled as openPooled } from "../support/pooled.js"
 

@@ -23,7 +23,6 @@ import * as https from "node:https"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll } from "vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
@@ -406,30 +405,6 @@ export interface EtcdServer {
 export interface StartEtcdOptions {
   /** Serve clients over TLS (https URLs), by default requiring client certificates. */
   readonly tls?: EtcdTls
-}
-
-/**
- * One etcd for the calling test file: started before its first test and
- * stopped after its last; with `checkHandles`, no socket or child process
- * may be left open then. The returned object stands for the server once it
- * has started (using it earlier throws).
- */
-export const etcdForFile = (options: StartEtcdOptions & { readonly checkHandles?: boolean } = {}): EtcdServer => {
-  const { checkHandles = false, ...startOptions } = options
-  let server: EtcdServer | undefined
-  beforeAll(async () => {
-    server = await startEtcd(startOptions)
-  })
-  afterAll(async () => {
-    await server?.stop()
-    if (checkHandles) await expectNoOpenHandles()
-  })
-  return new Proxy({} as EtcdServer, {
-    get: (_target, key) => {
-      if (server === undefined) throw new Error("etcdForFile: the server was used before beforeAll started it")
-      return Reflect.get(server, key)
-    }
-  })
 }
 
 /**
