@@ -10,6 +10,7 @@ import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { setDefaultEtcd } from "../../src/adapters/grpc/EtcdResolver.js"
 import { call, EchoClient, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
+import { captureLogs } from "../support/etcd.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
 import { pooled as openPooled } from "../support/pooled.js"
@@ -159,6 +160,25 @@ describe("etcd:// targets", () => {
     } finally {
       setDefaultEtcd(undefined)
     }
+  })
+
+  it("logs a skipped record through the Effect app's own logger when the channel is an AnchoredChannel", async () => {
+    const service = "logged"
+    const [a] = await servers("a")
+    await put(service, a!)
+    await etcd.ctlOk(["put", `${service}/broken`, "{not json"])
+    const logs = captureLogs()
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const anchored = yield* AnchoredChannel.AnchoredChannel
+        yield* anchored.waitForReady("10 seconds")
+      }).pipe(
+        Effect.provide(AnchoredChannel.layer({ target: `etcd://${etcd.endpoints[0]}/${service}` })),
+        Effect.provide(logs.layer)
+      )
+    )
+    const warning = logs.lines.find((line) => line.level === "WARN" && line.annotations["key"] === `${service}/broken`)
+    expect(warning?.message).toMatch(/not JSON/)
   })
 
   it("takes the Etcd layer of the Effect context for AnchoredChannel", async () => {

@@ -32,7 +32,7 @@ import * as Stream from "effect/Stream"
 import * as Target from "../../core/Target.js"
 import * as Option from "effect/Option"
 import { Etcd } from "../etcd/Etcd.js"
-import { ETCD_CLIENT_KEY, STATS_KEY } from "./internal/keys.js"
+import { ETCD_CLIENT_KEY, RUNTIME_KEY, STATS_KEY } from "./internal/keys.js"
 import { registerAll } from "./register.js"
 import { makeSink, type ChannelStats } from "./Stats.js"
 
@@ -182,9 +182,11 @@ export const make = (
     // An etcd target without endpoints uses the Etcd service of this context, when there is one.
     const etcd = yield* Effect.serviceOption(Etcd)
     const etcdOption = Option.isSome(etcd) ? { [ETCD_CLIENT_KEY]: etcd.value } : {}
+    // The etcd resolver logs (skipped records, etcd outages) through this context's logger.
+    const runtime = yield* Effect.runtime<never>()
     const channel = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => new grpc.Channel(target, credentials, { ...options.channelOptions, ...etcdOption, [STATS_KEY]: sink }),
+        try: () => new grpc.Channel(target, credentials, { ...options.channelOptions, ...etcdOption, [RUNTIME_KEY]: runtime, [STATS_KEY]: sink }),
         catch: (cause) => new AnchoredChannelError({ reason: "ChannelFailed", target, cause })
       }),
       (channel) => Effect.sync(() => channel.close())

@@ -29,6 +29,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
 import * as Address from "../../core/Address.js"
@@ -36,7 +38,7 @@ import type * as EtcdRecord from "../../core/EtcdRecord.js"
 import * as Target from "../../core/Target.js"
 import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
-import { ETCD_CLIENT_KEY, RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
+import { ETCD_CLIENT_KEY, RESOLUTION_KEY, RUNTIME_KEY, type Resolution } from "./internal/keys.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
 
@@ -105,6 +107,8 @@ const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): Layer.La
   )
 }
 
+const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))
+
 const serverNameOf = (metadata: unknown): string | undefined => {
   if (typeof metadata !== "object" || metadata === null) return undefined
   const name = (metadata as { serverName?: unknown }).serverName
@@ -120,6 +124,7 @@ export class EtcdResolver implements experimental.Resolver {
   private readonly layer: Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Error>
   private readonly serviceConfig: ReturnType<typeof serviceConfigFor>
   private readonly timeoutMs: number
+  private readonly runtime: Runtime.Runtime<never> | undefined
   private fiber: Fiber.RuntimeFiber<void, unknown> | undefined
   private destroyed = false
   private resolved = false
@@ -135,12 +140,17 @@ export class EtcdResolver implements experimental.Resolver {
     this.serviceConfig = serviceConfigFor(options)
     const timeout = options[RESOLUTION_TIMEOUT_OPTION]
     this.timeoutMs = typeof timeout === "number" && timeout > 0 ? timeout : 5_000
+    this.runtime = options[RUNTIME_KEY] as Runtime.Runtime<never> | undefined
   }
 
   updateResolution(): void {
     // The watch is live: there is nothing to re-resolve once it runs.
     if (this.fiber !== undefined || this.destroyed) return
-    this.fiber = Effect.runFork(this.program())
+    // In an Effect app (AnchoredChannel) the watch runs in the app's runtime,
+    // so its logs go through the app's logger; otherwise warnings go to stderr.
+    this.fiber = this.runtime === undefined
+      ? Effect.runFork(this.program().pipe(Effect.provide(stderrLogger)))
+      : Runtime.runFork(this.runtime)(this.program())
   }
 
   destroy(): void {

@@ -109,6 +109,12 @@ const runOrThrow = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
  *
  * @since 0.1.0
  */
+/**
+ * Warnings and errors go to stderr (console.warn / console.error), never to
+ * stdout, which may carry the host program's own output.
+ */
+const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))
+
 export const registerEndpoint = async (options: RegisterEndpointOptions): Promise<EndpointRegistration> => {
   const scope = Effect.runSync(Scope.make())
   let closing: Promise<void> | undefined
@@ -138,7 +144,7 @@ export const registerEndpoint = async (options: RegisterEndpointOptions): Promis
           ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
           ...(options.revokeTimeoutMs === undefined ? {} : { revokeTimeout: options.revokeTimeoutMs })
         }).pipe(Effect.provideService(Etcd.Etcd, etcd))
-      }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(level))
+      }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(level), Effect.provide(stderrLogger))
     )
 
     let current = await Effect.runPromise(registrar.status)

@@ -18,6 +18,9 @@ export const RESOLUTION_KEY = `${INTERNAL}.grpc_anchor.resolution`
 /** Channel option carrying a {@link StatsSink} (set by AnchoredChannel). */
 export const STATS_KEY = `${INTERNAL}.grpc_anchor.stats`
 
+/** Channel option carrying the Effect runtime (logger, tracer) the `etcd` resolver runs its watch in. */
+export const RUNTIME_KEY = `${INTERNAL}.grpc_anchor.runtime`
+
 /** Channel option carrying an etcd client for the `etcd` resolver. */
 export const ETCD_CLIENT_KEY = `${INTERNAL}.grpc_anchor.etcd_client`
 
