@@ -129,6 +129,8 @@ describe("etcd:// targets", () => {
     )
     expect(error?.code).toBe(grpc.status.UNAVAILABLE)
     expect(error?.details).toContain("unreachable")
+    // It says why: the last error from etcd.
+    expect(error?.details).toMatch(/last error: etcd list unreachable\/: Unavailable/)
   })
 
   it("throws at construction when an etcd:/// target has no etcd to ask, saying how to give one", () => {

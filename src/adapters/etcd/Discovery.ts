@@ -72,6 +72,8 @@ export interface Snapshot {
 export interface WatchOptions {
   /** At most this many records per service (default 10,000); more are ignored with one warning. */
   readonly cap?: number
+  /** Told of every failed listing (retried or not), e.g. to say why no set has come yet. */
+  readonly onListingError?: (error: EtcdError) => void
 }
 
 /**
@@ -231,13 +233,14 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
 
           const relist = Effect.gen(function* () {
             const listing = yield* list(prefix).pipe(
-              Effect.tapError((error) =>
+              Effect.tapError((error) => {
+                watchOptions?.onListingError?.(error)
                 // Only transient errors are retried; the others end the stream.
-                (isTransient(error)
+                const log = isTransient(error)
                   ? Effect.logWarning(`listing ${prefix} failed; keeping the last endpoints and retrying`)
                   : Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
-                ).pipe(Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message }))
-              ),
+                return log.pipe(Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message }))
+              }),
               Effect.retry({ schedule, while: isTransient })
             )
             const next = yield* apply(

@@ -128,6 +128,7 @@ export class EtcdResolver implements experimental.Resolver {
   private fiber: Fiber.RuntimeFiber<void, unknown> | undefined
   private destroyed = false
   private resolved = false
+  private lastError: string | undefined
 
   constructor(
     uri: experimental.GrpcUri,
@@ -165,12 +166,19 @@ export class EtcdResolver implements experimental.Resolver {
     const service = this.target.service
     const watch = Effect.gen(this, function* () {
       const discovery = yield* Discovery.make()
-      yield* discovery.watch(service).pipe(Stream.runForEach((snapshot) => Effect.sync(() => this.report(snapshot.endpoints))))
+      const onListingError = (error: Etcd.EtcdError) => {
+        this.lastError = error.message
+      }
+      yield* discovery.watch(service, { onListingError }).pipe(
+        Stream.runForEach((snapshot) => Effect.sync(() => this.report(snapshot.endpoints)))
+      )
     }).pipe(Effect.provide(this.layer))
     const firstResolutionTimeout = Effect.sleep(this.timeoutMs).pipe(
       Effect.andThen(
         Effect.sync(() => {
-          if (!this.resolved) this.fail(`no answer from etcd for service "${service}" within ${this.timeoutMs} ms; still trying`)
+          if (this.resolved) return
+          const why = this.lastError === undefined ? "" : ` (last error: ${this.lastError})`
+          this.fail(`no answer from etcd for service "${service}" within ${this.timeoutMs} ms${why}; still trying`)
         })
       )
     )
