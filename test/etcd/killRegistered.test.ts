@@ -10,7 +10,8 @@ import { call } from "../../src/main/internal/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
 import { register } from "../../src/main/index.js"
 import { etcdForFile } from "../support/etcdForFile.js"
-import { cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
+import { cleanupAfterEach, eventually } from "../support/grpc.js"
+import { pooled } from "../support/pooled.js"
 
 register()
 
@@ -31,7 +32,7 @@ it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call sta
     [keyOf(a), keyOf(b)].sort()
   )
 
-  const client = makeClient(`etcd://${etcd.endpoints[0]}/${service}#2`)
+  const { client, slots } = pooled(`etcd://${etcd.endpoints[0]}/${service}#2`)
   defer(() => client.close())
   const calls: Array<{ readonly startedAt: number; readonly server?: string; readonly error?: string }> = []
   let running = true
@@ -53,7 +54,9 @@ it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call sta
   await eventually("both serving", () => calls.some((c) => c.server === "a") && calls.some((c) => c.server === "b"))
 
   await b.kill()
-  await new Promise((resolve) => setImmediate(resolve))
+  // After the kill: the process is gone and the client has read the close of its connections.
+  await eventually("the client to see b's connections drop", () =>
+    slots().every((s) => s.address !== `127.0.0.1:${b.port}` || s.state !== "READY"), 5_000, 1)
   const killedAt = performance.now()
   await eventually(
     "b's record to expire",
