@@ -11,58 +11,22 @@
  * pool of 2 round_robin clients rotated by the caller. No retry policy, so
  * the figures show the channel's own behaviour.
  */
-import * as grpc from "@grpc/grpc-js"
-import { call, EchoClient, type Echo } from "../src/main/internal/echo.js"
+import { call } from "../src/main/internal/echo.js"
 import { startEchoProcess } from "../src/main/internal/echoProcess.js"
 import { register } from "../src/main/index.js"
 import { fmt, median, table } from "./support/load.js"
+import { anchored, naivePool, roundRobin, type Variant } from "./support/variants.js"
 
 register()
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5)
-const insecure = grpc.credentials.createInsecure()
-const roundRobinConfig = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] })
-
-interface Variant {
-  readonly name: string
-  readonly make: (ports: ReadonlyArray<number>) => { readonly pick: () => Echo; readonly close: () => void }
-}
-
-const variants: ReadonlyArray<Variant> = [
-  {
-    name: "grpc-js round_robin",
-    make: (ports) => {
-      const client = new EchoClient(`ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(",")}`, insecure, {
-        "grpc.service_config": roundRobinConfig,
-        "grpc.use_local_subchannel_pool": 1
-      }) as unknown as Echo
-      return { pick: () => client, close: () => client.close() }
-    }
-  },
-  {
-    name: "grpc-anchor #2",
-    make: (ports) => {
-      const client = new EchoClient(`pass:///${ports.map((p) => `127.0.0.1:${p}#2`).join(",")}`, insecure, {
-        "grpc.use_local_subchannel_pool": 1
-      }) as unknown as Echo
-      return { pick: () => client, close: () => client.close() }
-    }
-  },
-  {
-    name: "naive pool of 2 clients",
-    make: (ports) => {
-      const clients = [0, 1].map((i) =>
-        new EchoClient(`ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(",")}`, insecure, {
-          "grpc.service_config": roundRobinConfig,
-          "grpc.use_local_subchannel_pool": 1,
-          "naive_pool.index": i
-        }) as unknown as Echo
-      )
-      let next = 0
-      return { pick: () => clients[next++ % 2]!, close: () => clients.forEach((c) => c.close()) }
-    }
-  }
+/** The compared clients, each built over the ports of a trial's two backends. */
+const variants: ReadonlyArray<(ports: ReadonlyArray<number>) => Variant> = [
+  (ports) => roundRobin(ports),
+  (ports) => anchored(ports, 2),
+  (ports) => naivePool(ports, 2)
 ]
+const nameOf = (variant: (ports: ReadonlyArray<number>) => Variant) => variant([]).name
 
 interface Trial {
   readonly failedInFlight: number
@@ -70,10 +34,11 @@ interface Trial {
   readonly rerouteMs: number
 }
 
-const trial = async (variant: Variant): Promise<Trial> => {
+const trial = async (variant: (ports: ReadonlyArray<number>) => Variant): Promise<Trial> => {
   const survivor = await startEchoProcess({ name: "survivor" })
   const victim = await startEchoProcess({ name: "victim" })
-  const made = variant.make([survivor.port, victim.port])
+  const built = variant([survivor.port, victim.port])
+  const made = built.make()
   const calls: Array<{ readonly startedAt: number; readonly ok: boolean; readonly server: string }> = []
   let running = true
   const traffic = Promise.all(
@@ -91,7 +56,7 @@ const trial = async (variant: Variant): Promise<Trial> => {
     // Both serving, then 500 ms of steady traffic.
     const deadline = performance.now() + 10_000
     while (!(calls.some((c) => c.server === "victim") && calls.some((c) => c.server === "survivor"))) {
-      if (performance.now() > deadline) throw new Error(`${variant.name}: backends never both served`)
+      if (performance.now() > deadline) throw new Error(`${built.name}: backends never both served`)
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -126,13 +91,13 @@ export interface FailoverResult {
 }
 
 export const runFailoverBench = async (): Promise<FailoverResult> => {
-  const results = new Map<string, Array<Trial>>(variants.map((v) => [v.name, []]))
+  const results = new Map<string, Array<Trial>>(variants.map((v) => [nameOf(v), []]))
   for (let i = 0; i < TRIALS; i++) {
     for (const variant of i % 2 === 0 ? variants : [...variants].reverse()) {
-      results.get(variant.name)!.push(await trial(variant))
+      results.get(nameOf(variant))!.push(await trial(variant))
     }
   }
-  return { trials: TRIALS, rows: variants.map((v) => ({ variant: v.name, trials: results.get(v.name)! })) }
+  return { trials: TRIALS, rows: variants.map((v) => ({ variant: nameOf(v), trials: results.get(nameOf(v))! })) }
 }
 
 export const printFailover = (result: FailoverResult): string =>

@@ -14,61 +14,15 @@
  * Variants run in alternating rounds and the figures are medians over the
  * rounds: this machine is shared and noisy.
  */
-import * as grpc from "@grpc/grpc-js"
-import { EchoClient, type Echo } from "../src/main/internal/echo.js"
 import { startEchoProcess, type EchoProcess } from "../src/main/internal/echoProcess.js"
 import { register } from "../src/main/index.js"
 import { fmt, median, runLoad, table, type LoadResult } from "./support/load.js"
+import { anchored, naivePool, roundRobin, type Variant } from "./support/variants.js"
 
 register()
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
-const insecure = grpc.credentials.createInsecure()
-
-interface Variant {
-  readonly name: string
-  readonly make: () => { readonly pick: () => Echo; readonly close: () => void }
-}
-
-const roundRobin = (ports: ReadonlyArray<number>): Variant => ({
-  name: "grpc-js round_robin",
-  make: () => {
-    const client = new EchoClient(`ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(",")}`, insecure, {
-      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-      "grpc.use_local_subchannel_pool": 1
-    }) as unknown as Echo
-    return { pick: () => client, close: () => client.close() }
-  }
-})
-
-const anchored = (ports: ReadonlyArray<number>, count: number): Variant => ({
-  name: `grpc-anchor #${count}`,
-  make: () => {
-    const client = new EchoClient(`pass:///${ports.map((p) => `127.0.0.1:${p}#${count}`).join(",")}`, insecure, {
-      "grpc.use_local_subchannel_pool": 1
-    }) as unknown as Echo
-    return { pick: () => client, close: () => client.close() }
-  }
-})
-
-const naivePool = (ports: ReadonlyArray<number>, count: number): Variant => ({
-  name: `naive pool of ${count} clients`,
-  make: () => {
-    const clients = Array.from({ length: count }, (_, i) =>
-      new EchoClient(`ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(",")}`, insecure, {
-        "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-        "grpc.use_local_subchannel_pool": 1,
-        "naive_pool.index": i
-      }) as unknown as Echo
-    )
-    let next = 0
-    return {
-      pick: () => clients[next++ % clients.length]!,
-      close: () => clients.forEach((c) => c.close())
-    }
-  }
-})
 
 export interface ScenarioResult {
   readonly scenario: string

@@ -94,12 +94,8 @@ export type TargetProblem =
   | "UnexpectedAuthority"
   | "EmptyList"
   | "EmptyEntry"
-  | "MissingPort"
-  | "InvalidPort"
-  | "PortOutOfRange"
-  | "UnbalancedBracket"
-  | "UnbracketedIPv6"
-  | "InvalidHost"
+  // An address's own problems keep their names (an empty address is an EmptyEntry).
+  | Exclude<Address.AddressProblem, "Empty">
   | "MissingCount"
   | "InvalidCount"
   | "NegativeCount"

@@ -53,6 +53,7 @@ describe("demo", () => {
     for (const [name, shares] of Object.entries(expected)) {
       const phase = judged[name]!
       expect(phase.calls).toBeGreaterThanOrEqual(200)
+      expect(phase.shares).toHaveLength(3)
       phase.shares.forEach((s, i) => {
         expect(s.expected).toBeCloseTo(shares[i]!, 10)
         expect(Math.abs(s.share - shares[i]!)).toBeLessThanOrEqual(0.02)

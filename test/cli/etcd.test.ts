@@ -4,18 +4,12 @@
  * and the removal when register gets SIGTERM; register exits 0 with its
  * lease revoked. Also `demo --etcd`, and etcd with authentication.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { type EtcdServer, startEtcd } from "../support/etcd.js"
+import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { etcdForFile } from "../support/etcdForFile.js"
 import { hasStackTrace, killAll, requireBuild, run, start } from "./run.js"
 
-let etcd: EtcdServer
-beforeAll(async () => {
-  requireBuild()
-  etcd = await startEtcd()
-})
-afterAll(async () => {
-  await etcd?.stop()
-})
+beforeAll(requireBuild)
+const etcd = etcdForFile()
 afterEach(killAll)
 
 interface WatchLine {
@@ -114,6 +108,16 @@ describe("demo --etcd (real etcd)", () => {
     expect(summary.checks.map((c) => c.name)).toContain("the killed server's record expired")
     const third = summary.phases.find((p) => p.name === "third down")!
     expect(third.shares.map((s) => s.expected)).toEqual([0.5, 0.5, 0])
+    // Equal shares measured, not only expected: every judged phase within 0.02 of what it expects.
+    const judged = summary.phases.filter((p) => p.judged)
+    expect(judged.map((p) => p.name)).toEqual(["all up", "third down", "rejoined"])
+    for (const phase of judged) {
+      expect(phase.shares).toHaveLength(3)
+      for (const s of phase.shares) {
+        expect(s.expected, phase.name).not.toBeNull()
+        expect(Math.abs(s.share - s.expected!), `${phase.name}: ${JSON.stringify(phase.shares)}`).toBeLessThanOrEqual(0.02)
+      }
+    }
     // The servers deregistered when the demo ended.
     expect((await etcd.ctlOk(["get", "--prefix", "cli-demo/"])).trim()).toBe("")
   }, 90_000)
@@ -131,14 +135,10 @@ describe("demo --etcd (real etcd)", () => {
 
 describe("etcd with authentication", () => {
   const PASSWORD = "cli-Secret-4711"
-  let secured: EtcdServer
+  const secured = etcdForFile()
   beforeAll(async () => {
-    secured = await startEtcd()
     await secured.ctlOk(["user", "add", `root:${PASSWORD}`])
     await secured.ctlOk(["auth", "enable"])
-  })
-  afterAll(async () => {
-    await secured?.stop()
   })
 
   it("a wrong password: exit 1, one line, no password; the right one from the environment works", async () => {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { call, startEchoServer, type EchoServer } from "../../src/main/internal/echo.js"
 import { register } from "../../src/main/index.js"
 import { captureOutput } from "../support/capture.js"
-import { type EtcdServer, expectNoOpenHandles, startEtcd } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
 import { eventually } from "../support/grpc.js"
 import { pooled } from "../support/pooled.js"
 
@@ -24,16 +24,15 @@ register()
 const SERVICE = "hostile"
 const COUNT = 3
 
-let etcd: EtcdServer
+const etcd = etcdForFile({ checkHandles: true })
 let client: Etcd3
-beforeAll(async () => {
-  etcd = await startEtcd()
+beforeAll(() => {
   client = new Etcd3({ hosts: [...etcd.endpoints] })
 })
-afterAll(async () => {
+// Registered after etcdForFile: afterAll hooks run newest first, so the
+// client is closed before etcd stops and the open handles are checked.
+afterAll(() => {
   client?.close()
-  await etcd?.stop()
-  await expectNoOpenHandles()
 })
 
 const record = (address: string, metadata: unknown = null) => JSON.stringify({ Op: 0, Addr: address, Metadata: metadata })

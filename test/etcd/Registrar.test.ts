@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { captureLogs, waitUntil } from "../support/etcd.js"
+import { captureLogs, leaseOf, waitUntil } from "../support/etcd.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 
 const server = etcdForFile({ checkHandles: true })
@@ -24,13 +24,11 @@ const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 /** The raw value and lease (hex) of a key, as etcdctl sees them; undefined when absent. */
 const rawRecord = (key: string) =>
-  Effect.promise(async () => {
-    // `-w json` prints the lease as a JSON number, which loses int64 precision.
-    const fields = await server.ctlOk(["get", key, "-w", "fields"])
-    const lease = /^"Lease" : (\d+)$/m.exec(fields)?.[1]
+  Effect.gen(function* () {
+    const lease = yield* leaseOf(server.ctl, key)
     if (lease === undefined) return undefined
-    const value = await server.ctlOk(["get", key, "--print-value-only"])
-    return { value: value.replace(/\n$/, ""), lease: lease === "0" ? undefined : BigInt(lease).toString(16) }
+    const value = yield* Effect.promise(() => server.ctlOk(["get", key, "--print-value-only"]))
+    return { value: value.replace(/\n$/, ""), lease: lease === "0" ? undefined : lease }
   })
 
 /** Starts a registrar in its own scope, so the test can close it. */

@@ -10,11 +10,8 @@
  * and `util.inspect`. Neither the password nor a line of the key's PEM body
  * may appear anywhere.
  */
-import { spawn } from "node:child_process"
-import { existsSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import * as grpc from "@grpc/grpc-js"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -32,8 +29,11 @@ import { register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import { captureOutput, findSecrets, renderings, secretNeedles } from "../support/capture.js"
 import { etcdCertificates } from "../support/certs.js"
-import { type EtcdServer, expectNoOpenHandles, freePort, startEtcd, enablePrefixAuth } from "../support/etcd.js"
-import { pooled } from "../support/pooled.js"
+import { withEnv } from "../support/env.js"
+import { enablePrefixAuth, firstStatusError, freePort } from "../support/etcd.js"
+import { etcdForFile } from "../support/etcdForFile.js"
+import { firstCallError, pooled } from "../support/pooled.js"
+import { killAll, requireBuild, run } from "../cli/run.js"
 
 register()
 
@@ -58,22 +58,22 @@ const NEEDLES = [
   ...secretNeedles(foreignPair.key)
 ]
 
-let etcd: EtcdServer
+// Registered before etcdForFile: afterAll hooks run newest first, so the
+// certificates are removed after etcd has stopped.
+afterAll(() => certs.cleanup())
+const etcd = etcdForFile({
+  tls: { certFile: serverPair.certPath, keyFile: serverPair.keyPath, trustedCaFile: ca.certPath, client: goodTls as Required<Tls> },
+  checkHandles: true
+})
 let port: number
 let closedPort: number
 beforeAll(async () => {
-  etcd = await startEtcd({
-    tls: { certFile: serverPair.certPath, keyFile: serverPair.keyPath, trustedCaFile: ca.certPath, client: goodTls as Required<Tls> }
-  })
   port = etcd.member.spec.clientPort
   closedPort = await freePort()
   await enablePrefixAuth(etcd, { root: ROOT, role: "svc-rw", prefix: "svc/", user: USER, password: PASSWORD })
 })
-afterAll(async () => {
-  await etcd?.stop()
-  certs.cleanup()
-  await expectNoOpenHandles()
-})
+// The `grpc-anchor register` runs of the last test.
+afterEach(killAll)
 
 type Haystack = { readonly source: string; readonly text: string }
 
@@ -136,20 +136,16 @@ const registrarErrors = (options: Etcd.EtcdOptions, record: (source: string, err
   Effect.scoped(
     Effect.gen(function* () {
       const registrar = yield* Registrar.make({ service: "svc", address: "127.0.0.1:7", ttl: 5 })
-      const first = yield* registrar.changes.pipe(
-        Stream.filter((s) => s._tag === "Reconnecting" && s.error !== undefined),
-        Stream.runHead,
-        Effect.timeout("10 seconds")
-      )
+      const first = yield* firstStatusError(registrar)
       yield* Effect.sleep("1 second")
       const last = yield* registrar.status
-      for (const status of [first._tag === "Some" ? first.value : undefined, last]) {
-        if (status?._tag === "Reconnecting") {
+      for (const status of [first, last]) {
+        if (status._tag === "Reconnecting") {
           record("registrar status reason", status.reason)
           record("registrar status error", status.error)
         }
       }
-      return first._tag === "Some" && first.value._tag === "Reconnecting" ? first.value.error : undefined
+      return first.error
     })
   ).pipe(Effect.provide(Etcd.layer(options)))
 
@@ -161,20 +157,6 @@ const discoveryError = (options: Etcd.EtcdOptions, forMs = 10_000) =>
     Effect.flip
   )
 
-/** Runs `body` with the resolver's etcd variables set. */
-const withEnv = async <A>(vars: Record<string, string>, body: () => Promise<A>): Promise<A> => {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
-  Object.assign(process.env, vars)
-  try {
-    return await body()
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k]
-      else process.env[k] = v
-    }
-  }
-}
-
 const envOf = (password: string, tls: Tls) => ({
   ETCD_USERNAME: USER,
   ETCD_PASSWORD: password,
@@ -185,36 +167,38 @@ const envOf = (password: string, tls: Tls) => ({
 
 /** The first call's error on `etcd://127.0.0.1:etcdPort/svc#2` with the given environment. */
 const resolverError = (env: Record<string, string>, etcdPort = port) =>
-  withEnv(env, async () => {
-    const channel = pooled(`etcd://127.0.0.1:${etcdPort}/svc#2`, { "grpc_anchor.etcd_resolution_timeout_ms": 1_000 })
-    try {
-      return await call(channel.client, { deadlineMs: 8_000 }).then(
-        () => undefined,
-        (e: grpc.ServiceError) => e
-      )
-    } finally {
-      channel.close()
-    }
-  })
+  withEnv(env, () =>
+    firstCallError(`etcd://127.0.0.1:${etcdPort}/svc#2`, {
+      deadlineMs: 8_000,
+      channelOptions: { "grpc_anchor.etcd_resolution_timeout_ms": 1_000 }
+    })
+  )
+
+/** registerEndpoint's rejection with this password and TLS (undefined if it registered). */
+const registerError = (password: string, tls: Tls) =>
+  registerEndpoint({
+    etcd: { hosts: etcd.endpoints, auth: { username: USER, password }, tls },
+    service: "svc",
+    address: "127.0.0.1:7",
+    logLevel: "Debug"
+  }).then(
+    async (registration) => {
+      await registration.close()
+      return undefined
+    },
+    (e: unknown) => e
+  )
 
 describe("no secret in any output (real etcd with TLS client certificates and authentication)", () => {
   it("a wrong password: Registrar, Discovery, registerEndpoint and the resolver", async () => {
     const seen = await scenario("wrong password", async ({ error, logger }) => {
       const options = etcdOptions(WRONG_PASSWORD, goodTls)
       const registrar = await Effect.runPromise(registrarErrors(options, error).pipe(Effect.provide(logger)))
-      expect(registrar?.reason).toBe("Unauthenticated")
+      expect(registrar.reason).toBe("Unauthenticated")
       const discovery = await Effect.runPromise(discoveryError(options).pipe(Effect.provide(logger)))
       error("discovery", discovery)
       expect(discovery._tag === "EtcdError" && discovery.reason).toBe("Unauthenticated")
-      const rejected = await registerEndpoint({
-        etcd: { hosts: etcd.endpoints, auth: { username: USER, password: WRONG_PASSWORD }, tls: goodTls },
-        service: "svc",
-        address: "127.0.0.1:7",
-        logLevel: "Debug"
-      }).then(
-        () => undefined,
-        (e: unknown) => e
-      )
+      const rejected = await registerError(WRONG_PASSWORD, goodTls)
       error("registerEndpoint", rejected)
       expect(rejected).toMatchObject({ _tag: "EtcdError", reason: "Unauthenticated" })
       const resolver = await resolverError(envOf(WRONG_PASSWORD, goodTls))
@@ -228,7 +212,7 @@ describe("no secret in any output (real etcd with TLS client certificates and au
     const seen = await scenario("unreachable", async ({ error, logger }) => {
       const options = etcdOptions(PASSWORD, goodTls, [`https://127.0.0.1:${closedPort}`])
       const registrar = await Effect.runPromise(registrarErrors(options, error).pipe(Effect.provide(logger)))
-      expect(registrar?.reason).toBe("Unavailable")
+      expect(registrar.reason).toBe("Unavailable")
       // Discovery retries an unreachable etcd forever: give it 1.5 s of retries and their warnings.
       const discovery = await Effect.runPromise(discoveryError(options, 1_500).pipe(Effect.provide(logger)))
       error("discovery", discovery)
@@ -250,15 +234,7 @@ describe("no secret in any output (real etcd with TLS client certificates and au
         const discovery = await Effect.runPromise(discoveryError(options).pipe(Effect.provide(logger)))
         error(`${name}: discovery`, discovery)
         expect(discovery._tag === "EtcdError" && discovery.reason).toBe(reason)
-        const rejected = await registerEndpoint({
-          etcd: { hosts: etcd.endpoints, auth: { username: USER, password: PASSWORD }, tls },
-          service: "svc",
-          address: "127.0.0.1:7",
-          logLevel: "Debug"
-        }).then(
-          () => undefined,
-          (e: unknown) => e
-        )
+        const rejected = await registerError(PASSWORD, tls)
         error(`${name}: registerEndpoint`, rejected)
         expect(rejected).toMatchObject({ _tag: "EtcdError", reason })
         const resolver = await resolverError(envOf(PASSWORD, tls))
@@ -313,29 +289,26 @@ describe("no secret in any output (real etcd with TLS client certificates and au
     }
   })
 
-  const BIN = fileURLToPath(new URL("../../dist/main/cli/bin.js", import.meta.url))
-
-  /** Runs `grpc-anchor register --verbose` with `env`; killed after 20 s. */
-  const cli = (hosts: string, env: Record<string, string>) =>
-    new Promise<{ readonly code: number | string; readonly stdout: string; readonly stderr: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [BIN, "register", "--etcd", hosts, "--service", "svc", "--address", "127.0.0.1:7", "--ttl", "5", "--verbose"],
-        { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] }
-      )
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer)
-        resolve({ code: code ?? String(signal), stdout, stderr })
-      })
+  /**
+   * Runs `grpc-anchor register --verbose` with `env` (at most 20 s). The
+   * command inherits this process's environment: every other ETCD_*
+   * variable is blanked so that only `env` configures etcd.
+   */
+  const cli = (hosts: string, env: Record<string, string>) => {
+    const blanked = Object.fromEntries(
+      Object.keys(process.env)
+        .filter((name) => name.startsWith("ETCD_"))
+        .map((name) => [name, ""])
+    )
+    return run(["register", "--etcd", hosts, "--service", "svc", "--address", "127.0.0.1:7", "--ttl", "5", "--verbose"], {
+      env: { ...blanked, ...env },
+      timeoutMs: 20_000
     })
+  }
 
   // The command is built by `npm run build` (npm test builds before it runs the suites).
-  it.skipIf(!existsSync(BIN))("grpc-anchor register --verbose: wrong password, PEM text as ETCD_KEY, unreachable etcd", async () => {
+  it("grpc-anchor register --verbose: wrong password, PEM text as ETCD_KEY, unreachable etcd", async () => {
+    requireBuild()
     const runs = [
       ["wrong password", etcd.endpoints[0]!, envOf(WRONG_PASSWORD, goodTls)],
       ["PEM text as ETCD_KEY", etcd.endpoints[0]!, envOf(PASSWORD, pemAsPath)],

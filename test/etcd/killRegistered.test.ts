@@ -55,21 +55,23 @@ it("drops a SIGKILLed backend's record within TTL + 1 s and keeps every call sta
 
   await b.kill()
   // After the kill: the process is gone and the client has read the close of its connections.
-  await eventually("the client to see b's connections drop", () =>
-    slots().every((s) => s.address !== `127.0.0.1:${b.port}` || s.state !== "READY"), 5_000, 1)
+  await eventually(
+    "the client to see b's connections drop",
+    () => slots().every((s) => s.address !== `127.0.0.1:${b.port}` || s.state !== "READY"),
+    { timeoutMs: 5_000, intervalMs: 1 }
+  )
   const killedAt = performance.now()
+  // The bound of this wait is the test's "within TTL + 1 s".
   await eventually(
     "b's record to expire",
     async () => (await etcd.ctlOk(["get", keyOf(b), "--keys-only"])).trim() === "",
-    (ttl + 1) * 1_000,
-    100
+    { timeoutMs: (ttl + 1) * 1_000, intervalMs: 100 }
   )
   const expiredAfter = performance.now() - killedAt
   await eventually("200 calls after the expiry", () => calls.filter((c) => c.startedAt > killedAt + expiredAfter).length >= 200)
   running = false
   await traffic
 
-  expect(expiredAfter).toBeLessThanOrEqual((ttl + 1) * 1_000)
   const afterKill = calls.filter((c) => c.startedAt > killedAt)
   expect(afterKill.filter((c) => c.error !== undefined)).toEqual([])
   expect(afterKill.every((c) => c.server === "a")).toBe(true)

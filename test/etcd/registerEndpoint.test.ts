@@ -28,10 +28,14 @@ describe("registerEndpoint (real etcd)", () => {
       const stop = registration.onStatus((s) => seen.push(s._tag))
       const leaseId = (registration.status() as { leaseId: string }).leaseId
       await server.ctlOk(["lease", "revoke", leaseId])
-      await eventually("a new lease", () => {
-        const status = registration.status()
-        return status._tag === "Registered" && status.leaseId !== leaseId
-      })
+      await eventually(
+        "a new lease",
+        () => {
+          const status = registration.status()
+          return status._tag === "Registered" && status.leaseId !== leaseId
+        },
+        { timeoutMs: 15_000, intervalMs: 50 }
+      )
       expect(seen).toContain("Reconnecting")
       stop()
     } finally {

@@ -10,6 +10,7 @@ import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { setDefaultEtcd } from "../../src/adapters/grpc/EtcdResolver.js"
 import { call, EchoClient, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
+import { withEnv } from "../support/env.js"
 import { captureLogs } from "../support/etcd.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
@@ -89,7 +90,7 @@ describe("etcd:// targets", () => {
     expect(tally(await Promise.all(slow))).toEqual({ a: 4, b: 4 })
     expect(tally(await callMany(client, 10, 2))).toEqual({ a: 10 })
     // grpc-js keeps an unused subchannel in its pool until the pool's next sweep (every 10 s).
-    await eventually("b's connections closed", () => b!.observer.connections().length === 0, 15_000, 100)
+    await eventually("b's connections closed", () => b!.observer.connections().length === 0, { timeoutMs: 15_000, intervalMs: 100 })
   }, 30_000)
 
   it("skips garbage records with the good ones still served, and never matches a longer service name", async () => {
@@ -133,35 +134,40 @@ describe("etcd:// targets", () => {
     expect(error?.details).toMatch(/last error: etcd list unreachable\/: Unavailable/)
   })
 
-  it("throws at construction when an etcd:/// target has no etcd to ask, saying how to give one", () => {
-    const saved = process.env["ETCD_ENDPOINTS"]
-    delete process.env["ETCD_ENDPOINTS"]
-    try {
+  it("throws at construction when an etcd:/// target has no etcd to ask, saying how to give one", async () => {
+    await withEnv({ ETCD_ENDPOINTS: undefined }, () => {
       expect(() => makeClient("etcd:///nowhere#2")).toThrowError(/names no etcd endpoints.*ETCD_ENDPOINTS/)
       expect(() => makeClient("etcd:///#2")).toThrowError(/service/i)
-    } finally {
-      if (saved !== undefined) process.env["ETCD_ENDPOINTS"] = saved
-    }
+    })
   })
 
   it("uses ETCD_ENDPOINTS, then register({ etcd }), for etcd:/// targets", async () => {
     const service = "from-env"
     const [a] = await servers("a")
     await put(service, a!)
-    process.env["ETCD_ENDPOINTS"] = etcd.endpoints.join(",")
-    try {
+    await withEnv({ ETCD_ENDPOINTS: etcd.endpoints.join(",") }, async () => {
       const { client } = pooled(`etcd:///${service}`)
       expect(await call(client, { waitForReady: true })).toBe("a")
-    } finally {
-      delete process.env["ETCD_ENDPOINTS"]
-    }
+    })
     register({ etcd: { hosts: etcd.endpoints } })
     try {
-      const { client } = pooled(`etcd:///${service}`)
-      expect(await call(client, { waitForReady: true })).toBe("a")
+      await withEnv({ ETCD_ENDPOINTS: undefined }, async () => {
+        const { client } = pooled(`etcd:///${service}`)
+        expect(await call(client, { waitForReady: true })).toBe("a")
+      })
     } finally {
       setDefaultEtcd(undefined)
     }
+  })
+
+  it("ignores ETCD_ENDPOINTS, even a broken one, when the target names its etcd endpoints", async () => {
+    const service = "named-hosts"
+    const [a] = await servers("a")
+    await put(service, a!)
+    await withEnv({ ETCD_ENDPOINTS: "," }, async () => {
+      const { client } = pooled(`etcd://${etcd.endpoints[0]}/${service}`)
+      expect(await call(client, { waitForReady: true, deadlineMs: 10_000 })).toBe("a")
+    })
   })
 
   it("logs a skipped record through the Effect app's own logger when the channel is an AnchoredChannel", async () => {

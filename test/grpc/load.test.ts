@@ -74,7 +74,10 @@ describe("load", () => {
     const kills: Array<{ readonly from: number; readonly to: number }> = []
     for (let round = 0; round < 50; round++) {
       const before = calls.length
-      await eventually(`round ${round}: flapping serving`, () => calls.slice(before).some((c) => c.server === "flapping"), 15_000, 10)
+      await eventually(`round ${round}: flapping serving`, () => calls.slice(before).some((c) => c.server === "flapping"), {
+        timeoutMs: 15_000,
+        intervalMs: 10
+      })
       const from = performance.now()
       await flapping.kill()
       kills.push({ from, to: performance.now() })

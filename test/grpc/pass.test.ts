@@ -147,8 +147,11 @@ describe("failover with real backend processes", () => {
     // After the kill: the process is gone and the client has read the close of
     // its connection (a call racing that read, within the same millisecond or
     // two, can still be sent on it; bench:failover measures that window).
-    await eventually("the client to see c's connection drop", () =>
-      slots().every((s) => s.address !== `127.0.0.1:${c!.port}` || s.state !== "READY"), 5_000, 1)
+    await eventually(
+      "the client to see c's connection drop",
+      () => slots().every((s) => s.address !== `127.0.0.1:${c!.port}` || s.state !== "READY"),
+      { timeoutMs: 5_000, intervalMs: 1 }
+    )
     const killedAt = performance.now()
     await eventually("200 calls after the kill", () => results.filter((r) => r.startedAt > killedAt).length >= 200)
     const afterKill = results.filter((r) => r.startedAt > killedAt)
@@ -158,7 +161,7 @@ describe("failover with real backend processes", () => {
     const restarted = await startEchoProcess({ name: "c", port: c!.port })
     defer(() => restarted.kill())
     const restartedAt = performance.now()
-    await eventually("c serving again", () => results.some((r) => r.startedAt > restartedAt && r.server === "c"), 15_000)
+    await eventually("c serving again", () => results.some((r) => r.startedAt > restartedAt && r.server === "c"), { timeoutMs: 15_000 })
     await stopTraffic()
     const stats = await restarted.stats()
     expect(stats.connections.length).toBe(1)

@@ -32,7 +32,11 @@ import * as LogLevel from "effect/LogLevel"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as Option from "effect/Option"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
+import type { EtcdError } from "../../src/adapters/etcd/Etcd.js"
+import type * as Registrar from "../../src/adapters/etcd/Registrar.js"
+import { eventually } from "./eventually.js"
 import type * as Scope from "effect/Scope"
 
 const START_TIMEOUT_MS = 20_000
@@ -559,25 +563,8 @@ export const etcdCluster = (size = 3): Effect.Effect<EtcdCluster, never, Scope.S
     (cluster) => Effect.promise(() => cluster.stop())
   )
 
-/**
- * Polls `check` until it returns true: at most `attempts` times and
- * `timeoutMs` in all, `intervalMs` apart. Throws `what` when it never does.
- */
-export const eventually = async (
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  options?: { readonly timeoutMs?: number; readonly intervalMs?: number; readonly attempts?: number }
-): Promise<void> => {
-  const timeoutMs = options?.timeoutMs ?? 15_000
-  const intervalMs = options?.intervalMs ?? 50
-  const attempts = options?.attempts ?? Math.ceil(timeoutMs / intervalMs) + 1
-  const deadline = Date.now() + timeoutMs
-  for (let i = 0; i < attempts && Date.now() <= deadline; i++) {
-    if (await check()) return
-    await sleep(intervalMs)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
-}
+/** Re-exported: the one implementation is in eventually.ts. */
+export { eventually }
 
 // ---------------------------------------------------------------------------
 // Effect helpers for the adapter suites
@@ -628,6 +615,45 @@ export const waitUntil = <E, R>(
     Effect.orDie,
     Effect.asVoid
   ) as Effect.Effect<void, E, R>
+
+/**
+ * The lease (hex) a key is attached to as etcdctl sees it: `"0"` when it has
+ * none, undefined when the key is absent. Dies when etcdctl fails.
+ */
+export const leaseOf = (ctl: Ctl, key: string): Effect.Effect<string | undefined> =>
+  Effect.promise(async () => {
+    // `-w json` prints the lease as a JSON number, which loses int64 precision.
+    const result = await ctl(["get", key, "-w", "fields"])
+    if (result.code !== 0) throw new Error(`etcdctl get ${key} failed (${result.code}): ${result.stderr.trim()}`)
+    const lease = /^"Lease" : (\d+)$/m.exec(result.stdout)?.[1]
+    return lease === undefined ? undefined : BigInt(lease).toString(16)
+  })
+
+/** A `Reconnecting` status of a registrar that carries the etcd error behind it. */
+export type StatusError = Extract<Registrar.Status, { readonly _tag: "Reconnecting" }> & { readonly error: EtcdError }
+
+/**
+ * A registrar's first `Reconnecting` status with an error; fails when none
+ * comes within `timeout` (default 10 seconds) or the status stream ends.
+ */
+export const firstStatusError = (
+  registrar: Pick<Registrar.Registrar.Service, "changes">,
+  timeout: Duration.DurationInput = "10 seconds"
+): Effect.Effect<StatusError, Error> =>
+  registrar.changes.pipe(
+    Stream.filter((status): status is StatusError => status._tag === "Reconnecting" && status.error !== undefined),
+    Stream.runHead,
+    Effect.flatMap(
+      Option.match({
+        onNone: () => Effect.fail(new Error("the registrar's status stream ended without a Reconnecting status with an error")),
+        onSome: (status) => Effect.succeed(status)
+      })
+    ),
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new Error(`no Reconnecting status with an error within ${Duration.format(timeout)}`)
+    })
+  )
 
 /** What a test sees of a Discovery stream it follows. */
 export interface Follower {

@@ -35,15 +35,8 @@ export const tally = (names: ReadonlyArray<string>): Record<string, number> => {
   return counts
 }
 
-/** Polls `check` until it returns true, at most `timeoutMs`; throws with `what` otherwise. */
-export const eventually = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, everyMs))
-  }
-}
+/** Re-exported: the one implementation is in eventually.ts (vitest-free). */
+export { eventually } from "./eventually.js"
 
 /** Waits until the client's channel is READY (connecting if idle). */
 export const ready = (client: grpc.Client, timeoutMs = 10_000): Promise<void> =>

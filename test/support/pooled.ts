@@ -5,7 +5,7 @@
 import type * as grpc from "@grpc/grpc-js"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
 import { makeSink, type ConnectionStats } from "../../src/adapters/grpc/Stats.js"
-import type { Echo } from "../../src/main/internal/echo.js"
+import { call, type Echo } from "../../src/main/internal/echo.js"
 import { eventually, makeClient } from "./grpc.js"
 
 export interface Pooled {
@@ -41,10 +41,31 @@ export const pooled = (target: string, options: grpc.ChannelOptions = {}, onChan
           const now = slots()
           return now.length === count && now.every((s) => s.state === "READY")
         },
-        timeoutMs
+        { timeoutMs }
       ).catch((error: Error) => {
         throw new Error(`${error.message}; slots: ${JSON.stringify(slots().map((s) => `${s.address}#${s.index} ${s.state}`))}`)
       }),
     close: () => client.close()
+  }
+}
+
+/**
+ * Opens `target`, makes one call without waiting for the channel to be ready
+ * (so a resolver's error fails it at once) and closes the channel: the
+ * call's error, or undefined when it was answered. `deadlineMs` bounds the
+ * call; a call still waiting then fails with DEADLINE_EXCEEDED.
+ */
+export const firstCallError = async (
+  target: string,
+  options: { readonly deadlineMs: number; readonly channelOptions?: grpc.ChannelOptions }
+): Promise<grpc.ServiceError | undefined> => {
+  const channel = pooled(target, options.channelOptions)
+  try {
+    return await call(channel.client, { deadlineMs: options.deadlineMs }).then(
+      () => undefined,
+      (error: grpc.ServiceError) => error
+    )
+  } finally {
+    channel.close()
   }
 }

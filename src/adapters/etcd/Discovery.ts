@@ -31,22 +31,23 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { IRangeResponse, IWatchResponse } from "etcd3"
+import * as Take from "effect/Take"
+import type { IKeyValue } from "etcd3"
 import { Range } from "etcd3"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
-import { scopedWatcher } from "./internal/watcher.js"
+import { repeatRounds } from "./internal/rounds.js"
+import { scopedWatcher, type WatchSignal } from "./internal/watcher.js"
 
 /**
  * One complete view of a service: its endpoints (one per address, ordered by
@@ -121,23 +122,23 @@ export interface DiscoveryOptions {
   readonly cap?: number
   /** Records per listing page (500). */
   readonly pageSize?: number
-  /** Retry schedule of listings (default {@link relistSchedule}). */
+  /**
+   * Retry schedule of listings (default {@link relistSchedule}); it also
+   * spaces listings when watches keep ending at once (once a finite one has
+   * ended, its last delay is kept there).
+   */
   readonly relistSchedule?: Schedule.Schedule<unknown>
 }
-
-type Signal =
-  | { readonly _tag: "Data"; readonly response: IWatchResponse }
-  | { readonly _tag: "Connected"; readonly response: IWatchResponse }
-  | { readonly _tag: "Disconnected"; readonly error: unknown }
-  | { readonly _tag: "Error"; readonly error: unknown }
-
-type Item = { readonly _tag: "Snapshot"; readonly snapshot: Snapshot } | { readonly _tag: "Failed"; readonly error: EtcdError }
 
 const sameSnapshot = (a: Snapshot, b: Snapshot): boolean =>
   a.endpoints.length === b.endpoints.length &&
   a.endpoints.every((endpoint, i) => EtcdRecord.sameEndpoint(endpoint, b.endpoints[i]!))
 
-const CANCEL_TIMEOUT = Duration.seconds(2)
+/** A stored key-value as a put event, with its mod revision. */
+const putOf = (kv: IKeyValue) => ({
+  event: { _tag: "Put" as const, key: kv.key.toString("utf8"), value: kv.value.toString("utf8") },
+  modRevision: kv.mod_revision
+})
 
 /**
  * Builds the Discovery service on the {@link Etcd} client in context.
@@ -150,24 +151,28 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
     const pageSize = options?.pageSize ?? 500
     const schedule = options?.relistSchedule ?? relistSchedule
 
-    /** All records under the prefix, paged, every page at the first page's revision. */
+    /**
+     * All records under the prefix, paged, every page at the first page's
+     * revision; each page is one call, with its own call timeout.
+     */
     const list = (prefix: string) =>
-      etcd.use(`list ${prefix}`, async (client) => {
+      Effect.gen(function* () {
         const range = Range.prefix(prefix)
-        const kvs: Array<IRangeResponse["kvs"][number]> = []
+        const kvs: Array<IKeyValue> = []
         let revision: string | undefined
         let start = range.start
-        for (let page = 0; page < 1_000_000; page++) {
-          let builder = client.getAll().inRange({ start, end: range.end }).sort("Key", "Ascend").limit(pageSize)
-          if (revision !== undefined) builder = builder.revision(revision)
-          const response = await builder.exec()
+        for (;;) {
+          const [from, at] = [start, revision]
+          const response = yield* etcd.use(`list ${prefix}`, (client) => {
+            const builder = client.getAll().inRange({ start: from, end: range.end }).sort("Key", "Ascend").limit(pageSize)
+            return (at === undefined ? builder : builder.revision(at)).exec()
+          })
           revision ??= response.header.revision
           kvs.push(...response.kvs)
           const last = response.kvs[response.kvs.length - 1]
-          if (!response.more || last === undefined) break
+          if (!response.more || last === undefined) return { revision: BigInt(revision), kvs }
           start = Buffer.concat([last.key, Buffer.from([0])])
         }
-        return { revision: BigInt(revision ?? "0"), kvs }
       })
 
     const watch = (service: string, watchOptions?: WatchOptions): Stream.Stream<Snapshot, EtcdError> =>
@@ -175,7 +180,8 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
         Effect.gen(function* () {
           const cap = watchOptions?.cap ?? options?.cap ?? EtcdRecord.DEFAULT_CAP
           const prefix = EtcdRecord.prefix(service)
-          const items = yield* Effect.acquireRelease(Queue.sliding<Item>(1), Queue.shutdown)
+          // Only the latest set matters to a slow consumer; a failure, offered last, is kept.
+          const items = yield* Effect.acquireRelease(Queue.sliding<Take.Take<Snapshot, EtcdError>>(1), Queue.shutdown)
           const annotations = { service }
 
           let set = EtcdRecord.empty
@@ -208,10 +214,10 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
 
           const publish = Effect.suspend(() => {
             const endpoints = EtcdRecord.endpoints(set)
-            return Queue.offer(items, {
-              _tag: "Snapshot",
-              snapshot: { service, endpoints, addresses: endpoints.map((e) => e.address), revision: revision.toString() }
-            })
+            return Queue.offer(
+              items,
+              Take.of({ service, endpoints, addresses: endpoints.map((e) => e.address), revision: revision.toString() })
+            )
           })
 
           /** Applies puts/deletes with their mod revisions; forgets warnings of keys that changed. */
@@ -243,13 +249,7 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
               }),
               Effect.retry({ schedule, while: isTransient })
             )
-            const next = yield* apply(
-              listing.kvs.map((kv) => ({
-                event: { _tag: "Put" as const, key: kv.key.toString("utf8"), value: kv.value.toString("utf8") },
-                modRevision: kv.mod_revision
-              })),
-              EtcdRecord.empty
-            )
+            const next = yield* apply(listing.kvs.map(putOf), EtcdRecord.empty)
             // Keys that disappeared while we were not watching no longer need their warning.
             const listed = new Set(listing.kvs.map((kv) => kv.key.toString("utf8")))
             for (const key of warned.keys()) if (!listed.has(key)) warned.delete(key)
@@ -262,29 +262,23 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
           /** Follows the watch from revision + 1 until it can no longer be trusted; returns why. */
           const follow = Effect.scoped(
             Effect.gen(function* () {
-              const signals = yield* Queue.unbounded<Signal>()
+              const signals = yield* Queue.unbounded<WatchSignal>()
               yield* scopedWatcher(
-                () => etcd.client.watch().prefix(prefix).startRevision((revision + 1n).toString()).watcher(),
-                {
-                  data: (response) => Queue.unsafeOffer(signals, { _tag: "Data", response }),
-                  connected: (response) => Queue.unsafeOffer(signals, { _tag: "Connected", response }),
-                  disconnected: (error) => Queue.unsafeOffer(signals, { _tag: "Disconnected", error }),
-                  error: (error) => Queue.unsafeOffer(signals, { _tag: "Error", error })
-                },
-                CANCEL_TIMEOUT
+                etcd,
+                `watch ${prefix}`,
+                (client) => client.watch().prefix(prefix).startRevision((revision + 1n).toString()).watcher(),
+                signals
               )
 
-              for (let batches = 0; ; batches++) {
+              for (;;) {
                 const signal = yield* Queue.take(signals)
                 switch (signal._tag) {
                   case "Data": {
-                    const events = signal.response.events.map((e) => ({
-                      event:
-                        e.type === "Delete"
-                          ? { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }
-                          : { _tag: "Put" as const, key: e.kv.key.toString("utf8"), value: e.kv.value.toString("utf8") },
-                      modRevision: e.kv.mod_revision
-                    }))
+                    const events = signal.response.events.map((e) =>
+                      e.type === "Delete"
+                        ? { event: { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }, modRevision: e.kv.mod_revision }
+                        : putOf(e.kv)
+                    )
                     set = yield* apply(events, set)
                     for (const e of signal.response.events) {
                       const r = BigInt(e.kv.mod_revision)
@@ -300,53 +294,42 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
                     }
                     break
                   }
-                  case "Disconnected":
-                    return `the watch stream broke (${etcd.toError(signal.error, "watch").detail})`
-                  case "Error": {
-                    const error = etcd.toError(signal.error, `watch ${prefix}`)
-                    if (!isTransient(error)) return yield* error
-                    return `etcd cancelled the watch (${error.reason}: ${error.detail})`
-                  }
+                  case "Broken":
+                    return signal.reason
+                  case "Cancelled":
+                    if (!isTransient(signal.error)) return yield* signal.error
+                    return signal.reason
                 }
               }
             })
           )
 
-          const loop = Effect.gen(function* () {
-            // A watch that ends right after it started (etcd keeps cancelling
-            // it) must not turn into a busy loop of listings.
-            const pause = yield* Schedule.driver(schedule)
-            for (let round = 0; ; round++) {
+          // List, follow, list again when the watch ends; a watch that ends
+          // right after it started (etcd keeps cancelling it) must not turn
+          // into a busy loop of listings.
+          const loop = repeatRounds(schedule, "1 second", () =>
+            Effect.gen(function* () {
               yield* relist
-              const started = yield* Clock.currentTimeMillis
               const why = yield* follow
               yield* Effect.logInfo(`relisting ${prefix}: ${why}`).pipe(Effect.annotateLogs(annotations))
-              if ((yield* Clock.currentTimeMillis) - started < 1_000) {
-                yield* pause.next(undefined).pipe(Effect.ignore)
-              } else {
-                yield* pause.reset
-              }
-            }
-          })
+            })
+          )
 
           yield* loop.pipe(
             Effect.catchAllCause((cause) =>
               Cause.isInterruptedOnly(cause)
                 ? Effect.void
-                : Queue.offer(items, {
-                    _tag: "Failed",
-                    error: Option.getOrElse(Cause.failureOption(cause), () =>
-                      etcd.toError(Cause.squash(cause), `watch ${prefix}`)
+                : Queue.offer(
+                    items,
+                    Take.fail(
+                      Option.getOrElse(Cause.failureOption(cause), () => etcd.toError(Cause.squash(cause), `watch ${prefix}`))
                     )
-                  })
+                  )
             ),
             Effect.forkScoped
           )
 
-          return Stream.fromQueue(items).pipe(
-            Stream.mapEffect((item) => (item._tag === "Failed" ? item.error : Effect.succeed(item.snapshot))),
-            Stream.changesWith(sameSnapshot)
-          )
+          return Stream.fromQueue(items).pipe(Stream.flattenTake, Stream.changesWith(sameSnapshot))
         })
       )
 

@@ -110,8 +110,7 @@ export const isTransient = (error: EtcdError): boolean =>
   error.reason !== "InvalidArgument" &&
   error.reason !== "Closed"
 
-const messageOf = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
+const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
 /**
  * A TLS handshake that failed over a certificate: a configuration problem
@@ -134,10 +133,8 @@ const tlsRefusal = (message: string): string | undefined => {
   return undefined
 }
 
-const reasonOf = (cause: unknown): EtcdErrorReason => {
-  if (cause instanceof EtcdError) return cause.reason
-  const message = messageOf(cause)
-  if (tlsRefusal(message) !== undefined) return "Unauthenticated"
+/** The reason of an error that is not a TLS refusal; `message` is its text. */
+const reasonOf = (cause: unknown, message: string): EtcdErrorReason => {
   // OpenSSL refusing a TLS key or certificate while the client is built
   // (e.g. a certificate given as the key): the options are wrong.
   if (cause instanceof Error && String((cause as { code?: unknown }).code).startsWith("ERR_OSSL")) return "InvalidArgument"
@@ -154,7 +151,7 @@ const reasonOf = (cause: unknown): EtcdErrorReason => {
   // etcd 3.4 cancels a watch whose start revision was compacted with an empty
   // cancel_reason; etcd3 turns that into "Watcher canceled: ". A range at a
   // compacted revision says so in the message.
-  if (message.includes("has been compacted") || /^Watcher canceled: ?$/.test(message.trim() + " ")) return "Compacted"
+  if (message.includes("has been compacted") || message.trim() === "Watcher canceled:") return "Compacted"
   if (cause instanceof GRPCNotFoundError || cause instanceof EtcdUserNotFoundError || cause instanceof EtcdRoleNotFoundError) {
     return "NotFound"
   }
@@ -189,25 +186,18 @@ const scrub = (text: string, secrets: ReadonlyArray<string>): string =>
  *
  * @since 0.1.0
  */
-export const toEtcdError = (cause: unknown, operation: string, secrets: ReadonlyArray<string> = []): EtcdError =>
-  cause instanceof EtcdError
-    ? cause
-    : new EtcdError({
-        reason: reasonOf(cause),
-        operation,
-        cause,
-        detail: scrub(
-          `${tlsPrefix(cause)}${cause instanceof Error && cause.constructor.name !== "Error" ? `${cause.constructor.name}: ` : ""}${messageOf(cause)}`.slice(
-            0,
-            500
-          ),
-          secrets
-        )
-      })
-
-const tlsPrefix = (cause: unknown): string => {
-  const refusal = tlsRefusal(messageOf(cause))
-  return refusal === undefined ? "" : `${refusal}; `
+export const toEtcdError = (cause: unknown, operation: string, secrets: ReadonlyArray<string> = []): EtcdError => {
+  if (cause instanceof EtcdError) return cause
+  const message = messageOf(cause)
+  const refusal = tlsRefusal(message)
+  const className = cause instanceof Error && cause.constructor.name !== "Error" ? `${cause.constructor.name}: ` : ""
+  return new EtcdError({
+    reason: refusal === undefined ? reasonOf(cause, message) : "Unauthenticated",
+    operation,
+    cause,
+    // Scrubbed before it is cut, so that no part of a secret crossing the cut survives.
+    detail: scrub(`${refusal === undefined ? "" : `${refusal}; `}${className}${message}`, secrets).slice(0, 500)
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -270,8 +260,6 @@ export declare namespace Etcd {
     readonly use: <A>(operation: string, f: (client: Etcd3) => Promise<A>) => Effect.Effect<A, EtcdError>
     /** {@link toEtcdError} with this client's secrets. */
     readonly toError: (cause: unknown, operation: string) => EtcdError
-    /** The call timeout. */
-    readonly callTimeout: Duration.Duration
   }
 }
 
@@ -301,7 +289,6 @@ export const fromClient = (
   return {
     client,
     hosts: options?.hosts ?? [],
-    callTimeout,
     toError,
     use: (operation, f) =>
       Effect.tryPromise({ try: () => f(client), catch: (cause) => toError(cause, operation) }).pipe(
@@ -327,13 +314,16 @@ export const fromClient = (
 const showPath = (path: string): string =>
   path.includes("-----BEGIN") || path.length > 1_024 ? "(a value that looks like PEM content, not a file path)" : JSON.stringify(path)
 
-const readTlsFile = (option: "caFile" | "certFile" | "keyFile", path: string): Promise<Buffer> =>
-  readFile(path).catch((error: unknown) => {
-    const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : messageOf(error)
-    const detail = `cannot read tls.${option} ${showPath(path)}: ${code}`
-    // Node's error repeats the path in its message and its `path` field, so
-    // it is replaced rather than kept as the cause.
-    throw new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause: new Error(detail), detail })
+const readTlsFile = (option: "caFile" | "certFile" | "keyFile", path: string): Effect.Effect<Buffer, EtcdError> =>
+  Effect.tryPromise({
+    try: () => readFile(path),
+    catch: (error) => {
+      const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : messageOf(error)
+      const detail = `cannot read tls.${option} ${showPath(path)}: ${code}`
+      // Node's error repeats the path in its message and its `path` field, so
+      // it is replaced rather than kept as the cause.
+      return new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause: new Error(detail), detail })
+    }
   })
 
 type GlobalPolicy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>
@@ -367,18 +357,18 @@ const globalRetry: GlobalPolicy = {
   }
 } as unknown as GlobalPolicy
 
-const readTls = (tls: NonNullable<EtcdOptions["tls"]>) =>
-  Effect.tryPromise({
-    try: async () => ({
-      // null: the system's root certificates (grpc-js createSsl).
-      rootCertificate: tls.caFile === undefined ? (null as unknown as Buffer) : await readTlsFile("caFile", tls.caFile),
-      privateKey: tls.keyFile === undefined ? undefined : await readTlsFile("keyFile", tls.keyFile),
-      certChain: tls.certFile === undefined ? undefined : await readTlsFile("certFile", tls.certFile)
-    }),
-    catch: (cause) =>
-      cause instanceof EtcdError
-        ? cause
-        : new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause, detail: messageOf(cause) })
+/** etcd3's `credentials` option from the TLS files (read in this order: CA, key, certificate). */
+const readTls = (tls: NonNullable<EtcdOptions["tls"]>): Effect.Effect<NonNullable<IOptions["credentials"]>, EtcdError> =>
+  Effect.gen(function* () {
+    // null: the system's root certificates (grpc-js createSsl).
+    const rootCertificate = tls.caFile === undefined ? (null as unknown as Buffer) : yield* readTlsFile("caFile", tls.caFile)
+    const privateKey = tls.keyFile === undefined ? undefined : yield* readTlsFile("keyFile", tls.keyFile)
+    const certChain = tls.certFile === undefined ? undefined : yield* readTlsFile("certFile", tls.certFile)
+    return {
+      rootCertificate,
+      ...(privateKey === undefined ? {} : { privateKey }),
+      ...(certChain === undefined ? {} : { certChain })
+    }
   })
 
 /**
@@ -396,11 +386,10 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
     }
     const callTimeout = Duration.decode(options.callTimeout ?? "5 seconds")
     const callMillis = Duration.toMillis(callTimeout)
-    const credentials =
-      options.tls === undefined
-        ? undefined
-        : yield* readTls(options.tls)
-    const password = options.auth === undefined ? undefined : Redacted.value(options.auth.password)
+    const credentials = options.tls === undefined ? undefined : yield* readTls(options.tls)
+    const auth =
+      options.auth === undefined ? undefined : { username: options.auth.username, password: Redacted.value(options.auth.password) }
+    const secrets = auth === undefined ? [] : [auth.password]
     const clientOptions: IOptions = {
       hosts: [...hosts],
       dialTimeout: Duration.toMillis(Duration.decode(options.dialTimeout ?? "5 seconds")),
@@ -409,20 +398,9 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Service, EtcdErro
       grpcOptions: { "grpc.max_receive_message_length": -1 },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callMillis }),
       faultHandling: { global: globalRetry },
-      ...(credentials === undefined
-        ? {}
-        : {
-            credentials: {
-              rootCertificate: credentials.rootCertificate,
-              ...(credentials.privateKey === undefined ? {} : { privateKey: credentials.privateKey }),
-              ...(credentials.certChain === undefined ? {} : { certChain: credentials.certChain })
-            }
-          }),
-      ...(options.auth === undefined || password === undefined
-        ? {}
-        : { auth: { username: options.auth.username, password } })
+      ...(credentials === undefined ? {} : { credentials }),
+      ...(auth === undefined ? {} : { auth })
     }
-    const secrets = password === undefined ? [] : [password]
     const client = yield* Effect.acquireRelease(
       Effect.try({ try: () => new Etcd3(clientOptions), catch: (cause) => toEtcdError(cause, "connect", secrets) }),
       // etcd3's close is synchronous (it shuts the gRPC channels), so it
@@ -461,26 +439,20 @@ export const layerConfig = (config: Config.Config.Wrap<EtcdOptions>): Layer.Laye
 const optional = <A>(c: Config.Config<A>) => Config.option(c).pipe(Config.map(Option.getOrUndefined))
 
 /**
- * Options from the environment, etcdctl-like names:
- * `ETCD_ENDPOINTS` (comma list, default `127.0.0.1:2379`), `ETCD_CACERT`,
- * `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD` (redacted).
+ * TLS files and credentials from the environment, etcdctl-like names:
+ * `ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD`
+ * (redacted). For callers that know their hosts already.
  *
  * @since 0.1.0
  */
-export const config: Config.Config<EtcdOptions> = Config.all({
-  hosts: Config.string("ETCD_ENDPOINTS").pipe(
-    Config.withDefault("127.0.0.1:2379"),
-    Config.map(splitHosts),
-    Config.validate({ message: "ETCD_ENDPOINTS lists no host", validation: (hosts) => hosts.length > 0 })
-  ),
+export const credentialsConfig: Config.Config<Omit<EtcdOptions, "hosts">> = Config.all({
   caFile: optional(Config.string("ETCD_CACERT")),
   certFile: optional(Config.string("ETCD_CERT")),
   keyFile: optional(Config.string("ETCD_KEY")),
   username: optional(Config.string("ETCD_USERNAME")),
   password: optional(Config.redacted("ETCD_PASSWORD"))
 }).pipe(
-  Config.map(({ caFile, certFile, hosts, keyFile, password, username }): EtcdOptions => ({
-    hosts,
+  Config.map(({ caFile, certFile, keyFile, password, username }) => ({
     ...(username === undefined ? {} : { auth: { username, password: password ?? Redacted.make("") } }),
     ...(caFile === undefined && certFile === undefined && keyFile === undefined
       ? {}
@@ -493,3 +465,29 @@ export const config: Config.Config<EtcdOptions> = Config.all({
         })
   }))
 )
+
+/**
+ * Options from the environment: `ETCD_ENDPOINTS` (comma list, default
+ * `127.0.0.1:2379`) and {@link credentialsConfig}.
+ *
+ * @since 0.1.0
+ */
+export const config: Config.Config<EtcdOptions> = Config.all({
+  hosts: Config.string("ETCD_ENDPOINTS").pipe(
+    Config.withDefault("127.0.0.1:2379"),
+    Config.map(splitHosts),
+    Config.validate({ message: "ETCD_ENDPOINTS lists no host", validation: (hosts) => hosts.length > 0 })
+  ),
+  credentials: credentialsConfig
+}).pipe(Config.map(({ credentials, hosts }): EtcdOptions => ({ hosts, ...credentials })))
+
+/**
+ * A layer for the given hosts, with TLS and credentials from the environment
+ * ({@link credentialsConfig}); `ETCD_ENDPOINTS` is not read.
+ *
+ * @since 0.1.0
+ */
+export const layerForHosts = (
+  hosts: string | ReadonlyArray<string>
+): Layer.Layer<Etcd, EtcdError | ConfigError.ConfigError> =>
+  Layer.scoped(Etcd, Effect.flatMap(credentialsConfig, (credentials) => make({ ...credentials, hosts })))

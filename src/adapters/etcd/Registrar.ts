@@ -28,7 +28,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -41,20 +40,21 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { IWatchResponse, Lease } from "etcd3"
+import type { Lease } from "etcd3"
 import * as Address from "../../core/Address.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
-import { backoff, Etcd, EtcdError, isTransient } from "./Etcd.js"
-import { scopedWatcher } from "./internal/watcher.js"
+import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
+import { repeatRounds } from "./internal/rounds.js"
+import { scopedWatcher, type WatchSignal } from "./internal/watcher.js"
 
 /**
  * Where the registration stands.
- * - `Registering`: no record written yet (first attempt, or a new lease after
- *   one was lost).
+ * - `Registering`: the first attempt, no record written yet (later attempts
+ *   report `Reconnecting`).
  * - `Registered`: the record is in etcd under lease `leaseId` (hex, as etcdctl
  *   prints it), written or confirmed at `revision`.
  * - `Reconnecting`: etcd is not answering or the lease was lost; `leaseId` is
@@ -64,7 +64,7 @@ import { scopedWatcher } from "./internal/watcher.js"
  * @since 0.1.0
  */
 export type Status =
-  | { readonly _tag: "Registering"; readonly attempt: number }
+  | { readonly _tag: "Registering" }
   | { readonly _tag: "Registered"; readonly leaseId: string; readonly revision: string }
   | {
       readonly _tag: "Reconnecting"
@@ -105,7 +105,11 @@ export interface RegistrarOptions {
   readonly metadata?: unknown
   /** Bound on revoking the lease when closing (default 2 seconds). */
   readonly revokeTimeout?: Duration.DurationInput
-  /** Backoff between attempts (default {@link retrySchedule}). */
+  /**
+   * Backoff between attempts (default {@link retrySchedule}). A finite one
+   * bounds the retries of one write (then a new lease is granted); between
+   * leases and watches, once it has ended, its last delay is kept.
+   */
   readonly retrySchedule?: Schedule.Schedule<unknown>
 }
 
@@ -130,8 +134,13 @@ export declare namespace Registrar {
     readonly status: Effect.Effect<Status>
     /** The current status, then every change. */
     readonly changes: Stream.Stream<Status>
-    /** Waits until the record is in etcd (returns at once when it is). */
-    readonly awaitRegistered: Effect.Effect<Extract<Status, { readonly _tag: "Registered" }>>
+    /**
+     * Waits until the record is in etcd (returns at once when it is). Fails
+     * with the etcd error when an attempt failed for a reason retrying cannot
+     * fix (credentials, permissions, bad arguments); the registrar itself
+     * keeps trying, more slowly, while its scope is open.
+     */
+    readonly awaitRegistered: Effect.Effect<Extract<Status, { readonly _tag: "Registered" }>, EtcdError>
   }
 }
 
@@ -153,11 +162,8 @@ export const retrySchedule: Schedule.Schedule<Duration.Duration> = backoff("200 
 /** Why one lease's session ended (the lease is gone or unusable). */
 class LeaseLost extends Data.TaggedClass("LeaseLost")<{ readonly reason: string; readonly error: EtcdError | undefined }> {}
 
-type KeySignal =
-  | { readonly _tag: "Data"; readonly response: IWatchResponse }
-  | { readonly _tag: "Trouble"; readonly reason: string; readonly errored: boolean }
-  | { readonly _tag: "KeepaliveFailed"; readonly error: unknown }
-  | { readonly _tag: "KeepaliveSucceeded" }
+/** The latest keep-alive of a lease. */
+type Keepalive = { readonly _tag: "Failed"; readonly error: unknown } | { readonly _tag: "Succeeded" }
 
 const hexLease = (id: string): string => BigInt(id).toString(16)
 
@@ -176,7 +182,7 @@ const validate = (options: RegistrarOptions) =>
     }
     const address = Address.format(parsed.right)
     const record = yield* Effect.try({
-      try: () => EtcdRecord.encode(options.service, { address, metadata: options.metadata ?? null }),
+      try: () => EtcdRecord.encode(options.service, { address, metadata: options.metadata }),
       catch: (cause) =>
         new RegistrarError({ reason: "InvalidMetadata", detail: `the metadata cannot be written as JSON (${String(cause)})`, cause })
     })
@@ -196,14 +202,14 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
     const { address, key, ttl, value } = yield* validate(options)
     const schedule = options.retrySchedule ?? retrySchedule
     const revokeTimeout = Duration.decode(options.revokeTimeout ?? "2 seconds")
-    const status = yield* SubscriptionRef.make<Status>({ _tag: "Registering", attempt: 1 })
+    const status = yield* SubscriptionRef.make<Status>({ _tag: "Registering" })
     const same = (a: Status, b: Status): boolean =>
       a._tag === b._tag &&
       (a._tag === "Registered" && b._tag === "Registered"
         ? a.leaseId === b.leaseId && a.revision === b.revision
         : a._tag === "Reconnecting" && b._tag === "Reconnecting"
         ? a.leaseId === b.leaseId && a.reason === b.reason
-        : a._tag !== "Registering" || (b._tag === "Registering" && a.attempt === b.attempt))
+        : true)
     // SubscriptionRef publishes every update, even to an equal value: only set real changes.
     const setStatus = (next: Status) =>
       Effect.flatMap(SubscriptionRef.get(status), (current) => (same(current, next) ? Effect.void : SubscriptionRef.set(status, next)))
@@ -224,21 +230,22 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
         )
         .pipe(Effect.map((response) => BigInt(response.header.revision)))
 
-    /** One lease: grant it, keep the record under it, until it is lost. */
-    const session = (attempt: number) =>
+    /** One lease: grant it, keep the record under it, until it is lost (why is the failure). */
+    const session = (attempt: number): Effect.Effect<never, LeaseLost> =>
       Effect.scoped(
         Effect.gen(function* () {
-          const lost = yield* Deferred.make<LeaseLost>()
-          const signals = yield* Queue.unbounded<KeySignal>()
+          const lost = yield* Deferred.make<never, LeaseLost>()
+          // Only the latest keep-alive outcome matters: older ones are news no more.
+          const keepalive = yield* Queue.sliding<Keepalive>(1)
           const lease = yield* Effect.acquireRelease(
             Effect.sync(() => {
               const lease: Lease = etcd.client.lease(ttl)
               const onLost = (cause: unknown) => {
                 const error = etcd.toError(cause, "lease")
-                Deferred.unsafeDone(lost, Exit.succeed(new LeaseLost({ reason: `lease lost: ${error.message}`, error })))
+                Deferred.unsafeDone(lost, Exit.fail(new LeaseLost({ reason: `lease lost: ${error.message}`, error })))
               }
-              const onFailed = (error: unknown) => Queue.unsafeOffer(signals, { _tag: "KeepaliveFailed", error })
-              const onSucceeded = () => Queue.unsafeOffer(signals, { _tag: "KeepaliveSucceeded" })
+              const onFailed = (error: unknown) => Queue.unsafeOffer(keepalive, { _tag: "Failed", error })
+              const onSucceeded = () => Queue.unsafeOffer(keepalive, { _tag: "Succeeded" })
               lease.on("lost", onLost)
               lease.on("keepaliveFailed", onFailed)
               lease.on("keepaliveSucceeded", onSucceeded)
@@ -270,57 +277,75 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
                 }
               })
           ).pipe(Effect.map(({ lease }) => lease))
+          // Whatever the session is doing, a lost lease ends it.
+          return yield* hold(lease, keepalive, attempt).pipe(Effect.raceFirst(Deferred.await(lost)))
+        })
+      )
 
-          const leaseId = yield* etcd.use("grant lease", () => lease.grant()).pipe(
-            Effect.raceFirst(Deferred.await(lost).pipe(Effect.flatMap((l) => Effect.fail(l))))
-          )
-          yield* Effect.logDebug(`granted lease ${hexLease(leaseId)}`).pipe(Effect.annotateLogs(annotations))
+    /**
+     * Grants `lease` and keeps the record under it: writes it, watches the
+     * key, and writes it again whenever the watch says so (or can no longer
+     * be trusted); never ends on its own.
+     */
+    const hold = (lease: Lease, keepalive: Queue.Dequeue<Keepalive>, attempt: number) =>
+      Effect.gen(function* () {
+        const leaseId = yield* etcd
+          .use("grant lease", () => lease.grant())
+          .pipe(Effect.mapError((error) => new LeaseLost({ reason: error.message, error })))
+        const leaseHex = hexLease(leaseId)
+        yield* Effect.logDebug(`granted lease ${leaseHex}`).pipe(Effect.annotateLogs(annotations))
 
-          /** Retries `ensure` while etcd is away, until the lease is lost. */
-          const ensureWhileAlive = ensure(leaseId).pipe(
-            Effect.tapError((error) =>
-              setStatus({ _tag: "Reconnecting", leaseId: hexLease(leaseId), reason: error.message, error })
-            ),
-            Effect.retry({ schedule, while: (error) => error.reason !== "NotFound" }),
-            Effect.catchAll((error) => Effect.fail(new LeaseLost({ reason: `lease lost: ${error.message}`, error }))),
-            Effect.raceFirst(Deferred.await(lost).pipe(Effect.flatMap((l) => Effect.fail(l))))
-          )
+        /** Retries `ensure` while etcd is away, until the lease is found gone. */
+        const ensureWhileAlive = ensure(leaseId).pipe(
+          Effect.tapError((error) => setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: error.message, error })),
+          Effect.retry({ schedule, while: (error) => error.reason !== "NotFound" }),
+          Effect.mapError((error) => new LeaseLost({ reason: `lease lost: ${error.message}`, error }))
+        )
 
-          let foreignWarned = false
-          for (let round = 0; ; round++) {
+        let foreignWarned = false
+        // A watch that ends right after it started (a stream etcd keeps
+        // breaking while unary calls work) must not spin.
+        return yield* repeatRounds(schedule, "1 second", (round) =>
+          Effect.gen(function* () {
             const revision = yield* ensureWhileAlive
-            yield* setStatus({ _tag: "Registered", leaseId: hexLease(leaseId), revision: revision.toString() })
+            const registered: Status = { _tag: "Registered", leaseId: leaseHex, revision: revision.toString() }
+            yield* setStatus(registered)
             if (round === 0) {
-              yield* Effect.logInfo(`registered ${address} with lease ${hexLease(leaseId)}`).pipe(
+              yield* Effect.logInfo(`registered ${address} with lease ${leaseHex}`).pipe(
                 Effect.annotateLogs({ ...annotations, attempt })
               )
             }
+            // A keep-alive outcome from before the write is older than what the write showed.
+            yield* Queue.takeAll(keepalive)
             // Watch the key from just after the write, until something needs
             // another `ensure` (deleted, or the watch can no longer be trusted).
             const again = yield* Effect.scoped(
               Effect.gen(function* () {
-                yield* watchKey(revision + 1n, signals)
+                const signals = yield* Queue.unbounded<WatchSignal>()
+                yield* scopedWatcher(
+                  etcd,
+                  `watch ${key}`,
+                  (client) => client.watch().key(key).startRevision((revision + 1n).toString()).watcher(),
+                  signals
+                )
+                // Meanwhile the keep-alives show in the status.
+                yield* Queue.take(keepalive).pipe(
+                  Effect.flatMap((outcome) => {
+                    if (outcome._tag === "Succeeded") return setStatus(registered)
+                    const error = etcd.toError(outcome.error, "keep-alive")
+                    return setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: `keep-alive failed: ${error.detail}`, error })
+                  }),
+                  Effect.forever,
+                  Effect.forkScoped
+                )
                 for (;;) {
-                  const signal = yield* Queue.take(signals).pipe(
-                    Effect.raceFirst(Deferred.await(lost).pipe(Effect.flatMap((l) => Effect.fail(l))))
-                  )
+                  const signal = yield* Queue.take(signals)
                   switch (signal._tag) {
-                    case "KeepaliveFailed":
-                      {
-                        const error = etcd.toError(signal.error, "keep-alive")
-                        yield* setStatus({
-                          _tag: "Reconnecting",
-                          leaseId: hexLease(leaseId),
-                          reason: `keep-alive failed: ${error.detail}`,
-                          error
-                        })
-                      }
-                      break
-                    case "KeepaliveSucceeded":
-                      yield* setStatus({ _tag: "Registered", leaseId: hexLease(leaseId), revision: revision.toString() })
-                      break
-                    case "Trouble":
+                    case "Broken":
+                    case "Cancelled":
                       return signal.reason
+                    case "Connected":
+                      break
                     case "Data":
                       for (const event of signal.response.events) {
                         if (event.type === "Delete") return "the key was deleted from outside"
@@ -338,56 +363,22 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
               })
             )
             yield* Effect.logInfo(`re-checking ${key}: ${again}`).pipe(Effect.annotateLogs(annotations))
-          }
-        })
-      )
+          })
+        )
+      })
 
-    /** Watches `key` from `from` in the current scope, feeding `signals`. */
-    const watchKey = (from: bigint, signals: Queue.Queue<KeySignal>) =>
-      scopedWatcher(
-        () => etcd.client.watch().key(key).startRevision(from.toString()).watcher(),
-        {
-          data: (response) => Queue.unsafeOffer(signals, { _tag: "Data", response }),
-          disconnected: (error) =>
-            Queue.unsafeOffer(signals, {
-              _tag: "Trouble",
-              reason: `the watch stream broke (${etcd.toError(error, "watch").detail})`,
-              errored: false
-            }),
-          error: (error) =>
-            Queue.unsafeOffer(signals, {
-              _tag: "Trouble",
-              reason: `etcd cancelled the watch (${etcd.toError(error, "watch").detail})`,
-              errored: true
-            })
-        },
-        "2 seconds"
-      )
-
-    const loop = Effect.gen(function* () {
-      const pause = yield* Schedule.driver(schedule)
-      for (let attempt = 1; ; attempt++) {
-        const started = yield* Clock.currentTimeMillis
-        const result = yield* Effect.either(session(attempt))
-        const reason = Either.match(result, {
-          onLeft: (e) => (e instanceof LeaseLost ? e.reason : e.message),
-          onRight: () => "session ended"
-        })
-        const error = Either.isLeft(result)
-          ? result.left instanceof EtcdError
-            ? result.left
-            : result.left.error
-          : undefined
+    // Session after session; a lease that lived a while is re-granted at
+    // once, quick failures back off.
+    const loop = repeatRounds(schedule, Duration.seconds(ttl), (n) =>
+      Effect.gen(function* () {
+        const attempt = n + 1
+        const { error, reason } = yield* Effect.flip(session(attempt))
         yield* setStatus({ _tag: "Reconnecting", leaseId: undefined, reason, error })
         yield* (error !== undefined && !isTransient(error) ? Effect.logError : Effect.logWarning)(
           `registration of ${address} interrupted: ${reason}; retrying`
         ).pipe(Effect.annotateLogs({ ...annotations, attempt }))
-        const now = yield* Clock.currentTimeMillis
-        // A lease that lived a while is re-granted at once; quick failures back off.
-        if (now - started > ttl * 1_000) yield* pause.reset
-        else yield* pause.next(undefined).pipe(Effect.ignore)
-      }
-    })
+      })
+    )
 
     // Added before the fork, so it runs after the loop (and its revoke) is done.
     yield* Effect.addFinalizer(() => SubscriptionRef.set(status, { _tag: "Closed" }))
@@ -410,9 +401,15 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
       status: SubscriptionRef.get(status),
       changes: status.changes,
       awaitRegistered: status.changes.pipe(
-        Stream.filter(isRegistered),
+        Stream.filterMap((s): Option.Option<Effect.Effect<Extract<Status, { readonly _tag: "Registered" }>, EtcdError>> =>
+          isRegistered(s)
+            ? Option.some(Effect.succeed(s))
+            : s._tag === "Reconnecting" && s.error !== undefined && !isTransient(s.error)
+            ? Option.some(Effect.fail(s.error))
+            : Option.none()
+        ),
         Stream.runHead,
-        Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed }))
+        Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: (outcome) => outcome }))
       )
     }
   })

@@ -82,6 +82,8 @@ class SlotEntry {
   healthy: boolean
   /** Skipped until this time (ms since epoch): a sibling connection dropped. 0: not suspect. */
   suspectUntil = 0
+  /** No longer one of the policy's slots: its events are ignored. */
+  released = false
   picked = 0
   inFlight = 0
   readonly onCallStarted = () => {
@@ -135,6 +137,8 @@ interface Rotation {
   entries: ReadonlyArray<SlotEntry>
 }
 
+const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
+
 class AnchorPicker implements experimental.Picker {
   constructor(private readonly rotation: Rotation) {}
 
@@ -143,7 +147,7 @@ class AnchorPicker implements experimental.Picker {
     const result = Picker.pick(rotation.picker, rotation.readiness)
     if (result._tag === "NoneReady") {
       // The policy reports a non-READY state right after; queue until then.
-      return { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
+      return QUEUE
     }
     rotation.picker = result.next
     const entry = rotation.entries[result.index]!
@@ -162,11 +166,12 @@ const subchannelAddressKey = (address: SubchannelAddress): string =>
  * @since 0.1.0
  */
 export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource {
-  private entries = new Map<string, SlotEntry>()
+  /** The slots in schedule order, with the core picker over them: the policy's whole state. */
   private readonly rotation: Rotation = { picker: Picker.make([]), readiness: Picker.readiness(0), entries: [] }
+  /** It reads the live rotation, so one instance serves every READY update. */
+  private readonly readyPicker = new AnchorPicker(this.rotation)
   private target = "(unknown target)"
   private lastError: string | null = null
-  private currentState: ConnectivityState = ConnectivityState.IDLE
   private sink: StatsSink | undefined
   private destroyed = false
   private readonly random: () => number
@@ -190,7 +195,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
     if (!endpointList.ok) {
       // Keep serving the last good list; fail only when there is none.
-      if (this.entries.size === 0) {
+      if (this.rotation.entries.length === 0) {
         this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(endpointList.error), endpointList.error.details)
       }
       return true
@@ -220,14 +225,14 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     }
 
     const order = Schedule.slotOrder(weighted)
-    const next = new Map<string, SlotEntry>()
+    const previous = new Map(this.rotation.entries.map((entry) => [entry.key, entry]))
     const created: Array<SlotEntry> = []
-    for (const slot of order) {
+    const entries = order.map((slot) => {
       const key = Expansion.key(slot)
-      const existing = this.entries.get(key)
+      const existing = previous.get(key)
       if (existing !== undefined) {
-        next.set(key, existing)
-        continue
+        previous.delete(key)
+        return existing
       }
       const address = addresses.get(slot.address)!
       const subchannel = this.helper.createSubchannel(address, subchannelArgs(address, slot))
@@ -236,20 +241,17 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       subchannel.addConnectivityStateListener(entry.onState)
       subchannel.addHealthStateWatcher(entry.onHealth)
       this.helper.addChannelzChild(subchannel.getChannelzRef())
-      next.set(key, entry)
       created.push(entry)
-    }
-    for (const [key, entry] of this.entries) {
-      if (!next.has(key)) this.release(entry)
-    }
-    this.entries = next
+      return entry
+    })
+    // What is left of the previous slots was removed.
+    for (const entry of previous.values()) this.release(entry)
 
     const rotation = this.rotation
     rotation.picker = rotation.picker.slots.length === 0
       ? Picker.make(order, Math.floor(this.random() * order.length))
       : Picker.update(rotation.picker, order)
-    rotation.entries = rotation.picker.slots.map((slot) => next.get(Expansion.key(slot))!)
-    rotation.readiness = Picker.readiness(0)
+    rotation.entries = entries
     this.refreshReadiness()
 
     if (order.length === 0) {
@@ -259,17 +261,17 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     } else {
       this.publish()
     }
+    this.sink?.changed()
     for (const entry of created) {
       if (this.destroyed) break
       if (entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) entry.subchannel.startConnecting()
     }
-    this.sink?.changed()
     return true
   }
 
   /** @internal called by a slot's connectivity listener */
   onStateChange(entry: SlotEntry, state: ConnectivityState, errorMessage: string | undefined): void {
-    if (this.destroyed || this.entries.get(entry.key) !== entry) return
+    if (this.destroyed || entry.released) return
     const wasConnected = entry.connected
     entry.state = state
     if (state === ConnectivityState.TRANSIENT_FAILURE && errorMessage) this.lastError = errorMessage
@@ -282,9 +284,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       entry.suspectUntil = 0
       this.clearSuspicion(entry.slot.address)
     }
-    this.refreshReadiness()
-    this.publish()
-    this.sink?.changed()
+    this.changed()
     // Keep every slot connected: an idle slot (its connection dropped, or its
     // backoff ended) reconnects; grpc-js applies its backoff between attempts.
     if (state === ConnectivityState.IDLE) entry.subchannel.startConnecting()
@@ -330,9 +330,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
         if (entry.suspectUntil !== 0 && entry.suspectUntil <= now) entry.suspectUntil = 0
         else if (entry.suspectUntil !== 0) next = Math.min(next, entry.suspectUntil - now)
       }
-      this.refreshReadiness()
-      this.publish()
-      this.sink?.changed()
+      this.changed()
       if (Number.isFinite(next)) this.scheduleSuspicionCheck(next)
     }, delayMs)
     // A lapse timer must never keep the process alive.
@@ -341,8 +339,13 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   /** @internal called by a slot's health watcher (outlier detection) */
   onHealthChange(entry: SlotEntry, healthy: boolean): void {
-    if (this.destroyed || this.entries.get(entry.key) !== entry) return
+    if (this.destroyed || entry.released) return
     entry.healthy = healthy
+    this.changed()
+  }
+
+  /** After a slot's state, health or suspicion changed: new readiness, channel state and stats. */
+  private changed(): void {
     this.refreshReadiness()
     this.publish()
     this.sink?.changed()
@@ -369,7 +372,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       else if (entry.state === ConnectivityState.CONNECTING || entry.state === ConnectivityState.IDLE) connecting++
     }
     if (ready > 0) {
-      this.updateState(ConnectivityState.READY, new AnchorPicker(this.rotation), null)
+      this.updateState(ConnectivityState.READY, this.readyPicker, null)
     } else if (connecting > 0) {
       this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null)
     } else if (this.rotation.entries.length > 0) {
@@ -380,11 +383,11 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   private updateState(state: ConnectivityState, picker: experimental.Picker, errorMessage: string | null): void {
     if (this.destroyed) return
-    this.currentState = state
     this.helper.updateState(state, picker, errorMessage)
   }
 
   private release(entry: SlotEntry): void {
+    entry.released = true
     entry.subchannel.removeConnectivityStateListener(entry.onState)
     entry.subchannel.removeHealthStateWatcher(entry.onHealth)
     this.helper.removeChannelzChild(entry.subchannel.getChannelzRef())
@@ -412,13 +415,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     }))
   }
 
-  /** The aggregate state last reported to the channel. */
-  getState(): ConnectivityState {
-    return this.currentState
-  }
-
   exitIdle(): void {
-    for (const entry of this.entries.values()) {
+    for (const entry of this.rotation.entries) {
       if (entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) entry.subchannel.startConnecting()
     }
   }
@@ -431,8 +429,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.destroyed = true
     if (this.suspicionTimer !== undefined) clearTimeout(this.suspicionTimer)
     this.suspicionTimer = undefined
-    for (const entry of this.entries.values()) this.release(entry)
-    this.entries = new Map()
+    for (const entry of this.rotation.entries) this.release(entry)
     this.rotation.entries = []
     this.rotation.picker = Picker.make([])
     this.rotation.readiness = Picker.readiness(0)

@@ -183,17 +183,12 @@ export class ConnectionObserver {
     ).then(() => undefined)
   }
 
+  private newConnection(remoteAddress: string, remotePort: number, localPort: number): MutableConnection {
+    return { id: this.nextId++, remoteAddress, remotePort, localPort, open: true, calls: 0, openedAt: Date.now(), closedAt: undefined }
+  }
+
   private opened(socket: net.Socket): MutableConnection {
-    const connection: MutableConnection = {
-      id: this.nextId++,
-      remoteAddress: socket.remoteAddress ?? "unknown",
-      remotePort: socket.remotePort ?? 0,
-      localPort: socket.localPort ?? 0,
-      open: true,
-      calls: 0,
-      openedAt: Date.now(),
-      closedAt: undefined
-    }
+    const connection = this.newConnection(socket.remoteAddress ?? "unknown", socket.remotePort ?? 0, socket.localPort ?? 0)
     this.live.set(peerOf(socket.remoteAddress, socket.remotePort), connection)
     return connection
   }
@@ -211,16 +206,9 @@ export class ConnectionObserver {
     let connection = this.unobserved.get(peer)
     if (connection === undefined) {
       const colon = peer.lastIndexOf(":")
-      connection = {
-        id: this.nextId++,
-        remoteAddress: colon === -1 ? peer : peer.slice(0, colon),
-        remotePort: colon === -1 ? 0 : Number(peer.slice(colon + 1)),
-        localPort: 0,
-        open: true,
-        calls: 0,
-        openedAt: Date.now(),
-        closedAt: undefined
-      }
+      connection = colon === -1
+        ? this.newConnection(peer, 0, 0)
+        : this.newConnection(peer.slice(0, colon), Number(peer.slice(colon + 1)), 0)
       this.unobserved.set(peer, connection)
       // Closes of these connections are invisible here: bound the map instead.
       if (this.unobserved.size > CLOSED_HISTORY) this.unobserved.delete(this.unobserved.keys().next().value!)

@@ -29,7 +29,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
@@ -38,6 +37,7 @@ import type * as EtcdRecord from "../../core/EtcdRecord.js"
 import * as Target from "../../core/Target.js"
 import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
+import { stderrLogger } from "../internal/stderrLogger.js"
 import { ETCD_CLIENT_KEY, RESOLUTION_KEY, RUNTIME_KEY, type Resolution } from "./internal/keys.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
@@ -81,13 +81,10 @@ const isOptions = (source: EtcdSource): source is Etcd.EtcdOptions => "hosts" in
 
 const parseEtcd = (uri: experimental.GrpcUri): Target.EtcdTarget => targetOf(uri, "Etcd")
 
-/** etcd settings from the environment, with the hosts replaced. */
+/** The given hosts, with TLS and credentials from the environment. */
 const fromEnvironment = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Error> =>
-  Layer.scoped(
-    Etcd.Etcd,
-    Effect.flatMap(Etcd.config, (options) => Etcd.make({ ...options, hosts })).pipe(
-      Effect.mapError((error) => (error instanceof Etcd.EtcdError ? error : new Error(`etcd settings: ${error.message}`)))
-    )
+  Etcd.layerForHosts(hosts).pipe(
+    Layer.mapError((error) => (error instanceof Etcd.EtcdError ? error : new Error(`etcd settings: ${error.message}`)))
   )
 
 /** Where this channel's etcd client comes from (see the module doc). */
@@ -106,8 +103,6 @@ const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): Layer.La
       `provide the Etcd layer to AnchoredChannel, or set ETCD_ENDPOINTS`
   )
 }
-
-const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))
 
 const serverNameOf = (metadata: unknown): string | undefined => {
   if (typeof metadata !== "object" || metadata === null) return undefined
@@ -173,6 +168,7 @@ export class EtcdResolver implements experimental.Resolver {
         Stream.runForEach((snapshot) => Effect.sync(() => this.report(snapshot.endpoints)))
       )
     }).pipe(Effect.provide(this.layer))
+    // Beside the watch: once, if no list came in time, say why calls fail.
     const firstResolutionTimeout = Effect.sleep(this.timeoutMs).pipe(
       Effect.andThen(
         Effect.sync(() => {
@@ -182,7 +178,7 @@ export class EtcdResolver implements experimental.Resolver {
         })
       )
     )
-    return Effect.zipRight(Effect.yieldNow(), Effect.raceFirst(watch, Effect.zipRight(firstResolutionTimeout, Effect.never))).pipe(
+    return Effect.zipRight(Effect.yieldNow(), Effect.zipLeft(watch, firstResolutionTimeout, { concurrent: true })).pipe(
       Effect.catchAll((error) => Effect.sync(() => this.fail(`etcd discovery of service "${service}" failed: ${error.message}`))),
       // After a failure retrying cannot fix (e.g. bad credentials), the next
       // re-resolution request from the channel starts over.
@@ -212,7 +208,7 @@ export class EtcdResolver implements experimental.Resolver {
     this.listener(
       experimental.statusOrFromValue(addresses),
       { [RESOLUTION_KEY]: resolution },
-      this.serviceConfig === null ? null : experimental.statusOrFromValue(this.serviceConfig),
+      this.serviceConfig,
       addresses.length === 0 ? `service "${this.target.service}" has no endpoints registered in etcd` : ""
     )
   }
@@ -222,7 +218,7 @@ export class EtcdResolver implements experimental.Resolver {
     this.listener(
       experimental.statusOrFromError({ code: Status.UNAVAILABLE, details: `${this.canonical}: ${details}` }),
       {},
-      this.serviceConfig === null ? null : experimental.statusOrFromValue(this.serviceConfig),
+      this.serviceConfig,
       details
     )
   }

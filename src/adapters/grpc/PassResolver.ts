@@ -66,7 +66,7 @@ export class PassResolver implements experimental.Resolver {
       this.listener(
         experimental.statusOrFromValue(this.endpoints),
         this.attributes,
-        this.serviceConfig === null ? null : experimental.statusOrFromValue(this.serviceConfig),
+        this.serviceConfig,
         ""
       )
     })

@@ -17,6 +17,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as HashMap from "effect/HashMap"
 import * as Demo from "./demo.js"
 import { CliError, colors, EXIT_FAILURE, EXIT_USAGE, interruptedExitCode, loggerLayer, oneLine, stripAnsi } from "./internal/common.js"
 import * as Register from "./register.js"
@@ -46,12 +47,10 @@ const isVerbose = process.argv.slice(2).includes("--verbose")
 // to an IP address) are not the user's concern; --verbose shows them.
 if (!isVerbose) process.noDeprecation = true
 
-const SUBCOMMANDS = new Set(["demo", "resolve", "watch", "register"])
-
 /** `grpc-anchor SUBCOMMAND --help` when a known subcommand was given, else `grpc-anchor --help`. */
 const helpCommand = (): string => {
   const sub = process.argv[2]
-  return sub !== undefined && SUBCOMMANDS.has(sub) ? `grpc-anchor ${sub} --help` : "grpc-anchor --help"
+  return sub !== undefined && HashMap.has(Command.getSubcommands(root), sub) ? `grpc-anchor ${sub} --help` : "grpc-anchor --help"
 }
 
 /**

@@ -23,19 +23,20 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AnchoredChannel from "../../adapters/grpc/AnchoredChannel.js"
 import type { ChannelStats } from "../../adapters/grpc/Stats.js"
-import * as Etcd from "../../adapters/etcd/Etcd.js"
+import * as Address from "../../core/Address.js"
+import * as EtcdRecord from "../../core/EtcdRecord.js"
+import * as Target from "../../core/Target.js"
 import { call, EchoClient, type Echo } from "../internal/echo.js"
-import { startEchoProcess, type EchoProcess } from "../internal/echoProcess.js"
+import { EchoProcessError, startEchoProcess, type EchoProcess } from "../internal/echoProcess.js"
 import {
   CliError,
   colors,
@@ -44,10 +45,13 @@ import {
   errorLine,
   etcdLayer,
   failure,
+  inRange,
   line,
   oneLine,
   parseHosts,
-  probeEtcd,
+  parseTarget,
+  percent,
+  readEtcd,
   setInterruptedExitCode,
   stdoutIsTty,
   stripAnsi,
@@ -96,11 +100,10 @@ interface Backend {
   readonly weight: number
   /** Connections the channel should open to it. */
   readonly expectedConnections: number
+  /** 0 until first started; a restart reuses it. */
   port: number
-  address: string
+  /** The running server; undefined while it is down. */
   process: EchoProcess | undefined
-  pid: number | undefined
-  up: boolean
   /** Calls this server answered, counted by the client over the whole run. */
   answered: number
   /** Channel view: slots for this address, and how many are READY. */
@@ -131,7 +134,8 @@ interface FailedCall {
   readonly error: string
 }
 
-interface State {
+/** What the run measured; {@link evaluate} judges it. */
+export interface State {
   readonly mode: "pass" | "etcd"
   target: string
   readonly durationMs: number
@@ -158,6 +162,7 @@ interface State {
 }
 
 const now = (state: State): number => performance.now() - state.t0
+const addressOf = (backend: Backend): string => Address.format({ host: "127.0.0.1", port: backend.port })
 const currentPhase = (state: State): Phase => state.phases[state.phases.length - 1]!
 const victim = (state: State): Backend => state.backends[state.backends.length - 1]!
 
@@ -228,7 +233,6 @@ export interface Summary {
   readonly checks: ReadonlyArray<Check>
 }
 
-const pct = (x: number): string => `${(x * 100).toFixed(1)}%`
 const ms = (x: number): string => `${(x / 1_000).toFixed(1)}s`
 const thousands = (n: number): string => n.toLocaleString("en-US")
 
@@ -275,7 +279,7 @@ export const evaluate = (state: State, ttlSeconds: number): Summary => {
     }
     const worst = Math.max(...phase.shares.map((s) => Math.abs(s.share - (s.expected ?? 0)) * 100))
     const enough = phase.calls >= MIN_PHASE_CALLS
-    const shares = phase.shares.map((s) => `${s.server} ${pct(s.share)} (expected ${pct(s.expected ?? 0)})`).join(", ")
+    const shares = phase.shares.map((s) => `${s.server} ${percent(s.share)} (expected ${percent(s.expected ?? 0)})`).join(", ")
     checks.push({
       name: `shares while ${name}`,
       ok: enough && worst <= SHARE_TOLERANCE,
@@ -343,7 +347,7 @@ export const evaluate = (state: State, ttlSeconds: number): Summary => {
     calls: { ok: state.okTotal, failed: state.failedTotal },
     servers: state.backends.map((b) => ({
       name: b.name,
-      address: b.address,
+      address: addressOf(b),
       weight: b.weight,
       expectedConnections: b.expectedConnections,
       connections: b.serverConnections ?? null,
@@ -358,7 +362,7 @@ export const evaluate = (state: State, ttlSeconds: number): Summary => {
 }
 
 /** The summary as text lines. */
-export const renderSummary = (summary: Summary): ReadonlyArray<string> => {
+const renderSummary = (summary: Summary): ReadonlyArray<string> => {
   const out: Array<string> = []
   out.push("")
   out.push(`summary  ${summary.target}`)
@@ -367,7 +371,7 @@ export const renderSummary = (summary: Summary): ReadonlyArray<string> => {
   const names = summary.servers.map((s) => s.name)
   out.push(`  ${"phase".padEnd(20)} ${"time".padEnd(11)} ${"calls".padStart(8)} ${"failed".padStart(6)}   ${names.map((n) => `${n} share (expected)`.padEnd(20)).join(" ")}`)
   for (const p of summary.phases) {
-    const cells = p.shares.map((s) => (p.judged ? `${pct(s.share).padStart(6)} (${pct(s.expected ?? 0).padStart(6)})` : `${pct(s.share).padStart(6)}`).padEnd(20))
+    const cells = p.shares.map((s) => (p.judged ? `${percent(s.share).padStart(6)} (${percent(s.expected ?? 0).padStart(6)})` : `${percent(s.share).padStart(6)}`).padEnd(20))
     out.push(
       `  ${p.name.padEnd(20)} ${`${ms(p.startMs)}-${ms(p.endMs)}`.padEnd(11)} ${thousands(p.calls).padStart(8)} ${String(p.failed).padStart(6)}   ${cells.join(" ")}`
     )
@@ -433,12 +437,12 @@ const frame = (state: State, color: boolean, columns: number): ReadonlyArray<str
   for (const b of state.backends) {
     const share = shares.get(b.name) ?? 0
     const expected = phase.expected?.get(b.name)
-    const conns = b.up ? `${b.serverConnections ?? "?"}/${b.expectedConnections}`.padStart(5) : paint("31", " down")
+    const conns = b.process !== undefined ? `${b.serverConnections ?? "?"}/${b.expectedConnections}`.padStart(5) : paint("31", " down")
     const served = b.serverCalls === undefined ? "-" : thousands(b.serverCalls)
     out.push(
-      `  ${b.name.padEnd(6)}  ${withAddress ? b.address.padEnd(21) + "  " : ""}${conns}  ${`${b.ready}/${b.expectedConnections}`.padStart(6)}  ${served.padStart(7)}   ` +
-        `${paint("36", bar(share, expected, barWidth))}  ${pct(share).padStart(6)}  ${expected === undefined ? "     -" : pct(expected).padStart(6)}` +
-        (wide && b.up ? `     ${b.perConnection.map(thousands).join(" / ")}` : "")
+      `  ${b.name.padEnd(6)}  ${withAddress ? addressOf(b).padEnd(21) + "  " : ""}${conns}  ${`${b.ready}/${b.expectedConnections}`.padStart(6)}  ${served.padStart(7)}   ` +
+        `${paint("36", bar(share, expected, barWidth))}  ${percent(share).padStart(6)}  ${expected === undefined ? "     -" : percent(expected).padStart(6)}` +
+        (wide && b.process !== undefined ? `     ${b.perConnection.map(thousands).join(" / ")}` : "")
     )
   }
   out.push("")
@@ -453,8 +457,8 @@ const progress = (state: State): string => {
   const shares = liveShares(state, phase)
   const servers = state.backends.map((b) => {
     const expected = phase.expected?.get(b.name)
-    const conns = b.up ? `${b.serverConnections ?? "?"}/${b.expectedConnections} conns` : "down"
-    return `${b.name} ${conns} ${pct(shares.get(b.name) ?? 0)}${expected === undefined ? "" : ` (exp ${pct(expected)})`}`
+    const conns = b.process !== undefined ? `${b.serverConnections ?? "?"}/${b.expectedConnections} conns` : "down"
+    return `${b.name} ${conns} ${percent(shares.get(b.name) ?? 0)}${expected === undefined ? "" : ` (exp ${percent(expected)})`}`
   })
   return `${ms(now(state)).padStart(6)}  ${phase.name.padEnd(19)}  answered ${thousands(state.okTotal)} failed ${state.failedTotal}  | ${servers.join(" | ")}`
 }
@@ -467,8 +471,8 @@ interface DemoOptions {
   readonly durationMs: number
   readonly json: boolean
   readonly concurrency: number
-  readonly etcd: Option.Option<ReadonlyArray<string>>
-  readonly service: string
+  /** With `--etcd`: the target the channel dials, `etcd://HOSTS/SERVICE#2` (its etcd hosts and service). */
+  readonly etcd: Option.Option<Target.EtcdTarget>
   readonly ttl: number
 }
 
@@ -481,25 +485,23 @@ const startBackend = (backend: Backend, options: DemoOptions): Effect.Effect<Ech
         name: backend.name,
         port: backend.port,
         timeoutMs: 20_000,
-        ...(Option.isSome(options.etcd) ? { etcd: { hosts: options.etcd.value.join(","), service: options.service, ttl: options.ttl } } : {})
+        ...Option.match(options.etcd, {
+          onNone: () => ({}),
+          onSome: (target) => ({ etcd: { hosts: target.etcd.map(Address.format).join(","), service: target.service, ttl: options.ttl } })
+        })
       }),
     catch: (error) =>
       failure(
         `starting echo server ${backend.name}${backend.port === 0 ? "" : ` on port ${backend.port}`} failed: ${oneLine(
-          (error instanceof Error ? error.message : String(error)).replace(/^echo \S+ exited: (echo server: )?/, "")
-        ) || "it exited"}`,
+          error instanceof EchoProcessError ? error.detail : String(error)
+        )}`,
         error
       )
   }).pipe(
     Effect.tap((process) =>
       Effect.sync(() => {
-        // A stats request racing the process's death must not crash the demo with EPIPE.
-        process.child.stdin?.on("error", () => undefined)
         backend.process = process
-        backend.pid = process.child.pid
         backend.port = process.port
-        backend.address = `127.0.0.1:${process.port}`
-        backend.up = true
         backend.serverConnections = undefined
         backend.serverCalls = undefined
         backend.perConnection = []
@@ -511,7 +513,6 @@ const startBackend = (backend: Backend, options: DemoOptions): Effect.Effect<Ech
 const stopBackend = (backend: Backend): Effect.Effect<void> =>
   Effect.suspend(() => {
     const process = backend.process
-    backend.up = false
     backend.process = undefined
     if (process === undefined) return Effect.void
     return Effect.promise(() => process.stop()).pipe(
@@ -527,12 +528,13 @@ const pollServers = (state: State): Effect.Effect<void> =>
     state.backends,
     (b) => {
       const process = b.process
-      if (!b.up || process === undefined) return Effect.void
+      if (process === undefined) return Effect.void
       return Effect.tryPromise(() => process.stats()).pipe(
         Effect.timeout("2 seconds"),
         Effect.tap((stats) =>
           Effect.sync(() => {
-            if (b.process !== process || !b.up) return
+            // Only the answer of the process still running counts.
+            if (b.process !== process) return
             const live = stats.connections.filter((c) => c.open)
             b.serverConnections = live.length
             b.serverCalls = stats.calls
@@ -548,7 +550,8 @@ const pollServers = (state: State): Effect.Effect<void> =>
 /** Updates the channel view and moves the phases on what the channel sees. */
 const onChannelStats = (state: State, stats: ChannelStats, emit: (text: string) => void): void => {
   for (const b of state.backends) {
-    const slots = stats.connections.filter((c) => c.address === b.address)
+    const address = addressOf(b)
+    const slots = stats.connections.filter((c) => c.address === address)
     b.slots = slots.length
     b.ready = slots.filter((c) => c.state === "READY").length
   }
@@ -571,10 +574,29 @@ const onChannelStats = (state: State, stats: ChannelStats, emit: (text: string) 
   }
 }
 
-const runDemo = (options: DemoOptions) =>
+/**
+ * Runs the demo and prints its summary; returns the exit code. Interrupted
+ * (Ctrl-C) at any point before the summary, it stops the servers and exits
+ * 130 without one.
+ */
+const runDemo = (options: DemoOptions): Effect.Effect<number, CliError> =>
   Effect.gen(function* () {
     yield* setInterruptedExitCode(EXIT_INTERRUPTED)
     const output: Output = options.json ? "json" : stdoutIsTty() ? "tty" : "plain"
+    // The summary is printed once the scope closed, the servers stopped.
+    const summary = yield* demo(options, output).pipe(
+      Effect.scoped,
+      Effect.onInterrupt(() => errorLine("grpc-anchor: demo interrupted; servers stopped, no summary"))
+    )
+    yield* line(output === "json" ? JSON.stringify(summary, null, 2) : renderSummary(summary).join("\n"))
+    const code = summary.ok ? 0 : EXIT_FAILURE
+    yield* setInterruptedExitCode(code)
+    return code
+  })
+
+/** The run itself, in a scope that holds the servers, the channel and the traffic; the summary of what it saw. */
+const demo = (options: DemoOptions, output: Output): Effect.Effect<Summary, CliError, Scope.Scope> =>
+  Effect.gen(function* () {
     const color = output === "tty" && colors()
     const etcdMode = Option.isSome(options.etcd)
     const backends: Array<Backend> = [3, 2, 1].map((weight, i) => ({
@@ -582,10 +604,7 @@ const runDemo = (options: DemoOptions) =>
       weight: etcdMode ? 1 : weight,
       expectedConnections: etcdMode ? 2 : weight,
       port: 0,
-      address: "",
       process: undefined,
-      pid: undefined,
-      up: false,
       answered: 0,
       slots: 0,
       ready: 0,
@@ -621,31 +640,29 @@ const runDemo = (options: DemoOptions) =>
       if (output === "plain") process.stdout.write(`${ms(atMs).padStart(6)}  ${text}\n`)
     }
 
-    // etcd: reachable, and nobody else registered under the service.
+    // etcd: reachable (one read, its error one clear line), and nobody else registered under the service.
     if (Option.isSome(options.etcd)) {
-      const prefix = `${options.service}/`
-      yield* Effect.gen(function* () {
-        yield* probeEtcd(prefix)
-        const etcd = yield* Etcd.Etcd
-        const keys = yield* etcd.use(`read ${prefix}`, (client) => client.getAll().prefix(prefix).keys()).pipe(
-          Effect.mapError((error) => failure(oneLine(error.message), error))
+      const { service } = options.etcd.value
+      const prefix = EtcdRecord.prefix(service)
+      const keys = yield* readEtcd(`read ${prefix}`, (client) => client.getAll().prefix(prefix).keys()).pipe(
+        Effect.provide(etcdLayer(options.etcd.value.etcd.map(Address.format)))
+      )
+      if (keys.length > 0) {
+        return yield* failure(
+          `service ${service} already has ${keys.length} record(s) in etcd (${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ", ..." : ""}); ` +
+            `stop those servers or pick another --service`
         )
-        if (keys.length > 0) {
-          return yield* failure(
-            `service ${options.service} already has ${keys.length} record(s) in etcd (${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ", ..." : ""}); ` +
-              `stop those servers or pick another --service`
-          )
-        }
-      }).pipe(Effect.scoped, Effect.provide(etcdLayer(options.etcd.value)))
+      }
     }
 
     // The servers: stopped (SIGTERM, then SIGKILL) when the demo ends, however it ends.
     yield* Effect.addFinalizer(() => Effect.forEach(backends, stopBackend, { concurrency: "unbounded", discard: true }))
     yield* Effect.forEach(backends, (b) => startBackend(b, options), { concurrency: "unbounded", discard: true })
 
-    const target = Option.isSome(options.etcd)
-      ? `etcd://${options.etcd.value.join(",")}/${options.service}#2`
-      : `pass:///${backends.map((b) => `${b.address}#${b.weight}`).join(",")}`
+    const target = Option.match(options.etcd, {
+      onSome: Target.format,
+      onNone: () => `pass:///${backends.map((b) => `${addressOf(b)}#${b.weight}`).join(",")}`
+    })
     const anchored = yield* AnchoredChannel.make({ target, channelOptions: CHANNEL_OPTIONS }).pipe(
       Effect.mapError((error) => failure(oneLine(error.message), error))
     )
@@ -654,8 +671,11 @@ const runDemo = (options: DemoOptions) =>
 
     if (output === "plain") yield* line(`grpc-anchor demo  ${anchored.target}`)
     const serversUp =
-      `servers up: ${backends.map((b) => `${b.name} on ${b.address} (pid ${b.pid})`).join(", ")}` +
-      (etcdMode ? `, registered under ${options.service}/ with a ${options.ttl} s lease` : "")
+      `servers up: ${backends.map((b) => `${b.name} on ${addressOf(b)} (pid ${b.process?.child.pid})`).join(", ")}` +
+      Option.match(options.etcd, {
+        onNone: () => "",
+        onSome: ({ service }) => `, registered under ${EtcdRecord.prefix(service)} with a ${options.ttl} s lease`
+      })
 
     // The channel's view, and the phase changes it triggers.
     yield* anchored.changes.pipe(
@@ -711,12 +731,14 @@ const runDemo = (options: DemoOptions) =>
         }
       }
     }
+    /** Lets every loop end after its current call, and waits for those calls (bounded). */
+    const stopTraffic = (running: Promise<unknown>) =>
+      Effect.sync(() => {
+        traffic.stopping = true
+      }).pipe(Effect.zipRight(Effect.promise(() => running).pipe(Effect.timeout(CALL_DEADLINE_MS + 1_000), Effect.ignore)))
     const workers = yield* Effect.acquireRelease(
       Effect.sync(() => Promise.all(Array.from({ length: options.concurrency }, worker))),
-      (running) =>
-        Effect.sync(() => {
-          traffic.stopping = true
-        }).pipe(Effect.zipRight(Effect.promise(() => running).pipe(Effect.timeout(CALL_DEADLINE_MS + 1_000), Effect.ignore)))
+      stopTraffic
     )
 
     // The view.
@@ -757,10 +779,9 @@ const runDemo = (options: DemoOptions) =>
     const dead = victim(state)
     state.killSentMs = now(state)
     enterPhase(state, "kill -> seen")
-    dead.up = false
     const killed = dead.process
     dead.process = undefined
-    emit(`SIGKILL ${dead.name} (pid ${dead.pid})`)
+    emit(`SIGKILL ${dead.name} (pid ${killed?.child.pid})`)
     yield* Effect.promise(() => killed?.kill() ?? Promise.resolve())
     const seen = yield* waitFor(() => state.killSeenMs !== undefined, KILL_SEEN_TIMEOUT_MS)
     if (!seen) {
@@ -775,10 +796,10 @@ const runDemo = (options: DemoOptions) =>
     if (currentPhase(state).judged) yield* enoughCalls
     state.restartMs = now(state)
     enterPhase(state, "restart -> rejoined")
-    emit(`restarting ${dead.name} on ${dead.address}`)
-    yield* startBackend(dead, options)
+    emit(`restarting ${dead.name} on ${addressOf(dead)}`)
+    const restarted = yield* startBackend(dead, options)
     state.restartedMs = now(state)
-    emit(`${dead.name} is serving again (pid ${dead.pid})${etcdMode ? " and registered" : ""}`)
+    emit(`${dead.name} is serving again (pid ${restarted.child.pid})${etcdMode ? " and registered" : ""}`)
     const rejoined = yield* waitFor(() => state.rejoinedMs !== undefined, REJOIN_TIMEOUT_MS)
     if (!rejoined) {
       emit(`${dead.name} did not rejoin within ${REJOIN_TIMEOUT_MS} ms`)
@@ -788,10 +809,7 @@ const runDemo = (options: DemoOptions) =>
     if (currentPhase(state).judged) yield* enoughCalls
 
     // Stop the traffic, then ask the servers what they see.
-    yield* Effect.sync(() => {
-      traffic.stopping = true
-    })
-    yield* Effect.promise(() => workers).pipe(Effect.timeout(CALL_DEADLINE_MS + 1_000), Effect.ignore)
+    yield* stopTraffic(workers)
     state.endMs = now(state)
     const last = currentPhase(state)
     last.endMs = state.endMs
@@ -799,15 +817,8 @@ const runDemo = (options: DemoOptions) =>
     yield* pollServers(state)
     yield* draw
 
-    const summary = evaluate(state, options.ttl)
-    if (output === "json") yield* line(JSON.stringify(summary, null, 2))
-    else yield* line(renderSummary(summary).join("\n"))
-    yield* setInterruptedExitCode(0)
-    return summary.ok ? 0 : EXIT_FAILURE
-  }).pipe(
-    Effect.scoped,
-    Effect.onInterrupt(() => errorLine("grpc-anchor: demo interrupted; servers stopped, no summary"))
-  )
+    return evaluate(state, options.ttl)
+  })
 
 /** Waits until `condition` holds, polling every 5 ms, at most `timeoutMs`; whether it held. */
 const waitFor = (condition: () => boolean, timeoutMs: number): Effect.Effect<boolean> =>
@@ -828,22 +839,17 @@ const sleepUntil = (state: State, atMs: number): Effect.Effect<void> =>
 // The command
 // ---------------------------------------------------------------------------
 
-const positive = (flag: string, min: number, max: number) => (value: number) =>
-  value >= min && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${flag} must be between ${min} and ${max}, got ${value}`)))
-
 const duration = Options.float("duration").pipe(
   Options.withPseudoName("SECONDS"),
   Options.withDefault(10),
-  Options.mapEffect(positive("--duration", 1, 3_600)),
+  Options.mapEffect(inRange("--duration", 1, 3_600)),
   Options.withDescription("How long to drive calls, in seconds (about; the rejoined phase gets at least 15% of it).")
 )
 const json = Options.boolean("json").pipe(Options.withDescription("Print only the summary, as JSON (no live view)."))
 const concurrency = Options.integer("concurrency").pipe(
   Options.withPseudoName("N"),
   Options.withDefault(16),
-  Options.mapEffect(positive("--concurrency", 1, 1_000)),
+  Options.mapEffect(inRange("--concurrency", 1, 1_000)),
   Options.withDescription("Calls in flight.")
 )
 const etcd = Options.text("etcd").pipe(
@@ -859,9 +865,12 @@ const service = Options.text("service").pipe(
 const ttl = Options.integer("ttl").pipe(
   Options.withPseudoName("SECONDS"),
   Options.withDefault(2),
-  Options.mapEffect(positive("--ttl", 1, 60)),
+  Options.mapEffect(inRange("--ttl", 1, 60)),
   Options.withDescription("With --etcd: the lease TTL of the servers' records (a killed server's record lasts this long).")
 )
+
+/** `http://`, `https://` or any other scheme in front of a host. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 
 /** The `demo` subcommand. */
 export const command = Command.make(
@@ -869,9 +878,26 @@ export const command = Command.make(
   { duration, json, concurrency, etcd, service, ttl, verbose },
   ({ concurrency, duration, etcd, json, service, ttl }) =>
     Effect.gen(function* () {
-      const hosts = Option.isSome(etcd) ? Option.some(yield* parseHosts("--etcd", etcd.value)) : Option.none()
-      if (service.length === 0 || /[\s,]/.test(service)) return yield* usage(`--service must be a non-empty name without spaces or commas, got ${JSON.stringify(service)}`)
-      const code = yield* runDemo({ durationMs: duration * 1_000, json, concurrency, etcd: hosts, service, ttl })
+      const hosts = Option.isSome(etcd) ? yield* parseHosts("--etcd", etcd.value) : []
+      const withScheme = hosts.find((h) => SCHEME.test(h))
+      if (withScheme !== undefined) {
+        return yield* usage(
+          `--etcd takes host:port without a scheme, got ${JSON.stringify(withScheme)}; for TLS set ETCD_CACERT (and ETCD_CERT, ETCD_KEY)`
+        )
+      }
+      // The channel's target, checked before etcd is dialled or any server started (the service
+      // is checked without --etcd too, as part of etcd:///SERVICE#2).
+      const target = yield* parseTarget(
+        `etcd://${hosts.join(",")}/${service}#2`,
+        Option.isSome(etcd) ? "--etcd and --service make a bad target" : "--service makes a bad target"
+      )
+      const code = yield* runDemo({
+        durationMs: duration * 1_000,
+        json,
+        concurrency,
+        etcd: Option.isSome(etcd) && target._tag === "Etcd" ? Option.some(target) : Option.none(),
+        ttl
+      })
       if (code !== 0) return yield* new CliError({ message: "", exitCode: code })
     })
 ).pipe(

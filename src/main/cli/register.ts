@@ -12,9 +12,7 @@
  * ```
  */
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -22,7 +20,8 @@ import * as Stream from "effect/Stream"
 import * as Etcd from "../../adapters/etcd/Etcd.js"
 import * as Registrar from "../../adapters/etcd/Registrar.js"
 import * as Address from "../../core/Address.js"
-import { etcdLayer, failure, line, oneLine, parseHosts, probeEtcd, usage, verbose } from "./internal/common.js"
+import * as EtcdRecord from "../../core/EtcdRecord.js"
+import { etcdLayer, failure, inRange, line, oneLine, parseHosts, probeEtcd, usage, verbose } from "./internal/common.js"
 
 /** How long the first registration may take once etcd answered the probe. */
 const REGISTER_TIMEOUT = "15 seconds"
@@ -41,11 +40,7 @@ const address = Options.text("address").pipe(
 const ttl = Options.integer("ttl").pipe(
   Options.withPseudoName("SECONDS"),
   Options.withDefault(10),
-  Options.mapEffect((value) =>
-    value >= 1 && value <= 9_000_000_000
-      ? Effect.succeed(value)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--ttl must be a whole number of seconds >= 1, got ${value}`)))
-  ),
+  Options.mapEffect(inRange("--ttl", 1, 9_000_000_000, "a whole number of seconds >= 1")),
   Options.withDescription("Lease TTL in seconds: how long the record outlives this process if it dies without deregistering.")
 )
 const metadata = Options.text("metadata").pipe(
@@ -61,7 +56,6 @@ const describeStatus = (status: Registrar.Status): string | undefined => {
     case "Reconnecting":
       return `reconnecting: ${oneLine(status.reason)}`
     case "Registering":
-      return status.attempt > 1 ? `registering (attempt ${status.attempt})` : undefined
     case "Closed":
       return undefined
   }
@@ -87,32 +81,31 @@ export const command = Command.make(
         }
       }
 
-      /** The key once the registrar exists, for the check after the revoke. */
-      const made = { key: undefined as string | undefined, address }
+      /** The registrar once made, for the check after the revoke. */
+      let made: Registrar.Registrar.Service | undefined
 
       const program = Effect.gen(function* () {
-        yield* probeEtcd(`${service}/`)
+        yield* probeEtcd(EtcdRecord.prefix(service))
         const registrar = yield* Registrar.make({ service, address, ttl, metadata: data }).pipe(
           Effect.mapError((error) => usage(oneLine(error.message)))
         )
-        made.key = registrar.key
-        made.address = registrar.address
-        const last = { reason: "no answer" }
+        made = registrar
+        // Fails at once on what retrying cannot fix (credentials, permissions); bounded otherwise.
         const registered = yield* registrar.awaitRegistered.pipe(
-          Effect.raceFirst(
-            registrar.changes.pipe(
-              Stream.runForEach((status) =>
-                Effect.sync(() => {
-                  if (status._tag === "Reconnecting") last.reason = oneLine(status.reason)
-                })
-              ),
-              Effect.zipRight(Effect.never)
-            )
-          ),
-          Effect.timeoutFail({
-            duration: REGISTER_TIMEOUT,
-            onTimeout: () => failure(`could not register ${registrar.address} in etcd within ${REGISTER_TIMEOUT}: ${last.reason}`)
-          })
+          Effect.mapError((error) => failure(`could not register ${registrar.address} in etcd: ${oneLine(error.message)}`, error)),
+          Effect.timeoutOption(REGISTER_TIMEOUT),
+          Effect.flatMap(
+            Option.match({
+              onSome: Effect.succeed,
+              onNone: () =>
+                Effect.flatMap(registrar.status, (status) =>
+                  failure(
+                    `could not register ${registrar.address} in etcd within ${REGISTER_TIMEOUT}: ` +
+                      (status._tag === "Reconnecting" ? oneLine(status.reason) : "no answer")
+                  )
+                )
+            })
+          )
         )
         yield* line(
           `registered ${registrar.address} as ${registrar.key} (lease ${registered.leaseId}, ttl ${ttl}s); Ctrl-C or SIGTERM deregisters`
@@ -133,14 +126,14 @@ export const command = Command.make(
       // record is checked with the same etcd client, still open.
       yield* program.pipe(
         Effect.scoped,
-        Effect.onInterrupt(() => (made.key === undefined ? Effect.void : confirmGone(made.address, made.key))),
+        Effect.onInterrupt(() => (made === undefined ? Effect.void : confirmGone(made))),
         Effect.provide(etcdLayer(hosts))
       )
     })
 ).pipe(Command.withDescription("Register an endpoint in etcd and keep it registered until Ctrl-C or SIGTERM, then deregister."))
 
 /** After the revoke: says whether the record is gone (bounded; etcd may be away). */
-const confirmGone = (address: string, key: string) =>
+const confirmGone = ({ address, key }: Registrar.Registrar.Service) =>
   Effect.gen(function* () {
     const etcd = yield* Etcd.Etcd
     const value = yield* etcd.use(`read ${key}`, (client) => client.get(key).string()).pipe(Effect.timeout(CHECK_TIMEOUT), Effect.either)

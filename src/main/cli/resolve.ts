@@ -22,13 +22,11 @@ import * as EtcdRecord from "../../core/EtcdRecord.js"
 import * as Expansion from "../../core/Expansion.js"
 import * as Schedule from "../../core/Schedule.js"
 import * as Target from "../../core/Target.js"
-import { CliError, EXIT_USAGE, line, verbose } from "./internal/common.js"
+import { CliError, EXIT_USAGE, line, parseTarget, percent, plural, verbose } from "./internal/common.js"
 
 /** Rows of slots and picks of the schedule printed as text (JSON caps the schedule at {@link JSON_PERIOD_CAP}). */
 const TEXT_CAP = 1_000
 const JSON_PERIOD_CAP = 100_000
-/** Widest target excerpt shown above a caret. */
-const EXCERPT_WIDTH = 100
 
 /** The facts `resolve` prints about a `pass:///` target. */
 export interface PassResolution {
@@ -71,7 +69,7 @@ export interface ResolutionFailure {
 }
 
 /** Resolves a parsed target: pure, no network. */
-export const describeTarget = (input: string, target: Target.Target): PassResolution | EtcdResolution => {
+const describeTarget = (input: string, target: Target.Target): PassResolution | EtcdResolution => {
   const canonical = Target.format(target)
   if (target._tag === "Etcd") {
     return {
@@ -103,17 +101,15 @@ export const describeTarget = (input: string, target: Target.Target): PassResolu
   }
 }
 
-const percent = (share: number): string => `${(share * 100).toFixed(1)}%`
-
 /** The text form of a resolution. */
-export const renderText = (resolution: PassResolution | EtcdResolution): ReadonlyArray<string> => {
+const renderText = (resolution: PassResolution | EtcdResolution): ReadonlyArray<string> => {
   const out: Array<string> = []
   const note = resolution.target === resolution.input ? "(canonical)" : `(canonical form of ${JSON.stringify(resolution.input)})`
   out.push(`target    ${resolution.target}  ${note}`)
   if (resolution.kind === "etcd") {
     out.push(`kind      etcd: backends discovered under the key prefix ${JSON.stringify(resolution.prefix)}`)
     out.push(`service   ${resolution.service}`)
-    out.push(`count     ${resolution.count} connection${resolution.count === 1 ? "" : "s"} to every endpoint registered in etcd`)
+    out.push(`count     ${plural(resolution.count, "connection")} to every endpoint registered in etcd`)
     out.push(
       resolution.etcd.length > 0
         ? `etcd      ${resolution.etcd.join(", ")}`
@@ -126,8 +122,7 @@ export const renderText = (resolution: PassResolution | EtcdResolution): Readonl
     )
     return out
   }
-  const addresses = resolution.addresses.length
-  out.push(`kind      pass: ${addresses} address${addresses === 1 ? "" : "es"}, ${resolution.connections} connection${resolution.connections === 1 ? "" : "s"}`)
+  out.push(`kind      pass: ${plural(resolution.addresses.length, "address", "addresses")}, ${plural(resolution.connections, "connection")}`)
   out.push("")
   const width = Math.max(7, ...resolution.addresses.map((a) => a.address.length))
   out.push(`address${" ".repeat(width - 7)}  conns  share`)
@@ -153,55 +148,6 @@ export const renderText = (resolution: PassResolution | EtcdResolution): Readonl
   return out
 }
 
-/**
- * The target as shown above a caret: every character a terminal shows one
- * column wide is kept (printable ASCII and Latin-1/Latin Extended letters),
- * anything else (controls, invisible or wide characters) is written
- * `\u{hex}`, so the caret's column is exact. `columns[i]` is the column of
- * UTF-16 index `i`.
- */
-const displayOf = (input: string): { readonly tokens: ReadonlyArray<{ readonly text: string; readonly at: number }> } => {
-  const tokens: Array<{ text: string; at: number }> = []
-  for (let i = 0; i < input.length; ) {
-    const cp = input.codePointAt(i)!
-    const size = cp > 0xffff ? 2 : 1
-    const plain = (cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa1 && cp <= 0x24f && cp !== 0xad)
-    tokens.push({ text: plain ? String.fromCodePoint(cp) : `\\u{${cp.toString(16)}}`, at: i })
-    i += size
-  }
-  return { tokens }
-}
-
-/**
- * Two lines: an excerpt of `input` and a caret line whose `^` sits under
- * UTF-16 offset `position`, followed by `~` under the rest of the piece.
- * Both lines start with `indent`. Long inputs are cut around the position
- * with `...`.
- */
-export const caretLines = (input: string, position: number, pieceLength: number, indent = "  "): readonly [string, string] => {
-  const { tokens } = displayOf(input)
-  // The token the caret points at: the one holding `position`, or one past the end.
-  let at = tokens.findIndex((t, i) => position >= t.at && position < (tokens[i + 1]?.at ?? input.length))
-  if (at === -1) at = tokens.length
-  const width = (from: number, to: number) => tokens.slice(from, to).reduce((sum, t) => sum + t.text.length, 0)
-  let from = 0
-  let to = tokens.length
-  if (width(0, tokens.length) > EXCERPT_WIDTH) {
-    from = at
-    while (from > 0 && width(from - 1, at) <= EXCERPT_WIDTH / 3) from--
-    to = at
-    while (to < tokens.length && width(from, to + 1) <= EXCERPT_WIDTH) to++
-  }
-  const left = from > 0 ? "..." : ""
-  const right = to < tokens.length ? "..." : ""
-  const text = `${indent}${left}${tokens.slice(from, to).map((t) => t.text).join("")}${right}`
-  const end = tokens.findIndex((t) => t.at >= position + pieceLength)
-  const pieceEnd = Math.min(end === -1 ? tokens.length : end, to)
-  const underline = Math.max(1, width(at, pieceEnd))
-  const caret = `${indent}${" ".repeat(left.length + width(from, at))}^${"~".repeat(underline - 1)}`
-  return [text, caret]
-}
-
 const target = Args.text({ name: "TARGET" }).pipe(
   Args.withDescription("A grpc-anchor target: pass:///host:port[#n],... or etcd://[host:port,...]/service[#n] (quote it in the shell).")
 )
@@ -210,21 +156,17 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print the res
 /** The `resolve` subcommand. */
 export const command = Command.make("resolve", { target, json, verbose }, ({ json, target }) =>
   Effect.gen(function* () {
-    const parsed = Target.parse(target)
-    if (Either.isLeft(parsed)) {
-      const error = parsed.left
-      if (json) {
-        const failure: ResolutionFailure = {
-          ok: false,
-          error: { problem: error.problem, position: error.position, piece: error.piece, message: error.message, input: error.input }
-        }
+    if (json) {
+      const parsed = Target.parse(target)
+      if (Either.isLeft(parsed)) {
+        const { input, message, piece, position, problem } = parsed.left
+        const failure: ResolutionFailure = { ok: false, error: { problem, position, piece, message, input } }
         yield* line(JSON.stringify(failure))
         return yield* new CliError({ message: "", exitCode: EXIT_USAGE })
       }
-      const [text, caret] = caretLines(error.input, error.position, error.piece.length)
-      return yield* new CliError({ message: `bad target: ${error.message}\n${text}\n${caret}`, exitCode: EXIT_USAGE })
+      return yield* line(JSON.stringify(describeTarget(target, parsed.right)))
     }
-    const resolution = describeTarget(target, parsed.right)
-    yield* json ? line(JSON.stringify(resolution)) : line(renderText(resolution).join("\n"))
+    const parsed = yield* parseTarget(target)
+    yield* line(renderText(describeTarget(target, parsed)).join("\n"))
   })
 ).pipe(Command.withDescription("Show what a target means: canonical form, connection slots, one period of the schedule (no network)."))

@@ -17,16 +17,15 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as Discovery from "../../adapters/etcd/Discovery.js"
+import type { EtcdError } from "../../adapters/etcd/Etcd.js"
 import * as Address from "../../core/Address.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
-import * as Target from "../../core/Target.js"
-import { etcdLayer, failure, line, oneLine, parseHosts, probeEtcd, usage, verbose } from "./internal/common.js"
+import { etcdLayer, failure, hostsOrEnv, line, oneLine, parseTarget, plural, probeEtcd, usage, verbose } from "./internal/common.js"
 
 /** How long the first listing may take once etcd answered the probe. */
 const FIRST_LISTING_TIMEOUT = "15 seconds"
@@ -80,77 +79,69 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print one JSO
 /** The `watch` subcommand. */
 export const command = Command.make("watch", { target, json, verbose }, ({ json, target }) =>
   Effect.gen(function* () {
-    const parsed = Target.parse(target)
-    if (Either.isLeft(parsed)) return yield* usage(`bad target: ${parsed.left.message}`)
-    if (parsed.right._tag !== "Etcd") {
-      return yield* usage(`watch needs an etcd target (etcd://HOST:PORT/SERVICE), got a ${parsed.right._tag.toLowerCase()} target`)
+    const parsed = yield* parseTarget(target)
+    if (parsed._tag !== "Etcd") {
+      return yield* usage(`watch needs an etcd target (etcd://HOST:PORT/SERVICE), got a ${parsed._tag.toLowerCase()} target`)
     }
-    const { service } = parsed.right
-    let hosts = parsed.right.etcd.map(Address.format)
-    if (hosts.length === 0) {
-      const env = process.env["ETCD_ENDPOINTS"]
-      if (env === undefined || env.trim().length === 0) {
-        return yield* usage(`${target} names no etcd endpoints: write them in the target (etcd://127.0.0.1:2379/${service}) or set ETCD_ENDPOINTS`)
-      }
-      hosts = [...(yield* parseHosts("ETCD_ENDPOINTS", env))]
-    }
+    const { service } = parsed
+    const hosts = yield* hostsOrEnv(parsed.etcd.map(Address.format), () =>
+      usage(`${target} names no etcd endpoints: write them in the target (etcd://127.0.0.1:2379/${service}) or set ETCD_ENDPOINTS`)
+    )
 
     const emit = (event: WatchEvent, text: string) => line(json ? JSON.stringify(event) : text)
+    const emitSnapshot = (snapshot: Discovery.Snapshot) => {
+      const at = new Date()
+      return emit(
+        { event: "snapshot", at: at.toISOString(), service, revision: snapshot.revision, endpoints: snapshot.endpoints },
+        [
+          `${clock(at)}  ${service}: ${plural(snapshot.endpoints.length, "endpoint")} (revision ${snapshot.revision})`,
+          ...snapshot.endpoints.map((e) => `  ${e.address}${metadataText(e.metadata)}`)
+        ].join("\n")
+      )
+    }
+    const emitChanges = (before: Discovery.Snapshot, snapshot: Discovery.Snapshot) => {
+      const at = new Date()
+      const total = snapshot.endpoints.length
+      return Effect.forEach(
+        diff(before.endpoints, snapshot.endpoints),
+        ({ endpoint, kind }) =>
+          emit(
+            { event: kind, at: at.toISOString(), service, revision: snapshot.revision, address: endpoint.address, metadata: endpoint.metadata, endpoints: total },
+            `${clock(at)}  ${SIGN[kind]} ${endpoint.address}${metadataText(endpoint.metadata)}  (revision ${snapshot.revision}; ${plural(total, "endpoint")})`
+          ),
+        { discard: true }
+      )
+    }
 
     const program = Effect.gen(function* () {
       yield* probeEtcd(EtcdRecord.prefix(service))
       const discovery = yield* Discovery.make()
-      const first = yield* Deferred.make<void>()
-      let last: ReadonlyArray<EtcdRecord.Endpoint> | undefined
-      const follow = discovery.watch(service).pipe(
-        Stream.runForEach((snapshot) =>
-          Effect.gen(function* () {
-            const at = new Date()
-            const previous = last
-            last = snapshot.endpoints
-            if (previous === undefined) {
-              yield* Deferred.succeed(first, undefined)
-              const count = snapshot.endpoints.length
-              yield* emit(
-                { event: "snapshot", at: at.toISOString(), service, revision: snapshot.revision, endpoints: snapshot.endpoints },
-                [
-                  `${clock(at)}  ${service}: ${count} endpoint${count === 1 ? "" : "s"} (revision ${snapshot.revision})`,
-                  ...snapshot.endpoints.map((e) => `  ${e.address}${metadataText(e.metadata)}`)
-                ].join("\n")
-              )
-              return
-            }
-            const total = snapshot.endpoints.length
-            for (const change of diff(previous, snapshot.endpoints)) {
-              yield* emit(
-                {
-                  event: change.kind,
-                  at: at.toISOString(),
-                  service,
-                  revision: snapshot.revision,
-                  address: change.endpoint.address,
-                  metadata: change.endpoint.metadata,
-                  endpoints: total
-                },
-                `${clock(at)}  ${SIGN[change.kind]} ${change.endpoint.address}${metadataText(change.endpoint.metadata)}  (revision ${snapshot.revision}; ${total} endpoint${total === 1 ? "" : "s"})`
-              )
-            }
-          })
-        ),
-        Effect.mapError((error) => failure(`watching ${service} failed: ${oneLine(error.message)}`, error))
-      )
-      const fiber = yield* Effect.fork(follow)
-      yield* Deferred.await(first).pipe(
+      // Said when the first listing does not come in time: why etcd did not answer.
+      let lastError: EtcdError | undefined
+      const snapshots = discovery.watch(service, {
+        onListingError: (error) => {
+          lastError = error
+        }
+      })
+      // The first snapshot is awaited with a bound; a stream that fails before it ends the wait with its error.
+      const [first, rest] = yield* Stream.peel(snapshots, Sink.head()).pipe(
         Effect.timeoutFail({
           duration: FIRST_LISTING_TIMEOUT,
-          onTimeout: () => failure(`etcd at ${hosts.join(",")} did not list ${service} within ${FIRST_LISTING_TIMEOUT}`)
-        }),
-        // A stream that fails before its first snapshot ends the wait with its error.
-        Effect.raceFirst(Effect.zipRight(Fiber.join(fiber), Effect.never))
+          onTimeout: () =>
+            failure(
+              `etcd at ${hosts.join(",")} did not list ${service} within ${FIRST_LISTING_TIMEOUT}` +
+                (lastError === undefined ? "" : `: ${oneLine(lastError.message)}`)
+            )
+        })
       )
       // Runs until the stream fails (an error retrying cannot fix) or SIGINT/SIGTERM interrupts it.
-      yield* Fiber.join(fiber)
-    })
+      yield* Stream.concat(Stream.fromIterable(Option.toArray(first)), rest).pipe(
+        Stream.zipWithPrevious,
+        Stream.runForEach(([previous, snapshot]) =>
+          Option.match(previous, { onNone: () => emitSnapshot(snapshot), onSome: (before) => emitChanges(before, snapshot) })
+        )
+      )
+    }).pipe(Effect.mapError((error) => (error._tag === "EtcdError" ? failure(`watching ${service} failed: ${oneLine(error.message)}`, error) : error)))
     yield* program.pipe(Effect.scoped, Effect.provide(etcdLayer(hosts)))
   })
 ).pipe(Command.withDescription("Print the endpoints of a service registered in etcd, then every change, until Ctrl-C."))

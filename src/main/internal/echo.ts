@@ -6,6 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { ConnectionObserver } from "../../adapters/grpc/ConnectionObserver.js"
+import * as Address from "../../core/Address.js"
 
 const identity = (buffer: Buffer): Buffer => buffer
 
@@ -36,7 +37,7 @@ export interface Echo extends grpc.Client {
 }
 
 /** Builds a request asking the server to wait `delayMs` before replying. */
-export const request = (delayMs = 0): Buffer => {
+const request = (delayMs = 0): Buffer => {
   const buffer = Buffer.alloc(4)
   buffer.writeUInt32BE(delayMs)
   return buffer
@@ -57,6 +58,8 @@ export const call = (client: Echo, options: { readonly delayMs?: number; readonl
 export interface EchoServer {
   readonly name: string
   readonly port: number
+  /** `host:port` as clients dial it (IPv6 hosts in brackets). */
+  readonly address: string
   readonly server: grpc.Server
   readonly observer: ConnectionObserver
   /** Graceful by default; `force` cuts every connection at once, as a crash would. */
@@ -93,15 +96,15 @@ export const startEchoServer = async (options: EchoServerOptions): Promise<EchoS
     }
   })
   const host = options.host ?? "127.0.0.1"
-  const hostPart = host.includes(":") ? `[${host}]` : host
   const port = await observer.listen(
     server,
-    `${hostPart}:${options.port ?? 0}`,
+    Address.format({ host, port: options.port ?? 0 }),
     options.credentials ?? grpc.ServerCredentials.createInsecure()
   )
   return {
     name: options.name,
     port,
+    address: Address.format({ host, port }),
     server,
     observer,
     close: async ({ force = false } = {}) => {

@@ -4,7 +4,9 @@
  * it runs the .ts file through tsx; from the build, the .js file.
  */
 import { spawn, type ChildProcess } from "node:child_process"
+import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
+import * as Data from "effect/Data"
 import type { ObservedConnection } from "../../adapters/grpc/ConnectionObserver.js"
 
 const fromSource = import.meta.url.endsWith(".ts")
@@ -23,24 +25,24 @@ export interface EchoProcess {
   readonly stop: () => Promise<void>
 }
 
+/**
+ * An echo process did not answer: it exited, or said nothing in time.
+ * `detail` is why, without the server's name: what the process wrote on
+ * stderr when it exited (e.g. why it could not listen), else what happened.
+ */
+export class EchoProcessError extends Data.TaggedError("EchoProcessError")<{
+  readonly server: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `echo ${this.server}: ${this.detail}`
+  }
+}
+
 const live = new Set<ChildProcess>()
 process.once("exit", () => {
   for (const child of live) child.kill("SIGKILL")
 })
-
-const lines = (child: ChildProcess, onLine: (line: string) => void): void => {
-  let buffered = ""
-  child.stdout!.setEncoding("utf8")
-  child.stdout!.on("data", (chunk: string) => {
-    buffered += chunk
-    let newline = buffered.indexOf("\n")
-    while (newline !== -1) {
-      onLine(buffered.slice(0, newline))
-      buffered = buffered.slice(newline + 1)
-      newline = buffered.indexOf("\n")
-    }
-  })
-}
 
 export const startEchoProcess = (options: {
   readonly name: string
@@ -58,71 +60,74 @@ export const startEchoProcess = (options: {
   }
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
   live.add(child)
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  void exited.then(() => live.delete(child))
   let stderr = ""
   child.stderr!.setEncoding("utf8")
   child.stderr!.on("data", (chunk: string) => {
     stderr += chunk
   })
-  // The first line is the ready line; later lines answer `stats <id>` requests by id.
-  let onReady: ((line: string) => void) | undefined
-  const pending = new Map<number, (line: string) => void>()
-  lines(child, (line) => {
-    if (onReady !== undefined) {
-      const resolve = onReady
-      onReady = undefined
-      return resolve(line)
-    }
-    const id = (JSON.parse(line) as { id?: number }).id
-    if (id !== undefined) pending.get(id)?.(line)
-  })
   // Writing to a child that just died must not crash this process.
   child.stdin!.on("error", () => {})
-  const withTimeout = (timeoutMs: number, what: string, register: (resolve: (line: string) => void) => () => void) =>
-    new Promise<string>((resolve, reject) => {
-      const unregister = register((line) => {
-        clearTimeout(timer)
-        unregister()
-        resolve(line)
+
+  /** Waiters for a line by id: 0 is the ready line, later ids answer `stats <id>`. */
+  const waiters = new Map<number, { readonly resolve: (line: string) => void; readonly reject: (error: EchoProcessError) => void }>()
+  /** Why the process is gone, once it is. */
+  let gone: EchoProcessError | undefined
+  // "close": the process is gone and its stderr fully read.
+  const exited = new Promise<void>((resolve) =>
+    child.once("close", (code, signal) => {
+      live.delete(child)
+      gone = new EchoProcessError({
+        server: options.name,
+        detail: stderr.trim() || (signal !== null ? `killed by ${signal}` : `exited with code ${code}`)
       })
-      const timer = setTimeout(() => {
-        unregister()
-        reject(new Error(`echo ${options.name}: no ${what} within ${timeoutMs} ms; stderr: ${stderr}`))
-      }, timeoutMs)
-      void exited.then(() => {
+      // One handler for every pending wait, however many there are.
+      for (const waiter of [...waiters.values()]) waiter.reject(gone)
+      resolve()
+    })
+  )
+  let ready = false
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    const id = ready ? (JSON.parse(line) as { id?: number }).id : 0
+    ready = true
+    if (id !== undefined) waiters.get(id)?.resolve(line)
+  })
+  const waitForLine = (id: number, what: string, timeoutMs: number) =>
+    new Promise<string>((resolve, reject) => {
+      if (gone !== undefined) return reject(gone)
+      const settle = (done: () => void) => {
         clearTimeout(timer)
-        unregister()
-        reject(new Error(`echo ${options.name} exited: ${stderr}`))
+        waiters.delete(id)
+        done()
+      }
+      const timer = setTimeout(() => {
+        const detail = `no ${what} within ${timeoutMs} ms${stderr === "" ? "" : `; stderr: ${stderr.trim()}`}`
+        settle(() => reject(new EchoProcessError({ server: options.name, detail })))
+      }, timeoutMs)
+      waiters.set(id, {
+        resolve: (line) => settle(() => resolve(line)),
+        reject: (error) => settle(() => reject(error))
       })
     })
+
   let nextId = 1
-  return withTimeout(options.timeoutMs ?? 20_000, "ready line", (resolve) => {
-    onReady = resolve
-    return () => {
-      onReady = undefined
-    }
-  }).then((line) => {
-    const ready = JSON.parse(line) as { port: number }
-    const gone = async (signal: NodeJS.Signals) => {
+  return waitForLine(0, "ready line", options.timeoutMs ?? 20_000).then((line) => {
+    const { port } = JSON.parse(line) as { port: number }
+    const signal = async (signal: NodeJS.Signals) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
     }
     return {
       name: options.name,
-      port: ready.port,
+      port,
       child,
       stats: async () => {
         const id = nextId++
-        const reply = withTimeout(5_000, "stats", (resolve) => {
-          pending.set(id, resolve)
-          return () => pending.delete(id)
-        })
+        const reply = waitForLine(id, "stats", 5_000)
         child.stdin!.write(`stats ${id}\n`)
         return (JSON.parse(await reply) as { stats: Awaited<ReturnType<EchoProcess["stats"]>> }).stats
       },
-      kill: () => gone("SIGKILL"),
-      stop: () => gone("SIGTERM")
+      kill: () => signal("SIGKILL"),
+      stop: () => signal("SIGTERM")
     }
   })
 }

@@ -15,8 +15,17 @@
  * Reads commands from stdin, one per line: `stats <id>` prints
  * `{"id":<id>,"stats":{"connections":[...],"calls":N}}`. SIGTERM drains and exits 0.
  */
+import { createInterface } from "node:readline"
 import { parseArgs } from "node:util"
-import { registerEndpoint } from "../promise/registerEndpoint.js"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Scope from "effect/Scope"
+import * as Etcd from "../../adapters/etcd/Etcd.js"
+import * as Registrar from "../../adapters/etcd/Registrar.js"
 import { startEchoServer } from "./echo.js"
 
 const { values } = parseArgs({
@@ -31,8 +40,9 @@ const { values } = parseArgs({
   }
 })
 
+/** Ends the process; the message is its whole stderr, for the parent to quote (see echoProcess). */
 const fail = (message: string): never => {
-  process.stderr.write(`echo server: ${message}\n`)
+  process.stderr.write(`${message}\n`)
   process.exit(2)
 }
 
@@ -62,68 +72,53 @@ const server = await startEchoServer({
 /** Bound on the first registration; the parent's own wait for the ready line is longer. */
 const REGISTER_TIMEOUT_MS = 15_000
 
-const registration =
-  values.etcd === undefined
-    ? undefined
-    : await (async () => {
-        const hostPart = values.host!.includes(":") ? `[${values.host}]` : values.host!
-        let timer: NodeJS.Timeout | undefined
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`not registered in etcd within ${REGISTER_TIMEOUT_MS} ms`)), REGISTER_TIMEOUT_MS)
-        })
-        // TLS and credentials as the etcd resolver and the command read them.
-        const env = (name: string) => (process.env[name] === undefined || process.env[name] === "" ? undefined : process.env[name])
-        const [username, password, caFile, certFile, keyFile] = ["ETCD_USERNAME", "ETCD_PASSWORD", "ETCD_CACERT", "ETCD_CERT", "ETCD_KEY"].map(env)
-        const tls = {
-          ...(caFile === undefined ? {} : { caFile }),
-          ...(certFile === undefined ? {} : { certFile }),
-          ...(keyFile === undefined ? {} : { keyFile })
-        }
-        const pending = registerEndpoint({
-          etcd: {
-            hosts: values.etcd!,
-            ...(username === undefined ? {} : { auth: { username, password: password ?? "" } }),
-            ...(Object.keys(tls).length === 0 ? {} : { tls })
-          },
-          service: values.service!,
-          address: `${hostPart}:${server.port}`,
-          ttl
-        })
-        try {
-          return await Promise.race([pending, timeout])
-        } catch (error) {
-          await server.close({ force: true })
-          return fail(`registering in etcd: ${error instanceof Error ? error.message : String(error)}`)
-        } finally {
-          clearTimeout(timer)
-        }
-      })()
+/**
+ * Registers the server in etcd (TLS and credentials as the etcd resolver and
+ * the command read them) and resolves once the record is there; closing the
+ * returned scope revokes the lease and closes the etcd client.
+ */
+const register = async (hosts: string, service: string): Promise<Scope.CloseableScope> => {
+  const scope = Effect.runSync(Scope.make())
+  const registered = Effect.gen(function* () {
+    const etcd = yield* Layer.buildWithScope(Etcd.layerForHosts(hosts), scope)
+    const registrar = yield* Registrar.make({ service, address: server.address, ttl }).pipe(
+      Scope.extend(scope),
+      Effect.provide(etcd)
+    )
+    yield* registrar.awaitRegistered.pipe(
+      Effect.timeoutFail({
+        duration: REGISTER_TIMEOUT_MS,
+        onTimeout: () => new Error(`not registered in etcd within ${REGISTER_TIMEOUT_MS} ms`)
+      })
+    )
+  })
+  const exit = await Effect.runPromiseExit(registered.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))))
+  if (Exit.isSuccess(exit)) return scope
+  await Effect.runPromise(Scope.close(scope, exit))
+  await server.close({ force: true })
+  const error = Cause.squash(exit.cause)
+  return fail(`registering in etcd: ${error instanceof Error ? error.message : String(error)}`)
+}
+
+const registration = values.etcd === undefined ? undefined : await register(values.etcd, values.service!)
 
 process.stdout.write(`${JSON.stringify({ ready: true, name: server.name, port: server.port })}\n`)
 
-let buffered = ""
-process.stdin.setEncoding("utf8")
-process.stdin.on("data", (chunk: string) => {
-  buffered += chunk
-  let newline = buffered.indexOf("\n")
-  while (newline !== -1) {
-    const command = buffered.slice(0, newline).trim()
-    buffered = buffered.slice(newline + 1)
-    const [verb, id] = command.split(" ")
+createInterface({ input: process.stdin })
+  .on("line", (line) => {
+    const [verb, id] = line.trim().split(" ")
     if (verb === "stats") {
       const stats = { connections: server.observer.connections(), calls: server.observer.totalCalls() }
       process.stdout.write(`${JSON.stringify({ ...(id !== undefined ? { id: Number(id) } : {}), stats })}\n`)
     }
-    newline = buffered.indexOf("\n")
-  }
-})
-// The parent going away (stdin closed) ends this server too, so a crashed
-// test run leaves no orphan behind.
-process.stdin.on("end", () => void shutdown())
+  })
+  // The parent going away (stdin closed) ends this server too, so a crashed
+  // test run leaves no orphan behind.
+  .on("close", () => void shutdown())
 
 const shutdown = async (): Promise<void> => {
   // Deregister first, so clients stop dialling before the server drains.
-  await registration?.close()
+  if (registration !== undefined) await Effect.runPromise(Scope.close(registration, Exit.void))
   await server.close()
   process.exit(0)
 }

@@ -20,6 +20,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -29,6 +30,7 @@ import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
 import * as Etcd from "../../adapters/etcd/Etcd.js"
 import * as Registrar from "../../adapters/etcd/Registrar.js"
+import { stderrLogger } from "../../adapters/internal/stderrLogger.js"
 
 /**
  * How to reach etcd when no client is passed.
@@ -109,18 +111,18 @@ const runOrThrow = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
  *
  * @since 0.1.0
  */
-/**
- * Warnings and errors go to stderr (console.warn / console.error), never to
- * stdout, which may carry the host program's own output.
- */
-const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))
-
 export const registerEndpoint = async (options: RegisterEndpointOptions): Promise<EndpointRegistration> => {
   const scope = Effect.runSync(Scope.make())
+  // Tells the listeners of every status, up to and including Closed.
+  let statusFiber: Fiber.RuntimeFiber<void> | undefined
   let closing: Promise<void> | undefined
-  let afterClose: () => Promise<void> = async () => undefined
   const close = () =>
-    (closing ??= Effect.runPromise(Scope.close(scope, Exit.void)).then(() => afterClose()))
+    (closing ??= Effect.runPromise(
+      Scope.close(scope, Exit.void).pipe(
+        // Closed is set as the scope closes; the listeners hear it before close() resolves.
+        Effect.zipRight(Effect.suspend(() => (statusFiber === undefined ? Effect.void : Fiber.await(statusFiber))))
+      )
+    ).then(() => undefined))
   const level = LogLevel.fromLiteral(options.logLevel ?? "Warning")
 
   try {
@@ -141,7 +143,7 @@ export const registerEndpoint = async (options: RegisterEndpointOptions): Promis
           service: options.service,
           address: options.address,
           ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-          ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+          metadata: options.metadata,
           ...(options.revokeTimeoutMs === undefined ? {} : { revokeTimeout: options.revokeTimeoutMs })
         }).pipe(Effect.provideService(Etcd.Etcd, etcd))
       }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(level), Effect.provide(stderrLogger))
@@ -149,39 +151,27 @@ export const registerEndpoint = async (options: RegisterEndpointOptions): Promis
 
     let current = await Effect.runPromise(registrar.status)
     const listeners = new Set<(status: Registrar.Status) => void>()
-    await runOrThrow(
+    statusFiber = Effect.runFork(
       registrar.changes.pipe(
+        Stream.takeUntil((status) => status._tag === "Closed"),
         Stream.runForEach((status) =>
           Effect.sync(() => {
             current = status
-            for (const listener of listeners) listener(status)
+            for (const listener of listeners) {
+              try {
+                listener(status)
+              } catch {
+                // A listener's failure is its own: the others, and the status, go on.
+              }
+            }
           })
-        ),
-        Effect.forkIn(scope)
+        )
       )
     )
-
-    afterClose = async () => {
-      // The status listener stopped with the scope; report the final status.
-      current = await Effect.runPromise(registrar.status)
-      for (const listener of listeners) listener(current)
-    }
 
     // Wait for the first registration, or an error retrying cannot fix.
-    const first = await Effect.runPromise(
-      registrar.changes.pipe(
-        Stream.filter(
-          (s) =>
-            s._tag === "Registered" ||
-            s._tag === "Closed" ||
-            (s._tag === "Reconnecting" && s.error !== undefined && !Etcd.isTransient(s.error))
-        ),
-        Stream.runHead
-      )
-    )
-    if (Option.isSome(first) && first.value._tag === "Reconnecting" && first.value.error !== undefined) {
-      throw first.value.error
-    }
+    const first = await Effect.runPromise(Effect.either(registrar.awaitRegistered))
+    if (first._tag === "Left") throw first.left
 
     return {
       service: registrar.service,

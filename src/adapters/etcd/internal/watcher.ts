@@ -1,61 +1,91 @@
 /**
  * An etcd3 watcher as a scoped resource: its listeners are attached on
- * acquire and removed on release, and the watch is cancelled with a bound.
+ * acquire and removed on release, its events are offered to a queue as
+ * {@link WatchSignal}s, and the watch is cancelled with a bound.
  * Internal to the etcd adapters.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import type { IWatchResponse, Watcher } from "etcd3"
+import type { Etcd3, IWatchResponse, Watcher } from "etcd3"
+import type { Etcd, EtcdError } from "../Etcd.js"
 
-export interface WatcherListeners {
-  readonly data: (response: IWatchResponse) => void
-  readonly connected?: (response: IWatchResponse) => void
-  readonly disconnected: (error: unknown) => void
-  /** etcd cancelled the watch (e.g. its revision was compacted). */
-  readonly error: (error: unknown) => void
-}
+/**
+ * What a watcher reports:
+ * - `Data`: a watch response (the events of one etcd transaction, or a batch);
+ * - `Connected`: the watch stream (re)connected; the header has etcd's revision;
+ * - `Broken`: the watch stream broke; etcd3 would resume it on its own, from
+ *   a revision that can skip events, so the watch can no longer be trusted;
+ * - `Cancelled`: etcd cancelled the watch (e.g. its revision was compacted).
+ *
+ * `reason` says why the watch ended, for a log line.
+ */
+export type WatchSignal =
+  | { readonly _tag: "Data"; readonly response: IWatchResponse }
+  | { readonly _tag: "Connected"; readonly response: IWatchResponse }
+  | { readonly _tag: "Broken"; readonly reason: string }
+  | { readonly _tag: "Cancelled"; readonly reason: string; readonly error: EtcdError }
 
+/** Bound on cancelling the watch when its scope closes. */
+const CANCEL_TIMEOUT = Duration.seconds(2)
+
+/**
+ * Creates the watcher with `create` and offers its events to `signals` until
+ * the scope closes; `operation` names the watch in its errors.
+ */
 export const scopedWatcher = (
-  create: () => Watcher,
-  listeners: WatcherListeners,
-  cancelTimeout: Duration.DurationInput
-): Effect.Effect<Watcher, never, Scope.Scope> =>
-  Effect.map(
+  etcd: Etcd.Service,
+  operation: string,
+  create: (client: Etcd3) => Watcher,
+  signals: Queue.Enqueue<WatchSignal>
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.asVoid(
     Effect.acquireRelease(
       Effect.sync(() => {
-        const watcher = create()
-        const state = { errored: false }
-        const onError = (error: unknown) => {
-          state.errored = true
-          listeners.error(error)
+        const watcher = create(etcd.client)
+        const state = { cancelled: false }
+        const onData = (response: IWatchResponse) => Queue.unsafeOffer(signals, { _tag: "Data", response })
+        const onConnected = (response: IWatchResponse) => Queue.unsafeOffer(signals, { _tag: "Connected", response })
+        const onDisconnected = (cause: unknown) =>
+          Queue.unsafeOffer(signals, {
+            _tag: "Broken",
+            reason: `the watch stream broke (${etcd.toError(cause, operation).detail})`
+          })
+        const onError = (cause: unknown) => {
+          state.cancelled = true
+          const error = etcd.toError(cause, operation)
+          Queue.unsafeOffer(signals, {
+            _tag: "Cancelled",
+            reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`,
+            error
+          })
         }
-        watcher.on("data", listeners.data)
-        if (listeners.connected !== undefined) watcher.on("connected", listeners.connected)
-        watcher.on("disconnected", listeners.disconnected)
+        watcher.on("data", onData)
+        watcher.on("connected", onConnected)
+        watcher.on("disconnected", onDisconnected)
         watcher.on("error", onError)
-        return { watcher, state, onError }
+        return { watcher, state, onData, onConnected, onDisconnected, onError }
       }),
-      ({ onError, state, watcher }) =>
+      ({ onConnected, onData, onDisconnected, onError, state, watcher }) =>
         Effect.gen(function* () {
-          watcher.off("data", listeners.data)
-          if (listeners.connected !== undefined) watcher.off("connected", listeners.connected)
-          watcher.off("disconnected", listeners.disconnected)
+          watcher.off("data", onData)
+          watcher.off("connected", onConnected)
+          watcher.off("disconnected", onDisconnected)
           // Keep a no-op error listener: an 'error' emitted with no listener
           // would throw inside etcd3's stream handler.
           watcher.off("error", onError)
           watcher.on("error", () => undefined)
           // etcd has already dropped a watcher it cancelled; asking it to
           // cancel again would never be answered.
-          if (state.errored) return
+          if (state.cancelled) return
           // Only the promise is interruptible, so that the timeout can abandon
           // it; the finalizer itself runs to the end.
           yield* Effect.tryPromise(() => watcher.cancel()).pipe(
             Effect.interruptible,
-            Effect.timeout(cancelTimeout),
+            Effect.timeout(CANCEL_TIMEOUT),
             Effect.catchAllCause((cause) => Effect.logDebug("cancelling the etcd watcher failed", cause))
           )
         })
-    ),
-    ({ watcher }) => watcher
+    )
   )

@@ -9,10 +9,16 @@ import { TYPE_NAME } from "../AnchorRoundRobin.js"
 type MethodConfig = ServiceConfig["methodConfig"][number]
 
 /**
- * `null` tells grpc-js to use the channel's default service config (the
- * user's `grpc.service_config`) unchanged.
+ * The service config in the form a resolver hands to its listener, computed
+ * once per resolver. `null` tells grpc-js to use the channel's default
+ * service config (the user's `grpc.service_config`) unchanged.
  */
-export const serviceConfigFor = (options: ChannelOptions): ServiceConfig | null => {
+export const serviceConfigFor = (options: ChannelOptions): experimental.StatusOr<ServiceConfig> | null => {
+  const config = withAnchorPolicy(options)
+  return config === null ? null : experimental.statusOrFromValue(config)
+}
+
+const withAnchorPolicy = (options: ChannelOptions): ServiceConfig | null => {
   const raw = options["grpc.service_config"]
   if (typeof raw !== "string") {
     return { loadBalancingConfig: [{ [TYPE_NAME]: {} }], methodConfig: [] }

@@ -1,22 +1,31 @@
 /**
  * What every `grpc-anchor` subcommand shares: the error that ends a command
- * with a message and an exit code, the `--verbose` flag, plain writes to
- * stdout/stderr, the logger, and the etcd client built from a host list
- * (TLS and credentials from the environment, as the etcd resolver does).
+ * with a message and an exit code, the `--verbose` flag and range checks of
+ * flag values, plain writes to stdout/stderr, small text helpers, the
+ * logger, target parsing with a caret under the bad piece, and the etcd
+ * client built from a host list (TLS and credentials from the environment,
+ * as the etcd resolver does).
  *
  * Exit codes: 0 done, 1 failed at run time (etcd unreachable, port in use,
  * the demo's checks failed), 2 bad usage (flags, values, target), 130 the
  * demo was interrupted.
  */
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import type { Etcd3 } from "etcd3"
 import * as Etcd from "../../../adapters/etcd/Etcd.js"
+import * as Target from "../../../core/Target.js"
 
 /** Exit code of a failure at run time. */
 export const EXIT_FAILURE = 1
@@ -56,6 +65,22 @@ export const verbose = Options.boolean("verbose").pipe(
   Options.withDescription("Print debug logs, and the full cause (with stack traces) of an error.")
 )
 
+/**
+ * A check for `Options.mapEffect`: the value of `flag` within `min..max`,
+ * else a usage error `${flag} must be ${expected}, got ${value}`.
+ *
+ * @example
+ * ```ts
+ * Options.integer("ttl").pipe(Options.mapEffect(inRange("--ttl", 1, 60)))
+ * ```
+ */
+export const inRange =
+  (flag: string, min: number, max: number, expected = `between ${min} and ${max}`) =>
+  (value: number): Effect.Effect<number, ValidationError.ValidationError> =>
+    value >= min && value <= max
+      ? Effect.succeed(value)
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${flag} must be ${expected}, got ${value}`)))
+
 /** Whether stdout is a terminal (and colors are welcome). */
 export const stdoutIsTty = (): boolean => process.stdout.isTTY === true
 
@@ -78,6 +103,12 @@ export const errorLine = (text: string): Effect.Effect<void> => Effect.sync(() =
 
 /** Makes a text one line: newlines and runs of whitespace become one space. */
 export const oneLine = (text: string): string => text.replace(/\s+/g, " ").trim()
+
+/** A share (0..1) as a percentage with one decimal, e.g. `33.3%`. */
+export const percent = (share: number): string => `${(share * 100).toFixed(1)}%`
+
+/** `n` and the noun, plural unless `n` is 1: `plural(2, "endpoint")` is `2 endpoints`. */
+export const plural = (n: number, noun: string, nouns = `${noun}s`): string => `${n} ${n === 1 ? noun : nouns}`
 
 const annotationText = (annotations: HashMap.HashMap<string, unknown>): string => {
   const parts: Array<string> = []
@@ -106,6 +137,76 @@ export const loggerLayer = (isVerbose: boolean): Layer.Layer<never> =>
     Logger.minimumLogLevel(isVerbose ? LogLevel.Debug : LogLevel.Warning)
   )
 
+/** Widest target excerpt shown above a caret. */
+const EXCERPT_WIDTH = 100
+
+/**
+ * How `input` is shown above a caret, one token per code point, with `at`
+ * its UTF-16 offset in `input`: every character a terminal shows one column
+ * wide is kept (printable ASCII and Latin-1/Latin Extended letters), anything
+ * else (controls, invisible or wide characters) is written `\u{hex}`, so the
+ * caret's column is exact.
+ */
+const displayOf = (input: string): ReadonlyArray<{ readonly text: string; readonly at: number }> => {
+  const tokens: Array<{ text: string; at: number }> = []
+  for (let i = 0; i < input.length; ) {
+    const cp = input.codePointAt(i)!
+    const plain = (cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa1 && cp <= 0x24f && cp !== 0xad)
+    tokens.push({ text: plain ? String.fromCodePoint(cp) : `\\u{${cp.toString(16)}}`, at: i })
+    i += cp > 0xffff ? 2 : 1
+  }
+  return tokens
+}
+
+/**
+ * Two lines, each indented by two spaces: an excerpt of `input` and a caret
+ * line whose `^` sits under UTF-16 offset `position`, followed by `~` under
+ * the rest of the piece (`pieceLength` UTF-16 units). Long inputs are cut
+ * around the position with `...`.
+ *
+ * @example
+ * ```ts
+ * caretLines("pass:///a:1#0", 12, 1) // ["  pass:///a:1#0", "              ^"]
+ * ```
+ */
+export const caretLines = (input: string, position: number, pieceLength: number): readonly [string, string] => {
+  const tokens = displayOf(input)
+  // The token the caret points at: the one holding `position`, or one past the end.
+  let at = tokens.findIndex((t, i) => position >= t.at && position < (tokens[i + 1]?.at ?? input.length))
+  if (at === -1) at = tokens.length
+  const width = (from: number, to: number) => tokens.slice(from, to).reduce((sum, t) => sum + t.text.length, 0)
+  let from = 0
+  let to = tokens.length
+  if (width(0, tokens.length) > EXCERPT_WIDTH) {
+    from = at
+    while (from > 0 && width(from - 1, at) <= EXCERPT_WIDTH / 3) from--
+    to = at
+    while (to < tokens.length && width(from, to + 1) <= EXCERPT_WIDTH) to++
+  }
+  const left = from > 0 ? "..." : ""
+  const right = to < tokens.length ? "..." : ""
+  const text = `  ${left}${tokens.slice(from, to).map((t) => t.text).join("")}${right}`
+  const end = tokens.findIndex((t) => t.at >= position + pieceLength)
+  const pieceEnd = Math.min(end === -1 ? tokens.length : end, to)
+  const underline = Math.max(1, width(at, pieceEnd))
+  const caret = `  ${" ".repeat(left.length + width(from, at))}^${"~".repeat(underline - 1)}`
+  return [text, caret]
+}
+
+/**
+ * Parses a target; a malformed one is a usage error whose message is
+ * `${what}: <the core's message>`, then the excerpt and the caret under the
+ * offending piece (see {@link caretLines}).
+ */
+export const parseTarget = (text: string, what = "bad target"): Effect.Effect<Target.Target, CliError> =>
+  Either.match(Target.parse(text), {
+    onLeft: (error) => {
+      const [excerpt, caret] = caretLines(error.input, error.position, error.piece.length)
+      return Effect.fail(usage(`${what}: ${error.message}\n${excerpt}\n${caret}`))
+    },
+    onRight: Effect.succeed
+  })
+
 /**
  * Splits `--etcd` text into hosts (`host:port`, comma separated, `http://`
  * or `https://` allowed); fails with a usage error when it lists none.
@@ -119,16 +220,47 @@ export const parseHosts = (flag: string, text: string): Effect.Effect<ReadonlyAr
 }
 
 /**
+ * `hosts` when there are any, else the hosts of `ETCD_ENDPOINTS`; a usage
+ * error `none()` when neither lists one.
+ */
+export const hostsOrEnv = (hosts: ReadonlyArray<string>, none: () => CliError): Effect.Effect<ReadonlyArray<string>, CliError> =>
+  hosts.length > 0
+    ? Effect.succeed(hosts)
+    : Config.option(Config.string("ETCD_ENDPOINTS")).pipe(
+        Effect.orElseSucceed(() => Option.none<string>()),
+        Effect.flatMap((env) =>
+          Option.isSome(env) && env.value.trim().length > 0 ? parseHosts("ETCD_ENDPOINTS", env.value) : Effect.fail(none())
+        )
+      )
+
+/**
  * An Etcd client for `hosts`, with TLS and credentials from the environment
- * (`ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD`).
+ * (`ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD`;
+ * `ETCD_ENDPOINTS` is not read).
  */
 export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, CliError> =>
-  Layer.scoped(
-    Etcd.Etcd,
-    Etcd.config.pipe(
-      Effect.mapError((error) => usage(`etcd settings in the environment: ${oneLine(error.message)}`)),
-      Effect.flatMap((options) =>
-        Etcd.make({ ...options, hosts }).pipe(Effect.mapError((error) => failure(oneLine(error.message), error)))
+  Etcd.layerForHosts(hosts).pipe(
+    Layer.mapError((error) =>
+      error instanceof Etcd.EtcdError
+        ? failure(oneLine(error.message), error)
+        : usage(`etcd settings in the environment: ${oneLine(error.message)}`)
+    )
+  )
+
+/**
+ * One etcd read, `operation` naming it, with its error as one clear line:
+ * `cannot reach etcd at HOSTS: ...` or `etcd at HOSTS refused: ...`.
+ */
+export const readEtcd = <A>(operation: string, read: (client: Etcd3) => Promise<A>): Effect.Effect<A, CliError, Etcd.Etcd> =>
+  Effect.flatMap(Etcd.Etcd, (etcd) =>
+    etcd.use(operation, read).pipe(
+      Effect.mapError((error) =>
+        failure(
+          error.reason === "Unavailable"
+            ? `cannot reach etcd at ${etcd.hosts.join(",")}: ${oneLine(error.detail) || "no answer"}`
+            : `etcd at ${etcd.hosts.join(",")} refused: ${oneLine(error.message)}`,
+          error
+        )
       )
     )
   )
@@ -139,16 +271,4 @@ export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, 
  * silent retry loop.
  */
 export const probeEtcd = (prefix: string): Effect.Effect<void, CliError, Etcd.Etcd> =>
-  Effect.gen(function* () {
-    const etcd = yield* Etcd.Etcd
-    yield* etcd.use(`read ${prefix}`, (client) => client.getAll().prefix(prefix).count()).pipe(
-      Effect.mapError((error) =>
-        failure(
-          error.reason === "Unavailable"
-            ? `cannot reach etcd at ${etcd.hosts.join(",")}: ${oneLine(error.detail) || "no answer"}`
-            : `etcd at ${etcd.hosts.join(",")} refused: ${oneLine(error.message)}`,
-          error
-        )
-      )
-    )
-  })
+  Effect.asVoid(readEtcd(`read ${prefix}`, (client) => client.getAll().prefix(prefix).count()))
