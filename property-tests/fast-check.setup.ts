@@ -11,7 +11,7 @@
  * Replay exactly that case (the path skips straight to the shrunk
  * counterexample) by passing both back, with -t to pick the property:
  *
- *     FC_SEED=-1819918769 FC_PATH="11:4:2" npx vitest run property-tests/Schedule.test.ts -t "within 1"
+ *     FC_SEED=-1819918769 FC_PATH="11:4:2" npx vitest run property-tests/Rotation.test.ts -t "within 1"
  *
  * FC_SEED alone reruns the whole run with that seed; FC_RUNS changes the
  * number of runs (e.g. FC_RUNS=100000 for a longer soak). Then pin the case

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Expansion from "../src/core/Expansion.js"
 import * as Picker from "../src/core/Picker.js"
-import * as Schedule from "../src/core/Schedule.js"
+import * as Rotation from "../src/core/Rotation.js"
 
 const slot = (address: string, index = 0): Expansion.Slot => ({ address, index })
 const A = slot("a:1")
@@ -78,7 +78,7 @@ describe("Picker.pick", () => {
   })
 
   it("follows each address's number of ready connections", () => {
-    const slots = Schedule.slotOrder([
+    const slots = Rotation.slotOrder([
       { address: "a:1", count: 3 },
       { address: "b:2", count: 1 }
     ])
@@ -174,12 +174,12 @@ describe("Picker.update", () => {
   })
 
   it("continues the weighted order after an address is added", () => {
-    const before = Schedule.slotOrder([
+    const before = Rotation.slotOrder([
       { address: "a:1", count: 2 },
       { address: "b:2", count: 1 }
     ])
     const { picker } = run(Picker.make(before), Picker.readiness(3, true), 1) // a#0 picked, next tries b#0
-    const after = Schedule.slotOrder([
+    const after = Rotation.slotOrder([
       { address: "a:1", count: 2 },
       { address: "b:2", count: 1 },
       { address: "c:3", count: 1 }

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 
 /**
  * A parsed backend address. `host` is lower-case; an IPv6 host is kept
@@ -103,9 +103,9 @@ export const equals = (a: Address, b: Address): boolean => a.host === b.host && 
  *
  * @since 0.1.0
  */
-export const parse = (text: string, offset = 0): Either.Either<Address, AddressError> => {
+export const parse = (text: string, offset = 0): Result.Result<Address, AddressError> => {
   const fail = (position: number, piece: string, problem: AddressProblem) =>
-    Either.left(new AddressError({ input: text, position: offset + position, piece, problem }))
+    Result.fail(new AddressError({ input: text, position: offset + position, piece, problem }))
 
   if (text.length === 0) return fail(0, text, "Empty")
 
@@ -151,7 +151,7 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
   const significant = portText.replace(/^0+/, "")
   const port = significant.length > 5 ? Number.POSITIVE_INFINITY : Number(significant)
   if (port < 1 || port > 65535) return fail(portAt, portText, "PortOutOfRange")
-  return Either.right({ host, port })
+  return Result.succeed({ host, port })
 }
 
 /**
@@ -161,7 +161,7 @@ export const parse = (text: string, offset = 0): Either.Either<Address, AddressE
  */
 export const unsafeParse = (text: string): Address =>
   // Either.getOrThrow would throw a generic Error; the doc promises the AddressError.
-  Either.getOrThrowWith(parse(text), (error) => error)
+  Result.getOrThrowWith(parse(text), (error) => error)
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/
 

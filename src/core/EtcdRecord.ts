@@ -1,7 +1,8 @@
 /**
- * The etcd record format of etcd's Go naming package
- * (`go.etcd.io/etcd/client/v3/naming/endpoints`), and the pure state machine
- * that turns etcd events into the set of endpoints of one service.
+ * The etcd record codec of etcd's Go naming package
+ * (`go.etcd.io/etcd/client/v3/naming/endpoints`): the key format and the
+ * encoding and decoding of the value. The set of endpoints a service's
+ * records make is {@link EndpointSet}'s concern.
  *
  * A backend `10.0.0.1:9080` of service `my-service` is the key
  * `my-service/10.0.0.1:9080` with the value
@@ -33,7 +34,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Address from "./Address.js"
 
 /**
@@ -312,7 +313,7 @@ const field = (obj: { readonly [key: string]: unknown }, name: string): unknown 
 }
 
 const fail = (key: string, problem: RecordProblem, detail: string) =>
-  Either.left(new EtcdRecordError({ key, problem, detail }))
+  Result.fail(new EtcdRecordError({ key, problem, detail }))
 
 /**
  * Decodes the value stored under `key`. Extra fields are ignored; `Op` must be
@@ -327,7 +328,7 @@ const fail = (key: string, problem: RecordProblem, detail: string) =>
  *
  * @since 0.1.0
  */
-export const decode = (key: string, value: string): Either.Either<Record, EtcdRecordError> => {
+export const decode = (key: string, value: string): Result.Result<Record, EtcdRecordError> => {
   let json: unknown
   try {
     json = JSON.parse(value)
@@ -349,12 +350,12 @@ export const decode = (key: string, value: string): Either.Either<Record, EtcdRe
     return fail(key, "MissingAddr", addr === undefined ? "no Addr field" : `Addr is ${shorten(JSON.stringify(addr))}`)
   }
   const parsed = Address.parse(addr)
-  if (Either.isLeft(parsed)) return fail(key, "InvalidAddr", shorten(parsed.left.message))
+  if (Result.isFailure(parsed)) return fail(key, "InvalidAddr", shorten(parsed.failure.message))
 
   const metadata = field(obj, "Metadata")
-  return Either.right({
+  return Result.succeed({
     key,
-    endpoint: { address: Address.format(parsed.right), metadata: metadata === undefined ? null : metadata }
+    endpoint: { address: Address.format(parsed.success), metadata: metadata === undefined ? null : metadata }
   })
 }
 
@@ -364,90 +365,7 @@ export const decode = (key: string, value: string): Either.Either<Record, EtcdRe
  * @since 0.1.0
  */
 export const unsafeDecode = (key: string, value: string): Record =>
-  Either.getOrThrowWith(decode(key, value), (error) => error)
-
-// ---------------------------------------------------------------------------
-// Endpoint sets
-// ---------------------------------------------------------------------------
-
-/**
- * A change to one etcd key, as a watch response or a listing reports it.
- *
- * @since 0.1.0
- */
-export type Event =
-  | { readonly _tag: "Put"; readonly key: string; readonly value: string }
-  | { readonly _tag: "Delete"; readonly key: string }
-
-/**
- * The good records of one service, by etcd key.
- *
- * @since 0.1.0
- */
-export interface EndpointSet {
-  readonly records: ReadonlyMap<string, Endpoint>
-}
-
-/**
- * The set with no records.
- *
- * @since 0.1.0
- */
-export const empty: EndpointSet = { records: new Map() }
-
-/**
- * The default cap on records per service.
- *
- * @since 0.1.0
- */
-export const DEFAULT_CAP = 10_000
-
-/**
- * Applies the events of one etcd watch response (or a whole listing, as puts)
- * at once. Keys that `service` does not own are ignored. A put that does not
- * decode removes the good record that key held (the key's current value is
- * bad, so the old endpoint is no longer what etcd says) and is returned in
- * `skipped`. With `cap` (default {@link DEFAULT_CAP}), a put of a new key when
- * the set already holds `cap` records is ignored and reported with problem
- * `"OverCap"`; keys already in the set are always updated.
- *
- * Applying a batch gives the same set as applying its events one by one.
- *
- * @since 0.1.0
- */
-export const applyBatch = (
-  set: EndpointSet,
-  service: string,
-  events: ReadonlyArray<Event>,
-  options?: { readonly cap?: number }
-): { readonly set: EndpointSet; readonly skipped: ReadonlyArray<EtcdRecordError> } => {
-  const cap = options?.cap ?? DEFAULT_CAP
-  const skipped: Array<EtcdRecordError> = []
-  let records: Map<string, Endpoint> | undefined
-  const writable = (): Map<string, Endpoint> => (records ??= new Map(set.records))
-  for (const event of events) {
-    if (!owns(service, event.key)) continue
-    const current = records ?? set.records
-    if (event._tag === "Delete") {
-      if (current.has(event.key)) writable().delete(event.key)
-      continue
-    }
-    const decoded = decode(event.key, event.value)
-    if (Either.isLeft(decoded)) {
-      if (current.has(event.key)) writable().delete(event.key)
-      skipped.push(decoded.left)
-    } else if (current.has(event.key) || current.size < cap) {
-      const before = current.get(event.key)
-      const endpoint = decoded.right.endpoint
-      if (before === undefined || !sameEndpoint(before, endpoint)) writable().set(event.key, endpoint)
-    } else {
-      skipped.push(
-        new EtcdRecordError({ key: event.key, problem: "OverCap", detail: `cap ${cap} reached` })
-      )
-    }
-  }
-  return { set: records === undefined ? set : { records }, skipped }
-}
+  Result.getOrThrowWith(decode(key, value), (error) => error)
 
 /**
  * Two endpoints are the same when their addresses are equal and their metadata
@@ -457,31 +375,3 @@ export const applyBatch = (
  */
 export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean =>
   a.address === b.address && (a.metadata === b.metadata || goJson(a.metadata, new Set()) === goJson(b.metadata, new Set()))
-
-/**
- * The endpoints of a set, one per address: ordered by etcd key (byte order),
- * and for an address stored under several keys, the record with the smallest
- * key.
- *
- * @since 0.1.0
- */
-export const endpoints = (set: EndpointSet): ReadonlyArray<Endpoint> => {
-  const keys = Array.from(set.records.keys()).sort(compareCodePoints)
-  const seen = new Set<string>()
-  const out: Array<Endpoint> = []
-  for (const key of keys) {
-    const endpoint = set.records.get(key)!
-    if (seen.has(endpoint.address)) continue
-    seen.add(endpoint.address)
-    out.push(endpoint)
-  }
-  return out
-}
-
-/**
- * The unique addresses of a set, ordered by the etcd key (byte order) of the
- * first record that holds each.
- *
- * @since 0.1.0
- */
-export const addresses = (set: EndpointSet): ReadonlyArray<string> => endpoints(set).map((e) => e.address)

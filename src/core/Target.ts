@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Address from "./Address.js"
 
 /**
@@ -222,7 +222,7 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/
 const DIGITS = /^[0-9]+$/
 const DECIMAL = /^(?:[0-9]+\.[0-9]*|\.[0-9]+)$/
 
-type Result<A> = Either.Either<A, TargetError>
+type Parsed<A> = Result.Result<A, TargetError>
 
 /**
  * Parses a target. Total: any string gives a `Right` target or a `Left`
@@ -239,9 +239,9 @@ type Result<A> = Either.Either<A, TargetError>
  *
  * @since 0.1.0
  */
-export const parse = (text: string): Result<Target> => {
-  const fail = (position: number, piece: string, problem: TargetProblem): Result<never> =>
-    Either.left(new TargetError({ input: text, position, piece, problem }))
+export const parse = (text: string): Parsed<Target> => {
+  const fail = (position: number, piece: string, problem: TargetProblem): Parsed<never> =>
+    Result.fail(new TargetError({ input: text, position, piece, problem }))
 
   if (text.length === 0) return fail(0, text, "EmptyTarget")
   const colon = text.indexOf(":")
@@ -256,9 +256,9 @@ export const parse = (text: string): Result<Target> => {
   return slashes ? fail(0, scheme, "UnknownScheme") : fail(0, text, "MissingScheme")
 }
 
-type Fail = (position: number, piece: string, problem: TargetProblem) => Result<never>
+type Fail = (position: number, piece: string, problem: TargetProblem) => Parsed<never>
 
-const parsePass = (text: string, fail: Fail): Result<Target> => {
+const parsePass = (text: string, fail: Fail): Parsed<Target> => {
   const start = PASS_PREFIX.length
   if (text.charCodeAt(start) !== SLASH) {
     const slash = text.indexOf("/", start)
@@ -278,8 +278,8 @@ const parsePass = (text: string, fail: Fail): Result<Target> => {
     if (c === HASH && hash === -1) hash = i
     if (c !== COMMA) continue
     const entry = parseEntry(text, entryStart, i, hash, fail)
-    if (Either.isLeft(entry)) return Either.left(entry.left)
-    const { address, count } = entry.right
+    if (Result.isFailure(entry)) return Result.fail(entry.failure)
+    const { address, count } = entry.success
     const key = Address.format(address)
     const at = seen.get(key)
     if (at === undefined) {
@@ -295,7 +295,7 @@ const parsePass = (text: string, fail: Fail): Result<Target> => {
     entryStart = i + 1
     hash = -1
   }
-  return Either.right({ _tag: "Pass", endpoints })
+  return Result.succeed({ _tag: "Pass", endpoints })
 }
 
 const parseEntry = (
@@ -304,18 +304,18 @@ const parseEntry = (
   end: number,
   hash: number,
   fail: Fail
-): Result<{ address: Address.Address; count: number }> => {
+): Parsed<{ address: Address.Address; count: number }> => {
   const addressEnd = hash === -1 ? end : hash
   if (addressEnd === start) return fail(start, text.slice(start, end), "EmptyEntry")
   const address = parseAddress(text, start, addressEnd)
-  if (Either.isLeft(address)) return Either.left(address.left)
-  if (hash === -1) return Either.right({ address: address.right, count: 1 })
+  if (Result.isFailure(address)) return Result.fail(address.failure)
+  if (hash === -1) return Result.succeed({ address: address.success, count: 1 })
   const count = parseCount(text, hash, end, fail)
-  return Either.isLeft(count) ? Either.left(count.left) : Either.right({ address: address.right, count: count.right })
+  return Result.isFailure(count) ? Result.fail(count.failure) : Result.succeed({ address: address.success, count: count.success })
 }
 
-const parseAddress = (text: string, start: number, end: number): Result<Address.Address> =>
-  Either.mapLeft(
+const parseAddress = (text: string, start: number, end: number): Parsed<Address.Address> =>
+  Result.mapError(
     Address.parse(text.slice(start, end), start),
     (error) =>
       new TargetError({
@@ -327,7 +327,7 @@ const parseAddress = (text: string, start: number, end: number): Result<Address.
   )
 
 /** The count after the "#" at `hash`, up to `end`. */
-const parseCount = (text: string, hash: number, end: number, fail: Fail): Result<number> => {
+const parseCount = (text: string, hash: number, end: number, fail: Fail): Parsed<number> => {
   const from = hash + 1
   const piece = text.slice(from, end)
   if (piece.length === 0) return fail(hash, "#", "MissingCount")
@@ -338,7 +338,7 @@ const parseCount = (text: string, hash: number, end: number, fail: Fail): Result
     for (let i = 0; i < piece.length && value <= MAX_COUNT; i++) value = value * 10 + (piece.charCodeAt(i) - ZERO)
     if (value === 0) return fail(from, piece, "ZeroCount")
     if (value > MAX_COUNT) return fail(from, piece, "CountTooLarge")
-    return Either.right(value)
+    return Result.succeed(value)
   }
   if (piece.startsWith("-")) {
     const rest = piece.slice(1)
@@ -348,7 +348,7 @@ const parseCount = (text: string, hash: number, end: number, fail: Fail): Result
   return fail(from, piece, "InvalidCount")
 }
 
-const parseEtcd = (text: string, fail: Fail): Result<Target> => {
+const parseEtcd = (text: string, fail: Fail): Parsed<Target> => {
   const start = ETCD_PREFIX.length
   const slash = text.indexOf("/", start)
   if (slash === -1) return fail(start, text.slice(start), "MissingService")
@@ -361,11 +361,11 @@ const parseEtcd = (text: string, fail: Fail): Result<Target> => {
       if (i < slash && text.charCodeAt(i) !== COMMA) continue
       if (i === entryStart) return fail(entryStart, "", "EmptyEntry")
       const address = parseAddress(text, entryStart, i)
-      if (Either.isLeft(address)) return Either.left(address.left)
-      const key = Address.format(address.right)
+      if (Result.isFailure(address)) return Result.fail(address.failure)
+      const key = Address.format(address.success)
       if (!seen.has(key)) {
         seen.add(key)
-        etcd.push(address.right)
+        etcd.push(address.success)
       }
       entryStart = i + 1
     }
@@ -391,9 +391,9 @@ const parseEtcd = (text: string, fail: Fail): Result<Target> => {
   }
   if (serviceEnd === from) return fail(from, "", "EmptyService")
   const service = text.slice(from, serviceEnd)
-  if (serviceEnd === text.length) return Either.right({ _tag: "Etcd", etcd, service, count: 1 })
+  if (serviceEnd === text.length) return Result.succeed({ _tag: "Etcd", etcd, service, count: 1 })
   const count = parseCount(text, serviceEnd, text.length, fail)
-  return Either.isLeft(count) ? Either.left(count.left) : Either.right({ _tag: "Etcd", etcd, service, count: count.right })
+  return Result.isFailure(count) ? Result.fail(count.failure) : Result.succeed({ _tag: "Etcd", etcd, service, count: count.success })
 }
 
 /**
@@ -434,7 +434,7 @@ const ZERO = 0x30
  *
  * @since 0.1.0
  */
-export const unsafeParse = (text: string): Target => Either.getOrThrowWith(parse(text), (error) => error)
+export const unsafeParse = (text: string): Target => Result.getOrThrowWith(parse(text), (error) => error)
 
 const withCount = (text: string, count: number): string => (count === 1 ? text : `${text}#${count}`)
 

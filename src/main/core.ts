@@ -1,7 +1,8 @@
 /**
  * The pure core of grpc-anchor, usable on its own: the target grammar, the
  * expansion of addresses into connection slots, the smooth weighted
- * schedule, the picker, and the codec of etcd's endpoint records. Nothing
+ * rotation, the picker, the codec of etcd's endpoint records and the
+ * endpoint set they make. Nothing
  * here does I/O.
  *
  * @example
@@ -15,6 +16,7 @@
 export * as Address from "../core/Address.js"
 export * as Target from "../core/Target.js"
 export * as Expansion from "../core/Expansion.js"
-export * as Schedule from "../core/Schedule.js"
+export * as Rotation from "../core/Rotation.js"
 export * as Picker from "../core/Picker.js"
 export * as EtcdRecord from "../core/EtcdRecord.js"
+export * as EndpointSet from "../core/EndpointSet.js"

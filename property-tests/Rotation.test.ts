@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import * as Expansion from "../src/core/Expansion.js"
-import * as Schedule from "../src/core/Schedule.js"
+import * as Rotation from "../src/core/Rotation.js"
 
 // size "max": fast-check's default size would keep arrays to about 10 items.
 const weights = fc.array(fc.integer({ min: 1, max: 256 }), { minLength: 1, maxLength: 64, size: "max" })
@@ -9,7 +9,7 @@ const weightsWithZeros = fc.array(fc.integer({ min: 0, max: 256 }), { minLength:
 const sixtyFour = fc.array(fc.integer({ min: 1, max: 256 }), { minLength: 64, maxLength: 64 })
 const offset = fc.integer({ min: -1_000_000, max: 1_000_000 })
 
-describe("Schedule properties", () => {
+describe("Rotation properties", () => {
   it("runs at least 1,000 cases per property", () => {
     expect(fc.readConfigureGlobal().numRuns ?? 100).toBeGreaterThanOrEqual(process.env.FC_RUNS ? 1 : 1000)
   })
@@ -17,7 +17,7 @@ describe("Schedule properties", () => {
   it("places each item exactly its weight times over a period, whatever the offset", () => {
     fc.assert(
       fc.property(weightsWithZeros, offset, (ws, off) => {
-        const order = Schedule.period(ws, off)
+        const order = Rotation.period(ws, off)
         const counts = new Array<number>(ws.length).fill(0)
         for (const item of order) counts[item]!++
         expect(counts).toEqual(ws)
@@ -31,7 +31,7 @@ describe("Schedule properties", () => {
   ])("keeps every item strictly within 1 of its exact share at every prefix (%s)", (_, arbitrary) => {
     fc.assert(
       fc.property(arbitrary, (ws) => {
-        const order = Schedule.period(ws)
+        const order = Rotation.period(ws)
         const total = ws.length === 0 ? 0 : ws.reduce((a, b) => a + b, 0)
         const counts = new Int32Array(ws.length)
         // |count_i(t) - t * w_i / W| < 1, multiplied by W to stay in integers.
@@ -51,8 +51,8 @@ describe("Schedule properties", () => {
   it("rotates the same period left by the offset", () => {
     fc.assert(
       fc.property(weightsWithZeros, offset, (ws, off) => {
-        const base = Schedule.period(ws)
-        const rotated = Schedule.period(ws, off)
+        const base = Rotation.period(ws)
+        const rotated = Rotation.period(ws, off)
         const n = base.length
         expect(rotated).toEqual(base.map((_, k) => base[(((k + off) % n) + n) % n]))
       })
@@ -62,7 +62,7 @@ describe("Schedule properties", () => {
   it("is deterministic", () => {
     fc.assert(
       fc.property(weights, offset, (ws, off) => {
-        expect(Schedule.period(ws, off)).toEqual(Schedule.period([...ws], off))
+        expect(Rotation.period(ws, off)).toEqual(Rotation.period([...ws], off))
       })
     )
   })
@@ -74,7 +74,7 @@ describe("Schedule properties", () => {
     )
     fc.assert(
       fc.property(endpoints, (eps) => {
-        const ordered = Schedule.slotOrder(eps)
+        const ordered = Rotation.slotOrder(eps)
         const keys = ordered.map(Expansion.key)
         expect(new Set(keys).size).toBe(keys.length)
         expect([...keys].sort()).toEqual(Expansion.expand(eps).map(Expansion.key).sort())

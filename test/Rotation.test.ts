@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Expansion from "../src/core/Expansion.js"
-import * as Schedule from "../src/core/Schedule.js"
+import * as Rotation from "../src/core/Rotation.js"
 
 /** The largest |count_i(t) - t * w_i / W| over every prefix t of `order`. */
 const maxLag = (order: ReadonlyArray<number>, weights: ReadonlyArray<number>): number => {
@@ -33,7 +33,7 @@ const nginx = (weights: ReadonlyArray<number>): ReadonlyArray<number> => {
   return out
 }
 
-describe("Schedule.period", () => {
+describe("Rotation.period", () => {
   it.each([
     [[5, 1], 0, [0, 1, 0, 0, 0, 0]],
     [[2, 1], 0, [0, 1, 0]],
@@ -49,11 +49,11 @@ describe("Schedule.period", () => {
     [[], 0, []],
     [[0, 0], 5, []]
   ])("period(%j, %i) is %j", (weights, offset, expected) => {
-    expect(Schedule.period(weights, offset)).toEqual(expected)
+    expect(Rotation.period(weights, offset)).toEqual(expected)
   })
 
   it("interleaves 5:1 instead of running A five times in a row", () => {
-    const order = Schedule.period([5, 1])
+    const order = Rotation.period([5, 1])
     expect(order).not.toEqual([0, 0, 0, 0, 0, 1])
     // B comes as soon as its share allows, then A fills the rest: within 1 of the exact share at every prefix.
     expect(maxLag(order, [5, 1])).toBeLessThan(1)
@@ -62,7 +62,7 @@ describe("Schedule.period", () => {
   it("stays within 1 of the exact share where nginx's smooth WRR does not (15,1,15,3,1,15,3)", () => {
     const weights = [15, 1, 15, 3, 1, 15, 3]
     const theirs = maxLag(nginx(weights), weights)
-    const ours = maxLag(Schedule.period(weights), weights)
+    const ours = maxLag(Rotation.period(weights), weights)
     expect(theirs).toBeCloseTo(56 / 53, 10) // 1.0566...
     expect(theirs).toBeGreaterThan(1)
     expect(ours).toBeLessThan(1)
@@ -72,12 +72,12 @@ describe("Schedule.period", () => {
   it("stays within 1 where nginx does not on [1, 133, 1, 14, 1] (found by the prefix property run against nginx)", () => {
     const weights = [1, 133, 1, 14, 1]
     expect(maxLag(nginx(weights), weights)).toBeGreaterThan(1)
-    expect(maxLag(Schedule.period(weights), weights)).toBeLessThan(1)
+    expect(maxLag(Rotation.period(weights), weights)).toBeLessThan(1)
   })
 
   it("places each item exactly its weight times in a larger case", () => {
     const weights = Array.from({ length: 64 }, (_, i) => ((i * 37) % 256) + 1)
-    const order = Schedule.period(weights)
+    const order = Rotation.period(weights)
     const counts = weights.map(() => 0)
     for (const item of order) counts[item]!++
     expect(counts).toEqual(weights)
@@ -91,20 +91,20 @@ describe("Schedule.period", () => {
     [[1, 2], 0.5],
     [[2 ** 26, 1], 0]
   ])("rejects weights %j with offset %d as a defect", (weights, offset) => {
-    expect(() => Schedule.period(weights, offset)).toThrow(RangeError)
+    expect(() => Rotation.period(weights, offset)).toThrow(RangeError)
   })
 })
 
-describe("Schedule.slotOrder", () => {
+describe("Rotation.slotOrder", () => {
   it("maps the k-th occurrence of an address to its slot k", () => {
     expect(
-      Schedule.slotOrder([
+      Rotation.slotOrder([
         { address: "a:1", count: 2 },
         { address: "b:2", count: 1 }
       ]).map(Expansion.key)
     ).toEqual(["a:1#0", "b:2#0", "a:1#1"])
     expect(
-      Schedule.slotOrder([
+      Rotation.slotOrder([
         { address: "a:1", count: 5 },
         { address: "b:2", count: 1 }
       ]).map(Expansion.key)
@@ -118,12 +118,12 @@ describe("Schedule.slotOrder", () => {
       { address: "b:2", count: 3 },
       { address: "a:1", count: 2 }
     ]
-    const ordered = Schedule.slotOrder(endpoints).map(Expansion.key)
+    const ordered = Rotation.slotOrder(endpoints).map(Expansion.key)
     expect([...ordered].sort()).toEqual(Expansion.expand(endpoints).map(Expansion.key).sort())
     expect(ordered).toEqual(["a:1#0", "b:2#0", "a:1#1", "b:2#1", "a:1#2", "b:2#2"])
   })
 
   it("is empty for no endpoints", () => {
-    expect(Schedule.slotOrder([])).toEqual([])
+    expect(Rotation.slotOrder([])).toEqual([])
   })
 })

@@ -1,9 +1,10 @@
 /**
- * The smooth weighted schedule: one period of W = sum of weights steps in
- * which item i appears exactly w_i times, interleaved as evenly as a
- * schedule can be. At every prefix of length t, item i has appeared
- * strictly less than one time away from its exact share t * w_i / W
- * (nginx's smooth weighted round robin does not guarantee this).
+ * The smooth weighted rotation: the order in which a client takes its
+ * connections. One period of W = sum of weights steps in which item i
+ * appears exactly w_i times, interleaved as evenly as an order can be. At
+ * every prefix of length t, item i has appeared strictly less than one time
+ * away from its exact share t * w_i / W (nginx's smooth weighted round robin
+ * does not guarantee this).
  *
  * The order is earliest-deadline-first over copies of the items: copy j
  * (j = 0..w_i-1) of item i is released at time j * W / w_i and is due at
@@ -13,11 +14,16 @@
  * lag. All arithmetic is on integers (deadlines compared by
  * cross-multiplication); a heap makes a period cost O(W log n).
  *
+ * The module was called `Schedule` before 0.2.0; it was renamed so that it
+ * does not collide with `effect`'s `Schedule` in Effect code. Its two
+ * functions are {@link period} (indices) and {@link slotOrder} (connection
+ * slots, what `Picker.make` takes).
+ *
  * @example
  * ```ts
- * import { Schedule } from "grpc-anchor/core"
- * Schedule.period([5, 1]) // [0, 0, 1, 0, 0, 0]
- * Schedule.period([5, 1], 2) // [1, 0, 0, 0, 0, 0]
+ * import { Rotation } from "grpc-anchor/core"
+ * Rotation.period([5, 1]) // [0, 1, 0, 0, 0, 0]
+ * Rotation.period([5, 1], 2) // [0, 0, 0, 0, 0, 1]
  * ```
  *
  * @since 0.1.0
@@ -31,7 +37,7 @@ import * as Expansion from "./Expansion.js"
 const MAX_TOTAL = 2 ** 26
 
 /**
- * One period of the schedule: indices into `weights`, of length
+ * One period of the rotation: indices into `weights`, of length
  * W = sum of weights, each index i appearing `weights[i]` times, rotated left
  * by `offset` mod W. The offset is how a caller spreads many clients over
  * the backends (pass a random whole number); the core never draws one.
@@ -42,9 +48,9 @@ const MAX_TOTAL = 2 ** 26
  *
  * @example
  * ```ts
- * import { Schedule } from "grpc-anchor/core"
- * Schedule.period([2, 1]) // [0, 1, 0]
- * Schedule.period([1, 1, 1], 4) // [1, 2, 0]
+ * import { Rotation } from "grpc-anchor/core"
+ * Rotation.period([2, 1]) // [0, 1, 0]
+ * Rotation.period([1, 1, 1], 4) // [1, 2, 0]
  * ```
  *
  * @since 0.1.0
@@ -129,7 +135,7 @@ export const period = (weights: ReadonlyArray<number>, offset = 0): ReadonlyArra
 }
 
 /**
- * The slots of `endpoints` in schedule order: {@link period} of the counts,
+ * The slots of `endpoints` in rotation order: {@link period} of the counts,
  * with the k-th occurrence of endpoint i mapped to slot
  * `{ address: endpoints[i].address, index: k }`, so each slot of
  * `Expansion.expand(endpoints)` appears exactly once (an address listed
@@ -139,8 +145,8 @@ export const period = (weights: ReadonlyArray<number>, offset = 0): ReadonlyArra
  *
  * @example
  * ```ts
- * import { Expansion, Schedule } from "grpc-anchor/core"
- * Schedule.slotOrder([{ address: "a:1", count: 2 }, { address: "b:2", count: 1 }]).map(Expansion.key)
+ * import { Expansion, Rotation } from "grpc-anchor/core"
+ * Rotation.slotOrder([{ address: "a:1", count: 2 }, { address: "b:2", count: 1 }]).map(Expansion.key)
  * // ["a:1#0", "b:2#0", "a:1#1"]
  * ```
  *

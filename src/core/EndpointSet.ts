@@ -1,0 +1,130 @@
+/**
+ * The endpoint set of one service: the pure state machine that turns etcd
+ * events (a listing, then watch responses) into the backends of the service,
+ * using the record codec of {@link EtcdRecord}.
+ *
+ * - Only keys the service owns count (`svc` owns `svc/...`, never `svc2/...`).
+ * - A value that does not decode is skipped, reported once, and removes the
+ *   good record its key held before.
+ * - The same address under two keys is one backend (the smallest key wins).
+ * - At most a cap of records is kept (default {@link DEFAULT_CAP}).
+ *
+ * @example
+ * ```ts
+ * import { EndpointSet, EtcdRecord } from "grpc-anchor/core"
+ * const { value } = EtcdRecord.encode("svc", { address: "10.0.0.1:9080", metadata: null })
+ * const { set, skipped } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [{ _tag: "Put", key: "svc/a", value }])
+ * EndpointSet.addresses(set) // ["10.0.0.1:9080"]; skipped is []
+ * ```
+ *
+ * @since 0.2.0
+ */
+import * as Result from "effect/Result"
+import * as EtcdRecord from "./EtcdRecord.js"
+
+/**
+ * A change to one etcd key, as a watch response or a listing reports it.
+ *
+ * @since 0.1.0
+ */
+export type Event =
+  | { readonly _tag: "Put"; readonly key: string; readonly value: string }
+  | { readonly _tag: "Delete"; readonly key: string }
+
+/**
+ * The good records of one service, by etcd key.
+ *
+ * @since 0.1.0
+ */
+export interface EndpointSet {
+  readonly records: ReadonlyMap<string, EtcdRecord.Endpoint>
+}
+
+/**
+ * The set with no records.
+ *
+ * @since 0.1.0
+ */
+export const empty: EndpointSet = { records: new Map() }
+
+/**
+ * The default cap on records per service.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_CAP = 10_000
+
+/**
+ * Applies the events of one etcd watch response (or a whole listing, as puts)
+ * at once. Keys that `service` does not own are ignored. A put that does not
+ * decode removes the good record that key held (the key's current value is
+ * bad, so the old endpoint is no longer what etcd says) and is returned in
+ * `skipped`. With `cap` (default {@link DEFAULT_CAP}), a put of a new key when
+ * the set already holds `cap` records is ignored and reported with problem
+ * `"OverCap"`; keys already in the set are always updated.
+ *
+ * Applying a batch gives the same set as applying its events one by one.
+ *
+ * @since 0.1.0
+ */
+export const applyBatch = (
+  set: EndpointSet,
+  service: string,
+  events: ReadonlyArray<Event>,
+  options?: { readonly cap?: number }
+): { readonly set: EndpointSet; readonly skipped: ReadonlyArray<EtcdRecord.EtcdRecordError> } => {
+  const cap = options?.cap ?? DEFAULT_CAP
+  const skipped: Array<EtcdRecord.EtcdRecordError> = []
+  let records: Map<string, EtcdRecord.Endpoint> | undefined
+  const writable = (): Map<string, EtcdRecord.Endpoint> => (records ??= new Map(set.records))
+  for (const event of events) {
+    if (!EtcdRecord.owns(service, event.key)) continue
+    const current = records ?? set.records
+    if (event._tag === "Delete") {
+      if (current.has(event.key)) writable().delete(event.key)
+      continue
+    }
+    const decoded = EtcdRecord.decode(event.key, event.value)
+    if (Result.isFailure(decoded)) {
+      if (current.has(event.key)) writable().delete(event.key)
+      skipped.push(decoded.failure)
+    } else if (current.has(event.key) || current.size < cap) {
+      const before = current.get(event.key)
+      const endpoint = decoded.success.endpoint
+      if (before === undefined || !EtcdRecord.sameEndpoint(before, endpoint)) writable().set(event.key, endpoint)
+    } else {
+      skipped.push(
+        new EtcdRecord.EtcdRecordError({ key: event.key, problem: "OverCap", detail: `cap ${cap} reached` })
+      )
+    }
+  }
+  return { set: records === undefined ? set : { records }, skipped }
+}
+
+/**
+ * The endpoints of a set, one per address: ordered by etcd key (byte order),
+ * and for an address stored under several keys, the record with the smallest
+ * key.
+ *
+ * @since 0.1.0
+ */
+export const endpoints = (set: EndpointSet): ReadonlyArray<EtcdRecord.Endpoint> => {
+  const keys = Array.from(set.records.keys()).sort(EtcdRecord.compareCodePoints)
+  const seen = new Set<string>()
+  const out: Array<EtcdRecord.Endpoint> = []
+  for (const key of keys) {
+    const endpoint = set.records.get(key)!
+    if (seen.has(endpoint.address)) continue
+    seen.add(endpoint.address)
+    out.push(endpoint)
+  }
+  return out
+}
+
+/**
+ * The unique addresses of a set, ordered by the etcd key (byte order) of the
+ * first record that holds each.
+ *
+ * @since 0.1.0
+ */
+export const addresses = (set: EndpointSet): ReadonlyArray<string> => endpoints(set).map((e) => e.address)
