@@ -1,0 +1,7 @@
+// A TypeScript CommonJS module: `import x = require(...)` of both entry points.
+import grpcAnchor = require("grpc-anchor")
+import core = require("grpc-anchor/core")
+
+const target: string = core.Target.format(core.Target.unsafeParse("pass:///:9080#2"))
+grpcAnchor.register()
+console.log(JSON.stringify({ target }))
