@@ -124,7 +124,7 @@ describe("the packed library in a consumer app", () => {
 
   it("runs an Effect 4 app: Registrar publishes the server in etcd, AnchoredChannel on etcd:///SERVICE#2 reaches it", async () => {
     const result = lastJsonLine(
-      await ok("node", ["effect.mjs"], { cwd: app, env: { ETCD_ENDPOINTS: etcd!.endpoint }, timeoutMs: 60_000 })
+      await ok("node", ["effect.mjs"], { cwd: app, env: { ETCD_ENDPOINTS: etcd!.endpoints.join(",") }, timeoutMs: 60_000 })
     )
     expect(result).toMatchObject({ answers: { effect: 40 }, connections: 2, slots: 2 })
   })

@@ -2,34 +2,49 @@
  * The published entry points, as a user imports them by package name from
  * the build (`npm test` builds before running the tests): `grpc-anchor` has
  * the whole public API, `grpc-anchor/core` the pure core without pulling in
- * grpc-js or etcd3.
+ * grpc-js or etcd3, and `require()` of either gives the same module instance
+ * as `import`.
  */
 import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 
-// By name, as a user would; typed from the sources because the build may not
-// exist yet when the typecheck runs.
-const importPackage = (name: string): Promise<unknown> => import(name)
+// Through Node's own resolution of the package by name (the package's
+// `exports`), not vitest's aliases, which map the name to the sources.
+const requireFromRoot = createRequire(fileURLToPath(new URL("../package.json", import.meta.url)))
+const resolved = (name: string): string => requireFromRoot.resolve(name)
+const importBuilt = (name: string): Promise<unknown> => import(resolved(name).replace(/\/cjs\/(index|core)\.cjs$/, "/$1.js"))
 
 const dist = (path: string) => fileURLToPath(new URL(`../dist/${path}`, import.meta.url))
 
 describe("package entry points", () => {
   it("exports the public API from grpc-anchor", async () => {
-    const api = (await importPackage("grpc-anchor")) as typeof import("../src/main/index.js")
+    const api = (await importBuilt("grpc-anchor")) as typeof import("../src/main/index.js")
     for (const name of [
       "register", "createChannel", "registerEndpoint", "ConnectionObserver", "AnchoredChannel", "Etcd", "Registrar",
-      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Target", "Expansion", "Schedule", "Picker",
-      "EtcdRecord", "Address"
+      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Target", "Expansion", "Rotation", "Picker",
+      "EtcdRecord", "EndpointSet", "Address"
     ]) {
       expect(api, name).toHaveProperty(name)
     }
     expect(api.Target.format(api.Target.unsafeParse("pass:///A:1#2,a:1"))).toBe("pass:///a:1#3")
   })
 
+  it("require() of each entry point gives the ES module build's own namespace (one copy)", async () => {
+    for (const name of ["grpc-anchor", "grpc-anchor/core"]) {
+      expect(resolved(name), name).toMatch(/\.cjs$/)
+      const required = requireFromRoot(name) as Record<string, unknown>
+      const imported = (await importBuilt(name)) as Record<string, unknown>
+      expect(Object.keys(required).filter((k) => k !== "__esModule").sort(), name).toEqual(Object.keys(imported).sort())
+      for (const key of Object.keys(imported)) expect(required[key], `${name}: ${key}`).toBe(imported[key])
+    }
+  })
+
   it("exports the pure core from grpc-anchor/core, with no I/O module in its import graph", async () => {
-    const core = (await importPackage("grpc-anchor/core")) as typeof import("../src/main/core.js")
-    expect(Object.keys(core).sort()).toEqual(["Address", "EtcdRecord", "Expansion", "Picker", "Schedule", "Target"])
+    const core = (await importBuilt("grpc-anchor/core")) as typeof import("../src/main/core.js")
+    expect(Object.keys(core)).toEqual(expect.arrayContaining(["Address", "EndpointSet", "EtcdRecord", "Expansion", "Picker", "Rotation", "Target"]))
+    expect(core).not.toHaveProperty("Schedule")
     const seen = new Set<string>()
     const visit = (file: string) => {
       if (seen.has(file)) return
@@ -45,12 +60,16 @@ describe("package entry points", () => {
     expect(seen.size).toBeGreaterThan(5)
   })
 
-  it("ships type declarations for both entry points", () => {
+  it("ships type declarations for every entry point and condition", () => {
     const pkg = JSON.parse(readFileSync(fileURLToPath(new URL("../package.json", import.meta.url)), "utf8")) as {
-      exports: Record<string, { types: string; import: string }>
+      exports: Record<string, Record<"import" | "require", { types: string; default: string }>>
     }
     for (const entry of [".", "./core"]) {
-      expect(readFileSync(fileURLToPath(new URL(`../${pkg.exports[entry]!.types}`, import.meta.url)), "utf8")).toMatch(/export/)
+      for (const condition of ["import", "require"] as const) {
+        const { types, default: js } = pkg.exports[entry]![condition]
+        expect(readFileSync(fileURLToPath(new URL(`../${types}`, import.meta.url)), "utf8"), types).toMatch(/export/)
+        expect(readFileSync(fileURLToPath(new URL(`../${js}`, import.meta.url)), "utf8"), js).toMatch(/export|require/)
+      }
     }
   })
 })
