@@ -7,7 +7,7 @@
  * parser rejects at its first character has no ratio. It prints; it does
  * not assert.
  */
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Target from "../src/core/Target.js"
 
 const MEGABYTE = 1 << 20
@@ -45,14 +45,14 @@ const measure = (input: string): number => {
     const t0 = process.hrtime.bigint()
     const result = Target.parse(input)
     times.push(Number(process.hrtime.bigint() - t0) / 1e6)
-    sink += Either.isLeft(result) ? result.left.position : 1
+    sink += Result.isFailure(result) ? result.failure.position : 1
   }
   return median(times)
 }
 
 const outcome = (input: string): string => {
   const result = Target.parse(input)
-  return Either.isLeft(result) ? `Left ${result.left.problem}` : `Right ${result.right._tag}`
+  return Result.isFailure(result) ? `Failure ${result.failure.problem}` : `Success ${result.success._tag}`
 }
 
 const header = `${"shape".padEnd(30)} ${"bytes".padStart(9)} ${"ms (1 MB)".padStart(10)} ${"ns/byte".padStart(8)} ${"ms (100 KB)".padStart(12)} ${"1 MB / 100 KB".padStart(14)}  result`

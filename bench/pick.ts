@@ -6,7 +6,7 @@
  * assert.
  */
 import * as Picker from "../src/core/Picker.js"
-import * as Schedule from "../src/core/Schedule.js"
+import * as Rotation from "../src/core/Rotation.js"
 
 const SIZES = [3, 100, 10_000] as const
 const PICKS = 2_000_000
@@ -19,7 +19,7 @@ const lcg = (seed: number) => () => {
   return seed / 2 ** 32
 }
 
-/** Slots over size / 3 addresses (3 connections each, or fewer), in schedule order. */
+/** Slots over size / 3 addresses (3 connections each, or fewer), in rotation order. */
 const slotsOf = (size: number) => {
   const endpoints = []
   for (let left = size, i = 0; left > 0; i++) {
@@ -27,7 +27,7 @@ const slotsOf = (size: number) => {
     endpoints.push({ address: `10.0.${i >> 8}.${i & 255}:9080`, count })
     left -= count
   }
-  return Schedule.slotOrder(endpoints)
+  return Rotation.slotOrder(endpoints)
 }
 
 /** Exactly half of the slots ready, spread at random. */

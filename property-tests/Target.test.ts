@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import fc from "fast-check"
 import * as Target from "../src/core/Target.js"
 import * as arb from "./arbitraries.js"
@@ -124,22 +124,22 @@ const edited = fc
   })
 
 /**
- * The totality check of one text: parse never throws and returns an Either; a
- * Left is a TargetError naming a piece of the input at its position (and
- * unsafeParse throws it); a Right formats to text that parses back to it.
- * Returns the problem, or undefined for a Right.
+ * The totality check of one text: parse never throws and returns a Result;
+ * a Failure is a TargetError naming a piece of the input at its position (and
+ * unsafeParse throws it); a Success formats to text that parses back to it.
+ * Returns the problem, or undefined for a Success.
  */
 const checkTotal = (text: string): Target.TargetProblem | undefined => {
-  let result: Either.Either<Target.Target, Target.TargetError> | undefined
+  let result: Result.Result<Target.Target, Target.TargetError> | undefined
   expect(() => {
     result = Target.parse(text)
   }).not.toThrow()
-  if (result === undefined || !Either.isEither(result)) throw new Error("parse did not return an Either")
-  if (Either.isRight(result)) {
-    expect(Target.parse(Target.format(result.right))).toEqual(result)
+  if (result === undefined || !Result.isResult(result)) throw new Error("parse did not return a Result")
+  if (Result.isSuccess(result)) {
+    expect(Target.parse(Target.format(result.success))).toEqual(result)
     return undefined
   }
-  const error = result.left
+  const error = result.failure
   expect(error).toBeInstanceOf(Target.TargetError)
   expect(error.input).toBe(text)
   expect(error.position).toBeGreaterThanOrEqual(0)
@@ -173,7 +173,7 @@ describe("Target properties", () => {
   it("parse(format(t)) equals t", () => {
     fc.assert(
       fc.property(target, (t) => {
-        expect(Target.parse(Target.format(t))).toEqual(Either.right(t))
+        expect(Target.parse(Target.format(t))).toEqual(Result.succeed(t))
       })
     )
   })
@@ -192,7 +192,7 @@ describe("Target properties", () => {
       fc.property(fc.array(entry(16), { minLength: 1, maxLength: 12, size: "max" }), (entries) => {
         const model = passModel(entries)
         expect(model._tag).toBe("Ok") // counts <= 16 x 12 entries never exceed 256
-        if (model._tag === "Ok") expect(Target.parse(passText(entries))).toEqual(Either.right(model.target))
+        if (model._tag === "Ok") expect(Target.parse(passText(entries))).toEqual(Result.succeed(model.target))
       })
     )
   })
@@ -218,11 +218,11 @@ describe("Target properties", () => {
         const model = passModel(entries)
         const result = Target.parse(text)
         if (model._tag === "Ok") {
-          expect(result).toEqual(Either.right(model.target))
+          expect(result).toEqual(Result.succeed(model.target))
         } else {
-          expect(Either.isLeft(result)).toBe(true)
-          if (Either.isLeft(result)) {
-            expect(result.left).toMatchObject({ problem: "MergedCountTooLarge", position: model.position, piece: model.piece })
+          expect(Result.isFailure(result)).toBe(true)
+          if (Result.isFailure(result)) {
+            expect(result.failure).toMatchObject({ problem: "MergedCountTooLarge", position: model.position, piece: model.piece })
           }
         }
       })
@@ -234,7 +234,7 @@ describe("Target properties", () => {
       fc.property(etcdInput, (input) => {
         const etcd = new Map(input.endpoints.map((e) => [e.canonical, { host: e.host, port: e.port }] as const))
         expect(Target.parse(etcdText(input))).toEqual(
-          Either.right({ _tag: "Etcd", etcd: [...etcd.values()], service: input.service, count: input.count.value })
+          Result.succeed({ _tag: "Etcd", etcd: [...etcd.values()], service: input.service, count: input.count.value })
         )
       })
     )
@@ -266,39 +266,39 @@ describe("Target properties", () => {
   describe("1 MB inputs parse to what they say", () => {
     const megabyte = 1 << 20
     const hosts = Array.from({ length: megabyte / 16 }, (_, i) => ({ host: `h${i}.example`, port: 1 + (i % 65535) }))
-    const left = (input: string, problem: Target.TargetProblem, position: number, piece: string) =>
-      [input, { _tag: "Left", problem, position, piece }] as const
+    const failure = (input: string, problem: Target.TargetProblem, position: number, piece: string) =>
+      [input, { _tag: "Failure", problem, position, piece }] as const
     it.each([
       [
         "65,536 distinct addresses",
         `pass:///${hosts.map((h) => `${h.host}:${h.port}`).join(",")}`,
-        { _tag: "Right", target: { _tag: "Pass", endpoints: hosts.map((address) => ({ address, count: 1 })) } }
+        { _tag: "Success", target: { _tag: "Pass", endpoints: hosts.map((address) => ({ address, count: 1 })) } }
       ],
-      ["a 1 MB count", ...left(`pass:///a:1#${"1".repeat(megabyte)}.1x`, "InvalidCount", 12, `${"1".repeat(megabyte)}.1x`)],
-      ["1 MB of [", ...left(`pass:///${"[".repeat(megabyte)}`, "UnbalancedBracket", 8, "[".repeat(megabyte))],
-      ["1 MB of :", ...left(`pass:///${":".repeat(megabyte)}`, "UnbracketedIPv6", 8, ":".repeat(megabyte))],
-      ["a 1 MB host", ...left(`pass:///${"a".repeat(megabyte)}:1`, "InvalidHost", 8, "a".repeat(megabyte))],
-      ["1 MB of commas", ...left(`pass:///${",".repeat(megabyte)}`, "EmptyEntry", 8, "")],
+      ["a 1 MB count", ...failure(`pass:///a:1#${"1".repeat(megabyte)}.1x`, "InvalidCount", 12, `${"1".repeat(megabyte)}.1x`)],
+      ["1 MB of [", ...failure(`pass:///${"[".repeat(megabyte)}`, "UnbalancedBracket", 8, "[".repeat(megabyte))],
+      ["1 MB of :", ...failure(`pass:///${":".repeat(megabyte)}`, "UnbracketedIPv6", 8, ":".repeat(megabyte))],
+      ["a 1 MB host", ...failure(`pass:///${"a".repeat(megabyte)}:1`, "InvalidHost", 8, "a".repeat(megabyte))],
+      ["1 MB of commas", ...failure(`pass:///${",".repeat(megabyte)}`, "EmptyEntry", 8, "")],
       [
         "262,145 copies of one etcd endpoint",
         `etcd://${"e:1,".repeat(megabyte / 4)}e:1/s`,
-        { _tag: "Right", target: { _tag: "Etcd", etcd: [{ host: "e", port: 1 }], service: "s", count: 1 } }
+        { _tag: "Success", target: { _tag: "Etcd", etcd: [{ host: "e", port: 1 }], service: "s", count: 1 } }
       ],
       [
         "a 1 MB service",
         `etcd:///${"ab/".repeat(megabyte / 3)}#2`,
-        { _tag: "Right", target: { _tag: "Etcd", etcd: [], service: "ab/".repeat(megabyte / 3), count: 2 } }
+        { _tag: "Success", target: { _tag: "Etcd", etcd: [], service: "ab/".repeat(megabyte / 3), count: 2 } }
       ],
-      ["a 1 MB scheme", ...left(`${"a".repeat(megabyte)}:`, "MissingScheme", 0, `${"a".repeat(megabyte)}:`)]
+      ["a 1 MB scheme", ...failure(`${"a".repeat(megabyte)}:`, "MissingScheme", 0, `${"a".repeat(megabyte)}:`)]
     ] as const)("%s", (_name, input, expected) => {
       const result = Target.parse(input)
-      if (expected._tag === "Right") {
-        expect(result).toEqual(Either.right(expected.target))
+      if (expected._tag === "Success") {
+        expect(result).toEqual(Result.succeed(expected.target))
       } else {
-        expect(Either.isLeft(result)).toBe(true)
-        if (Either.isLeft(result)) {
+        expect(Result.isFailure(result)).toBe(true)
+        if (Result.isFailure(result)) {
           // Compared apart: a failed toMatchObject would print the 1 MB input.
-          const { piece, position, problem } = result.left
+          const { piece, position, problem } = result.failure
           expect({ problem, position }).toEqual({ problem: expected.problem, position: expected.position })
           expect(piece === expected.piece, `piece of ${piece.length} characters, starting ${JSON.stringify(piece.slice(0, 20))}`).toBe(true)
         }

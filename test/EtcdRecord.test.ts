@@ -1,10 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as EtcdRecord from "../src/core/EtcdRecord.js"
 
-const put = (key: string, value: string): EtcdRecord.Event => ({ _tag: "Put", key, value })
-const del = (key: string): EtcdRecord.Event => ({ _tag: "Delete", key })
 const goValue = (addr: string, metadata = "null") => `{"Op":0,"Addr":"${addr}","Metadata":${metadata}}`
+
+/** The error of a failed decode; fails the test on a success. */
+const failureOf = <A>(result: Result.Result<A, EtcdRecord.EtcdRecordError>): EtcdRecord.EtcdRecordError => {
+  if (Result.isSuccess(result)) throw new Error(`expected a failure, got ${JSON.stringify(result.success)}`)
+  return result.failure
+}
 
 describe("EtcdRecord.encode", () => {
   // Expected values are what Go's json.Marshal(internal.Update{Op: 0, Addr, Metadata})
@@ -53,7 +57,7 @@ describe("EtcdRecord.decode", () => {
     ["last matching key wins (as Go)", `{"Addr":"h:1","addr":"h:3"}`, "h:3", null],
     ["whitespace", ` \n{ "Addr" : "h:1" }\t`, "h:1", null]
   ] as const)("accepts %s", (_name, value, address, metadata) => {
-    expect(EtcdRecord.decode("svc/k", value)).toEqual(Either.right({ key: "svc/k", endpoint: { address, metadata } }))
+    expect(EtcdRecord.decode("svc/k", value)).toEqual(Result.succeed({ key: "svc/k", endpoint: { address, metadata } }))
   })
 
   it.each([
@@ -77,9 +81,7 @@ describe("EtcdRecord.decode", () => {
     ["Addr unbracketed IPv6", `{"Op":0,"Addr":"::1:80"}`, "InvalidAddr"],
     ["Addr with scheme", `{"Op":0,"Addr":"http://h:1"}`, "InvalidAddr"]
   ] as const)("rejects %s", (_name, value, problem) => {
-    const result = EtcdRecord.decode("svc/k", value)
-    expect(Either.isLeft(result)).toBe(true)
-    const error = Either.getLeft(result).pipe((o) => (o._tag === "Some" ? o.value : undefined))!
+    const error = failureOf(EtcdRecord.decode("svc/k", value))
     expect(error.problem).toBe(problem)
     expect(error.key).toBe("svc/k")
     expect(error.message).toContain(`"svc/k"`)
@@ -87,8 +89,7 @@ describe("EtcdRecord.decode", () => {
 
   it("keeps the message short for huge values", () => {
     const huge = "x".repeat(1_000_000)
-    const result = EtcdRecord.decode("svc/" + huge, huge)
-    const error = Either.getLeft(result).pipe((o) => (o._tag === "Some" ? o.value : undefined))!
+    const error = failureOf(EtcdRecord.decode("svc/" + huge, huge))
     expect(error.problem).toBe("InvalidJson")
     expect(error.message.length).toBeLessThan(600)
   })
@@ -115,65 +116,5 @@ describe("EtcdRecord keys", () => {
   it("prefix and keyOf", () => {
     expect(EtcdRecord.prefix("svc")).toBe("svc/")
     expect(EtcdRecord.keyOf("svc", "h:1")).toBe("svc/h:1")
-  })
-})
-
-describe("EtcdRecord.applyBatch", () => {
-  it("applies puts and deletes and ignores other services", () => {
-    const { set, skipped } = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", [
-      put("svc/a", goValue("h:1")),
-      put("svc/b", goValue("h:2")),
-      put("svc2/c", goValue("h:3")),
-      put("other", goValue("h:4")),
-      del("svc/b")
-    ])
-    expect(skipped).toEqual([])
-    expect(EtcdRecord.addresses(set)).toEqual(["h:1"])
-  })
-
-  it("a bad put removes the good record at that key only", () => {
-    const start = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", [put("svc/a", goValue("h:1")), put("svc/b", goValue("h:2"))]).set
-    const { set, skipped } = EtcdRecord.applyBatch(start, "svc", [put("svc/a", "garbage")])
-    expect(EtcdRecord.addresses(set)).toEqual(["h:2"])
-    expect(skipped.map((e) => [e.key, e.problem])).toEqual([["svc/a", "InvalidJson"]])
-  })
-
-  it("counts duplicate addresses once, ordered by key", () => {
-    const { set } = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", [
-      put("svc/z", goValue("h:1")),
-      put("svc/b", goValue("h:2")),
-      put("svc/a", goValue("H:1")),
-      put("svc/c", goValue("h:2"))
-    ])
-    expect(EtcdRecord.addresses(set)).toEqual(["h:1", "h:2"])
-    expect(set.records.size).toBe(4)
-  })
-
-  it("stops at the cap and keeps updating known keys", () => {
-    const start = EtcdRecord.applyBatch(
-      EtcdRecord.empty,
-      "svc",
-      [put("svc/a", goValue("h:1")), put("svc/b", goValue("h:2")), put("svc/c", goValue("h:3"))],
-      { cap: 2 }
-    )
-    expect(EtcdRecord.addresses(start.set)).toEqual(["h:1", "h:2"])
-    expect(start.skipped.map((e) => e.problem)).toEqual(["OverCap"])
-    const next = EtcdRecord.applyBatch(start.set, "svc", [put("svc/b", goValue("h:9")), del("svc/a"), put("svc/d", goValue("h:4"))], {
-      cap: 2
-    })
-    expect(EtcdRecord.addresses(next.set)).toEqual(["h:9", "h:4"])
-    expect(next.skipped).toEqual([])
-  })
-
-  it("returns the same set when nothing changes", () => {
-    const start = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", [put("svc/a", goValue("h:1"))]).set
-    expect(EtcdRecord.applyBatch(start, "svc", [put("svc/a", goValue("h:1")), del("svc/x"), put("x/y", "z")]).set).toBe(start)
-  })
-
-  it("treats a metadata change as a change", () => {
-    const start = EtcdRecord.applyBatch(EtcdRecord.empty, "svc", [put("svc/a", goValue("h:1", `{"w":1}`))]).set
-    const next = EtcdRecord.applyBatch(start, "svc", [put("svc/a", goValue("h:1", `{"w":2}`))]).set
-    expect(next).not.toBe(start)
-    expect(EtcdRecord.endpoints(next)).toEqual([{ address: "h:1", metadata: { w: 2 } }])
   })
 })

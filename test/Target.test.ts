@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Target from "../src/core/Target.js"
 
 const FORMS = "pass:///host:port[#n],... or etcd://[host:port,...]/service[#n]"
@@ -141,8 +141,8 @@ const errors: ReadonlyArray<Row> = [
 
 const errorOf = (input: string): Target.TargetError => {
   const result = Target.parse(input)
-  if (Either.isRight(result)) throw new Error(`expected ${JSON.stringify(input)} to fail`)
-  return result.left
+  if (Result.isSuccess(result)) throw new Error(`expected ${JSON.stringify(input)} to fail`)
+  return result.failure
 }
 
 describe("Target.parse errors", () => {

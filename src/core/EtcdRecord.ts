@@ -35,6 +35,9 @@
  */
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as Address from "./Address.js"
 
 /**
@@ -298,65 +301,137 @@ export const encode = (service: string, endpoint: Endpoint): { readonly key: str
 // Decoding
 // ---------------------------------------------------------------------------
 
+/** The fields of Go's `internal.Update`, in the order Go's decoder checks them here. */
+const GO_FIELDS = ["Op", "Addr", "Metadata"] as const
+
 /**
  * Go's field matching: for every key of the object in order, a key equal to
  * the field name, or else equal ignoring case, sets the field; the last such
- * key wins.
+ * key wins. Other keys are dropped (Go ignores unknown fields).
  */
-const field = (obj: { readonly [key: string]: unknown }, name: string): unknown => {
-  const lower = name.toLowerCase()
-  let found: unknown = undefined
-  for (const key of Object.keys(obj)) {
-    if (key === name || key.toLowerCase() === lower) found = obj[key]
+const goFields = (obj: { readonly [key: string]: unknown }): { readonly [key: string]: unknown } => {
+  const out: { [key: string]: unknown } = {}
+  const keys = Object.keys(obj)
+  for (const name of GO_FIELDS) {
+    const lower = name.toLowerCase()
+    for (const key of keys) if (key === name || key.toLowerCase() === lower) out[name] = obj[key]
   }
-  return found
+  return out
+}
+
+/** `Addr`: a string that {@link Address.parse} accepts, decoded to its canonical text. */
+const Addr = Schema.String.check(
+  Schema.makeFilter<string>((text) => {
+    const parsed = Address.parse(text)
+    // The reason only: the whole message would quote the input, which can be megabytes.
+    return Result.isSuccess(parsed) ? undefined : parsed.failure.reason
+  })
+).pipe(
+  Schema.decodeTo(
+    Schema.String,
+    SchemaTransformation.transform({
+      decode: (text: string) => Address.format(Address.unsafeParse(text)),
+      encode: (text: string) => text
+    })
+  )
+)
+
+/**
+ * A JSON object, read as Go's `json.Unmarshal` reads it into
+ * `struct{ Op uint8; Addr string; Metadata interface{} }`, but stricter: `Op`
+ * must be 0 (or null or absent), `Addr` must be a `host:port` address.
+ */
+const GoFields = Schema.Struct({
+  Op: Schema.optionalKey(Schema.NullOr(Schema.Literal(0))),
+  Addr,
+  Metadata: Schema.optionalKey(Schema.Unknown)
+})
+
+const GoUpdate = Schema.Record(Schema.String, Schema.Unknown).pipe(
+  Schema.decodeTo(
+    GoFields,
+    SchemaTransformation.transform({
+      // Typed as GoFields' input because GoFields checks it next: the fields
+      // are only picked out here, not validated.
+      decode: (obj) => goFields(obj) as typeof GoFields.Encoded,
+      encode: (fields) => fields
+    })
+  )
+)
+
+const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
+const decodeUpdate = Schema.decodeUnknownResult(GoUpdate)
+
+/** The field a failed {@link GoUpdate} decoding points at (the first one), if any. */
+const failedField = (issue: SchemaIssue.Issue): PropertyKey | undefined => {
+  switch (issue._tag) {
+    case "Pointer":
+      return issue.path[0]
+    case "Encoding":
+    case "Filter":
+      return failedField(issue.issue)
+    case "Composite":
+    case "AnyOf":
+      for (const inner of issue.issues) {
+        const found = failedField(inner)
+        if (found !== undefined) return found
+      }
+      return undefined
+    default:
+      return undefined
+  }
 }
 
 const fail = (key: string, problem: RecordProblem, detail: string) =>
   Result.fail(new EtcdRecordError({ key, problem, detail }))
 
+const kindOf = (json: unknown): string =>
+  json === null ? "null" : Array.isArray(json) ? "an array" : `a ${typeof json}`
+
+/** Names the problem of a JSON value that {@link GoUpdate} rejected. */
+const problemOf = (key: string, json: unknown, issue: SchemaIssue.Issue): Result.Result<never, EtcdRecordError> => {
+  const field = failedField(issue)
+  if (field === undefined || typeof json !== "object" || json === null) return fail(key, "NotAnObject", kindOf(json))
+  const fields = goFields(json as { readonly [key: string]: unknown })
+  if (field === "Op") {
+    return fields["Op"] === 1
+      ? fail(key, "DeleteOp", "Op 1")
+      : fail(key, "InvalidOp", `Op ${shorten(JSON.stringify(fields["Op"]))}`)
+  }
+  const addr = fields["Addr"]
+  if (typeof addr !== "string") {
+    return fail(key, "MissingAddr", addr === undefined ? "no Addr field" : `Addr is ${shorten(JSON.stringify(addr))}`)
+  }
+  const parsed = Address.parse(addr)
+  return fail(key, "InvalidAddr", Result.isFailure(parsed) ? shorten(parsed.failure.message) : shorten(addr))
+}
+
 /**
- * Decodes the value stored under `key`. Extra fields are ignored; `Op` must be
- * 0 or absent; `Addr` must parse with {@link Address.parse} and comes back in
- * canonical form; a missing `Metadata` is null.
+ * Decodes the value stored under `key`, with `effect/Schema`: JSON, then
+ * Go's field matching (extra fields ignored, names matched ignoring case, the
+ * last match wins); `Op` must be 0, null or absent; `Addr` must parse with
+ * {@link Address.parse} and comes back in canonical form; `Metadata` is any
+ * JSON, null when absent. A failure names its {@link RecordProblem}.
  *
  * @example
  * ```ts
- * decode("svc/a", '{"Op":0,"Addr":"[0:0::1]:80","Metadata":{"zone":"a"}}')
- * // Right({ key: "svc/a", endpoint: { address: "[::1]:80", metadata: { zone: "a" } } })
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.decode("svc/a", '{"Op":0,"Addr":"[0:0::1]:80","Metadata":{"zone":"a"}}')
+ * // Success({ key: "svc/a", endpoint: { address: "[::1]:80", metadata: { zone: "a" } } })
+ * EtcdRecord.decode("svc/b", '{"Op":0,"Addr":"10.0.0.1"}') // Failure(EtcdRecordError, problem "InvalidAddr")
  * ```
  *
  * @since 0.1.0
  */
 export const decode = (key: string, value: string): Result.Result<Record, EtcdRecordError> => {
-  let json: unknown
-  try {
-    json = JSON.parse(value)
-  } catch (error) {
-    return fail(key, "InvalidJson", `${value.length} characters: ${shorten(String((error as Error).message))}`)
+  const json = decodeJson(value)
+  if (Result.isFailure(json)) {
+    return fail(key, "InvalidJson", value.length === 0 ? "empty" : `${value.length} characters, starting ${shorten(JSON.stringify(value.slice(0, 40)))}`)
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    return fail(key, "NotAnObject", json === null ? "null" : Array.isArray(json) ? "an array" : `a ${typeof json}`)
-  }
-  const obj = json as { readonly [key: string]: unknown }
-
-  const op = field(obj, "Op")
-  if (op !== undefined && op !== null && op !== 0) {
-    return op === 1 ? fail(key, "DeleteOp", "Op 1") : fail(key, "InvalidOp", `Op ${shorten(JSON.stringify(op))}`)
-  }
-
-  const addr = field(obj, "Addr")
-  if (typeof addr !== "string") {
-    return fail(key, "MissingAddr", addr === undefined ? "no Addr field" : `Addr is ${shorten(JSON.stringify(addr))}`)
-  }
-  const parsed = Address.parse(addr)
-  if (Result.isFailure(parsed)) return fail(key, "InvalidAddr", shorten(parsed.failure.message))
-
-  const metadata = field(obj, "Metadata")
-  return Result.succeed({
-    key,
-    endpoint: { address: Address.format(parsed.success), metadata: metadata === undefined ? null : metadata }
-  })
+  const update = decodeUpdate(json.success)
+  if (Result.isFailure(update)) return problemOf(key, json.success, update.failure.issue)
+  const metadata = update.success.Metadata
+  return Result.succeed({ key, endpoint: { address: update.success.Addr, metadata: metadata === undefined ? null : metadata } })
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The picker: round robin over connection slots in schedule order, skipping
+ * The picker: round robin over connection slots in rotation order, skipping
  * the slots that are not ready, as a pure step
  * `pick(picker, readiness) -> { slot, next }`. Ready slots share calls
  * equally, so each address's share follows its number of ready connections.
@@ -14,8 +14,8 @@
  *
  * @example
  * ```ts
- * import { Picker, Schedule } from "grpc-anchor/core"
- * const slots = Schedule.slotOrder([{ address: "a:1", count: 2 }, { address: "b:2", count: 1 }])
+ * import { Picker, Rotation } from "grpc-anchor/core"
+ * const slots = Rotation.slotOrder([{ address: "a:1", count: 2 }, { address: "b:2", count: 1 }])
  * let picker = Picker.make(slots)
  * const ready = Picker.setReady(Picker.readiness(slots.length, true), 1, false)
  * const result = Picker.pick(picker, ready)
@@ -83,16 +83,48 @@ export const setReady = (r: Readiness, index: number, ready: boolean): Readiness
 }
 
 /**
+ * Brands the {@link Picker} type. Not exported: a picker can only come from
+ * {@link make}, {@link update} or a pick's `next`, so an object written by
+ * hand (which `pick` could not use) does not type-check.
+ */
+const TypeId: unique symbol = Symbol.for("grpc-anchor/Picker")
+
+/**
  * A position in the round robin over `slots` (slot order as given, usually
- * `Schedule.slotOrder`). `position` is the slot it tries first on the next
- * pick. Create pickers with {@link make} and {@link update} only.
+ * `Rotation.slotOrder`). `position` is the slot it tries first on the next
+ * pick. Opaque: create pickers with {@link make} and {@link update} only (a
+ * hand-built `{ slots, position }` does not type-check); `slots` and
+ * `position` are there to read.
+ *
+ * @example
+ * ```ts
+ * import { Picker } from "grpc-anchor/core"
+ * const picker: Picker.Picker = Picker.make([{ address: "a:1", index: 0 }])
+ * picker.position // 0
+ * // const forged: Picker.Picker = { slots: [], position: 0 } // type error
+ * ```
  *
  * @since 0.1.0
  */
 export interface Picker {
+  readonly [TypeId]: typeof TypeId
   readonly slots: ReadonlyArray<Expansion.Slot>
   readonly position: number
 }
+
+/**
+ * Whether `u` is a picker made by this module.
+ *
+ * @example
+ * ```ts
+ * import { Picker } from "grpc-anchor/core"
+ * Picker.isPicker(Picker.make([])) // true
+ * Picker.isPicker({ slots: [], position: 0 }) // false
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const isPicker = (u: unknown): u is Picker => u instanceof PickerImpl
 
 /**
  * The outcome of a pick: the slot at `index` in `picker.slots` and the
@@ -122,6 +154,7 @@ interface Ring {
 }
 
 class PickerImpl implements Picker {
+  readonly [TypeId]: typeof TypeId = TypeId
   constructor(
     readonly slots: ReadonlyArray<Expansion.Slot>,
     readonly position: number,

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as EndpointSet from "../src/core/EndpointSet.js"
+
+const put = (key: string, value: string): EndpointSet.Event => ({ _tag: "Put", key, value })
+const del = (key: string): EndpointSet.Event => ({ _tag: "Delete", key })
+const goValue = (addr: string, metadata = "null") => `{"Op":0,"Addr":"${addr}","Metadata":${metadata}}`
+
+describe("EndpointSet.applyBatch", () => {
+  it("applies puts and deletes and ignores other services", () => {
+    const { set, skipped } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [
+      put("svc/a", goValue("h:1")),
+      put("svc/b", goValue("h:2")),
+      put("svc2/c", goValue("h:3")),
+      put("other", goValue("h:4")),
+      del("svc/b")
+    ])
+    expect(skipped).toEqual([])
+    expect(EndpointSet.addresses(set)).toEqual(["h:1"])
+  })
+
+  it("a bad put removes the good record at that key only", () => {
+    const start = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1")), put("svc/b", goValue("h:2"))]).set
+    const { set, skipped } = EndpointSet.applyBatch(start, "svc", [put("svc/a", "garbage")])
+    expect(EndpointSet.addresses(set)).toEqual(["h:2"])
+    expect(skipped.map((e) => [e.key, e.problem])).toEqual([["svc/a", "InvalidJson"]])
+  })
+
+  it("counts duplicate addresses once, ordered by key", () => {
+    const { set } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [
+      put("svc/z", goValue("h:1")),
+      put("svc/b", goValue("h:2")),
+      put("svc/a", goValue("H:1")),
+      put("svc/c", goValue("h:2"))
+    ])
+    expect(EndpointSet.addresses(set)).toEqual(["h:1", "h:2"])
+    expect(set.records.size).toBe(4)
+  })
+
+  it("stops at the cap and keeps updating known keys", () => {
+    const start = EndpointSet.applyBatch(
+      EndpointSet.empty,
+      "svc",
+      [put("svc/a", goValue("h:1")), put("svc/b", goValue("h:2")), put("svc/c", goValue("h:3"))],
+      { cap: 2 }
+    )
+    expect(EndpointSet.addresses(start.set)).toEqual(["h:1", "h:2"])
+    expect(start.skipped.map((e) => e.problem)).toEqual(["OverCap"])
+    const next = EndpointSet.applyBatch(start.set, "svc", [put("svc/b", goValue("h:9")), del("svc/a"), put("svc/d", goValue("h:4"))], {
+      cap: 2
+    })
+    expect(EndpointSet.addresses(next.set)).toEqual(["h:9", "h:4"])
+    expect(next.skipped).toEqual([])
+  })
+
+  it("returns the same set when nothing changes", () => {
+    const start = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1"))]).set
+    expect(EndpointSet.applyBatch(start, "svc", [put("svc/a", goValue("h:1")), del("svc/x"), put("x/y", "z")]).set).toBe(start)
+  })
+
+  it("treats a metadata change as a change", () => {
+    const start = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1", `{"w":1}`))]).set
+    const next = EndpointSet.applyBatch(start, "svc", [put("svc/a", goValue("h:1", `{"w":2}`))]).set
+    expect(next).not.toBe(start)
+    expect(EndpointSet.endpoints(next)).toEqual([{ address: "h:1", metadata: { w: 2 } }])
+  })
+})
