@@ -11,8 +11,8 @@
  * pool of 2 round_robin clients rotated by the caller. No retry policy, so
  * the figures show the channel's own behaviour.
  */
-import { call } from "../src/main/internal/echo.js"
-import { startEchoProcess } from "../src/main/internal/echoProcess.js"
+import { call } from "../packages/cli/src/echo/echo.js"
+import { startEchoProcess } from "../packages/cli/src/echo/echoProcess.js"
 import { register } from "../src/main/index.js"
 import { fmt, median, table } from "./support/load.js"
 import { anchored, naivePool, roundRobin, type Variant } from "./support/variants.js"

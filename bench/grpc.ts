@@ -14,7 +14,7 @@
  * Variants run in alternating rounds and the figures are medians over the
  * rounds: this machine is shared and noisy.
  */
-import { startEchoProcess, type EchoProcess } from "../src/main/internal/echoProcess.js"
+import { startEchoProcess, type EchoProcess } from "../packages/cli/src/echo/echoProcess.js"
 import { register } from "../src/main/index.js"
 import { fmt, median, runLoad, table, type LoadResult } from "./support/load.js"
 import { anchored, naivePool, roundRobin, type Variant } from "./support/variants.js"

@@ -2,7 +2,7 @@
  * Closed-loop load generation and the statistics the benchmarks print.
  * Every run is bounded by its duration; nothing here asserts.
  */
-import { call, type Echo } from "../../src/main/internal/echo.js"
+import { call, type Echo } from "../../packages/cli/src/echo/echo.js"
 
 export interface LoadResult {
   readonly calls: number

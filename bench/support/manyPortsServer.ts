@@ -10,7 +10,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { parseArgs } from "node:util"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
-import { EchoService } from "../../src/main/internal/echo.js"
+import { EchoService } from "../../packages/cli/src/echo/echo.js"
 
 const { values } = parseArgs({ options: { ports: { type: "string", default: "1000" } } })
 const count = Number(values.ports)

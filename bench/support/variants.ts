@@ -6,7 +6,7 @@
  * never share connections.
  */
 import * as grpc from "@grpc/grpc-js"
-import { EchoClient, type Echo } from "../../src/main/internal/echo.js"
+import { EchoClient, type Echo } from "../../packages/cli/src/echo/echo.js"
 
 export interface Variant {
   readonly name: string

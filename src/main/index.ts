@@ -2,6 +2,12 @@
  * grpc-anchor: a connection pool with weighted round robin for
  * @grpc/grpc-js clients, and etcd service discovery.
  *
+ * Plain grpc-js: {@link register}, {@link createChannel},
+ * {@link registerEndpoint}, `ConnectionObserver`. Effect 4: the
+ * `AnchoredChannel`, `Etcd`, `Registrar` and `Discovery` layers. The pure
+ * core's namespaces (`Target`, `Rotation`, `Picker`, ...) are re-exported
+ * from `grpc-anchor/core`.
+ *
  * @example
  * ```ts
  * import * as grpc from "@grpc/grpc-js"
@@ -35,7 +41,18 @@ export type { EndpointRegistration, EtcdConnectionOptions, RegisterEndpointOptio
  * `anchor_round_robin` policy into the app's own @grpc/grpc-js. Idempotent.
  *
  * `etcd` sets the etcd client (an `Etcd3` you own) or client options used by
- * `etcd:///SERVICE` targets that name no endpoints; a later call replaces it.
+ * plain grpc-js channels on `etcd:///SERVICE` targets that name no
+ * endpoints; a later call replaces it. Without it such channels use
+ * `ETCD_ENDPOINTS`. (`AnchoredChannel` takes its client from the `Etcd`
+ * layer instead.)
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { register } from "grpc-anchor"
+ * register({ etcd: { hosts: "127.0.0.1:2379" } })
+ * const client = new EchoClient("etcd:///billing#2", grpc.credentials.createInsecure())
+ * ```
  *
  * @since 0.1.0
  */
@@ -48,7 +65,16 @@ export const register = (options: { readonly etcd?: EtcdSource } = {}): void => 
  * A grpc-js `Channel` for a grpc-anchor target, for applications that do not
  * use Effect. Pass it to a client with `{ channelOverride: channel }`; close
  * it with `channel.close()`. A malformed target throws the core's
- * `TargetError`.
+ * `TargetError`. Registers grpc-anchor (as {@link register} does) first.
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { createChannel } from "grpc-anchor"
+ * const channel = createChannel("pass:///10.0.0.1:9080#2", grpc.credentials.createInsecure())
+ * const client = new EchoClient("pass:///10.0.0.1:9080#2", grpc.credentials.createInsecure(), { channelOverride: channel })
+ * channel.close()
+ * ```
  *
  * @since 0.1.0
  */

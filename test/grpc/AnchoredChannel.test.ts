@@ -1,10 +1,10 @@
 /**
  * AnchoredChannel as an Effect service: scoped lifetime, typed errors,
- * per-connection stats as an Effect and as a Stream of changes, and
- * configuration through Config.
+ * per-connection stats as an Effect and as a Stream of changes,
+ * configuration through Config, and layer types that name what a target
+ * needs (`Etcd` for `etcd:///` targets, nothing for `pass:` targets).
  */
-import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
+import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -13,8 +13,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
-import { AnchoredChannel } from "../../src/main/index.js"
+import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../packages/cli/src/echo/echo.js"
+import { AnchoredChannel, Etcd } from "../../src/main/index.js"
 
 const echoServer = (name: string) =>
   Effect.acquireRelease(
@@ -22,7 +22,7 @@ const echoServer = (name: string) =>
     (server: EchoServer) => Effect.promise(() => server.close({ force: true }))
   )
 
-const allReady = (anchored: AnchoredChannel.AnchoredChannel.Service, slots: number) =>
+const allReady = (anchored: AnchoredChannel.AnchoredChannel.Shape, slots: number) =>
   anchored.stats.pipe(
     Effect.repeat({
       schedule: Schedule.spaced("20 millis"),
@@ -31,12 +31,14 @@ const allReady = (anchored: AnchoredChannel.AnchoredChannel.Service, slots: numb
     Effect.timeout("10 seconds")
   )
 
+const withConfig = (entries: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(entries)))
+
 describe("AnchoredChannel", () => {
-  it.scopedLive("pools connections, reports per-connection stats, and closes with its scope", () =>
+  it.live("pools connections, reports per-connection stats, and closes with its scope", () =>
     Effect.gen(function* () {
       const a = yield* echoServer("a")
       const b = yield* echoServer("b")
-      const target = `pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}`
+      const target = `pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}` as const
       const inner = yield* Effect.scoped(
         Effect.gen(function* () {
           const anchored = yield* AnchoredChannel.make({ target })
@@ -64,7 +66,7 @@ describe("AnchoredChannel", () => {
       expect(a.observer.connections().length + b.observer.connections().length).toBe(0)
     }))
 
-  it.scopedLive("streams stats changes: slots going READY, then a dead backend's slot leaving READY", () =>
+  it.live("streams stats changes: slots going READY, then a dead backend's slot leaving READY", () =>
     Effect.gen(function* () {
       const a = yield* echoServer("a")
       const b = yield* Effect.promise(() => startEchoServer({ name: "b" }))
@@ -72,19 +74,19 @@ describe("AnchoredChannel", () => {
       const seen = yield* anchored.changes.pipe(
         Stream.map((stats) => stats.connections.map((c) => c.state).join(",")),
         // Until both were READY at once and then one of them no longer was.
-        Stream.mapAccum(false, (bothSeen, states) => {
+        Stream.mapAccum(() => false, (bothSeen, states: string) => {
           const seen = bothSeen || states === "READY,READY"
-          return [seen, { states, done: bothSeen && states !== "READY,READY" }] as const
+          return [seen, [{ states, done: bothSeen && states !== "READY,READY" }]] as const
         }),
         Stream.takeUntil(({ done }) => done),
         Stream.map(({ states }) => states),
         Stream.runCollect,
-        Effect.fork
+        Effect.forkChild
       )
       yield* anchored.waitForReady("10 seconds")
       yield* allReady(anchored, 2)
       yield* Effect.promise(() => b.close({ force: true }))
-      const states = Chunk.toReadonlyArray(yield* Fiber.join(seen).pipe(Effect.timeout("10 seconds")))
+      const states = yield* Fiber.join(seen).pipe(Effect.timeout("10 seconds"))
       expect(states).toContain("READY,READY")
       expect(states[states.length - 1]).toMatch(/READY/)
       expect(states[states.length - 1]).not.toBe("READY,READY")
@@ -102,20 +104,49 @@ describe("AnchoredChannel", () => {
 
   it.effect("reads its target through Config in layerConfig", () =>
     Effect.gen(function* () {
+      // A target read at run time may be an etcd:/// one, so the layer needs Etcd (never dialled here).
+      const layer = AnchoredChannel.layerConfig(Config.String("GRPC_TARGET")).pipe(
+        Layer.provide(Etcd.layer({ hosts: "127.0.0.1:1" }))
+      )
       const target = yield* Effect.gen(function* () {
         const anchored = yield* AnchoredChannel.AnchoredChannel
         return anchored.target
       }).pipe(
-        Effect.provide(AnchoredChannel.layerConfig(Config.string("GRPC_TARGET"))),
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["GRPC_TARGET", "pass:///Example.COM:443#2,example.com:443"]])))
+        Effect.provide(layer),
+        withConfig({ GRPC_TARGET: "pass:///Example.COM:443#2,example.com:443" })
       )
       expect(target).toBe("pass:///example.com:443#3")
-      const missing = yield* Effect.flip(
-        Layer.build(AnchoredChannel.layerConfig(Config.string("GRPC_TARGET"))).pipe(
-          Effect.scoped,
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
-        )
-      )
+      const missing = yield* Effect.flip(Layer.build(layer).pipe(Effect.scoped, withConfig({})))
       expect(String(missing)).toMatch(/GRPC_TARGET/)
     }))
+
+  it("names Etcd in the layer's type exactly when the target may need the context's etcd client", () => {
+    type Needs<L> = L extends Layer.Layer<infer _A, infer _E, infer R> ? R : never
+    expectTypeOf<Needs<ReturnType<typeof AnchoredChannel.layer<"pass:///10.0.0.1:9080#2">>>>().toEqualTypeOf<never>()
+    expectTypeOf<Needs<ReturnType<typeof AnchoredChannel.layer<"etcd:///billing#2">>>>().toEqualTypeOf<Etcd.Etcd>()
+    expectTypeOf<Needs<ReturnType<typeof AnchoredChannel.layer<"etcd://10.0.0.5:2379/billing">>>>().toEqualTypeOf<never>()
+    expectTypeOf<Needs<ReturnType<typeof AnchoredChannel.layer<string>>>>().toEqualTypeOf<Etcd.Etcd>()
+    const pass = AnchoredChannel.layer({ target: "pass:///127.0.0.1:9080" })
+    const etcd = AnchoredChannel.layer({ target: "etcd:///billing" })
+    expectTypeOf(pass).toEqualTypeOf<Layer.Layer<AnchoredChannel.AnchoredChannel, AnchoredChannel.AnchoredChannelError>>()
+    expectTypeOf(etcd).toEqualTypeOf<Layer.Layer<AnchoredChannel.AnchoredChannel, AnchoredChannel.AnchoredChannelError, Etcd.Etcd>>()
+  })
+
+  it.live("gives an etcd:/// target the Etcd service of its context (the resolver asks that client, not ETCD_ENDPOINTS)", () =>
+    Effect.gen(function* () {
+      // Port 1 refuses at once: the watch's failure names the context's client's host.
+      const anchored = yield* AnchoredChannel.make({
+        target: "etcd:///nowhere",
+        channelOptions: { "grpc_anchor.etcd_resolution_timeout_ms": 300 }
+      })
+      const client = anchored.client(EchoClient) as unknown as Echo
+      const error = yield* Effect.promise(() =>
+        call(client, { deadlineMs: 5_000 }).then(
+          () => undefined,
+          (e: { details?: string }) => e
+        )
+      )
+      expect(error?.details).toMatch(/etcd:\/\/\/nowhere/)
+      expect(error?.details).toMatch(/no answer from etcd|failed/)
+    }).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:1", dialTimeout: "200 millis", callTimeout: "200 millis" }))))
 })

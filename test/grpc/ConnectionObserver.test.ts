@@ -5,7 +5,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { describe, expect, it } from "vitest"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
-import { call, EchoService } from "../../src/main/internal/echo.js"
+import { call, EchoService } from "../../packages/cli/src/echo/echo.js"
 import { callMany, cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
 const defer = cleanupAfterEach()

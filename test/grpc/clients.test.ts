@@ -8,7 +8,7 @@ import * as protoLoader from "@grpc/proto-loader"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
-import { call } from "../../src/main/internal/echo.js"
+import { call } from "../../packages/cli/src/echo/echo.js"
 import { register } from "../../src/main/index.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
 

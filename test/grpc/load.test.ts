@@ -4,11 +4,11 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { describe, expect, it } from "vitest"
-import { call, startEchoServer } from "../../src/main/internal/echo.js"
-import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
+import { call, startEchoServer } from "../../packages/cli/src/echo/echo.js"
+import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { register } from "../../src/main/index.js"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
-import { makeSink } from "../../src/adapters/grpc/Stats.js"
+import { makeSink } from "../../src/adapters/grpc/internal/stats.js"
 import { cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"
 
 register()

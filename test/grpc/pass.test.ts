@@ -5,9 +5,9 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { describe, expect, it } from "vitest"
-import { call, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
+import { call, type Echo, type EchoServer } from "../../packages/cli/src/echo/echo.js"
 import { createChannel, register } from "../../src/main/index.js"
-import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
+import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
 import { pooled as openPooled } from "../support/pooled.js"
 

@@ -3,7 +3,7 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { afterEach } from "vitest"
-import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../src/main/internal/echo.js"
+import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../packages/cli/src/echo/echo.js"
 
 export const insecure = grpc.credentials.createInsecure()
 

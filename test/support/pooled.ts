@@ -4,8 +4,9 @@
  */
 import type * as grpc from "@grpc/grpc-js"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
-import { makeSink, type ConnectionStats } from "../../src/adapters/grpc/Stats.js"
-import { call, type Echo } from "../../src/main/internal/echo.js"
+import { makeSink } from "../../src/adapters/grpc/internal/stats.js"
+import type { ConnectionStats } from "../../src/adapters/grpc/Stats.js"
+import { call, type Echo } from "../../packages/cli/src/echo/echo.js"
 import { eventually, makeClient } from "./grpc.js"
 
 export interface Pooled {

@@ -3,41 +3,69 @@
  * owned by an Effect scope. The channel is closed, and with it every
  * connection, when the scope closes.
  *
+ * What a layer needs follows from its target, in its type: a `pass:` target
+ * needs nothing; `etcd:///SERVICE` needs the {@link Etcd.Etcd} service (the
+ * etcd client of your app, e.g. `Etcd.layerConfig(Etcd.config)`); a target
+ * that names its etcd endpoints (`etcd://10.0.0.5:2379/SERVICE`) opens its
+ * own client to them, with TLS and credentials read through `Config`
+ * (`Etcd.credentialsConfig`) from your app's ConfigProvider. A target known
+ * only at run time (a `string`) may be an `etcd:///` one, so it needs
+ * `Etcd` too. An AnchoredChannel never falls back to `register({ etcd })` or
+ * `ETCD_ENDPOINTS`: those belong to plain grpc-js channels.
+ *
+ * The `etcd` resolver of an AnchoredChannel runs its watch in the Effect
+ * context the channel was made in: its warnings (skipped records, etcd
+ * outages) go through your app's logger.
+ *
  * @example
  * ```ts
- * import { AnchoredChannel } from "grpc-anchor"
+ * import { Effect, Layer } from "effect"
+ * import { AnchoredChannel, Etcd } from "grpc-anchor"
+ *
  * const program = Effect.gen(function* () {
- *   const anchored = yield* AnchoredChannel
+ *   const anchored = yield* AnchoredChannel.AnchoredChannel
  *   const client = anchored.client(EchoClient)
  *   yield* anchored.waitForReady("5 seconds")
- *   console.log(yield* anchored.stats)
- * }).pipe(Effect.provide(AnchoredChannel.layer({ target: "pass:///10.0.0.1:9080#2,10.0.0.2:9090" })))
+ *   yield* Effect.log(yield* anchored.stats)
+ * })
+ *
+ * // Layer<AnchoredChannel, AnchoredChannelError>: needs nothing.
+ * const Pass = AnchoredChannel.layer({ target: "pass:///10.0.0.1:9080#2,10.0.0.2:9090" })
+ * // Layer<AnchoredChannel, AnchoredChannelError, Etcd>: needs your etcd client.
+ * const Billing = AnchoredChannel.layer({ target: "etcd:///billing#2" }).pipe(Layer.provide(Etcd.layerConfig(Etcd.config)))
+ * program.pipe(Effect.provide(Pass), Effect.runPromise)
  * ```
  *
  * @since 0.1.0
  */
 import * as grpc from "@grpc/grpc-js"
 import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Target from "../../core/Target.js"
-import * as Option from "effect/Option"
-import { Etcd } from "../etcd/Etcd.js"
-import { ETCD_CLIENT_KEY, RUNTIME_KEY, STATS_KEY } from "./internal/keys.js"
+import * as Etcd from "../etcd/Etcd.js"
+import { CONTEXT_KEY, ETCD_CLIENT_KEY, STATS_KEY } from "./internal/keys.js"
+import { makeSink } from "./internal/stats.js"
 import { registerAll } from "./register.js"
-import { makeSink, type ChannelStats } from "./Stats.js"
+import type { ChannelStats } from "./Stats.js"
 
 /**
  * Why an anchored channel could not be made or used.
+ *
+ * @example
+ * ```ts
+ * AnchoredChannel.make({ target: "pass:///10.0.0.1:80#999" }).pipe(
+ *   Effect.catchTag("AnchoredChannelError", (e) => Effect.logError(e.reason, e.message)) // InvalidTarget, "... position 21 ..."
+ * )
+ * ```
  *
  * @since 0.1.0
  */
@@ -62,6 +90,12 @@ export class AnchoredChannelError extends Data.TaggedError("AnchoredChannelError
 /**
  * Anything grpc-js's generated or generic client classes look like.
  *
+ * @example
+ * ```ts
+ * const EchoClient: ClientConstructor<grpc.Client> = grpc.makeGenericClientConstructor(EchoService, "Echo")
+ * anchored.client(EchoClient)
+ * ```
+ *
  * @since 0.1.0
  */
 export type ClientConstructor<C> = new (
@@ -71,13 +105,45 @@ export type ClientConstructor<C> = new (
 ) => C
 
 /**
+ * The services a channel to `T` needs: none for `pass:` targets and for
+ * `etcd://` targets that name their etcd endpoints, {@link Etcd.Etcd} for
+ * `etcd:///SERVICE` and for any target not known when the code is
+ * type-checked.
+ *
+ * @example
+ * ```ts
+ * type A = AnchoredChannel.Requirements<"pass:///10.0.0.1:9080#2"> // never
+ * type B = AnchoredChannel.Requirements<"etcd:///billing#2">       // Etcd.Etcd
+ * type C = AnchoredChannel.Requirements<string>                    // Etcd.Etcd
+ *
+ * // A target built in a variable keeps its scheme in its type with `as const`:
+ * const target = `pass:///${host}:9080#2` as const
+ * AnchoredChannel.layer({ target }) // Layer<AnchoredChannel, AnchoredChannelError>
+ * ```
+ *
+ * @since 0.2.0
+ */
+export type Requirements<T extends string> = T extends `pass:${string}` ? never
+  : T extends `etcd:///${string}` ? Etcd.Etcd
+  : T extends `etcd://${string}/${string}` ? never
+  : Etcd.Etcd
+
+/**
  * @since 0.1.0
  */
 export declare namespace AnchoredChannel {
   /**
-   * @since 0.1.0
+   * What an anchored channel offers.
+   *
+   * @example
+   * ```ts
+   * const anchored: AnchoredChannel.Shape = yield* AnchoredChannel.AnchoredChannel
+   * const billing = anchored.client(BillingClient)
+   * ```
+   *
+   * @since 0.2.0
    */
-  export interface Service {
+  export interface Shape {
     /** The canonical target. */
     readonly target: string
     /** The underlying grpc-js channel, for `channelOverride` or nice-grpc. */
@@ -86,20 +152,31 @@ export declare namespace AnchoredChannel {
     readonly client: <C>(constructor: ClientConstructor<C>) => C
     /** The connection slots with their state and the calls picked for each. */
     readonly stats: Effect.Effect<ChannelStats>
-    /** Stats on every connectivity or address change, and every second while calls flow. */
+    /** Stats now, then on every connectivity or address change, and every second while calls flow. */
     readonly changes: Stream.Stream<ChannelStats>
     /** The channel's connectivity state. */
     readonly state: Effect.Effect<grpc.connectivityState>
     /** Connects if idle and waits until at least one connection is READY. */
-    readonly waitForReady: (timeout: Duration.DurationInput) => Effect.Effect<void, AnchoredChannelError>
+    readonly waitForReady: (timeout: Duration.Input) => Effect.Effect<void, AnchoredChannelError>
   }
 
   /**
+   * How to make an anchored channel.
+   *
+   * @example
+   * ```ts
+   * const options: AnchoredChannel.Options = {
+   *   target: "pass:///10.0.0.1:9080#2",
+   *   credentials: grpc.credentials.createSsl(),
+   *   channelOptions: { "grpc.keepalive_time_ms": 30_000 }
+   * }
+   * ```
+   *
    * @since 0.1.0
    */
-  export interface Options {
+  export interface Options<T extends string = string> {
     /** `pass:///...` or `etcd://.../service#N`. */
-    readonly target: string
+    readonly target: T
     /** Defaults to insecure. */
     readonly credentials?: grpc.ChannelCredentials
     /** grpc-js channel options. */
@@ -108,12 +185,21 @@ export declare namespace AnchoredChannel {
 }
 
 /**
+ * The AnchoredChannel service.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const anchored = yield* AnchoredChannel.AnchoredChannel
+ *   return anchored.target
+ * })
+ * ```
+ *
  * @since 0.1.0
  */
-export class AnchoredChannel extends Context.Tag("grpc-anchor/AnchoredChannel")<
-  AnchoredChannel,
-  AnchoredChannel.Service
->() {}
+export class AnchoredChannel extends Context.Service<AnchoredChannel, AnchoredChannel.Shape>()(
+  "grpc-anchor/AnchoredChannel"
+) {}
 
 const sameStats = (a: ChannelStats, b: ChannelStats): boolean =>
   a.connections.length === b.connections.length &&
@@ -126,10 +212,10 @@ const sameStats = (a: ChannelStats, b: ChannelStats): boolean =>
 const waitForReady = (
   channel: grpc.Channel,
   target: string,
-  timeout: Duration.DurationInput
+  timeout: Duration.Input
 ): Effect.Effect<void, AnchoredChannelError> =>
-  Effect.async<void, AnchoredChannelError>((resume) => {
-    const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
+  Effect.callback<void, AnchoredChannelError>((resume) => {
+    const deadline = Date.now() + Duration.toMillis(timeout)
     let done = false
     const check = (): void => {
       if (done) return
@@ -158,41 +244,57 @@ const waitForReady = (
     })
   })
 
+/** The channel options by which an `etcd` target's resolver gets its client and runs in this context. */
+const etcdOptions = (target: Target.Target): Effect.Effect<Record<string, unknown>, never, Etcd.Etcd> =>
+  Effect.gen(function* () {
+    if (target._tag === "Pass") return {}
+    // The authority names the etcd endpoints: the resolver opens its own client to them.
+    if (target.etcd.length > 0) return { [CONTEXT_KEY]: yield* Effect.context<never>() }
+    return { [CONTEXT_KEY]: yield* Effect.context<never>(), [ETCD_CLIENT_KEY]: yield* Etcd.Etcd }
+  })
+
 /**
- * Makes an anchored channel in the current scope.
+ * Makes an anchored channel in the current scope; closing the scope closes
+ * the channel and every connection. The target's type says which services
+ * it needs ({@link Requirements}).
+ *
+ * @example
+ * ```ts
+ * const calls = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const anchored = yield* AnchoredChannel.make({ target: "pass:///127.0.0.1:9080#2" })
+ *     yield* anchored.waitForReady("5 seconds")
+ *     return anchored.client(EchoClient)
+ *   })
+ * )
+ * ```
  *
  * @since 0.1.0
  */
-export const make = (
-  options: AnchoredChannel.Options
-): Effect.Effect<AnchoredChannel.Service, AnchoredChannelError, Scope.Scope> =>
+export const make = <const T extends string>(
+  options: AnchoredChannel.Options<T>
+): Effect.Effect<AnchoredChannel.Shape, AnchoredChannelError, Scope.Scope | Requirements<T>> =>
   Effect.gen(function* () {
     registerAll()
     const parsed = Target.parse(options.target)
-    if (Either.isLeft(parsed)) {
-      return yield* new AnchoredChannelError({ reason: "InvalidTarget", target: options.target, cause: parsed.left })
+    if (Result.isFailure(parsed)) {
+      return yield* new AnchoredChannelError({ reason: "InvalidTarget", target: options.target, cause: parsed.failure })
     }
-    const target = Target.format(parsed.right)
+    const target = Target.format(parsed.success)
+    const resolverOptions = yield* etcdOptions(parsed.success)
     const changes = yield* Effect.acquireRelease(PubSub.sliding<void>(1), PubSub.shutdown)
-    const sink = makeSink(target, () => {
-      // Called by grpc-js outside any fiber; publishing to a sliding PubSub never suspends.
-      Effect.runSync(PubSub.publish(changes, undefined))
-    })
+    // Called by grpc-js outside any fiber; a sliding PubSub never suspends.
+    const sink = makeSink(target, () => void PubSub.publishUnsafe(changes, undefined))
     const credentials = options.credentials ?? grpc.credentials.createInsecure()
-    // An etcd target without endpoints uses the Etcd service of this context, when there is one.
-    const etcd = yield* Effect.serviceOption(Etcd)
-    const etcdOption = Option.isSome(etcd) ? { [ETCD_CLIENT_KEY]: etcd.value } : {}
-    // The etcd resolver logs (skipped records, etcd outages) through this context's logger.
-    const runtime = yield* Effect.runtime<never>()
     const channel = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => new grpc.Channel(target, credentials, { ...options.channelOptions, ...etcdOption, [RUNTIME_KEY]: runtime, [STATS_KEY]: sink }),
+        try: () => new grpc.Channel(target, credentials, { ...options.channelOptions, ...resolverOptions, [STATS_KEY]: sink }),
         catch: (cause) => new AnchoredChannelError({ reason: "ChannelFailed", target, cause })
       }),
       (channel) => Effect.sync(() => channel.close())
     )
     const read = Effect.sync(() => sink.read())
-    const service: AnchoredChannel.Service = {
+    const service: AnchoredChannel.Shape = {
       target,
       channel,
       client: (constructor) => new constructor(target, credentials, { channelOverride: channel }),
@@ -207,26 +309,49 @@ export const make = (
       waitForReady: (timeout) => waitForReady(channel, target, timeout)
     }
     return service
-  })
+    // The Etcd service is read only for `etcd:///` targets, exactly when Requirements<T> names it.
+  }) as Effect.Effect<AnchoredChannel.Shape, AnchoredChannelError, Scope.Scope | Requirements<T>>
 
 /**
- * A layer providing an {@link AnchoredChannel}.
+ * A layer providing an {@link AnchoredChannel}; the channel lives as long as
+ * the layer. A `pass:` target's layer needs nothing, an `etcd:///` target's
+ * layer needs {@link Etcd.Etcd} ({@link Requirements}).
+ *
+ * @example
+ * ```ts
+ * const Pass = AnchoredChannel.layer({ target: "pass:///10.0.0.1:9080#2,10.0.0.2:9090" })
+ * const Billing = AnchoredChannel.layer({ target: "etcd:///billing#2" }).pipe(
+ *   Layer.provide(Etcd.layerConfig(Etcd.config))
+ * )
+ * ```
  *
  * @since 0.1.0
  */
-export const layer = (options: AnchoredChannel.Options): Layer.Layer<AnchoredChannel, AnchoredChannelError> =>
-  Layer.scoped(AnchoredChannel, make(options))
+export const layer = <const T extends string>(
+  options: AnchoredChannel.Options<T>
+): Layer.Layer<AnchoredChannel, AnchoredChannelError, Requirements<T>> =>
+  Layer.effect(AnchoredChannel, make(options))
 
 /**
- * A layer whose target is read through `Config` (e.g. `Config.string("GRPC_TARGET")`).
+ * A layer whose target is read through `Config`. A target read at run time
+ * can be an `etcd:///` target, so a `Config<string>` layer needs
+ * {@link Etcd.Etcd}; a config typed as a `pass:` target needs nothing.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * const Channel = AnchoredChannel.layerConfig(Config.String("GRPC_TARGET")).pipe(
+ *   Layer.provide(Etcd.layerConfig(Etcd.config))
+ * )
+ * ```
  *
  * @since 0.1.0
  */
-export const layerConfig = (
-  target: Config.Config<string>,
+export const layerConfig = <T extends string>(
+  target: Config.Config<T>,
   options: Omit<AnchoredChannel.Options, "target"> = {}
-): Layer.Layer<AnchoredChannel, AnchoredChannelError | ConfigError.ConfigError> =>
-  Layer.scoped(
+): Layer.Layer<AnchoredChannel, AnchoredChannelError | Config.ConfigError, Requirements<T>> =>
+  Layer.effect(
     AnchoredChannel,
     Effect.flatMap(target, (target) => make({ ...options, target }))
-  )
+  ) as Layer.Layer<AnchoredChannel, AnchoredChannelError | Config.ConfigError, Requirements<T>>

@@ -22,11 +22,17 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import * as net from "node:net"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Address from "../../core/Address.js"
 
 /**
  * One client connection as the server saw it.
+ *
+ * @example
+ * ```ts
+ * // { id: 1, remoteAddress: "127.0.0.1", remotePort: 51234, localPort: 9080, open: true, calls: 500, openedAt, closedAt: undefined }
+ * const busiest = observer.connections().reduce((a, b) => (b.calls > a.calls ? b : a))
+ * ```
  *
  * @since 0.1.0
  */
@@ -45,6 +51,11 @@ export interface ObservedConnection {
 
 /**
  * Live connections and calls per remote address.
+ *
+ * @example
+ * ```ts
+ * observer.summary() // [{ remoteAddress: "127.0.0.1", connections: 2, calls: 1000 }]
+ * ```
  *
  * @since 0.1.0
  */
@@ -69,9 +80,9 @@ interface Listener {
 const CLOSED_HISTORY = 10_000
 
 /** Like `Address.parse`, but port 0 (any free port) is fine for listening. */
-const bindAddress = (address: string): Either.Either<Address.Address, Address.AddressError> => {
+const bindAddress = (address: string): Result.Result<Address.Address, Address.AddressError> => {
   const anyPort = address.endsWith(":0")
-  return Either.map(Address.parse(anyPort ? `${address.slice(0, -2)}:1` : address), (parsed) => ({
+  return Result.map(Address.parse(anyPort ? `${address.slice(0, -2)}:1` : address), (parsed) => ({
     host: parsed.host,
     port: anyPort ? 0 : parsed.port
   }))
@@ -82,6 +93,17 @@ const peerOf = (remoteAddress: string | undefined, remotePort: number | undefine
   remotePort ? `${remoteAddress}:${remotePort}` : `${remoteAddress}`
 
 /**
+ * Accepts a grpc-js server's connections and counts the calls each carried
+ * (see the module doc).
+ *
+ * @example
+ * ```ts
+ * const observer = new ConnectionObserver()
+ * const server = new grpc.Server({ interceptors: [observer.interceptor] })
+ * const port = await observer.listen(server, "127.0.0.1:0", grpc.ServerCredentials.createInsecure())
+ * await observer.close()
+ * ```
+ *
  * @since 0.1.0
  */
 export class ConnectionObserver {
@@ -109,8 +131,8 @@ export class ConnectionObserver {
    */
   listen(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
     const parsed = bindAddress(address)
-    if (Either.isLeft(parsed)) return Promise.reject(parsed.left)
-    const { host, port } = parsed.right
+    if (Result.isFailure(parsed)) return Promise.reject(parsed.failure)
+    const { host, port } = parsed.success
     const injector = server.createConnectionInjector(credentials)
     const sockets = new Set<net.Socket>()
     const tcp = net.createServer({ noDelay: true }, (socket) => {

@@ -6,11 +6,15 @@
  *
  * Where the etcd client comes from, first match wins:
  * 1. the target's authority (`etcd://10.0.0.5:2379/svc`), with TLS and
- *    credentials from `ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`,
- *    `ETCD_USERNAME`, `ETCD_PASSWORD`;
- * 2. the `Etcd` service of the Effect context `AnchoredChannel` was made in;
- * 3. the client or options given to `register({ etcd })`;
- * 4. the `ETCD_ENDPOINTS` environment variable (same TLS/auth variables).
+ *    credentials read through `Config` (`Etcd.credentialsConfig`:
+ *    `ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`,
+ *    `ETCD_PASSWORD`; for an AnchoredChannel, from the app's ConfigProvider);
+ * 2. for an `AnchoredChannel`, the `Etcd` service of the Effect context it
+ *    was made in (its layer requires it; nothing else is tried);
+ * 3. for a plain grpc-js channel, the client or options given to
+ *    `register({ etcd })`;
+ * 4. for a plain grpc-js channel, the `ETCD_ENDPOINTS` environment variable
+ *    (same TLS/auth variables).
  * With none of these the channel constructor throws, saying how to give one.
  *
  * While etcd is unreachable the channel keeps the last known backends. If no
@@ -22,14 +26,23 @@
  * `{"serverName": "..."}` when present, else its address's host, unless the
  * channel sets `grpc.ssl_target_name_override`.
  *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { register } from "grpc-anchor"
+ * register({ etcd: { hosts: "127.0.0.1:2379" } }) // registers this resolver (and the others)
+ * const client = new EchoClient("etcd:///billing#2", grpc.credentials.createInsecure())
+ * ```
+ *
  * @since 0.1.0
  */
 import { experimental, status as Status, type ChannelOptions } from "@grpc/grpc-js"
+import type * as Config from "effect/Config"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Runtime from "effect/Runtime"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
 import * as Address from "../../core/Address.js"
@@ -38,12 +51,17 @@ import * as Target from "../../core/Target.js"
 import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
 import { stderrLogger } from "../internal/stderrLogger.js"
-import { ETCD_CLIENT_KEY, RESOLUTION_KEY, RUNTIME_KEY, type Resolution } from "./internal/keys.js"
+import { CONTEXT_KEY, ETCD_CLIENT_KEY, RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
 
 /**
  * The URI scheme this resolver handles.
+ *
+ * @example
+ * ```ts
+ * `${EtcdResolver.SCHEME}:///billing#2` // "etcd:///billing#2"
+ * ```
  *
  * @since 0.1.0
  */
@@ -51,15 +69,27 @@ export const SCHEME = "etcd"
 
 /**
  * Channel option: milliseconds to wait for the first endpoint list before
- * reporting etcd as unavailable.
+ * reporting etcd as unavailable (default 5,000).
+ *
+ * @example
+ * ```ts
+ * new EchoClient("etcd:///billing", insecure, { [EtcdResolver.RESOLUTION_TIMEOUT_OPTION]: 2_000 })
+ * ```
  *
  * @since 0.1.0
  */
 export const RESOLUTION_TIMEOUT_OPTION = "grpc_anchor.etcd_resolution_timeout_ms"
 
 /**
- * What `register({ etcd })` accepts: a client you own, or options for a
- * client each channel opens and closes itself.
+ * What `register({ etcd })` accepts: a client you own (never closed by
+ * grpc-anchor), or options for a client each channel opens and closes
+ * itself.
+ *
+ * @example
+ * ```ts
+ * register({ etcd: new Etcd3({ hosts: "127.0.0.1:2379" }) })
+ * register({ etcd: { hosts: ["10.0.0.5:2379", "10.0.0.6:2379"] } })
+ * ```
  *
  * @since 0.1.0
  */
@@ -68,8 +98,14 @@ export type EtcdSource = Etcd3 | Etcd.EtcdOptions
 let defaultSource: EtcdSource | undefined
 
 /**
- * Sets (or clears) the etcd client used by `etcd:///SERVICE` targets that
- * name no endpoints.
+ * Sets (or clears, with `undefined`) the etcd client used by plain grpc-js
+ * channels on `etcd:///SERVICE` targets; `register({ etcd })` calls it.
+ * AnchoredChannel never uses it (its layer requires the `Etcd` service).
+ *
+ * @example
+ * ```ts
+ * EtcdResolver.setDefaultEtcd({ hosts: "127.0.0.1:2379" })
+ * ```
  *
  * @since 0.1.0
  */
@@ -77,30 +113,39 @@ export const setDefaultEtcd = (source: EtcdSource | undefined): void => {
   defaultSource = source
 }
 
+type EtcdService = Context.Service.Shape<typeof Etcd.Etcd>
+
 const isOptions = (source: EtcdSource): source is Etcd.EtcdOptions => "hosts" in source && !("getAll" in source)
 
 const parseEtcd = (uri: experimental.GrpcUri): Target.EtcdTarget => targetOf(uri, "Etcd")
 
-/** The given hosts, with TLS and credentials from the environment. */
-const fromEnvironment = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Error> =>
-  Etcd.layerForHosts(hosts).pipe(
-    Layer.mapError((error) => (error instanceof Etcd.EtcdError ? error : new Error(`etcd settings: ${error.message}`)))
-  )
+type EtcdLayer = Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Config.ConfigError>
+
+/** The given hosts, with TLS and credentials read through Config. */
+const forHosts = (hosts: ReadonlyArray<string>): EtcdLayer => Etcd.layerForHosts(hosts)
+
+const describeError = (error: Etcd.EtcdError | Config.ConfigError): string =>
+  error instanceof Etcd.EtcdError ? error.message : `etcd settings: ${error.message}`
 
 /** Where this channel's etcd client comes from (see the module doc). */
-const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Error> => {
-  if (target.etcd.length > 0) return fromEnvironment(target.etcd.map(Address.format))
-  const provided = options[ETCD_CLIENT_KEY] as Etcd.Etcd.Service | undefined
+const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): EtcdLayer => {
+  if (target.etcd.length > 0) return forHosts(target.etcd.map(Address.format))
+  const provided = options[ETCD_CLIENT_KEY] as EtcdService | undefined
   if (provided !== undefined) return Layer.succeed(Etcd.Etcd, provided)
+  // Made by AnchoredChannel: its layer's type required Etcd, so this is a
+  // hand-made channel option; never fall back to process-wide settings.
+  if (options[CONTEXT_KEY] !== undefined) {
+    throw new Error(`${Target.format(target)}: the AnchoredChannel was given no Etcd service`)
+  }
   if (defaultSource !== undefined) {
     return isOptions(defaultSource) ? Etcd.layer(defaultSource) : Etcd.layerFromClient(defaultSource)
   }
   const env = process.env["ETCD_ENDPOINTS"]
-  if (env !== undefined && env.trim().length > 0) return fromEnvironment(env.split(","))
+  if (env !== undefined && env.trim().length > 0) return forHosts(env.split(","))
   throw new Error(
     `${Target.format(target)} names no etcd endpoints: write them in the target ` +
       `(etcd://127.0.0.1:2379/${target.service}#${target.count}), pass a client to register({ etcd }), ` +
-      `provide the Etcd layer to AnchoredChannel, or set ETCD_ENDPOINTS`
+      `use AnchoredChannel with an Etcd layer, or set ETCD_ENDPOINTS`
   )
 }
 
@@ -111,16 +156,25 @@ const serverNameOf = (metadata: unknown): string | undefined => {
 }
 
 /**
+ * The grpc-js resolver class for `etcd:` targets (registered by
+ * {@link setup}; grpc-js constructs it, not you).
+ *
+ * @example
+ * ```ts
+ * import { experimental } from "@grpc/grpc-js"
+ * experimental.registerResolver(EtcdResolver.SCHEME, EtcdResolver.EtcdResolver) // what setup() does
+ * ```
+ *
  * @since 0.1.0
  */
 export class EtcdResolver implements experimental.Resolver {
   private readonly target: Target.EtcdTarget
   private readonly canonical: string
-  private readonly layer: Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Error>
+  private readonly layer: EtcdLayer
   private readonly serviceConfig: ReturnType<typeof serviceConfigFor>
   private readonly timeoutMs: number
-  private readonly runtime: Runtime.Runtime<never> | undefined
-  private fiber: Fiber.RuntimeFiber<void, unknown> | undefined
+  private readonly context: Context.Context<never> | undefined
+  private fiber: Fiber.Fiber<void> | undefined
   private destroyed = false
   private resolved = false
   private lastError: string | undefined
@@ -136,17 +190,17 @@ export class EtcdResolver implements experimental.Resolver {
     this.serviceConfig = serviceConfigFor(options)
     const timeout = options[RESOLUTION_TIMEOUT_OPTION]
     this.timeoutMs = typeof timeout === "number" && timeout > 0 ? timeout : 5_000
-    this.runtime = options[RUNTIME_KEY] as Runtime.Runtime<never> | undefined
+    this.context = options[CONTEXT_KEY] as Context.Context<never> | undefined
   }
 
   updateResolution(): void {
     // The watch is live: there is nothing to re-resolve once it runs.
     if (this.fiber !== undefined || this.destroyed) return
-    // In an Effect app (AnchoredChannel) the watch runs in the app's runtime,
+    // In an Effect app (AnchoredChannel) the watch runs in the app's context,
     // so its logs go through the app's logger; otherwise warnings go to stderr.
-    this.fiber = this.runtime === undefined
+    this.fiber = this.context === undefined
       ? Effect.runFork(this.program().pipe(Effect.provide(stderrLogger)))
-      : Runtime.runFork(this.runtime)(this.program())
+      : Effect.runForkWith(this.context)(this.program())
   }
 
   destroy(): void {
@@ -159,7 +213,7 @@ export class EtcdResolver implements experimental.Resolver {
 
   private program(): Effect.Effect<void> {
     const service = this.target.service
-    const watch = Effect.gen(this, function* () {
+    const watch = Effect.gen({ self: this }, function* () {
       const discovery = yield* Discovery.make()
       const onListingError = (error: Etcd.EtcdError) => {
         this.lastError = error.message
@@ -178,8 +232,10 @@ export class EtcdResolver implements experimental.Resolver {
         })
       )
     )
-    return Effect.zipRight(Effect.yieldNow(), Effect.zipLeft(watch, firstResolutionTimeout, { concurrent: true })).pipe(
-      Effect.catchAll((error) => Effect.sync(() => this.fail(`etcd discovery of service "${service}" failed: ${error.message}`))),
+    // Never call the listener synchronously from updateResolution: start on the next turn.
+    return Effect.yieldNow.pipe(
+      Effect.andThen(Effect.all([watch, firstResolutionTimeout], { concurrency: 2, discard: true })),
+      Effect.catch((error) => Effect.sync(() => this.fail(`etcd discovery of service "${service}" failed: ${describeError(error)}`))),
       // After a failure retrying cannot fix (e.g. bad credentials), the next
       // re-resolution request from the channel starts over.
       Effect.ensuring(Effect.sync(() => {
@@ -198,8 +254,8 @@ export class EtcdResolver implements experimental.Resolver {
     for (const endpoint of endpoints) {
       const parsed = Address.parse(endpoint.address)
       // The record codec has already validated the address; skip defensively.
-      if (Either.isLeft(parsed)) continue
-      addresses.push({ addresses: [{ host: parsed.right.host, port: parsed.right.port }] })
+      if (Result.isFailure(parsed)) continue
+      addresses.push({ addresses: [{ host: parsed.success.host, port: parsed.success.port }] })
       counts.set(endpoint.address, this.target.count)
       const name = serverNameOf(endpoint.metadata)
       if (name !== undefined) serverNames.set(endpoint.address, name)
@@ -233,7 +289,13 @@ export class EtcdResolver implements experimental.Resolver {
 }
 
 /**
- * Registers the `etcd` scheme with the app's @grpc/grpc-js.
+ * Registers the `etcd` scheme with the app's @grpc/grpc-js (`register()`
+ * calls it, with the other resolvers and the policy).
+ *
+ * @example
+ * ```ts
+ * EtcdResolver.setup()
+ * ```
  *
  * @since 0.1.0
  */

@@ -11,6 +11,14 @@
  * when no per-connection name applies) is the first address, e.g.
  * `10.0.0.1:9080`.
  *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { register } from "grpc-anchor"
+ * register() // registers this resolver (and the others)
+ * const client = new EchoClient("pass:///10.0.0.1:9080#2,10.0.0.2:9090", grpc.credentials.createInsecure())
+ * ```
+ *
  * @since 0.1.0
  */
 import { experimental, type ChannelOptions } from "@grpc/grpc-js"
@@ -23,6 +31,11 @@ import { targetOf } from "./internal/targetOf.js"
 /**
  * The URI scheme this resolver handles.
  *
+ * @example
+ * ```ts
+ * `${PassResolver.SCHEME}:///10.0.0.1:9080#2` // "pass:///10.0.0.1:9080#2"
+ * ```
+ *
  * @since 0.1.0
  */
 export const SCHEME = "pass"
@@ -30,6 +43,15 @@ export const SCHEME = "pass"
 const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => targetOf(uri, "Pass")
 
 /**
+ * The grpc-js resolver class for `pass:` targets (registered by
+ * {@link setup}; grpc-js constructs it, not you).
+ *
+ * @example
+ * ```ts
+ * import { experimental } from "@grpc/grpc-js"
+ * experimental.registerResolver(PassResolver.SCHEME, PassResolver.PassResolver) // what setup() does
+ * ```
+ *
  * @since 0.1.0
  */
 export class PassResolver implements experimental.Resolver {
@@ -84,7 +106,13 @@ export class PassResolver implements experimental.Resolver {
 }
 
 /**
- * Registers the `pass` scheme with the app's @grpc/grpc-js.
+ * Registers the `pass` scheme with the app's @grpc/grpc-js (`register()`
+ * calls it, with the other resolver and the policy).
+ *
+ * @example
+ * ```ts
+ * PassResolver.setup()
+ * ```
  *
  * @since 0.1.0
  */

@@ -1,11 +1,24 @@
 /**
- * Per-connection statistics of an `anchor_round_robin` channel.
+ * Per-connection statistics of an `anchor_round_robin` channel, as an
+ * `AnchoredChannel` reports them (`anchored.stats`, `anchored.changes`).
+ *
+ * @example
+ * ```ts
+ * import type { Stats } from "grpc-anchor"
+ * const readyShare = (stats: Stats.ChannelStats): number =>
+ *   stats.connections.filter((c) => c.state === "READY").length / Math.max(1, stats.connections.length)
+ * ```
  *
  * @since 0.1.0
  */
 
 /**
  * The connectivity state of one connection, by grpc-js's names.
+ *
+ * @example
+ * ```ts
+ * const up = (state: Stats.ConnectionState) => state === "READY"
+ * ```
  *
  * @since 0.1.0
  */
@@ -15,10 +28,17 @@ export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILU
  * One connection slot: which address, which of its N connections, its state
  * and the calls the policy sent to it.
  *
+ * @example
+ * ```ts
+ * // { address: "10.0.0.1:9080", index: 1, state: "READY", picked: 1250, inFlight: 3 }
+ * const label = (c: Stats.ConnectionStats) => `${c.address}#${c.index} ${c.state}`
+ * ```
+ *
  * @since 0.1.0
  */
 export interface ConnectionStats {
   readonly address: string
+  /** Which of the address's N connections (0..N-1). */
   readonly index: number
   readonly state: ConnectionState
   /** Calls picked for this connection since it was created. */
@@ -28,59 +48,18 @@ export interface ConnectionStats {
 }
 
 /**
- * A snapshot of a channel's connection pool.
+ * A snapshot of a channel's connection pool: its canonical target and one
+ * entry per connection slot.
+ *
+ * @example
+ * ```ts
+ * const stats: Stats.ChannelStats = yield* anchored.stats
+ * stats.connections.length // 3 for pass:///a:1#2,b:2
+ * ```
  *
  * @since 0.1.0
  */
 export interface ChannelStats {
   readonly target: string
   readonly connections: ReadonlyArray<ConnectionStats>
-}
-
-/**
- * Something that can report connection statistics: the policy instance of a
- * channel.
- *
- * @since 0.1.0
- */
-export interface StatsSource {
-  readonly snapshot: () => ReadonlyArray<ConnectionStats>
-}
-
-/**
- * Receives the policy of a channel (grpc-js may replace it, e.g. after the
- * channel went idle) and a signal whenever a connection's state or the
- * address list changed.
- *
- * @since 0.1.0
- */
-export interface StatsSink {
-  readonly attach: (source: StatsSource) => void
-  readonly detach: (source: StatsSource) => void
-  readonly changed: () => void
-}
-
-/**
- * A sink that keeps the latest source and calls `onChange` on every signal.
- *
- * @since 0.1.0
- */
-export const makeSink = (target: string, onChange: () => void = () => {}): StatsSink & {
-  readonly read: () => ChannelStats
-} => {
-  let current: StatsSource | undefined
-  return {
-    attach: (source) => {
-      current = source
-      onChange()
-    },
-    detach: (source) => {
-      if (current === source) {
-        current = undefined
-        onChange()
-      }
-    },
-    changed: onChange,
-    read: () => ({ target, connections: current?.snapshot() ?? [] })
-  }
 }

@@ -18,10 +18,15 @@ export const RESOLUTION_KEY = `${INTERNAL}.grpc_anchor.resolution`
 /** Channel option carrying a {@link StatsSink} (set by AnchoredChannel). */
 export const STATS_KEY = `${INTERNAL}.grpc_anchor.stats`
 
-/** Channel option carrying the Effect runtime (logger, tracer) the `etcd` resolver runs its watch in. */
-export const RUNTIME_KEY = `${INTERNAL}.grpc_anchor.runtime`
+/**
+ * Channel option carrying the Effect context (services, logger, config
+ * provider, tracer) an AnchoredChannel was made in; the `etcd` resolver runs
+ * its watch in it. Its presence also means "made by AnchoredChannel": such a
+ * channel never falls back to `register({ etcd })` or `ETCD_ENDPOINTS`.
+ */
+export const CONTEXT_KEY = `${INTERNAL}.grpc_anchor.context`
 
-/** Channel option carrying an etcd client for the `etcd` resolver. */
+/** Channel option carrying the `Etcd` service (of an AnchoredChannel's context) for the `etcd` resolver. */
 export const ETCD_CLIENT_KEY = `${INTERNAL}.grpc_anchor.etcd_client`
 
 /**

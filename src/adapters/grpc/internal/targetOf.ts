@@ -4,7 +4,7 @@
  * with its message.
  */
 import { experimental } from "@grpc/grpc-js"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Target from "../../../core/Target.js"
 
 export const targetOf = <Tag extends Target.Target["_tag"]>(
@@ -13,8 +13,8 @@ export const targetOf = <Tag extends Target.Target["_tag"]>(
 ): Extract<Target.Target, { readonly _tag: Tag }> => {
   const text = experimental.uriToString(uri)
   const parsed = Target.parse(text)
-  if (Either.isLeft(parsed)) throw parsed.left
+  if (Result.isFailure(parsed)) throw parsed.failure
   // Unreachable: grpc-js hands a resolver only URIs of its own scheme.
-  if (parsed.right._tag !== tag) throw new Error(`the ${tag} resolver received another scheme's target: ${text}`)
-  return parsed.right as Extract<Target.Target, { readonly _tag: Tag }>
+  if (parsed.success._tag !== tag) throw new Error(`the ${tag} resolver received another scheme's target: ${text}`)
+  return parsed.success as Extract<Target.Target, { readonly _tag: Tag }>
 }
