@@ -54,7 +54,7 @@ class FakeSubchannel {
   }
 }
 
-const harness = () => {
+const harness = (channelOptions: ChannelOptions = {}) => {
   const subchannels: Array<FakeSubchannel> = []
   const updates: Array<{ state: State; picker: experimental.Picker; error: string | null }> = []
   const helper: experimental.ChannelControlHelper = {
@@ -68,23 +68,31 @@ const harness = () => {
     addChannelzChild: () => {},
     removeChannelzChild: () => {}
   }
-  // A fixed "random" start so the pick order is predictable.
-  const balancer = new AnchorRoundRobinLoadBalancer(helper, { random: () => 0 })
+  // A fixed "random" start so the pick order is predictable; Date.now so vitest's fake timers move the clock.
+  const balancer = new AnchorRoundRobinLoadBalancer(helper, { random: () => 0, now: () => Date.now() })
   const resolve = (target: string, entries: ReadonlyArray<readonly [string, number]>) => {
     const resolution: Resolution = { target, counts: new Map(entries), serverNames: new Map() }
     const endpoints = entries.map(([address]) => {
       const [host, port] = address.split(":")
       return { addresses: [{ host: host!, port: Number(port) }] }
     })
-    return balancer.updateAddressList(experimental.statusOrFromValue(endpoints), new AnchorRoundRobinConfig(), { [RESOLUTION_KEY]: resolution }, "")
+    return balancer.updateAddressList(
+      experimental.statusOrFromValue(endpoints),
+      new AnchorRoundRobinConfig(),
+      { ...channelOptions, [RESOLUTION_KEY]: resolution },
+      ""
+    )
   }
   const last = () => updates[updates.length - 1]!
+  const pickOne = () => last().picker.pick({ metadata: {} as never, extraPickInfo: {} })
   const pickAddresses = (n: number) =>
     Array.from({ length: n }, () => {
-      const result = last().picker.pick({ metadata: {} as never, extraPickInfo: {} })
+      const result = pickOne()
       return result.subchannel === null ? null : (result.subchannel as unknown as FakeSubchannel)
     })
-  return { balancer, subchannels, updates, resolve, last, pickAddresses }
+  /** The published states, consecutive repeats collapsed. */
+  const states = () => updates.map((u) => State[u.state]).filter((s, i, all) => i === 0 || all[i - 1] !== s)
+  return { balancer, subchannels, updates, resolve, last, pickOne, pickAddresses, states }
 }
 
 describe("anchor_round_robin with fake subchannels", () => {
@@ -100,11 +108,16 @@ describe("anchor_round_robin with fake subchannels", () => {
     expect(h.last().state).toBe(State.CONNECTING)
   })
 
-  it("goes READY with the first ready slot and picks only ready slots", () => {
+  it("goes READY once every first attempt settled and picks only ready slots", () => {
     const h = harness()
     h.resolve("t", [["a:1", 2], ["b:2", 1]])
     const [a0, b0, a1] = h.subchannels
     b0!.set(State.READY)
+    // Balanced start: the others have not answered yet, so calls wait.
+    expect(h.last().state).toBe(State.CONNECTING)
+    expect(h.pickOne().pickResultType).toBe(experimental.PickResultType.QUEUE)
+    a0!.set(State.TRANSIENT_FAILURE, "refused")
+    a1!.set(State.TRANSIENT_FAILURE, "refused")
     expect(h.last().state).toBe(State.READY)
     expect(new Set(h.pickAddresses(6))).toEqual(new Set([b0]))
     a0!.set(State.READY)
@@ -223,8 +236,14 @@ describe("anchor_round_robin with fake subchannels", () => {
   })
 
   it("rejects bad policy configs with a message", () => {
-    expect(() => AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 0 })).toThrow(/1\.\.256/)
-    expect(() => AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 2.5 })).toThrow(/whole number/)
+    expect(() => AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 0 })).toThrow(/connectionsPerAddress[\s\S]*between 1 and 256|between 1 and 256[\s\S]*connectionsPerAddress/)
+    expect(() => AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 2.5 })).toThrow(/integer/)
+    expect(() => AnchorRoundRobinConfig.createFromJson({ startWaitMs: -1 })).toThrow(/startWaitMs/)
+    expect(() => AnchorRoundRobinConfig.createFromJson("x")).toThrow(/anchor_round_robin config "x" is not valid/)
+    expect(AnchorRoundRobinConfig.createFromJson(null).connectionsPerAddress).toBe(1)
+    expect(AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 2, maxConnections: 10 }).toJsonObject()).toEqual({
+      anchor_round_robin: { connectionsPerAddress: 2, maxConnections: 10 }
+    })
     expect(AnchorRoundRobinConfig.createFromJson({}).connectionsPerAddress).toBe(1)
     expect(AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 3 }).connectionsPerAddress).toBe(3)
   })

@@ -3,85 +3,128 @@
  * connections per address, calls spread over the ready ones in the smooth
  * weighted order of the core.
  *
- * The decisions live in the pure core (`Expansion`, `Schedule`, `Picker`);
- * this class only translates grpc-js connectivity events into the core's
- * readiness, and the core's picks into grpc-js pick results.
+ * Every decision lives in the pure core's `Balancer` state machine (slots,
+ * sibling suspicion, the channel state, the balanced start, the cap, the
+ * mass-removal grace); this class only forwards grpc-js events to it (with
+ * the time) and applies what it answers: subchannels to create, release or
+ * connect, the channel state to publish, one timer, trace lines.
+ *
+ * Tracing: `GRPC_TRACE=anchor_round_robin GRPC_VERBOSITY=DEBUG` logs every
+ * decision through grpc-js's `experimental.trace`.
+ *
+ * Channel options (a policy config field of the same meaning wins):
+ * - `grpc_anchor.start_wait_ms` (default 250): bound on the balanced start.
+ * - `grpc_anchor.max_connections` (default 4096): cap on the channel's
+ *   connections; a `pass:` target over it fails, an etcd set over it keeps
+ *   whole addresses in address order while they fit.
+ * - `grpc_anchor.removal_grace_ms` (default 30000): how long READY backends
+ *   dropped by a registry mass removal keep serving.
  *
  * @since 0.1.0
  */
 import {
   connectivityState as ConnectivityState,
   experimental,
-  type ChannelOptions,
-  type StatusObject
+  logVerbosity,
+  Metadata,
+  status as Status,
+  type ChannelOptions
 } from "@grpc/grpc-js"
 import * as Address from "../../core/Address.js"
-import * as Expansion from "../../core/Expansion.js"
-import * as Picker from "../../core/Picker.js"
-import * as Schedule from "../../core/Schedule.js"
+import * as Balancer from "../../core/Balancer.js"
+import type * as Expansion from "../../core/Expansion.js"
 import { isResolution, RESOLUTION_KEY, SLOT_KEY, SSL_TARGET_NAME_OVERRIDE, STATS_KEY, type Resolution } from "./internal/keys.js"
-import type { ConnectionStats, StatsSink, StatsSource } from "./Stats.js"
+import type { StatsSink, StatsSource } from "./internal/stats.js"
+import type { ConnectionStats } from "./Stats.js"
 
 type ChannelControlHelper = experimental.ChannelControlHelper
 type SubchannelInterface = experimental.SubchannelInterface
 type Endpoint = experimental.Endpoint
 type SubchannelAddress = experimental.SubchannelAddress
-const { PickResultType, QueuePicker, UnavailablePicker } = experimental
+const { PickResultType } = experimental
 
 /**
- * The policy's name in a service config.
+ * The policy's name in a service config (and its tracer name).
  *
  * @since 0.1.0
  */
 export const TYPE_NAME = "anchor_round_robin"
 
 /**
- * The policy's configuration: `{ "anchor_round_robin": { "connectionsPerAddress": 2 } }`.
- * `connectionsPerAddress` (1..256, default 1) applies to addresses whose
- * count the resolver did not give (grpc-anchor's own resolvers always do).
+ * Channel option: bound on the balanced-start wait in ms (default 250).
+ *
+ * @since 0.2.0
+ */
+export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
+
+/**
+ * Channel option: cap on one channel's connections (default 4096).
+ *
+ * @since 0.2.0
+ */
+export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
+
+/**
+ * Channel option: grace period in ms for READY backends dropped by a
+ * registry mass removal (default 30000; 0 turns the protection off).
+ *
+ * @since 0.2.0
+ */
+export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
+
+/**
+ * The policy's configuration:
+ * `{ "anchor_round_robin": { "connectionsPerAddress": 2, "startWaitMs": 250, "maxConnections": 4096, "removalGraceMs": 30000 } }`,
+ * every field optional. `connectionsPerAddress` (1..256, default 1) applies
+ * to addresses whose count the resolver did not give (grpc-anchor's own
+ * resolvers always do); the others override the channel options above.
  *
  * @since 0.1.0
  */
 export class AnchorRoundRobinConfig implements experimental.TypedLoadBalancingConfig {
-  constructor(readonly connectionsPerAddress: number = 1) {}
+  constructor(
+    readonly connectionsPerAddress: number = 1,
+    readonly tuning: Omit<Balancer.PolicyConfig, "connectionsPerAddress"> = {}
+  ) {}
 
   getLoadBalancerName(): string {
     return TYPE_NAME
   }
 
   toJsonObject(): object {
-    return { [TYPE_NAME]: { connectionsPerAddress: this.connectionsPerAddress } }
+    return { [TYPE_NAME]: { connectionsPerAddress: this.connectionsPerAddress, ...this.tuning } }
   }
 
+  /** @throws Error with the decoding problem (grpc-js reports it as a bad service config). */
   static createFromJson(obj: unknown): AnchorRoundRobinConfig {
-    if (obj === undefined || obj === null) return new AnchorRoundRobinConfig()
-    if (typeof obj !== "object") {
-      throw new Error(`${TYPE_NAME} config must be an object, got ${JSON.stringify(obj)}`)
-    }
-    const value = (obj as { connectionsPerAddress?: unknown }).connectionsPerAddress
-    if (value === undefined) return new AnchorRoundRobinConfig()
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 256) {
-      throw new Error(`${TYPE_NAME}: connectionsPerAddress must be a whole number 1..256, got ${JSON.stringify(value)}`)
-    }
-    return new AnchorRoundRobinConfig(value)
+    const { connectionsPerAddress, ...tuning } = Balancer.unsafeDecodeConfig(obj)
+    return new AnchorRoundRobinConfig(connectionsPerAddress ?? 1, tuning)
   }
 }
 
-const stateName = (state: ConnectivityState): ConnectionStats["state"] =>
-  ConnectivityState[state] as ConnectionStats["state"]
+const TRACING = (() => {
+  const wanted = (process.env.GRPC_TRACE ?? "").split(",").map((s) => s.trim())
+  return (wanted.includes(TYPE_NAME) || wanted.includes("all")) && !wanted.includes(`-${TYPE_NAME}`)
+})()
 
-/**
- * How long, at most, the other connections to an address are skipped after
- * one of them dropped, while nobody knows yet whether the server is alive.
- */
-const SUSPICION_MS = 1_000
+const trace = (line: string): void => experimental.trace(logVerbosity.DEBUG, TYPE_NAME, line)
+
+const STATES: Record<ConnectivityState, Balancer.ConnectionState> = {
+  [ConnectivityState.IDLE]: "IDLE",
+  [ConnectivityState.CONNECTING]: "CONNECTING",
+  [ConnectivityState.READY]: "READY",
+  [ConnectivityState.TRANSIENT_FAILURE]: "TRANSIENT_FAILURE",
+  [ConnectivityState.SHUTDOWN]: "SHUTDOWN"
+}
+
+const CHANNEL_STATES: Record<Balancer.ChannelState, ConnectivityState> = {
+  CONNECTING: ConnectivityState.CONNECTING,
+  READY: ConnectivityState.READY,
+  TRANSIENT_FAILURE: ConnectivityState.TRANSIENT_FAILURE
+}
 
 /** One connection slot and the subchannel that carries it. */
 class SlotEntry {
-  state: ConnectivityState
-  healthy: boolean
-  /** Skipped until this time (ms since epoch): a sibling connection dropped. 0: not suspect. */
-  suspectUntil = 0
   /** No longer one of the policy's slots: its events are ignored. */
   released = false
   picked = 0
@@ -98,13 +141,10 @@ class SlotEntry {
   readonly pickResult: experimental.PickResult
 
   constructor(
-    readonly slot: Expansion.Slot,
-    readonly key: string,
+    readonly id: number,
     readonly subchannel: SubchannelInterface,
     owner: AnchorRoundRobinLoadBalancer
   ) {
-    this.state = subchannel.getConnectivityState()
-    this.healthy = subchannel.isHealthy()
     this.onState = (_subchannel, _previous, next, _keepalive, errorMessage) => owner.onStateChange(this, next, errorMessage)
     this.onHealth = (healthy) => owner.onHealthChange(this, healthy)
     this.pickResult = {
@@ -115,49 +155,53 @@ class SlotEntry {
       onCallEnded: this.onCallEnded
     }
   }
-
-  /** READY and healthy, whatever its siblings did. */
-  get connected(): boolean {
-    return this.state === ConnectivityState.READY && this.healthy
-  }
-
-  get suspect(): boolean {
-    return this.suspectUntil !== 0
-  }
-}
-
-/**
- * Mutable cell shared by the policy and every picker it hands to grpc-js, so
- * the rotation continues across picker updates and a picker never picks a
- * slot that was removed.
- */
-interface Rotation {
-  picker: Picker.Picker
-  readiness: Picker.Readiness
-  entries: ReadonlyArray<SlotEntry>
 }
 
 const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
 
+/**
+ * The one picker of a policy instance: it reads the live balancer, so it
+ * never picks a released slot and needs no replacement when readiness
+ * changes. Not READY: calls queue while CONNECTING and fail with the
+ * balancer's failure message (target and last error) in TRANSIENT_FAILURE
+ * (grpc-js queues them instead when they ask for `waitForReady`).
+ */
 class AnchorPicker implements experimental.Picker {
-  constructor(private readonly rotation: Rotation) {}
+  constructor(private readonly owner: AnchorRoundRobinLoadBalancer) {}
 
   pick(): experimental.PickResult {
-    const rotation = this.rotation
-    const result = Picker.pick(rotation.picker, rotation.readiness)
-    if (result._tag === "NoneReady") {
-      // The policy reports a non-READY state right after; queue until then.
-      return QUEUE
+    const owner = this.owner
+    const balancer = owner.balancer
+    if (balancer === undefined) return QUEUE
+    const id = Balancer.pick(balancer)
+    if (id >= 0) {
+      const entry = owner.entries.get(id)!
+      entry.picked++
+      return entry.pickResult
     }
-    rotation.picker = result.next
-    const entry = rotation.entries[result.index]!
-    entry.picked++
-    return entry.pickResult
+    if (Balancer.state(balancer) !== "TRANSIENT_FAILURE") return QUEUE
+    return {
+      pickResultType: PickResultType.TRANSIENT_FAILURE,
+      subchannel: null,
+      status: { code: Status.UNAVAILABLE, details: Balancer.failureMessage(balancer), metadata: new Metadata() },
+      onCallStarted: null,
+      onCallEnded: null
+    }
   }
 }
 
 const subchannelAddressKey = (address: SubchannelAddress): string =>
   "host" in address ? Address.format({ host: address.host, port: address.port }) : `unix:${address.path}`
+
+/** A channel option that must be a whole number in a range; undefined when absent. */
+const intOption = (options: ChannelOptions, key: string, min: number, max: number): number | undefined => {
+  const value: unknown = options[key]
+  if (value === undefined) return undefined
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`channel option ${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
 
 /**
  * The load balancer. grpc-js creates one per channel (and again after the
@@ -166,18 +210,27 @@ const subchannelAddressKey = (address: SubchannelAddress): string =>
  * @since 0.1.0
  */
 export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource {
-  /** The slots in schedule order, with the core picker over them: the policy's whole state. */
-  private readonly rotation: Rotation = { picker: Picker.make([]), readiness: Picker.readiness(0), entries: [] }
-  /** It reads the live rotation, so one instance serves every READY update. */
-  private readonly readyPicker = new AnchorPicker(this.rotation)
-  private target = "(unknown target)"
-  private lastError: string | null = null
+  /** @internal created on the first address list, with the config and options it brings */
+  balancer: Balancer.Balancer | undefined
+  /** @internal live slots by the balancer's ids */
+  readonly entries = new Map<number, SlotEntry>()
+  private readonly picker = new AnchorPicker(this)
   private sink: StatsSink | undefined
   private destroyed = false
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private timerAt = Number.NaN
+  /** What `create` needs per address: grpc-js's address and the subchannel arguments. */
+  private addresses = new Map<string, SubchannelAddress>()
+  private subchannelArgs: (address: SubchannelAddress, slot: Expansion.Slot) => ChannelOptions = () => ({})
   private readonly random: () => number
+  private readonly now: () => number
 
-  constructor(private readonly helper: ChannelControlHelper, options: { readonly random?: () => number } = {}) {
+  constructor(
+    private readonly helper: ChannelControlHelper,
+    options: { readonly random?: () => number; readonly now?: () => number } = {}
+  ) {
     this.random = options.random ?? Math.random
+    this.now = options.now ?? (() => performance.now())
   }
 
   updateAddressList(
@@ -187,17 +240,30 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     resolutionNote: string
   ): boolean {
     if (!(lbConfig instanceof AnchorRoundRobinConfig)) return false
+    if (this.destroyed) return true
     const resolution: Resolution | undefined = isResolution(channelOptions[RESOLUTION_KEY])
       ? channelOptions[RESOLUTION_KEY]
       : undefined
-    if (resolution !== undefined) this.target = resolution.target
     this.attachSink(channelOptions[STATS_KEY])
 
+    if (this.balancer === undefined) {
+      try {
+        this.balancer = Balancer.make({
+          startWaitMs: lbConfig.tuning.startWaitMs ?? intOption(channelOptions, START_WAIT_MS_OPTION, 0, 60_000) ?? Balancer.DEFAULT_START_WAIT_MS,
+          maxConnections: lbConfig.tuning.maxConnections ?? intOption(channelOptions, MAX_CONNECTIONS_OPTION, 1, 1_000_000) ?? Balancer.DEFAULT_MAX_CONNECTIONS,
+          removalGraceMs: lbConfig.tuning.removalGraceMs ?? intOption(channelOptions, REMOVAL_GRACE_MS_OPTION, 0, 3_600_000) ?? Balancer.DEFAULT_REMOVAL_GRACE_MS,
+          trace: TRACING
+        })
+      } catch (error) {
+        const details = `${TYPE_NAME}: ${(error as Error).message}`
+        this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details)
+        return true
+      }
+    }
+    const target = resolution?.target ?? "(unknown target)"
     if (!endpointList.ok) {
       // Keep serving the last good list; fail only when there is none.
-      if (this.rotation.entries.length === 0) {
-        this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker(endpointList.error), endpointList.error.details)
-      }
+      this.feed({ _tag: "ResolverError", now: this.now(), message: endpointList.error.details })
       return true
     }
 
@@ -209,13 +275,15 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
         if (!addresses.has(key)) addresses.set(key, address)
       }
     }
-    const weighted: Array<Expansion.Weighted> = []
+    // Slots are only ever created for addresses of the latest list.
+    this.addresses = addresses
+    const endpoints: Array<Expansion.Weighted> = []
     for (const key of addresses.keys()) {
-      weighted.push({ address: key, count: resolution?.counts.get(key) ?? lbConfig.connectionsPerAddress })
+      endpoints.push({ address: key, count: resolution?.counts.get(key) ?? lbConfig.connectionsPerAddress })
     }
 
     const userServerName = channelOptions[SSL_TARGET_NAME_OVERRIDE] as string | undefined
-    const subchannelArgs = (address: SubchannelAddress, slot: Expansion.Slot): ChannelOptions => {
+    this.subchannelArgs = (address, slot) => {
       const args: ChannelOptions = { ...channelOptions, [SLOT_KEY]: slot.index }
       // Each connection checks the TLS name of its own address, unless the user fixed one for all.
       if (userServerName === undefined && "host" in address) {
@@ -224,166 +292,96 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       return args
     }
 
-    const order = Schedule.slotOrder(weighted)
-    const previous = new Map(this.rotation.entries.map((entry) => [entry.key, entry]))
-    const created: Array<SlotEntry> = []
-    const entries = order.map((slot) => {
-      const key = Expansion.key(slot)
-      const existing = previous.get(key)
-      if (existing !== undefined) {
-        previous.delete(key)
-        return existing
-      }
-      const address = addresses.get(slot.address)!
-      const subchannel = this.helper.createSubchannel(address, subchannelArgs(address, slot))
-      const entry = new SlotEntry(slot, key, subchannel, this)
-      subchannel.ref()
-      subchannel.addConnectivityStateListener(entry.onState)
-      subchannel.addHealthStateWatcher(entry.onHealth)
-      this.helper.addChannelzChild(subchannel.getChannelzRef())
-      created.push(entry)
-      return entry
+    this.feed({
+      _tag: "Addresses",
+      now: this.now(),
+      target,
+      endpoints,
+      // A pass: target is fixed by its author: over the cap it is an error; a registry's set is trimmed.
+      overCap: target.startsWith("pass:") ? "fail" : "keepFirst",
+      offset: Math.floor(this.random() * 2 ** 31),
+      note: resolutionNote
     })
-    // What is left of the previous slots was removed.
-    for (const entry of previous.values()) this.release(entry)
-
-    const rotation = this.rotation
-    rotation.picker = rotation.picker.slots.length === 0
-      ? Picker.make(order, Math.floor(this.random() * order.length))
-      : Picker.update(rotation.picker, order)
-    rotation.entries = entries
-    this.refreshReadiness()
-
-    if (order.length === 0) {
-      const message = `${TYPE_NAME}: no addresses for ${this.target}${resolutionNote ? ` (${resolutionNote})` : ""}`
-      this.lastError = message
-      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message }), message)
-    } else {
-      this.publish()
-    }
-    this.sink?.changed()
-    for (const entry of created) {
-      if (this.destroyed) break
-      if (entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) entry.subchannel.startConnecting()
-    }
     return true
   }
 
   /** @internal called by a slot's connectivity listener */
   onStateChange(entry: SlotEntry, state: ConnectivityState, errorMessage: string | undefined): void {
     if (this.destroyed || entry.released) return
-    const wasConnected = entry.connected
-    entry.state = state
-    if (state === ConnectivityState.TRANSIENT_FAILURE && errorMessage) this.lastError = errorMessage
-    if (wasConnected && !entry.connected) {
-      this.helper.requestReresolution()
-      this.suspectSiblings(entry)
-    }
-    if (state === ConnectivityState.READY) {
-      // This address answers new connections: its other connections are fine.
-      entry.suspectUntil = 0
-      this.clearSuspicion(entry.slot.address)
-    }
-    this.changed()
-    // Keep every slot connected: an idle slot (its connection dropped, or its
-    // backoff ended) reconnects; grpc-js applies its backoff between attempts.
-    if (state === ConnectivityState.IDLE) entry.subchannel.startConnecting()
-  }
-
-  /**
-   * When a server dies, its connections are not all seen to close at the
-   * same moment (measured here: up to ~20 ms apart on loopback), and a call
-   * sent on one still thought READY fails. So when one connection to an
-   * address drops, its siblings are skipped until the dropped slot's
-   * reconnect answers: READY clears the suspicion (the server is alive, e.g.
-   * it only recycled that connection), a failure keeps it until each sibling
-   * reports for itself, and after SUSPICION_MS it lapses regardless.
-   */
-  private suspectSiblings(dropped: SlotEntry): void {
-    const until = Date.now() + SUSPICION_MS
-    let any = false
-    for (const entry of this.rotation.entries) {
-      if (entry !== dropped && entry.slot.address === dropped.slot.address && entry.connected) {
-        entry.suspectUntil = until
-        any = true
-      }
-    }
-    if (any) this.scheduleSuspicionCheck(SUSPICION_MS)
-  }
-
-  private clearSuspicion(address: string): void {
-    for (const entry of this.rotation.entries) {
-      if (entry.slot.address === address) entry.suspectUntil = 0
-    }
-  }
-
-  private suspicionTimer: ReturnType<typeof setTimeout> | undefined
-
-  private scheduleSuspicionCheck(delayMs: number): void {
-    if (this.suspicionTimer !== undefined) return
-    this.suspicionTimer = setTimeout(() => {
-      this.suspicionTimer = undefined
-      if (this.destroyed) return
-      const now = Date.now()
-      let next = Number.POSITIVE_INFINITY
-      for (const entry of this.rotation.entries) {
-        if (entry.suspectUntil !== 0 && entry.suspectUntil <= now) entry.suspectUntil = 0
-        else if (entry.suspectUntil !== 0) next = Math.min(next, entry.suspectUntil - now)
-      }
-      this.changed()
-      if (Number.isFinite(next)) this.scheduleSuspicionCheck(next)
-    }, delayMs)
-    // A lapse timer must never keep the process alive.
-    this.suspicionTimer.unref?.()
+    this.feed({ _tag: "StateChanged", now: this.now(), slot: entry.id, state: STATES[state], error: errorMessage })
   }
 
   /** @internal called by a slot's health watcher (outlier detection) */
   onHealthChange(entry: SlotEntry, healthy: boolean): void {
     if (this.destroyed || entry.released) return
-    entry.healthy = healthy
-    this.changed()
+    this.feed({ _tag: "HealthChanged", now: this.now(), slot: entry.id, healthy })
   }
 
-  /** After a slot's state, health or suspicion changed: new readiness, channel state and stats. */
-  private changed(): void {
-    this.refreshReadiness()
-    this.publish()
-    this.sink?.changed()
+  /** Steps the balancer and applies its output. */
+  private feed(event: Balancer.Event): void {
+    const balancer = this.balancer
+    if (balancer === undefined || this.destroyed) return
+    this.apply(Balancer.step(balancer, event))
   }
 
-  private refreshReadiness(): void {
-    const rotation = this.rotation
-    let flags = rotation.entries.map((entry) => entry.connected && !entry.suspect)
-    // Suspicion only steers calls away while something else can take them.
-    if (!flags.includes(true)) flags = rotation.entries.map((entry) => entry.connected)
-    const current = rotation.readiness.flags
-    const same = current.length === flags.length && flags.every((flag, i) => flag === current[i])
-    // A new Readiness object makes the core recompute its ready list once;
-    // keep the old one when nothing changed so picks stay O(1).
-    if (!same) rotation.readiness = { flags }
-  }
-
-  /** Aggregates the slots' states into the channel's, as grpc-js's round_robin does. */
-  private publish(): void {
-    let ready = 0
-    let connecting = 0
-    for (const entry of this.rotation.entries) {
-      if (entry.connected) ready++
-      else if (entry.state === ConnectivityState.CONNECTING || entry.state === ConnectivityState.IDLE) connecting++
+  private apply(out: Balancer.Output): void {
+    for (const line of out.trace) trace(line)
+    for (const id of out.remove) {
+      const entry = this.entries.get(id)
+      if (entry !== undefined) {
+        this.entries.delete(id)
+        this.release(entry)
+      }
     }
-    if (ready > 0) {
-      this.updateState(ConnectivityState.READY, this.readyPicker, null)
-    } else if (connecting > 0) {
-      this.updateState(ConnectivityState.CONNECTING, new QueuePicker(this), null)
-    } else if (this.rotation.entries.length > 0) {
-      const message = `${TYPE_NAME}: no ready connection to ${this.target} (${this.rotation.entries.length} connections failing; last error: ${this.lastError ?? "none"})`
-      this.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details: message } satisfies Partial<StatusObject>), message)
+    const created: Array<SlotEntry> = []
+    for (const slot of out.create) {
+      const address = this.addresses.get(slot.address)!
+      const subchannel = this.helper.createSubchannel(address, this.subchannelArgs(address, slot))
+      const entry = new SlotEntry(slot.id, subchannel, this)
+      this.entries.set(slot.id, entry)
+      subchannel.ref()
+      subchannel.addConnectivityStateListener(entry.onState)
+      subchannel.addHealthStateWatcher(entry.onHealth)
+      this.helper.addChannelzChild(subchannel.getChannelzRef())
+      created.push(entry)
     }
+    if (out.publish !== undefined && !this.destroyed) {
+      this.helper.updateState(CHANNEL_STATES[out.publish.state], this.picker, out.publish.message)
+    }
+    if (out.reresolve) this.helper.requestReresolution()
+    this.arm(out.wakeAt)
+    if (out.remove.length > 0 || out.create.length > 0) this.sink?.changed()
+    // A new subchannel may be shared and already connected: tell the balancer.
+    for (const entry of created) {
+      if (this.destroyed || entry.released) continue
+      const state = entry.subchannel.getConnectivityState()
+      if (state !== ConnectivityState.IDLE) this.onStateChange(entry, state, undefined)
+      if (!entry.subchannel.isHealthy()) this.onHealthChange(entry, false)
+    }
+    for (const id of out.connect) {
+      if (this.destroyed) break
+      const entry = this.entries.get(id)
+      if (entry !== undefined && entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) {
+        entry.subchannel.startConnecting()
+      }
+    }
+    if (out.create.length === 0 && out.remove.length === 0) this.sink?.changed()
   }
 
-  private updateState(state: ConnectivityState, picker: experimental.Picker, errorMessage: string | null): void {
-    if (this.destroyed) return
-    this.helper.updateState(state, picker, errorMessage)
+  /** One timer for the balancer's next wake-up; it never keeps the process alive. */
+  private arm(at: number | undefined): void {
+    if (at === this.timerAt || (at === undefined && this.timer === undefined)) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.timerAt = Number.NaN
+    if (at === undefined || this.destroyed) return
+    this.timerAt = at
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAt = Number.NaN
+      this.feed({ _tag: "TimerFired", now: Math.max(this.now(), at) })
+    }, Math.max(0, Math.ceil(at - this.now())))
+    this.timer.unref?.()
   }
 
   private release(entry: SlotEntry): void {
@@ -404,21 +402,17 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.sink?.attach(this)
   }
 
-  /** The current connection slots with their state and counters. */
+  /** The current connection slots, in pick order, with their state and counters. */
   snapshot(): ReadonlyArray<ConnectionStats> {
-    return this.rotation.entries.map((entry) => ({
-      address: entry.slot.address,
-      index: entry.slot.index,
-      state: stateName(entry.state),
-      picked: entry.picked,
-      inFlight: entry.inFlight
-    }))
+    if (this.balancer === undefined) return []
+    return Balancer.slots(this.balancer).map((slot) => {
+      const entry = this.entries.get(slot.id)
+      return { address: slot.address, index: slot.index, state: slot.state, picked: entry?.picked ?? 0, inFlight: entry?.inFlight ?? 0 }
+    })
   }
 
   exitIdle(): void {
-    for (const entry of this.rotation.entries) {
-      if (entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) entry.subchannel.startConnecting()
-    }
+    this.feed({ _tag: "ExitIdle", now: this.now() })
   }
 
   resetBackoff(): void {
@@ -427,12 +421,11 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   destroy(): void {
     this.destroyed = true
-    if (this.suspicionTimer !== undefined) clearTimeout(this.suspicionTimer)
-    this.suspicionTimer = undefined
-    for (const entry of this.rotation.entries) this.release(entry)
-    this.rotation.entries = []
-    this.rotation.picker = Picker.make([])
-    this.rotation.readiness = Picker.readiness(0)
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    for (const entry of this.entries.values()) this.release(entry)
+    this.entries.clear()
+    this.balancer = undefined
     this.sink?.detach(this)
     this.sink = undefined
   }

@@ -1,0 +1,1086 @@
+/**
+ * The connection pool of one channel as a state machine: which connections
+ * (slots) exist, which of them take calls, what state the channel reports,
+ * and when it wants to be woken up. The `anchor_round_robin` policy feeds it
+ * grpc-js events and applies what it answers; every decision is here.
+ *
+ * The machine does no I/O and reads no clock and no randomness: the time
+ * (`now`, milliseconds on any monotonic clock) and the start offset come in
+ * with the events, and the next wake-up goes out as an absolute time. It is
+ * deterministic: the same events give the same outputs. So that a
+ * connectivity event costs O(1) whatever the number of connections, it
+ * updates its state in place: one balancer belongs to one caller, which
+ * passes it to {@link step} (events) and {@link pick} (calls).
+ *
+ * The rules:
+ *
+ * - **Slots.** An address with count N has slots `address#0..N-1`, one
+ *   connection each, ordered by `Rotation.slotOrder` (smooth weighted).
+ *   Addresses listed twice are merged (counts added). On an address update,
+ *   slots whose key is unchanged keep their connection; removed slots are
+ *   released, new ones created and asked to connect.
+ * - **Picks.** Round robin over the ring, skipping slots that are not ready
+ *   (READY and healthy). A pick costs O(log32 n) (3 steps up to 32,768
+ *   connections): a hierarchical bitset finds the next ready slot.
+ * - **Keep connected.** A slot whose connection goes IDLE (dropped, or its
+ *   backoff ended) is asked to connect again; grpc-js applies its backoff.
+ * - **Sibling suspicion.** When one connection to an address drops, its READY
+ *   siblings are skipped until the dropped one's reconnect answers (READY
+ *   clears it), at most `suspicionMs` (1 s): a dying server's connections are
+ *   not all seen to close at the same moment. Suspicion only steers calls
+ *   away while another connection can take them (readiness fallback).
+ * - **Channel state.** READY when a connection is ready (after the start
+ *   rule); else CONNECTING while a connection that has not failed since its
+ *   last READY is connecting; else TRANSIENT_FAILURE. A connection that
+ *   failed stays "failed" through its reconnect attempts until it is READY
+ *   again (sticky, as in grpc-js's `pick_first` children of `round_robin`),
+ *   so once every connection has failed the channel stays TRANSIENT_FAILURE,
+ *   and calls without `waitForReady` fail at once, until one is READY: no
+ *   CONNECTING on each backoff cycle.
+ * - **Balanced start.** The channel reports READY only when every first
+ *   connection attempt has settled (READY or failed) or `startWaitMs` has
+ *   passed since the first addresses arrived, whichever is first, so a burst
+ *   of calls made at construction follows the counts instead of all going
+ *   to the first connection up. Default 250 ms: a loopback or in-datacenter
+ *   connect plus TLS handshake settles in a few ms to tens of ms, a
+ *   cross-region one in ~3 round trips (~150-250 ms); past that, waiting for
+ *   a slow or black-holed address would delay every first call more than
+ *   an unbalanced first burst costs.
+ * - **Bounded size.** At most `maxConnections` slots (default 4,096: far
+ *   above any sane pool, e.g. 1,000 backends `#4`, and well below the 8,192
+ *   sockets that froze the event loop for seconds, or a default 65,536
+ *   ulimit). Over it, an update marked `overCap: "fail"` (a `pass:` target,
+ *   fixed by its author) is refused with {@link ConnectionCapError}; one
+ *   marked `"keepFirst"` (an etcd set) keeps whole addresses in ascending
+ *   address order while they fit, and traces the ones it left out.
+ * - **Registry mass expiry.** When one update would remove more than
+ *   `removalThreshold` (half) of the addresses that have a READY connection,
+ *   the removed READY addresses are kept (still picked) for `removalGraceMs`
+ *   (30 s) or until they are listed again: an etcd that lost its leases
+ *   (restart past the TTL, hung, wiped) must not take every live backend
+ *   away at once (in the spirit of Envoy's panic threshold). Removing half
+ *   or fewer of them (one backend out of several) takes effect at once.
+ *   Addresses without a READY connection are always removed at once.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * const b = Balancer.make()
+ * const out = Balancer.step(b, { _tag: "Addresses", now: 0, target: "pass:///a:1#2", endpoints: [{ address: "a:1", count: 2 }], overCap: "fail", offset: 0 })
+ * // out.create: two slots to open; out.connect: both; out.publish: CONNECTING
+ * for (const slot of out.create) Balancer.step(b, { _tag: "StateChanged", now: 5, slot: slot.id, state: "READY" })
+ * Balancer.state(b) // "READY"
+ * Balancer.pick(b) // a slot id
+ * ```
+ *
+ * @since 0.2.0
+ */
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Expansion from "./Expansion.js"
+import * as Rotation from "./Rotation.js"
+
+// ---------------------------------------------------------------------------
+// Options, limits, config
+// ---------------------------------------------------------------------------
+
+/**
+ * Default cap on one channel's connections (see the module doc).
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4096
+
+/**
+ * Default bound on the balanced-start wait, in ms (see the module doc).
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_START_WAIT_MS = 250
+
+/**
+ * Default grace period for READY addresses removed by a mass removal, in ms.
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_REMOVAL_GRACE_MS = 30_000
+
+/**
+ * How long the siblings of a dropped connection are skipped, at most, in ms.
+ *
+ * @since 0.2.0
+ */
+export const SUSPICION_MS = 1_000
+
+/**
+ * The machine's tunables. Every field has a documented default.
+ *
+ * @since 0.2.0
+ */
+export interface Options {
+  /** Bound on the balanced-start wait (ms, >= 0; 0 serves at the first READY). */
+  readonly startWaitMs: number
+  /** Cap on the number of connections (slots), >= 1. */
+  readonly maxConnections: number
+  /** How long READY addresses dropped by a mass removal are kept (ms, >= 0; 0 disables). */
+  readonly removalGraceMs: number
+  /** The share (0..1) of READY addresses an update may remove at once before the grace applies. */
+  readonly removalThreshold: number
+  /** How long siblings of a dropped connection are skipped, at most (ms). */
+  readonly suspicionMs: number
+  /** Build trace lines (off by default: they cost allocations on every event). */
+  readonly trace: boolean
+}
+
+/**
+ * The defaults of {@link Options}.
+ *
+ * @since 0.2.0
+ */
+export const defaultOptions: Options = {
+  startWaitMs: DEFAULT_START_WAIT_MS,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  removalGraceMs: DEFAULT_REMOVAL_GRACE_MS,
+  removalThreshold: 0.5,
+  suspicionMs: SUSPICION_MS,
+  trace: false
+}
+
+/**
+ * The JSON form of the `anchor_round_robin` policy config, every field
+ * optional: `{ "connectionsPerAddress": 2, "startWaitMs": 250,
+ * "maxConnections": 4096, "removalGraceMs": 30000 }`.
+ *
+ * @since 0.2.0
+ */
+export const PolicyConfigJson = Schema.Struct({
+  connectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
+  startWaitMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 60_000 }))),
+  maxConnections: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
+  removalGraceMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3_600_000 })))
+})
+
+/**
+ * A decoded policy config.
+ *
+ * @since 0.2.0
+ */
+export type PolicyConfig = typeof PolicyConfigJson.Type
+
+/**
+ * A policy config that does not decode: `reason` says which field and what
+ * was expected.
+ *
+ * @since 0.2.0
+ */
+export class PolicyConfigError extends Data.TaggedError("PolicyConfigError")<{
+  readonly input: unknown
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `anchor_round_robin config ${safeJson(this.input)} is not valid: ${this.reason}`
+  }
+}
+
+const safeJson = (u: unknown): string => {
+  try {
+    return JSON.stringify(u) ?? String(u)
+  } catch {
+    return String(u)
+  }
+}
+
+const decodeConfigJson = Schema.decodeUnknownResult(PolicyConfigJson)
+
+/**
+ * Decodes an `anchor_round_robin` config (`undefined`/`null` is `{}`).
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * Balancer.decodeConfig({ connectionsPerAddress: 2 }) // Success({ connectionsPerAddress: 2 })
+ * Balancer.decodeConfig({ connectionsPerAddress: 0 }) // Failure(PolicyConfigError)
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const decodeConfig = (input: unknown): Result.Result<PolicyConfig, PolicyConfigError> => {
+  const decoded = decodeConfigJson(input === undefined || input === null ? {} : input)
+  return Result.isSuccess(decoded)
+    ? Result.succeed(decoded.success)
+    : Result.fail(new PolicyConfigError({ input, reason: decoded.failure.message }))
+}
+
+/**
+ * {@link decodeConfig}, throwing its error.
+ *
+ * @since 0.2.0
+ */
+export const unsafeDecodeConfig = (input: unknown): PolicyConfig =>
+  Result.getOrThrowWith(decodeConfig(input), (error) => error)
+
+/**
+ * A list of addresses whose connections add up to more than the cap.
+ *
+ * @since 0.2.0
+ */
+export class ConnectionCapError extends Data.TaggedError("ConnectionCapError")<{
+  readonly total: number
+  readonly max: number
+}> {
+  override get message(): string {
+    return `the target asks for ${this.total} connections, over this channel's cap of ${this.max}: lower the #N counts or the number of addresses, or raise the channel option grpc_anchor.max_connections`
+  }
+}
+
+/**
+ * The total number of connections of `endpoints` (duplicates added up), or a
+ * {@link ConnectionCapError} when it is over `max`. For resolvers that want
+ * to refuse an over-sized `pass:` target before the policy sees it.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * Balancer.checkCap([{ address: "a:1", count: 256 }], 100) // Failure(ConnectionCapError: ... 256 connections, over ... 100 ...)
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const checkCap = (
+  endpoints: ReadonlyArray<Expansion.Weighted>,
+  max: number = DEFAULT_MAX_CONNECTIONS
+): Result.Result<number, ConnectionCapError> => {
+  let total = 0
+  for (const endpoint of endpoints) total += endpoint.count
+  return total > max ? Result.fail(new ConnectionCapError({ total, max })) : Result.succeed(total)
+}
+
+/**
+ * {@link checkCap}, throwing its error.
+ *
+ * @since 0.2.0
+ */
+export const unsafeCheckCap = (endpoints: ReadonlyArray<Expansion.Weighted>, max: number = DEFAULT_MAX_CONNECTIONS): number =>
+  Result.getOrThrowWith(checkCap(endpoints, max), (error) => error)
+
+// ---------------------------------------------------------------------------
+// Events and outputs
+// ---------------------------------------------------------------------------
+
+/**
+ * A connection's state, by grpc-js's names.
+ *
+ * @since 0.2.0
+ */
+export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILURE" | "SHUTDOWN"
+
+/**
+ * The state the channel reports.
+ *
+ * @since 0.2.0
+ */
+export type ChannelState = "CONNECTING" | "READY" | "TRANSIENT_FAILURE"
+
+/**
+ * What happened. Every event carries `now` (ms, monotonic; a time earlier
+ * than one already seen counts as that one).
+ *
+ * - `Addresses`: a new address list (`offset`: a random whole number, the
+ *   ring's start position when it was empty; `overCap`: refuse or trim a
+ *   list over the cap; `note`: the resolver's note, for messages).
+ * - `ResolverError`: the resolver failed; the last list keeps serving.
+ * - `StateChanged` / `HealthChanged`: one slot's connection.
+ * - `TimerFired`: the wake-up asked for (early or late is fine).
+ * - `ExitIdle`: the channel wants its idle connections connected.
+ *
+ * @since 0.2.0
+ */
+export type Event =
+  | {
+    readonly _tag: "Addresses"
+    readonly now: number
+    readonly target: string
+    readonly endpoints: ReadonlyArray<Expansion.Weighted>
+    readonly overCap: "fail" | "keepFirst"
+    readonly offset: number
+    readonly note?: string | undefined
+  }
+  | { readonly _tag: "ResolverError"; readonly now: number; readonly message: string }
+  | {
+    readonly _tag: "StateChanged"
+    readonly now: number
+    readonly slot: number
+    readonly state: ConnectionState
+    readonly error?: string | undefined
+  }
+  | { readonly _tag: "HealthChanged"; readonly now: number; readonly slot: number; readonly healthy: boolean }
+  | { readonly _tag: "TimerFired"; readonly now: number }
+  | { readonly _tag: "ExitIdle"; readonly now: number }
+
+/**
+ * A slot to open: `id` names it in later events and outputs.
+ *
+ * @since 0.2.0
+ */
+export interface NewSlot {
+  readonly id: number
+  readonly address: string
+  readonly index: number
+}
+
+/**
+ * What to do after an event, in this order: release `remove`, open
+ * `create` (then report each new connection's current state with a
+ * `StateChanged` event unless it is IDLE), publish `publish` if set, ask
+ * `connect` to connect (those still IDLE), request re-resolution if
+ * `reresolve`, arm one timer for `wakeAt` (absolute; `undefined`: none
+ * needed), write `trace`.
+ *
+ * @since 0.2.0
+ */
+export interface Output {
+  readonly remove: ReadonlyArray<number>
+  readonly create: ReadonlyArray<NewSlot>
+  readonly connect: ReadonlyArray<number>
+  readonly publish: { readonly state: ChannelState; readonly message: string | null } | undefined
+  readonly reresolve: boolean
+  readonly wakeAt: number | undefined
+  readonly trace: ReadonlyArray<string>
+}
+
+// ---------------------------------------------------------------------------
+// Internal state
+// ---------------------------------------------------------------------------
+
+/** A set of ring positions with O(log32 n) next-at-or-after search. */
+class Bits {
+  /** levels[0] holds one bit per position; levels[l + 1] one bit per word of levels[l]. */
+  readonly levels: Array<Uint32Array>
+  constructor(readonly size: number) {
+    this.levels = []
+    let bits = Math.max(size, 1)
+    for (;;) {
+      const words = (bits + 31) >>> 5
+      this.levels.push(new Uint32Array(words))
+      if (words === 1) break
+      bits = words
+    }
+  }
+
+  add(i: number, cost: Counter): void {
+    for (let l = 0; l < this.levels.length; l++) {
+      cost.work++
+      const level = this.levels[l]!
+      const w = i >>> 5
+      const before = level[w]!
+      level[w] = before | (1 << (i & 31))
+      if (before !== 0) return
+      i = w
+    }
+  }
+
+  delete(i: number, cost: Counter): void {
+    for (let l = 0; l < this.levels.length; l++) {
+      cost.work++
+      const level = this.levels[l]!
+      const w = i >>> 5
+      const after = level[w]! & ~(1 << (i & 31))
+      level[w] = after
+      if (after !== 0) return
+      i = w
+    }
+  }
+
+  /** The first member >= i, or -1. */
+  next(i: number, l = 0): number {
+    const level = this.levels[l]
+    if (level === undefined) return -1
+    const w = i >>> 5
+    if (w >= level.length) return -1
+    const m = level[w]! & (-1 << (i & 31))
+    if (m !== 0) return (w << 5) + ctz(m)
+    const j = this.next(w + 1, l + 1)
+    return j < 0 ? -1 : (j << 5) + ctz(level[j]!)
+  }
+}
+
+const ctz = (x: number): number => 31 - Math.clz32(x & -x)
+
+interface Counter {
+  work: number
+}
+
+/** A slot's state as the channel rollup counts it. */
+type Eff = 0 | 1 | 2
+const Eff = { Connecting: 0, Ready: 1, Failed: 2 } as const
+
+class AddressState {
+  /** Slots by index (the address's whole count). */
+  slots: Array<Slot> = []
+  /** Connected (READY and healthy) slots. */
+  connected = 0
+  /** Siblings of a dropped connection are suspect until then; 0: none. */
+  suspectUntil = 0
+  /** Generation of the suspicion deadline, so stale wake-ups do nothing. */
+  suspicionGen = 0
+  /** Kept beyond the listed addresses until then (mass removal grace); 0: listed. */
+  retainedUntil = 0
+  constructor(readonly address: string, public count: number) {}
+}
+
+class Slot {
+  pos = 0
+  raw: ConnectionState = "IDLE"
+  healthy = true
+  /** Failed since its last READY: counts as failed while it reconnects. */
+  sticky = false
+  /** Its first attempt settled (READY or failed). */
+  settled = false
+  /** Created during the start phase: the start waits for it. */
+  inStart = false
+  suspect = false
+  eff: Eff = Eff.Connecting
+  connected = false
+  pickable = false
+  idle = true
+  constructor(readonly id: number, readonly address: AddressState, readonly index: number, readonly key: string) {}
+}
+
+interface Deadline {
+  readonly at: number
+  readonly kind: "suspicion" | "retention" | "start"
+  readonly address: AddressState | undefined
+  readonly gen: number
+}
+
+/**
+ * One channel's pool. Opaque: create with {@link make}, drive with
+ * {@link step}, read with {@link pick}, {@link state}, {@link slots}.
+ *
+ * @since 0.2.0
+ */
+export interface Balancer {
+  readonly [TypeId]: typeof TypeId
+}
+
+/**
+ * Brands {@link Balancer} values.
+ *
+ * @since 0.2.0
+ */
+export const TypeId: unique symbol = Symbol.for("grpc-anchor/Balancer")
+
+class BalancerImpl implements Balancer, Counter {
+  readonly [TypeId]: typeof TypeId = TypeId
+  work = 0
+  now = Number.NEGATIVE_INFINITY
+  nextId = 1
+  target = "(unknown target)"
+  note = ""
+  lastError: string | null = null
+  /** Why the pool is empty: no addresses, a resolver error, a refused list. */
+  emptyReason: string | null = null
+  ring: Array<Slot> = []
+  byId = new Map<number, Slot>()
+  addresses = new Map<string, AddressState>()
+  connectedBits = new Bits(0)
+  pickableBits = new Bits(0)
+  nConnected = 0
+  nPickable = 0
+  nConnecting = 0
+  cursor = 0
+  /** The start phase is over: READY may be reported. */
+  serving = false
+  startDeadline = 0
+  unsettled = 0
+  state: ChannelState = "CONNECTING"
+  published: string | undefined
+  deadlines: Array<Deadline> = []
+  deadlineHead = 0
+  idle = new Set<Slot>()
+  constructor(readonly options: Options) {}
+}
+
+/** Per-step scratch, turned into the {@link Output}. */
+class Out {
+  remove: Array<number> = []
+  create: Array<NewSlot> = []
+  connect: Array<number> = []
+  reresolve = false
+  trace: Array<string> = []
+  constructor(readonly tracing: boolean) {}
+  log(line: () => string): void {
+    if (this.tracing) this.trace.push(line())
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Construction and reads
+// ---------------------------------------------------------------------------
+
+/**
+ * A balancer with no slots; `options` override {@link defaultOptions}.
+ *
+ * @throws RangeError when an option is out of range (a defect in the caller;
+ * decode outside input with {@link decodeConfig} first).
+ *
+ * @since 0.2.0
+ */
+export const make = (options: Partial<Options> = {}): Balancer => {
+  const merged: Options = { ...defaultOptions, ...options }
+  const check = (name: keyof Options, ok: boolean) => {
+    if (!ok) throw new RangeError(`Balancer option ${name} is out of range: ${String(merged[name])}`)
+  }
+  check("startWaitMs", Number.isFinite(merged.startWaitMs) && merged.startWaitMs >= 0)
+  check("maxConnections", Number.isSafeInteger(merged.maxConnections) && merged.maxConnections >= 1)
+  check("removalGraceMs", Number.isFinite(merged.removalGraceMs) && merged.removalGraceMs >= 0)
+  check("removalThreshold", merged.removalThreshold >= 0 && merged.removalThreshold <= 1)
+  check("suspicionMs", Number.isFinite(merged.suspicionMs) && merged.suspicionMs >= 0)
+  return new BalancerImpl(merged)
+}
+
+const impl = (b: Balancer): BalancerImpl => b as BalancerImpl
+
+/**
+ * The next call's slot id, advancing the round robin, or -1 when the channel
+ * is not READY. O(log32 n), allocation-free.
+ *
+ * @since 0.2.0
+ */
+export const pick = (balancer: Balancer): number => {
+  const b = impl(balancer)
+  if (b.state !== "READY") return -1
+  const bits = b.nPickable > 0 ? b.pickableBits : b.nConnected > 0 ? b.connectedBits : undefined
+  if (bits === undefined) return -1
+  let p = bits.next(b.cursor)
+  if (p < 0) p = bits.next(0)
+  b.cursor = p + 1 === b.ring.length ? 0 : p + 1
+  return b.ring[p]!.id
+}
+
+/**
+ * The channel state the balancer reports now.
+ *
+ * @since 0.2.0
+ */
+export const state = (balancer: Balancer): ChannelState => impl(balancer).state
+
+/**
+ * Why calls fail while the channel is TRANSIENT_FAILURE: the target, what is
+ * wrong and the last connection error.
+ *
+ * @since 0.2.0
+ */
+export const failureMessage = (balancer: Balancer): string => {
+  const b = impl(balancer)
+  if (b.ring.length === 0) return b.emptyReason ?? `anchor_round_robin: no addresses for ${b.target}`
+  return `anchor_round_robin: no ready connection to ${b.target} (${b.ring.length} connections failing; last error: ${b.lastError ?? "none"})`
+}
+
+/**
+ * One slot as seen from outside.
+ *
+ * @since 0.2.0
+ */
+export interface SlotView {
+  readonly id: number
+  readonly address: string
+  readonly index: number
+  readonly state: ConnectionState
+  readonly healthy: boolean
+  /** Takes calls now (ready, not skipped by suspicion, or the fallback). */
+  readonly pickable: boolean
+}
+
+/**
+ * The slots in ring (pick) order. O(n): for stats and tests, not per event.
+ *
+ * @since 0.2.0
+ */
+export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
+  const b = impl(balancer)
+  const fallback = b.nPickable === 0
+  return b.ring.map((slot) => ({
+    id: slot.id,
+    address: slot.address.address,
+    index: slot.index,
+    state: slot.raw,
+    healthy: slot.healthy,
+    pickable: fallback ? slot.connected : slot.pickable
+  }))
+}
+
+/**
+ * Units of work done so far by events (bitset levels touched, slots
+ * visited). Tests use it to check that a connectivity event costs the same
+ * at any pool size.
+ *
+ * @since 0.2.0
+ */
+export const work = (balancer: Balancer): number => impl(balancer).work
+
+// ---------------------------------------------------------------------------
+// Slot bookkeeping (O(log32 n) per call)
+// ---------------------------------------------------------------------------
+
+/** Recomputes a slot's derived flags from its raw state and moves the counters and bitsets. */
+const refresh = (b: BalancerImpl, slot: Slot): void => {
+  const connected = slot.raw === "READY" && slot.healthy
+  let eff: Eff
+  if (connected) {
+    slot.sticky = false
+    eff = Eff.Ready
+  } else if (slot.raw === "IDLE" || slot.raw === "CONNECTING") {
+    eff = slot.sticky ? Eff.Failed : Eff.Connecting
+  } else {
+    slot.sticky = true
+    eff = Eff.Failed
+  }
+  if (!slot.settled && eff !== Eff.Connecting) {
+    slot.settled = true
+    if (slot.inStart) {
+      slot.inStart = false
+      b.unsettled--
+    }
+  }
+  if (slot.eff !== eff) {
+    if (slot.eff === Eff.Connecting) b.nConnecting--
+    if (eff === Eff.Connecting) b.nConnecting++
+    slot.eff = eff
+  }
+  if (slot.connected !== connected) {
+    slot.connected = connected
+    if (connected) {
+      b.nConnected++
+      slot.address.connected++
+      b.connectedBits.add(slot.pos, b)
+    } else {
+      b.nConnected--
+      slot.address.connected--
+      b.connectedBits.delete(slot.pos, b)
+    }
+  }
+  const pickable = connected && !slot.suspect
+  if (slot.pickable !== pickable) {
+    slot.pickable = pickable
+    if (pickable) {
+      b.nPickable++
+      b.pickableBits.add(slot.pos, b)
+    } else {
+      b.nPickable--
+      b.pickableBits.delete(slot.pos, b)
+    }
+  }
+}
+
+/** Takes a slot out of every counter (before it is removed). */
+const forget = (b: BalancerImpl, slot: Slot): void => {
+  if (slot.eff === Eff.Connecting) b.nConnecting--
+  if (slot.connected) {
+    b.nConnected--
+    slot.address.connected--
+  }
+  if (slot.pickable) b.nPickable--
+  if (slot.inStart) b.unsettled--
+  b.idle.delete(slot)
+  b.byId.delete(slot.id)
+}
+
+const pushDeadline = (b: BalancerImpl, deadline: Deadline): void => {
+  // Deadlines of one kind are pushed in time order (constant delays, time
+  // never goes back), so a queue sorted by insertion per kind suffices; the
+  // three kinds are merged by keeping the queue sorted on insert, which
+  // touches only the tail in practice.
+  const queue = b.deadlines
+  let at = queue.length
+  while (at > b.deadlineHead && queue[at - 1]!.at > deadline.at) {
+    b.work++
+    at--
+  }
+  queue.splice(at, 0, deadline)
+}
+
+const nextWake = (b: BalancerImpl): number | undefined => {
+  const queue = b.deadlines
+  // Drop stale heads so the wake-up is not for nothing.
+  while (b.deadlineHead < queue.length && stale(b, queue[b.deadlineHead]!)) b.deadlineHead++
+  compact(b)
+  return b.deadlineHead < queue.length ? queue[b.deadlineHead]!.at : undefined
+}
+
+const stale = (b: BalancerImpl, d: Deadline): boolean => {
+  switch (d.kind) {
+    case "start":
+      return b.serving
+    case "suspicion":
+      return d.address!.suspicionGen !== d.gen || b.addresses.get(d.address!.address) !== d.address
+    case "retention":
+      return d.address!.retainedUntil !== d.at || b.addresses.get(d.address!.address) !== d.address
+  }
+}
+
+const compact = (b: BalancerImpl): void => {
+  if (b.deadlineHead > 64 && b.deadlineHead * 2 > b.deadlines.length) {
+    b.deadlines = b.deadlines.slice(b.deadlineHead)
+    b.deadlineHead = 0
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The channel state
+// ---------------------------------------------------------------------------
+
+const computeState = (b: BalancerImpl): ChannelState => {
+  if (b.ring.length === 0) return "TRANSIENT_FAILURE"
+  if (b.nConnected > 0) return b.serving ? "READY" : "CONNECTING"
+  if (b.nConnecting > 0) return "CONNECTING"
+  return "TRANSIENT_FAILURE"
+}
+
+const endStartIfSettled = (b: BalancerImpl, out: Out): void => {
+  if (!b.serving && b.ring.length > 0 && b.unsettled === 0) {
+    b.serving = true
+    out.log(() => `start: every first connection attempt settled; serving`)
+  }
+}
+
+const finish = (b: BalancerImpl, out: Out): Output => {
+  endStartIfSettled(b, out)
+  const next = computeState(b)
+  const reason = next === "TRANSIENT_FAILURE" && b.ring.length === 0 ? `empty:${b.emptyReason ?? ""}` : ""
+  const key = `${next}|${reason}`
+  let publish: Output["publish"]
+  if (key !== b.published) {
+    const message = next === "TRANSIENT_FAILURE" ? failureMessage(b) : null
+    publish = { state: next, message }
+    const previous = b.state
+    out.log(() => `channel ${previous} -> ${next}${message !== null ? `: ${message}` : ""}`)
+    b.published = key
+  }
+  b.state = next
+  return {
+    remove: out.remove,
+    create: out.create,
+    connect: out.connect,
+    publish,
+    reresolve: out.reresolve,
+    wakeAt: nextWake(b),
+    trace: out.trace
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------
+
+/**
+ * Applies one event and returns what to do (see {@link Output}). A
+ * connectivity event (`StateChanged`, `HealthChanged`, `ExitIdle`) costs
+ * O(log32 n) amortised plus the address's own count (<= 256), whatever the
+ * number of slots; an `Addresses` event costs O(n log n) (the new ring).
+ * Events for unknown slot ids (released ones) are ignored.
+ *
+ * @since 0.2.0
+ */
+export const step = (balancer: Balancer, event: Event): Output => {
+  const b = impl(balancer)
+  if (event.now > b.now) b.now = event.now
+  const out = new Out(b.options.trace)
+  switch (event._tag) {
+    case "Addresses":
+      onAddresses(b, event, out)
+      break
+    case "ResolverError":
+      if (b.ring.length === 0) {
+        b.emptyReason = `anchor_round_robin: ${b.target}: ${event.message}`
+        out.log(() => `resolver error with no addresses: ${event.message}`)
+      } else {
+        out.log(() => `resolver error, keeping ${b.ring.length} connections: ${event.message}`)
+      }
+      break
+    case "StateChanged":
+      onState(b, event.slot, event.state, event.error, out)
+      break
+    case "HealthChanged": {
+      const slot = b.byId.get(event.slot)
+      if (slot !== undefined && slot.healthy !== event.healthy) {
+        slot.healthy = event.healthy
+        refresh(b, slot)
+        out.log(() => `${slot.key} ${event.healthy ? "healthy" : "unhealthy (ejected)"}`)
+      }
+      break
+    }
+    case "TimerFired":
+      onTimer(b, out)
+      break
+    case "ExitIdle":
+      for (const slot of b.idle) out.connect.push(slot.id)
+      b.idle.clear()
+      break
+  }
+  return finish(b, out)
+}
+
+const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: string | undefined, out: Out): void => {
+  const slot = b.byId.get(id)
+  if (slot === undefined) return
+  const previous = slot.raw
+  const wasConnected = slot.connected
+  slot.raw = next
+  if (next === "TRANSIENT_FAILURE" && error) b.lastError = error
+  refresh(b, slot)
+  out.log(() => `${slot.key} ${previous} -> ${next}${error ? ` (${error})` : ""}`)
+  const address = slot.address
+  if (wasConnected && !slot.connected) {
+    out.reresolve = true
+    if (b.options.suspicionMs > 0) {
+      let suspected = 0
+      for (const sibling of address.slots) {
+        b.work++
+        if (sibling !== slot && sibling.connected) {
+          if (!sibling.suspect) {
+            sibling.suspect = true
+            refresh(b, sibling)
+          }
+          suspected++
+        }
+      }
+      if (suspected > 0) {
+        address.suspectUntil = b.now + b.options.suspicionMs
+        const gen = ++address.suspicionGen
+        pushDeadline(b, { at: address.suspectUntil, kind: "suspicion", address, gen })
+        out.log(() => `${address.address}: skipping ${suspected} sibling connection(s) for up to ${b.options.suspicionMs} ms`)
+      }
+    }
+  }
+  if (next === "READY" && address.suspectUntil !== 0) {
+    // The address answers new connections: its other connections are fine.
+    clearSuspicion(b, address)
+    out.log(() => `${address.address}: reconnected; siblings used again`)
+  }
+  if (next === "IDLE") {
+    // Keep every slot connected; grpc-js applies its backoff between attempts.
+    out.connect.push(slot.id)
+    if (!slot.idle) {
+      slot.idle = true
+      b.idle.add(slot)
+    }
+  } else if (slot.idle) {
+    slot.idle = false
+    b.idle.delete(slot)
+  }
+}
+
+const clearSuspicion = (b: BalancerImpl, address: AddressState): void => {
+  address.suspectUntil = 0
+  address.suspicionGen++
+  for (const sibling of address.slots) {
+    b.work++
+    if (sibling.suspect) {
+      sibling.suspect = false
+      refresh(b, sibling)
+    }
+  }
+}
+
+const onTimer = (b: BalancerImpl, out: Out): void => {
+  const queue = b.deadlines
+  let rebuild = false
+  while (b.deadlineHead < queue.length && queue[b.deadlineHead]!.at <= b.now) {
+    const d = queue[b.deadlineHead++]!
+    if (stale(b, d)) continue
+    switch (d.kind) {
+      case "start":
+        b.serving = true
+        out.log(() => `start: waited ${b.options.startWaitMs} ms (${b.unsettled} first attempt(s) unsettled); serving`)
+        break
+      case "suspicion":
+        clearSuspicion(b, d.address!)
+        out.log(() => `${d.address!.address}: suspicion lapsed`)
+        break
+      case "retention":
+        d.address!.retainedUntil = 0
+        b.addresses.delete(d.address!.address)
+        rebuild = true
+        out.log(() => `${d.address!.address}: removal grace over; removed`)
+        break
+    }
+  }
+  compact(b)
+  if (rebuild) rebuildRing(b, listed(b), out, 0)
+}
+
+/** The addresses in the pool now, listed or retained, with their counts, in pool order. */
+const listed = (b: BalancerImpl): Array<Expansion.Weighted> => {
+  const result: Array<Expansion.Weighted> = []
+  for (const address of b.addresses.values()) result.push({ address: address.address, count: address.count })
+  return result
+}
+
+const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" }>, out: Out): void => {
+  b.target = event.target
+  b.note = event.note ?? ""
+  // Merge duplicates, first-appearance order.
+  const merged = new Map<string, number>()
+  for (const endpoint of event.endpoints) {
+    if (!Number.isSafeInteger(endpoint.count) || endpoint.count < 0) {
+      throw new RangeError(`the count of ${endpoint.address} must be a whole number >= 0, got ${endpoint.count}`)
+    }
+    if (endpoint.count > 0) merged.set(endpoint.address, (merged.get(endpoint.address) ?? 0) + endpoint.count)
+  }
+  let total = 0
+  for (const count of merged.values()) total += count
+  const max = b.options.maxConnections
+  if (total > max) {
+    if (event.overCap === "fail") {
+      const error = new ConnectionCapError({ total, max })
+      out.log(() => `refused: ${error.message}`)
+      if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: ${b.target}: ${error.message}`
+      return
+    }
+    const kept = new Map<string, number>()
+    const dropped: Array<string> = []
+    let used = 0
+    for (const address of [...merged.keys()].sort()) {
+      const count = merged.get(address)!
+      if (dropped.length === 0 && used + count <= max) {
+        kept.set(address, count)
+        used += count
+      } else dropped.push(address)
+    }
+    out.log(() => `over the cap of ${max} connections (${total} asked): kept ${kept.size} addresses in address order, left out ${dropped.length}: ${dropped.slice(0, 20).join(",")}${dropped.length > 20 ? ",..." : ""}`)
+    merged.clear()
+    // Keep the resolver's order among the kept ones.
+    for (const endpoint of event.endpoints) {
+      const count = kept.get(endpoint.address)
+      if (count !== undefined && !merged.has(endpoint.address)) merged.set(endpoint.address, count)
+    }
+  }
+
+  // Mass-removal grace: READY addresses the update would drop.
+  let readyAddresses = 0
+  let alreadyRetained = 0
+  const newlyRemoved: Array<AddressState> = []
+  for (const address of b.addresses.values()) {
+    if (merged.has(address.address)) {
+      address.retainedUntil = 0
+      if (address.connected > 0) readyAddresses++
+      continue
+    }
+    if (address.connected === 0) continue
+    readyAddresses++
+    if (address.retainedUntil !== 0) alreadyRetained++
+    else newlyRemoved.push(address)
+  }
+  const removing = newlyRemoved.length + alreadyRetained
+  const grace = b.options.removalGraceMs > 0 && newlyRemoved.length > 0 &&
+    removing > b.options.removalThreshold * readyAddresses
+  if (grace) {
+    const until = b.now + b.options.removalGraceMs
+    for (const address of newlyRemoved) {
+      address.retainedUntil = until
+      pushDeadline(b, { at: until, kind: "retention", address, gen: 0 })
+    }
+    out.log(() => `mass removal: the update drops ${removing} of ${readyAddresses} addresses with READY connections; keeping ${newlyRemoved.map((a) => a.address).join(",")} for ${b.options.removalGraceMs} ms`)
+  }
+  const next: Array<Expansion.Weighted> = []
+  for (const [address, count] of merged) next.push({ address, count })
+  for (const address of b.addresses.values()) {
+    if (!merged.has(address.address) && address.retainedUntil !== 0) next.push({ address: address.address, count: address.count })
+  }
+  rebuildRing(b, next, out, event.offset)
+  if (b.ring.length === 0) {
+    b.emptyReason = `anchor_round_robin: no addresses for ${b.target}${b.note ? ` (${b.note})` : ""}`
+    b.lastError = b.emptyReason
+  } else {
+    b.emptyReason = null
+    if (!b.serving && b.startDeadline === 0) {
+      if (b.options.startWaitMs <= 0) b.serving = true
+      else {
+        b.startDeadline = b.now + b.options.startWaitMs
+        pushDeadline(b, { at: b.startDeadline, kind: "start", address: undefined, gen: 0 })
+      }
+    }
+  }
+}
+
+/** Builds the ring for `weighted` (merged, counts > 0), diffing slots by key. O(n log n). */
+const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Expansion.Weighted>, out: Out, offset: number): void => {
+  const order = Rotation.slotOrder(weighted)
+  const oldRing = b.ring
+  const current = oldRing[b.cursor]
+  const wanted = new Map<string, number>()
+  for (const w of weighted) wanted.set(w.address, w.count)
+
+  // Release removed slots and addresses.
+  for (const [name, address] of b.addresses) {
+    const count = wanted.get(name) ?? 0
+    while (address.slots.length > count) {
+      const slot = address.slots.pop()!
+      forget(b, slot)
+      out.remove.push(slot.id)
+      out.log(() => `release ${slot.key}`)
+    }
+    if (count === 0) b.addresses.delete(name)
+    else address.count = count
+  }
+  const ring: Array<Slot> = new Array(order.length)
+  const startPhase = !b.serving
+  for (let p = 0; p < order.length; p++) {
+    const key = order[p]!
+    let address = b.addresses.get(key.address)
+    if (address === undefined) {
+      address = new AddressState(key.address, wanted.get(key.address)!)
+      b.addresses.set(key.address, address)
+    }
+    let slot = address.slots[key.index]
+    if (slot === undefined) {
+      // Slots of an address are created in index order (the order lists each address's indices ascending).
+      slot = new Slot(b.nextId++, address, key.index, `${key.address}#${key.index}`)
+      address.slots[key.index] = slot
+      b.byId.set(slot.id, slot)
+      b.nConnecting++
+      b.idle.add(slot)
+      if (startPhase) {
+        slot.inStart = true
+        b.unsettled++
+      }
+      out.create.push({ id: slot.id, address: key.address, index: key.index })
+      out.connect.push(slot.id)
+      out.log(() => `create ${slot!.key}`)
+    }
+    slot.pos = p
+    ring[p] = slot
+  }
+  b.ring = ring
+  b.connectedBits = new Bits(ring.length)
+  b.pickableBits = new Bits(ring.length)
+  let pickable = 0
+  let connected = 0
+  for (const slot of ring) {
+    if (slot.connected) {
+      connected++
+      b.connectedBits.add(slot.pos, b)
+    }
+    if (slot.pickable) {
+      pickable++
+      b.pickableBits.add(slot.pos, b)
+    }
+  }
+  b.nConnected = connected
+  b.nPickable = pickable
+  // The round robin continues at the slot it would have tried next.
+  if (oldRing.length === 0) {
+    b.cursor = ring.length === 0 ? 0 : mod(offset, ring.length)
+  } else if (current !== undefined && b.byId.get(current.id) === current) {
+    b.cursor = current.pos
+  } else {
+    b.cursor = ring.length === 0 ? 0 : b.cursor % ring.length
+  }
+}
+
+const mod = (a: number, n: number): number => {
+  const r = Number.isFinite(a) ? Math.trunc(a) % n : 0
+  return r < 0 ? r + n : r
+}
