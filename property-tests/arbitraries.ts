@@ -1,9 +1,12 @@
 /**
- * Generators for the property tests: addresses written the many ways a user
+ * Generators for the property tests (fast-check's, and effect's for
+ * `it.prop`): addresses written the many ways a user
  * may write them (`raw`), with the canonical host and port the parser should
  * produce, computed independently of the parser (IPv6 through WHATWG URL
  * serialisation, which compresses like RFC 5952).
  */
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
 import fc from "fast-check"
 
 export interface GeneratedAddress {
@@ -101,3 +104,20 @@ const serviceUnit = fc.oneof(
 
 /** A valid etcd service: a non-empty key prefix, may contain "/". */
 export const service: fc.Arbitrary<string> = fc.string({ unit: serviceUnit, minLength: 1, maxLength: 24 })
+
+/**
+ * The options every `it.prop` passes: the replay token in `PROP_REPLAY`
+ * (see fast-check.setup.ts), and the largest generation size (`size`,
+ * default effect's own), which collections need to reach their maximum
+ * length in a thousand runs.
+ */
+export const propOptions = (size?: number): { readonly arbitrary: Arbitrary.CheckOptions } => ({
+  arbitrary: {
+    ...(process.env.PROP_REPLAY !== undefined ? { replay: process.env.PROP_REPLAY } : {}),
+    ...(size !== undefined ? { size } : {})
+  }
+})
+
+/** An `effect/Arbitrary` of whole numbers from `minimum` to `maximum`. */
+export const int = (minimum: number, maximum: number): Arbitrary.Arbitrary<number> =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
