@@ -886,7 +886,7 @@ const clearSuspicion = (b: BalancerImpl, address: AddressState): void => {
 
 const onTimer = (b: BalancerImpl, out: Out): void => {
   const queue = b.deadlines
-  let rebuild = false
+  const expired = new Set<AddressState>()
   while (b.deadlineHead < queue.length && queue[b.deadlineHead]!.at <= b.now) {
     const d = queue[b.deadlineHead++]!
     if (stale(b, d)) continue
@@ -901,21 +901,20 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
         break
       case "retention":
         d.address!.retainedUntil = 0
-        b.addresses.delete(d.address!.address)
-        rebuild = true
+        expired.add(d.address!)
         out.log(() => `${d.address!.address}: removal grace over; removed`)
         break
     }
   }
   compact(b)
-  if (rebuild) rebuildRing(b, listed(b), out, 0)
-}
-
-/** The addresses in the pool now, listed or retained, with their counts, in pool order. */
-const listed = (b: BalancerImpl): Array<Expansion.Weighted> => {
-  const result: Array<Expansion.Weighted> = []
-  for (const address of b.addresses.values()) result.push({ address: address.address, count: address.count })
-  return result
+  if (expired.size > 0) {
+    const rest: Array<Expansion.Weighted> = []
+    for (const address of b.addresses.values()) {
+      if (!expired.has(address)) rest.push({ address: address.address, count: address.count })
+    }
+    rebuildRing(b, rest, out, 0)
+    if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: no addresses for ${b.target}${b.note ? ` (${b.note})` : ""}`
+  }
 }
 
 const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" }>, out: Out): void => {

@@ -1,0 +1,296 @@
+/**
+ * Model-based properties of the pool state machine: fast-check `commands`
+ * drive a Balancer and a small reference model through random address
+ * updates, connectivity and health changes, timer firings and picks, and
+ * compare them after every step:
+ *
+ * - a pick never returns a connection that is not READY and healthy, and
+ *   returns one exactly when the channel is READY;
+ * - the channel is READY exactly when some connection is (once the start
+ *   rule let it serve), CONNECTING while a connection that has not failed
+ *   since its last READY is connecting, TRANSIENT_FAILURE otherwise, so
+ *   TRANSIENT_FAILURE holds until a connection is READY;
+ * - over the ready connections the round robin is exact: k rounds pick each
+ *   ready connection k times, so an address's share follows its ready count;
+ * - every listed address has exactly its count of connections; only
+ *   addresses that had a READY connection outlive their removal (the grace);
+ * - a connectivity event costs a bounded amount of work at any pool size.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
+import * as Balancer from "../src/core/Balancer.js"
+import type * as Expansion from "../src/core/Expansion.js"
+
+const START_WAIT = 250
+const ADDRESSES = ["a:1", "b:2", "c:3", "d:4", "e:5", "f:6"]
+const STATES: ReadonlyArray<Balancer.ConnectionState> = ["IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "SHUTDOWN"]
+
+interface ModelSlot {
+  readonly id: number
+  readonly address: string
+  raw: Balancer.ConnectionState
+  healthy: boolean
+  sticky: boolean
+  settled: boolean
+  inStart: boolean
+}
+
+class Model {
+  now = 0
+  slots = new Map<number, ModelSlot>()
+  serving = false
+  startDeadline: number | undefined
+
+  connected(slot: ModelSlot): boolean {
+    return slot.raw === "READY" && slot.healthy
+  }
+
+  /** The reference rules, written plainly over every slot. */
+  refresh(slot: ModelSlot): void {
+    if (this.connected(slot)) slot.sticky = false
+    else if (slot.raw !== "IDLE" && slot.raw !== "CONNECTING") slot.sticky = true
+    const connecting = !this.connected(slot) && !slot.sticky
+    if (!connecting) slot.settled = true
+  }
+
+  settleStart(): void {
+    if (this.serving || this.slots.size === 0) return
+    if ([...this.slots.values()].every((slot) => !slot.inStart || slot.settled)) this.serving = true
+  }
+
+  expectedState(): Balancer.ChannelState {
+    const all = [...this.slots.values()]
+    if (all.length === 0) return "TRANSIENT_FAILURE"
+    if (all.some((slot) => this.connected(slot))) return this.serving ? "READY" : "CONNECTING"
+    if (all.some((slot) => !slot.sticky)) return "CONNECTING"
+    return "TRANSIENT_FAILURE"
+  }
+
+  apply(out: Balancer.Output): void {
+    for (const id of out.remove) this.slots.delete(id)
+    for (const slot of out.create) {
+      this.slots.set(slot.id, {
+        id: slot.id,
+        address: slot.address,
+        raw: "IDLE",
+        healthy: true,
+        sticky: false,
+        settled: false,
+        inStart: !this.serving
+      })
+    }
+  }
+
+  ids(): Array<number> {
+    return [...this.slots.keys()].sort((x, y) => x - y)
+  }
+}
+
+interface Real {
+  readonly b: Balancer.Balancer
+}
+
+/** Checks after every command. */
+const check = (m: Model, r: Real, before: Balancer.ChannelState, becameReady: boolean, structural: boolean): void => {
+  m.settleStart()
+  const state = Balancer.state(r.b)
+  expect(state).toBe(m.expectedState())
+  if (before === "TRANSIENT_FAILURE" && !becameReady && !structural) expect(state).toBe("TRANSIENT_FAILURE")
+  // The balancer's slots are the model's.
+  expect(Balancer.slots(r.b).map((s) => s.id).sort((x, y) => x - y)).toEqual(m.ids())
+}
+
+class Update implements fc.Command<Model, Real> {
+  constructor(readonly endpoints: ReadonlyArray<Expansion.Weighted>) {}
+  check() {
+    return true
+  }
+  run(m: Model, r: Real) {
+    const before = Balancer.state(r.b)
+    const readyBefore = new Set([...m.slots.values()].filter((s) => m.connected(s)).map((s) => s.address))
+    const out = Balancer.step(r.b, { _tag: "Addresses", now: m.now, target: "etcd:///svc", endpoints: this.endpoints, overCap: "keepFirst", offset: 3 })
+    m.apply(out)
+    if (m.slots.size > 0 && !m.serving && m.startDeadline === undefined) m.startDeadline = m.now + START_WAIT
+    // Listed addresses have exactly their count; others only if they were READY (grace).
+    const counts = new Map<string, number>()
+    for (const e of this.endpoints) counts.set(e.address, (counts.get(e.address) ?? 0) + e.count)
+    const have = new Map<string, number>()
+    for (const slot of m.slots.values()) have.set(slot.address, (have.get(slot.address) ?? 0) + 1)
+    for (const [address, count] of counts) expect(have.get(address) ?? 0).toBe(count)
+    for (const address of have.keys()) {
+      if (!counts.has(address) || counts.get(address) === 0) expect(readyBefore.has(address) || wasRetained(m, address)).toBe(true)
+    }
+    check(m, r, before, false, true)
+  }
+  toString() {
+    return `Update(${this.endpoints.map((e) => `${e.address}#${e.count}`).join(",")})`
+  }
+}
+
+/** An address kept from an earlier update (still in the pool, unlisted): the grace started before. */
+const wasRetained = (m: Model, address: string): boolean => [...m.slots.values()].some((s) => s.address === address)
+
+const WORK_BOUND = 64
+
+class SetState implements fc.Command<Model, Real> {
+  constructor(readonly choice: number, readonly state: Balancer.ConnectionState) {}
+  check(m: Model) {
+    return m.slots.size > 0
+  }
+  run(m: Model, r: Real) {
+    const before = Balancer.state(r.b)
+    const ids = m.ids()
+    const slot = m.slots.get(ids[this.choice % ids.length]!)!
+    const work = Balancer.work(r.b)
+    const out = Balancer.step(r.b, { _tag: "StateChanged", now: m.now, slot: slot.id, state: this.state, error: "e" })
+    expect(Balancer.work(r.b) - work).toBeLessThanOrEqual(WORK_BOUND)
+    expect(out.create).toEqual([])
+    expect(out.remove).toEqual([])
+    if (this.state === "IDLE") expect(out.connect).toContain(slot.id)
+    slot.raw = this.state
+    m.refresh(slot)
+    check(m, r, before, m.connected(slot), false)
+  }
+  toString() {
+    return `SetState(${this.choice}, ${this.state})`
+  }
+}
+
+class SetHealth implements fc.Command<Model, Real> {
+  constructor(readonly choice: number, readonly healthy: boolean) {}
+  check(m: Model) {
+    return m.slots.size > 0
+  }
+  run(m: Model, r: Real) {
+    const before = Balancer.state(r.b)
+    const ids = m.ids()
+    const slot = m.slots.get(ids[this.choice % ids.length]!)!
+    const work = Balancer.work(r.b)
+    Balancer.step(r.b, { _tag: "HealthChanged", now: m.now, slot: slot.id, healthy: this.healthy })
+    expect(Balancer.work(r.b) - work).toBeLessThanOrEqual(WORK_BOUND)
+    slot.healthy = this.healthy
+    m.refresh(slot)
+    check(m, r, before, m.connected(slot), false)
+  }
+  toString() {
+    return `SetHealth(${this.choice}, ${this.healthy})`
+  }
+}
+
+class Advance implements fc.Command<Model, Real> {
+  constructor(readonly ms: number) {}
+  check() {
+    return true
+  }
+  run(m: Model, r: Real) {
+    const before = Balancer.state(r.b)
+    m.now += this.ms
+    const out = Balancer.step(r.b, { _tag: "TimerFired", now: m.now })
+    expect(out.create).toEqual([])
+    m.apply(out)
+    if (!m.serving && m.startDeadline !== undefined && m.startDeadline <= m.now) m.serving = true
+    if (out.wakeAt !== undefined) expect(out.wakeAt).toBeGreaterThan(m.now)
+    check(m, r, before, false, out.remove.length > 0)
+  }
+  toString() {
+    return `Advance(${this.ms})`
+  }
+}
+
+class Picks implements fc.Command<Model, Real> {
+  constructor(readonly n: number) {}
+  check() {
+    return true
+  }
+  run(m: Model, r: Real) {
+    const ready = Balancer.state(r.b) === "READY"
+    for (let i = 0; i < this.n; i++) {
+      const id = Balancer.pick(r.b)
+      if (!ready) {
+        expect(id).toBe(-1)
+        continue
+      }
+      const slot = m.slots.get(id)
+      expect(slot !== undefined && m.connected(slot)).toBe(true)
+    }
+  }
+  toString() {
+    return `Picks(${this.n})`
+  }
+}
+
+/** After the suspicion lapses: k rounds pick each ready connection exactly k times. */
+class Fairness implements fc.Command<Model, Real> {
+  constructor(readonly rounds: number) {}
+  check() {
+    return true
+  }
+  run(m: Model, r: Real) {
+    new Advance(Balancer.SUSPICION_MS).run(m, r)
+    if (Balancer.state(r.b) !== "READY") return
+    const ready = [...m.slots.values()].filter((s) => m.connected(s))
+    const picked = new Map<number, number>()
+    for (let i = 0; i < this.rounds * ready.length; i++) {
+      const id = Balancer.pick(r.b)
+      picked.set(id, (picked.get(id) ?? 0) + 1)
+    }
+    expect(new Map(ready.map((s) => [s.id, picked.get(s.id) ?? 0]))).toEqual(new Map(ready.map((s) => [s.id, this.rounds])))
+  }
+  toString() {
+    return `Fairness(${this.rounds})`
+  }
+}
+
+const endpoints = fc
+  .array(fc.record({ address: fc.constantFrom(...ADDRESSES), count: fc.integer({ min: 0, max: 4 }) }), { maxLength: 6 })
+const commands = fc.commands(
+  [
+    endpoints.map((e) => new Update(e)),
+    fc.tuple(fc.nat(100), fc.constantFrom(...STATES)).map(([c, s]) => new SetState(c, s)),
+    fc.tuple(fc.nat(100), fc.constantFrom("READY" as const, "IDLE" as const, "TRANSIENT_FAILURE" as const)).map(([c, s]) => new SetState(c, s)),
+    fc.tuple(fc.nat(100), fc.boolean()).map(([c, h]) => new SetHealth(c, h)),
+    fc.integer({ min: 0, max: 40_000 }).map((ms) => new Advance(ms)),
+    fc.integer({ min: 0, max: 400 }).map((ms) => new Advance(ms)),
+    fc.integer({ min: 1, max: 20 }).map((n) => new Picks(n)),
+    fc.integer({ min: 1, max: 3 }).map((k) => new Fairness(k))
+  ],
+  { maxCommands: 60 }
+)
+
+describe("Balancer model", () => {
+  it("agrees with the reference model on every random event sequence", () => {
+    fc.assert(
+      fc.property(commands, (cmds) => {
+        fc.modelRun(() => ({ model: new Model(), real: { b: Balancer.make({ startWaitMs: START_WAIT }) } }), cmds)
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("costs a bounded amount of work per connectivity event on a pool of 5,000 connections", () => {
+    const b = Balancer.make({ startWaitMs: 0 })
+    const out = Balancer.step(b, {
+      _tag: "Addresses",
+      now: 0,
+      target: "t",
+      endpoints: Array.from({ length: 2_500 }, (_, i) => ({ address: `h${i}:1`, count: 2 })),
+      overCap: "keepFirst",
+      offset: 0
+    })
+    const ids = out.create.map((s) => s.id)
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(ids.length - 1), fc.constantFrom(...STATES), fc.boolean()), { minLength: 1, maxLength: 200 }),
+        (events) => {
+          for (const [i, state, health] of events) {
+            const before = Balancer.work(b)
+            Balancer.step(b, health ? { _tag: "HealthChanged", now: 0, slot: ids[i]!, healthy: state !== "SHUTDOWN" } : { _tag: "StateChanged", now: 0, slot: ids[i]!, state })
+            Balancer.pick(b)
+            expect(Balancer.work(b) - before).toBeLessThanOrEqual(WORK_BOUND)
+          }
+        }
+      ),
+      { numRuns: 100 }
+    )
+  })
+})

@@ -1,0 +1,431 @@
+/**
+ * The pool state machine, rule by rule: slots and updates, the balanced
+ * start, steady failure, sibling suspicion, the cap, the mass-removal grace,
+ * health, exitIdle, messages, trace lines and the cost of an event.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Result } from "effect"
+import * as Balancer from "../src/core/Balancer.js"
+import type * as Expansion from "../src/core/Expansion.js"
+
+type State = Balancer.ConnectionState
+
+/** Drives one balancer with a clock the test moves, naming slots `address#index`. */
+const drive = (options: Partial<Balancer.Options> = {}) => {
+  const b = Balancer.make({ trace: true, ...options })
+  let now = 0
+  const ids = new Map<string, number>()
+  const keys = new Map<number, string>()
+  const outputs: Array<Balancer.Output> = []
+  const record = (out: Balancer.Output) => {
+    for (const slot of out.create) {
+      ids.set(`${slot.address}#${slot.index}`, slot.id)
+      keys.set(slot.id, `${slot.address}#${slot.index}`)
+    }
+    for (const id of out.remove) ids.delete(keys.get(id)!)
+    outputs.push(out)
+    return out
+  }
+  const idOf = (key: string) => {
+    const id = ids.get(key)
+    if (id === undefined) throw new Error(`no slot ${key}`)
+    return id
+  }
+  const d = {
+    b,
+    outputs,
+    get now() {
+      return now
+    },
+    update: (endpoints: ReadonlyArray<Expansion.Weighted> | string, target = "etcd:///svc", overCap: "fail" | "keepFirst" = "keepFirst") =>
+      record(Balancer.step(b, { _tag: "Addresses", now, target, endpoints: typeof endpoints === "string" ? parse(endpoints) : endpoints, overCap, offset: 0 })),
+    set: (key: string, state: State, error?: string) =>
+      record(Balancer.step(b, { _tag: "StateChanged", now, slot: idOf(key), state, error })),
+    setAll: (state: State, error?: string) => [...ids.keys()].map((key) => d.set(key, state, error)),
+    health: (key: string, healthy: boolean) => record(Balancer.step(b, { _tag: "HealthChanged", now, slot: idOf(key), healthy })),
+    advance: (ms: number) => {
+      now += ms
+      return record(Balancer.step(b, { _tag: "TimerFired", now }))
+    },
+    exitIdle: () => record(Balancer.step(b, { _tag: "ExitIdle", now })),
+    state: () => Balancer.state(b),
+    picks: (n: number) => Array.from({ length: n }, () => {
+      const id = Balancer.pick(b)
+      return id < 0 ? null : keys.get(id)!
+    }),
+    count: (n: number) => {
+      const counts: Record<string, number> = {}
+      for (const key of d.picks(n)) counts[String(key)] = (counts[String(key)] ?? 0) + 1
+      return counts
+    },
+    keysOf: (list: ReadonlyArray<number>) => list.map((id) => keys.get(id)),
+    slots: () => Balancer.slots(b).map((s) => `${s.address}#${s.index}`)
+  }
+  return d
+}
+
+/** "a:1#2,b:2" -> weighted list */
+const parse = (text: string): Array<Expansion.Weighted> =>
+  text === "" ? [] : text.split(",").map((entry) => {
+    const [address, count] = entry.split("#")
+    return { address: address!, count: count === undefined ? 1 : Number(count) }
+  })
+
+describe("Balancer", () => {
+  describe("slots and address updates", () => {
+    it("creates one slot per connection in rotation order and asks each to connect", () => {
+      const d = drive()
+      const out = d.update("a:1#2,b:2")
+      expect(out.create.map((s) => `${s.address}#${s.index}`)).toEqual(["a:1#0", "b:2#0", "a:1#1"])
+      expect(d.keysOf(out.connect)).toEqual(["a:1#0", "b:2#0", "a:1#1"])
+      expect(out.publish).toEqual({ state: "CONNECTING", message: null })
+      expect(d.slots()).toEqual(["a:1#0", "b:2#0", "a:1#1"])
+    })
+
+    it("merges an address listed twice", () => {
+      const d = drive()
+      expect(d.update("a:1,a:1#2").create.length).toBe(3)
+    })
+
+    it("keeps unchanged slots, releases removed ones and creates new ones", () => {
+      const d = drive()
+      d.update("a:1#2,b:2")
+      const before = { a0: d.b && d.slots() }
+      expect(before.a0).toHaveLength(3)
+      const out = d.update("a:1,c:3")
+      expect(out.create.map((s) => `${s.address}#${s.index}`)).toEqual(["c:3#0"])
+      expect(out.remove.length).toBe(2)
+      expect(d.slots().sort()).toEqual(["a:1#0", "c:3#0"])
+    })
+
+    it("continues the round robin at the slot it would have picked next", () => {
+      const d = drive({ startWaitMs: 0 })
+      d.update("a:1,b:2,c:3")
+      d.setAll("READY")
+      expect(d.picks(1)).toEqual(["a:1#0"])
+      d.update("d:4,a:1,b:2,c:3")
+      d.set("d:4#0", "READY")
+      expect(d.picks(3)).toEqual(["b:2#0", "c:3#0", "d:4#0"])
+    })
+
+    it("reports the resolver's error while it has no slots, and keeps serving the last list otherwise", () => {
+      const d = drive()
+      const out = Balancer.step(d.b, { _tag: "ResolverError", now: 0, message: "etcd unreachable" })
+      expect(out.publish?.state).toBe("TRANSIENT_FAILURE")
+      expect(out.publish?.message).toContain("etcd unreachable")
+      d.update("a:1")
+      d.set("a:1#0", "READY")
+      expect(Balancer.step(d.b, { _tag: "ResolverError", now: 0, message: "again" }).publish).toBeUndefined()
+      expect(d.state()).toBe("READY")
+    })
+
+    it("fails naming the target and the resolver note when the list is empty", () => {
+      const d = drive()
+      const out = Balancer.step(d.b, { _tag: "Addresses", now: 0, target: "etcd:///svc#2", endpoints: [], overCap: "keepFirst", offset: 0, note: "no records" })
+      expect(out.publish).toEqual({ state: "TRANSIENT_FAILURE", message: "anchor_round_robin: no addresses for etcd:///svc#2 (no records)" })
+    })
+  })
+
+  describe("balanced start", () => {
+    it.each([
+      { name: "every first attempt READY", events: [["a:1#0", "READY"], ["a:1#1", "READY"], ["b:2#0", "READY"]], after: "READY" },
+      { name: "one failed, the others READY", events: [["a:1#0", "READY"], ["b:2#0", "TRANSIENT_FAILURE"], ["a:1#1", "READY"]], after: "READY" },
+      { name: "one still connecting", events: [["a:1#0", "READY"], ["b:2#0", "READY"], ["a:1#1", "CONNECTING"]], after: "CONNECTING" },
+      { name: "every attempt failed", events: [["a:1#0", "TRANSIENT_FAILURE"], ["a:1#1", "TRANSIENT_FAILURE"], ["b:2#0", "TRANSIENT_FAILURE"]], after: "TRANSIENT_FAILURE" }
+    ] as const)("$name -> $after", ({ events, after }) => {
+      const d = drive()
+      d.update("a:1#2,b:2")
+      for (const [key, state] of events) d.set(key, state)
+      expect(d.state()).toBe(after)
+    })
+
+    it("serves after the start wait even if an attempt never settles, and asks to be woken for it", () => {
+      const d = drive({ startWaitMs: 250 })
+      const out = d.update("a:1#3,b:2")
+      expect(out.wakeAt).toBe(250)
+      d.set("a:1#0", "READY")
+      expect(d.state()).toBe("CONNECTING")
+      expect(d.picks(1)).toEqual([null])
+      expect(d.advance(249).publish).toBeUndefined()
+      const late = d.advance(1)
+      expect(late.publish?.state).toBe("READY")
+      expect(late.wakeAt).toBeUndefined()
+      expect(d.picks(2)).toEqual(["a:1#0", "a:1#0"])
+    })
+
+    it("splits a burst after the start by the counts (#3,#1: 300/100)", () => {
+      const d = drive()
+      d.update("a:1#3,b:2")
+      d.set("a:1#0", "READY") // the first one up would take the whole burst without the rule
+      expect(d.picks(1)).toEqual([null])
+      for (const key of ["b:2#0", "a:1#1", "a:1#2"]) d.set(key, "READY")
+      const counts = d.count(400)
+      expect(counts["a:1#0"]! + counts["a:1#1"]! + counts["a:1#2"]!).toBe(300)
+      expect(counts["b:2#0"]).toBe(100)
+    })
+
+    it("serves at the first READY with a start wait of 0; later slots never hold the channel back", () => {
+      const d = drive({ startWaitMs: 0 })
+      d.update("a:1,b:2")
+      d.set("a:1#0", "READY")
+      expect(d.state()).toBe("READY")
+      const s = drive()
+      s.update("a:1")
+      s.set("a:1#0", "READY")
+      s.update("a:1,c:3")
+      expect(s.state()).toBe("READY")
+    })
+  })
+
+  describe("steady failure", () => {
+    it("stays TRANSIENT_FAILURE through reconnect attempts until a connection is READY", () => {
+      const d = drive()
+      d.update("a:1,b:2")
+      d.setAll("TRANSIENT_FAILURE", "connect ECONNREFUSED")
+      expect(d.state()).toBe("TRANSIENT_FAILURE")
+      const quiet = [
+        d.set("a:1#0", "IDLE"), // backoff over
+        d.set("a:1#0", "CONNECTING"),
+        d.set("b:2#0", "IDLE"),
+        d.set("b:2#0", "CONNECTING"),
+        d.set("a:1#0", "TRANSIENT_FAILURE", "connect ECONNREFUSED again")
+      ]
+      expect(quiet.map((out) => out.publish)).toEqual([undefined, undefined, undefined, undefined, undefined])
+      expect(Balancer.failureMessage(d.b)).toBe(
+        "anchor_round_robin: no ready connection to etcd:///svc (2 connections failing; last error: connect ECONNREFUSED again)"
+      )
+      expect(d.set("b:2#0", "READY").publish?.state).toBe("READY")
+    })
+
+    it("asks an IDLE connection to reconnect", () => {
+      const d = drive()
+      d.update("a:1")
+      d.set("a:1#0", "READY")
+      const out = d.set("a:1#0", "IDLE")
+      expect(d.keysOf(out.connect)).toEqual(["a:1#0"])
+      expect(out.reresolve).toBe(true)
+    })
+
+    it("goes CONNECTING (not TRANSIENT_FAILURE) when a READY connection drops and reconnects", () => {
+      const d = drive()
+      d.update("a:1")
+      d.set("a:1#0", "READY")
+      d.set("a:1#0", "IDLE")
+      expect(d.state()).toBe("CONNECTING")
+      d.set("a:1#0", "TRANSIENT_FAILURE")
+      expect(d.state()).toBe("TRANSIENT_FAILURE")
+    })
+  })
+
+  describe("sibling suspicion", () => {
+    const up = () => {
+      const d = drive()
+      d.update("a:1#2,b:2")
+      d.setAll("READY")
+      return d
+    }
+
+    it("skips the siblings of a dropped connection until its reconnect is READY", () => {
+      const d = up()
+      const out = d.set("a:1#0", "IDLE")
+      expect(out.wakeAt).toBe(d.now + Balancer.SUSPICION_MS)
+      expect(new Set(d.picks(6))).toEqual(new Set(["b:2#0"]))
+      d.set("a:1#0", "READY")
+      expect(d.count(30)).toEqual({ "a:1#0": 10, "b:2#0": 10, "a:1#1": 10 })
+    })
+
+    it("lapses after the suspicion time when the reconnect keeps failing", () => {
+      const d = up()
+      d.set("a:1#0", "IDLE")
+      d.set("a:1#0", "TRANSIENT_FAILURE")
+      d.advance(999)
+      expect(new Set(d.picks(6))).toEqual(new Set(["b:2#0"]))
+      d.advance(1)
+      expect(new Set(d.picks(6))).toEqual(new Set(["a:1#1", "b:2#0"]))
+    })
+
+    it("falls back to the suspect connections when nothing else is ready", () => {
+      const d = drive()
+      d.update("a:1#3")
+      d.setAll("READY")
+      d.set("a:1#0", "IDLE")
+      expect(d.state()).toBe("READY")
+      expect(new Set(d.picks(6))).toEqual(new Set(["a:1#1", "a:1#2"]))
+    })
+  })
+
+  describe("connection cap", () => {
+    it("refuses a list over the cap when asked to fail, naming the numbers and the option", () => {
+      const d = drive({ maxConnections: 4 })
+      const out = d.update("a:1#3,b:2#2", "pass:///a:1#3,b:2#2", "fail")
+      expect(out.create).toEqual([])
+      expect(out.publish?.state).toBe("TRANSIENT_FAILURE")
+      expect(out.publish?.message).toBe(
+        "anchor_round_robin: pass:///a:1#3,b:2#2: the target asks for 5 connections, over this channel's cap of 4: lower the #N counts or the number of addresses, or raise the channel option grpc_anchor.max_connections"
+      )
+    })
+
+    it("keeps whole addresses in address order while they fit, and traces the choice", () => {
+      const d = drive({ maxConnections: 5 })
+      const out = d.update("d:4#2,b:2#2,c:3#2,a:1#2")
+      expect(new Set(out.create.map((s) => s.address))).toEqual(new Set(["a:1", "b:2"]))
+      expect(out.trace.some((line) => line.includes("left out 2: c:3,d:4"))).toBe(true)
+    })
+
+    it.each([
+      { endpoints: "a:1#2,b:2#2", max: 4, result: 4 },
+      { endpoints: "a:1#2,a:1#3", max: 4, result: "5 connections" }
+    ])("checkCap($endpoints, $max)", ({ endpoints, max, result }) => {
+      const checked = Balancer.checkCap(parse(endpoints), max)
+      if (typeof result === "number") expect(checked).toEqual(Result.succeed(result))
+      else {
+        expect(Result.isFailure(checked) && checked.failure.message).toContain(result)
+        expect(() => Balancer.unsafeCheckCap(parse(endpoints), max)).toThrow(result)
+      }
+    })
+
+    it("has a default cap of 4096", () => {
+      expect(Result.isSuccess(Balancer.checkCap([{ address: "a:1", count: 4096 }]))).toBe(true)
+      expect(Result.isFailure(Balancer.checkCap([{ address: "a:1", count: 4097 }]))).toBe(true)
+    })
+  })
+
+  describe("mass removal grace", () => {
+    const three = () => {
+      const d = drive({ removalGraceMs: 30_000 })
+      d.update("a:1,b:2,c:3")
+      d.setAll("READY")
+      return d
+    }
+
+    it.each([
+      { name: "all READY addresses removed", next: "", kept: ["a:1#0", "b:2#0", "c:3#0"] },
+      { name: "2 of 3 removed", next: "a:1", kept: ["a:1#0", "b:2#0", "c:3#0"] },
+      { name: "1 of 3 removed (a deregistration)", next: "a:1,b:2", kept: ["a:1#0", "b:2#0"] },
+      { name: "all replaced by new addresses", next: "d:4,e:5", kept: ["a:1#0", "b:2#0", "c:3#0", "d:4#0", "e:5#0"] }
+    ])("$name", ({ next, kept }) => {
+      const d = three()
+      d.update(next)
+      expect(d.slots().sort()).toEqual(kept)
+      expect(d.state()).toBe("READY")
+    })
+
+    it("drops the kept addresses after the grace period", () => {
+      const d = three()
+      const out = d.update("")
+      expect(out.wakeAt).toBe(30_000)
+      expect(out.trace.some((line) => line.startsWith("mass removal"))).toBe(true)
+      expect(new Set(d.picks(3))).toEqual(new Set(["a:1#0", "b:2#0", "c:3#0"]))
+      d.advance(29_999)
+      expect(d.slots()).toHaveLength(3)
+      const end = d.advance(1)
+      expect(end.remove).toHaveLength(3)
+      expect(end.publish?.state).toBe("TRANSIENT_FAILURE")
+      expect(d.picks(1)).toEqual([null])
+    })
+
+    it("keeps an address listed again during the grace period for good", () => {
+      const d = three()
+      d.update("")
+      d.update("a:1,b:2,c:3")
+      d.advance(40_000)
+      expect(d.slots()).toHaveLength(3)
+    })
+
+    it("removes addresses without a READY connection at once", () => {
+      const d = drive()
+      d.update("a:1,b:2,c:3")
+      d.setAll("TRANSIENT_FAILURE")
+      d.update("")
+      expect(d.slots()).toEqual([])
+    })
+
+    it("is off with a grace of 0", () => {
+      const d = drive({ removalGraceMs: 0 })
+      d.update("a:1,b:2")
+      d.setAll("READY")
+      d.update("")
+      expect(d.slots()).toEqual([])
+    })
+  })
+
+  describe("health, exitIdle, trace", () => {
+    it("skips an unhealthy (ejected) connection and counts it as failed", () => {
+      const d = drive()
+      d.update("a:1,b:2")
+      d.setAll("READY")
+      d.health("a:1#0", false)
+      expect(new Set(d.picks(4))).toEqual(new Set(["b:2#0"]))
+      d.health("b:2#0", false)
+      expect(d.state()).toBe("TRANSIENT_FAILURE")
+      d.health("a:1#0", true)
+      expect(d.state()).toBe("READY")
+    })
+
+    it("exitIdle connects the connections that went IDLE since the last time, once", () => {
+      const d = drive()
+      d.update("a:1,b:2")
+      d.setAll("CONNECTING")
+      d.set("b:2#0", "IDLE")
+      expect(d.keysOf(d.exitIdle().connect)).toEqual(["b:2#0"])
+      expect(d.exitIdle().connect).toEqual([])
+    })
+
+    it("writes trace lines only when asked", () => {
+      const quiet = Balancer.make()
+      expect(Balancer.step(quiet, { _tag: "Addresses", now: 0, target: "t", endpoints: parse("a:1"), overCap: "fail", offset: 0 }).trace).toEqual([])
+      const d = drive()
+      const out = d.update("a:1")
+      expect(out.trace).toEqual(["create a:1#0", "channel CONNECTING -> CONNECTING"])
+      expect(d.set("a:1#0", "READY").trace).toEqual(["a:1#0 IDLE -> READY", "start: every first connection attempt settled; serving", "channel CONNECTING -> READY"])
+    })
+  })
+
+  describe("policy config", () => {
+    it.each([
+      { input: undefined, ok: {} },
+      { input: {}, ok: {} },
+      { input: { connectionsPerAddress: 3, startWaitMs: 0, maxConnections: 10, removalGraceMs: 0 }, ok: { connectionsPerAddress: 3, startWaitMs: 0, maxConnections: 10, removalGraceMs: 0 } },
+      { input: { connectionsPerAddress: 0 }, error: "between 1 and 256" },
+      { input: { connectionsPerAddress: 1.5 }, error: "integer" },
+      { input: { maxConnections: "10" }, error: "maxConnections" },
+      { input: 7, error: "anchor_round_robin config 7 is not valid" }
+    ])("decodeConfig($input)", ({ input, ok, error }) => {
+      const result = Balancer.decodeConfig(input)
+      if (ok !== undefined) expect(result).toEqual(Result.succeed(ok))
+      else expect(Result.isFailure(result) && result.failure.message).toContain(error)
+    })
+
+    it("rejects out-of-range options as a defect", () => {
+      expect(() => Balancer.make({ maxConnections: 0 })).toThrow(/maxConnections/)
+    })
+  })
+
+  describe("cost", () => {
+    /** Average work units per connectivity event on a pool of `addresses` addresses #`count`, all READY. */
+    const workPerEvent = (addresses: number, count: number) => {
+      const d = drive({ trace: false })
+      d.update(Array.from({ length: addresses }, (_, i) => ({ address: `10.0.${i >> 8}.${i & 255}:1`, count })))
+      d.setAll("READY")
+      const keys = d.slots()
+      const before = Balancer.work(d.b)
+      const events = 2_000
+      for (let i = 0; i < events; i++) {
+        const key = keys[(i * 7919) % keys.length]!
+        d.set(key, i % 2 === 0 ? "IDLE" : "READY")
+        d.picks(1)
+      }
+      return (Balancer.work(d.b) - before) / events
+    }
+
+    it("does not grow with the number of connections", () => {
+      const small = workPerEvent(10, 1)
+      const large = workPerEvent(10_000, 1)
+      expect(large).toBeLessThanOrEqual(2 * small + 4)
+    })
+
+    it("is bounded by the address's own count", () => {
+      expect(workPerEvent(4, 256)).toBeLessThanOrEqual(2 * 256 + 16)
+    })
+  })
+})
