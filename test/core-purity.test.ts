@@ -1,8 +1,10 @@
 /**
- * src/core is pure: it may import only `effect` / `effect/...` and other
- * files inside src/core, and may not reach for I/O through globals
- * (randomness, clocks, timers, process, network, console). The checker is
- * tested on samples first, so a checker that never fails cannot pass.
+ * src/core is pure: it may import only effect's data-type modules (`Data`,
+ * `Result`, `Schema` for pure decoding, ...; never `Effect`, `Layer`,
+ * `Stream` or anything else of Effect's runtime) and other files inside
+ * src/core, and may not reach for I/O through globals (randomness, clocks,
+ * timers, process, network, console). The checker is tested on samples
+ * first, so a checker that never fails cannot pass.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -16,9 +18,25 @@ const CORE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/
 const specifiers = (source: string): ReadonlyArray<string> =>
   ts.preProcessFile(source, true, true).importedFiles.map((file) => file.fileName)
 
+/**
+ * The modules of `effect` the core may use: data types and pure functions
+ * over them. Effect's runtime (Effect, Layer, Stream, Fiber, Scope, Clock,
+ * Random, Schedule, Config, Logger, ...) stays in the adapters. Add a module
+ * here only after checking that it does no I/O and runs no fibers.
+ */
+const EFFECT_DATA_MODULES: ReadonlySet<string> = new Set([
+  "Array", "BigInt", "Boolean", "Brand", "Chunk", "Data", "Equal", "Equivalence", "Function", "Hash", "HashMap",
+  "HashSet", "Number", "Option", "Order", "Predicate", "Record", "Result", "Schema", "SchemaAST", "SchemaGetter",
+  "SchemaIssue", "SchemaTransformation", "String", "Struct", "Tuple"
+])
+
 /** Why `specifier`, imported by the file at `file`, is not allowed in the core, or undefined when it is. */
 const importProblem = (specifier: string, file: string): string | undefined => {
-  if (specifier === "effect" || /^effect\/[A-Za-z]+$/.test(specifier)) return undefined
+  if (specifier === "effect") return undefined // the names taken from the barrel are checked by barrelProblems
+  const effectModule = /^effect\/([A-Za-z]+)$/.exec(specifier)
+  if (effectModule !== null) {
+    return EFFECT_DATA_MODULES.has(effectModule[1]!) ? undefined : `${specifier} is not one of effect's data-type modules`
+  }
   if (specifier.startsWith("./") || specifier.startsWith("../")) {
     const target = path.resolve(path.dirname(file), specifier)
     const relative = path.relative(CORE, target)
@@ -55,9 +73,32 @@ const globalProblems = (source: string): ReadonlyArray<string> => {
   return found
 }
 
+/** The modules taken from the `effect` barrel that are not data types (`import { Effect } from "effect"`). */
+const barrelProblems = (source: string): ReadonlyArray<string> => {
+  const file = ts.createSourceFile("sample.ts", source, ts.ScriptTarget.ES2022, true)
+  const found: Array<string> = []
+  for (const statement of file.statements) {
+    const isImport = ts.isImportDeclaration(statement)
+    if (!isImport && !ts.isExportDeclaration(statement)) continue
+    const from = statement.moduleSpecifier
+    if (from === undefined || !ts.isStringLiteral(from) || from.text !== "effect") continue
+    const bindings = isImport ? statement.importClause?.namedBindings : statement.exportClause
+    if (bindings === undefined || ts.isNamespaceImport(bindings) || ts.isNamespaceExport(bindings)) {
+      if (!isImport || statement.importClause !== undefined) found.push(`the whole "effect" barrel; import its data-type modules by name`)
+      continue
+    }
+    for (const element of bindings.elements) {
+      const name = (element.propertyName ?? element.name).text
+      if (!EFFECT_DATA_MODULES.has(name)) found.push(`${name} from "effect" is not one of effect's data-type modules`)
+    }
+  }
+  return found
+}
+
 /** All problems of one core file's source. */
 const problems = (source: string, file: string): ReadonlyArray<string> => [
   ...specifiers(source).flatMap((specifier) => importProblem(specifier, file) ?? []),
+  ...barrelProblems(source),
   ...globalProblems(source).map((name) => `uses ${name}`)
 ]
 
@@ -82,6 +123,14 @@ describe("core purity checker", () => {
     [`const os = await import("node:os")`, ["node:os is not effect or a core file"]],
     [`const cp = require("child_process")`, ["child_process is not effect or a core file", "uses require"]],
     [`import { Effect } from "effect-extra"`, ["effect-extra is not effect or a core file"]],
+    [`import * as Effect from "effect/Effect"`, ["effect/Effect is not one of effect's data-type modules"]],
+    [`import type { Layer } from "effect/Layer"`, ["effect/Layer is not one of effect's data-type modules"]],
+    [`export * from "effect/Stream"`, ["effect/Stream is not one of effect's data-type modules"]],
+    [`import { Effect, Result } from "effect"`, [`Effect from "effect" is not one of effect's data-type modules`]],
+    [`import { Schedule as S } from "effect"`, [`Schedule from "effect" is not one of effect's data-type modules`]],
+    [`import * as E from "effect"`, [`the whole "effect" barrel; import its data-type modules by name`]],
+    [`import * as Clock from "effect/Clock"`, ["effect/Clock is not one of effect's data-type modules"]],
+    [`import * as Arbitrary from "effect/Arbitrary"`, ["effect/Arbitrary is not one of effect's data-type modules"]],
     [`export const offset = () => Math.floor(Math.random() * 10)`, ["uses Math.random"]],
     [`export const now = () => Date.now()`, ["uses Date.now", "uses Date"]],
     [`export const env = process.env.X`, ["uses process"]],
@@ -93,7 +142,10 @@ describe("core purity checker", () => {
 
   it.each([
     `import * as Data from "effect/Data"`,
-    `import { Either } from "effect"`,
+    `import { Result } from "effect"`,
+    `import { Data, Schema as S } from "effect"`,
+    `import * as Schema from "effect/Schema"`,
+    `import type * as SchemaIssue from "effect/SchemaIssue"`,
     `import * as Address from "./Address.js"`,
     `import type * as Target from "./Target.js"`,
     `export * as X from "./internal/x.js"`,
