@@ -30,9 +30,7 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -41,19 +39,25 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as Take from "effect/Take"
 import type { IKeyValue } from "etcd3"
 import { Range } from "etcd3"
+import * as EndpointSet from "../../core/EndpointSet.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
 import { repeatRounds } from "./internal/rounds.js"
-import { scopedWatcher, type WatchSignal } from "./internal/watcher.js"
+import { type WatchSignal, watchSignals } from "./internal/watcher.js"
 
 /**
  * One complete view of a service: its endpoints (one per address, ordered by
  * etcd key), their addresses, and the etcd revision the view reflects.
  * Consecutive snapshots of a stream always differ in their endpoints
  * (addresses, or the metadata of an address).
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "grpc-anchor"
+ * const describe = (snapshot: Discovery.Snapshot) => `${snapshot.service}@${snapshot.revision}: ${snapshot.addresses.join(", ")}`
+ * ```
  *
  * @since 0.1.0
  */
@@ -66,7 +70,13 @@ export interface Snapshot {
 }
 
 /**
- * Options of {@link Discovery.Service.watch}.
+ * Options of {@link Discovery.Shape.watch}.
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "grpc-anchor"
+ * const options: Discovery.WatchOptions = { cap: 500, onListingError: (error) => console.error(error.message) }
+ * ```
  *
  * @since 0.1.0
  */
@@ -78,15 +88,24 @@ export interface WatchOptions {
 }
 
 /**
- * The Discovery service.
+ * The Discovery service's shape.
  *
  * @since 0.1.0
  */
 export declare namespace Discovery {
   /**
-   * @since 0.1.0
+   * What the Discovery service offers.
+   *
+   * @example
+   * ```ts
+   * import { Effect, Stream } from "effect"
+   * import { Discovery } from "grpc-anchor"
+   * const first = Discovery.Discovery.use((discovery) => Stream.runHead(discovery.watch("billing")))
+   * ```
+   *
+   * @since 0.3.0
    */
-  export interface Service {
+  export interface Shape {
     /**
      * The endpoint sets of `service`, the first as soon as the first listing
      * succeeds, then one whenever the set changes. The stream fails only on
@@ -95,25 +114,54 @@ export declare namespace Discovery {
      */
     readonly watch: (service: string, options?: WatchOptions) => Stream.Stream<Snapshot, EtcdError>
   }
+  /**
+   * The former name of {@link Shape}.
+   *
+   * @deprecated use `Discovery.Shape`
+   * @since 0.1.0
+   */
+  export type Service = Shape
 }
 
 /**
- * The Discovery service tag.
+ * The Discovery service: endpoint sets of services registered in etcd.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Stream } from "effect"
+ * import { Discovery, Etcd } from "grpc-anchor"
+ * const program = Effect.gen(function* () {
+ *   const discovery = yield* Discovery.Discovery
+ *   yield* discovery.watch("billing").pipe(Stream.runForEach((snapshot) => Effect.log(snapshot.addresses)))
+ * }).pipe(Effect.provide(Discovery.layer().pipe(Layer.provide(Etcd.layerConfig(Etcd.config)))))
+ * ```
  *
  * @since 0.1.0
  */
-export class Discovery extends Context.Tag("grpc-anchor/Discovery")<Discovery, Discovery.Service>() {}
+export class Discovery extends Context.Service<Discovery, Discovery.Shape>()("grpc-anchor/Discovery") {}
 
 /**
  * How often a listing is retried while etcd does not answer: from 100 ms,
- * doubling, at most 2 s apart, jittered.
+ * doubling, at most 1 s apart, jittered.
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "grpc-anchor"
+ * const DiscoveryLive = Discovery.layer({ relistSchedule: Discovery.relistSchedule })
+ * ```
  *
  * @since 0.1.0
  */
-export const relistSchedule: Schedule.Schedule<Duration.Duration> = backoff("100 millis", "2 seconds")
+export const relistSchedule: Schedule.Schedule<Duration.Duration> = backoff("100 millis", "1 second")
 
 /**
  * Options of the Discovery service.
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "grpc-anchor"
+ * const options: Discovery.DiscoveryOptions = { cap: 1_000, pageSize: 200 }
+ * ```
  *
  * @since 0.1.0
  */
@@ -143,9 +191,19 @@ const putOf = (kv: IKeyValue) => ({
 /**
  * Builds the Discovery service on the {@link Etcd} client in context.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Discovery, Etcd } from "grpc-anchor"
+ * const program = Effect.gen(function* () {
+ *   const discovery = yield* Discovery.make({ pageSize: 100 })
+ *   return yield* Stream.runHead(discovery.watch("billing"))
+ * }).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
+ * ```
+ *
  * @since 0.1.0
  */
-export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Service, never, Etcd> =>
+export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape, never, Etcd> =>
   Effect.gen(function* () {
     const etcd = yield* Etcd
     const pageSize = options?.pageSize ?? 500
@@ -175,162 +233,143 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
         }
       })
 
-    const watch = (service: string, watchOptions?: WatchOptions): Stream.Stream<Snapshot, EtcdError> =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const cap = watchOptions?.cap ?? options?.cap ?? EtcdRecord.DEFAULT_CAP
-          const prefix = EtcdRecord.prefix(service)
-          // Only the latest set matters to a slow consumer; a failure, offered last, is kept.
-          const items = yield* Effect.acquireRelease(Queue.sliding<Take.Take<Snapshot, EtcdError>>(1), Queue.shutdown)
-          const annotations = { service }
+    /** The sets of one service, offered to `items` until a failure retrying cannot fix. */
+    const run = (service: string, items: Queue.Enqueue<Snapshot>, watchOptions: WatchOptions | undefined) =>
+      Effect.gen(function* () {
+        const cap = watchOptions?.cap ?? options?.cap ?? EndpointSet.DEFAULT_CAP
+        const prefix = EtcdRecord.prefix(service)
+        const annotations = { service }
 
-          let set = EtcdRecord.empty
-          let revision = 0n
-          let capWarned = false
-          /** key -> mod_revision of the bad record last warned about there. */
-          const warned = new Map<string, string>()
+        let set = EndpointSet.empty
+        let revision = 0n
+        let capWarned = false
+        /** key -> mod_revision of the bad record last warned about there. */
+        const warned = new Map<string, string>()
 
-          const report = (skipped: ReadonlyArray<EtcdRecord.EtcdRecordError>, revisions: ReadonlyMap<string, string>) =>
-            Effect.forEach(
-              skipped,
-              (error) => {
-                if (error.problem === "OverCap") {
-                  if (capWarned) return Effect.void
-                  capWarned = true
-                  return Effect.logWarning(
-                    `service ${service} has more than ${cap} endpoint records; the others are ignored`
-                  ).pipe(Effect.annotateLogs({ ...annotations, key: error.key, cap }))
-                }
-                const modRevision = revisions.get(error.key) ?? ""
-                if (warned.get(error.key) === modRevision) return Effect.void
-                if (warned.size >= cap) warned.clear()
-                warned.set(error.key, modRevision)
-                return Effect.logWarning(`skipping a bad endpoint record: ${error.message}`).pipe(
-                  Effect.annotateLogs({ ...annotations, key: error.key, reason: error.problem, modRevision })
+        const report = (skipped: ReadonlyArray<EtcdRecord.EtcdRecordError>, revisions: ReadonlyMap<string, string>) =>
+          Effect.forEach(
+            skipped,
+            (error) => {
+              if (error.problem === "OverCap") {
+                if (capWarned) return Effect.void
+                capWarned = true
+                return Effect.logWarning(`service ${service} has more than ${cap} endpoint records; the others are ignored`).pipe(
+                  Effect.annotateLogs({ ...annotations, key: error.key, cap })
                 )
-              },
-              { discard: true }
-            )
-
-          const publish = Effect.suspend(() => {
-            const endpoints = EtcdRecord.endpoints(set)
-            return Queue.offer(
-              items,
-              Take.of({ service, endpoints, addresses: endpoints.map((e) => e.address), revision: revision.toString() })
-            )
-          })
-
-          /** Applies puts/deletes with their mod revisions; forgets warnings of keys that changed. */
-          const apply = (events: ReadonlyArray<{ readonly event: EtcdRecord.Event; readonly modRevision: string }>, from: EtcdRecord.EndpointSet) =>
-            Effect.gen(function* () {
-              const revisions = new Map<string, string>()
-              for (const { event, modRevision } of events) revisions.set(event.key, modRevision)
-              const result = EtcdRecord.applyBatch(
-                from,
-                service,
-                events.map((e) => e.event),
-                { cap }
-              )
-              const bad = new Set(result.skipped.map((e) => e.key))
-              for (const key of revisions.keys()) if (!bad.has(key)) warned.delete(key)
-              yield* report(result.skipped, revisions)
-              return result.set
-            })
-
-          const relist = Effect.gen(function* () {
-            const listing = yield* list(prefix).pipe(
-              Effect.tapError((error) => {
-                watchOptions?.onListingError?.(error)
-                // Only transient errors are retried; the others end the stream.
-                const log = isTransient(error)
-                  ? Effect.logWarning(`listing ${prefix} failed; keeping the last endpoints and retrying`)
-                  : Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
-                return log.pipe(Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message }))
-              }),
-              Effect.retry({ schedule, while: isTransient })
-            )
-            const next = yield* apply(listing.kvs.map(putOf), EtcdRecord.empty)
-            // Keys that disappeared while we were not watching no longer need their warning.
-            const listed = new Set(listing.kvs.map((kv) => kv.key.toString("utf8")))
-            for (const key of warned.keys()) if (!listed.has(key)) warned.delete(key)
-            set = next
-            revision = listing.revision
-            capWarned = capWarned && set.records.size >= cap
-            yield* publish
-          })
-
-          /** Follows the watch from revision + 1 until it can no longer be trusted; returns why. */
-          const follow = Effect.scoped(
-            Effect.gen(function* () {
-              const signals = yield* Queue.unbounded<WatchSignal>()
-              yield* scopedWatcher(
-                etcd,
-                `watch ${prefix}`,
-                (client) => client.watch().prefix(prefix).startRevision((revision + 1n).toString()).watcher(),
-                signals
-              )
-
-              for (;;) {
-                const signal = yield* Queue.take(signals)
-                switch (signal._tag) {
-                  case "Data": {
-                    const events = signal.response.events.map((e) =>
-                      e.type === "Delete"
-                        ? { event: { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }, modRevision: e.kv.mod_revision }
-                        : putOf(e.kv)
-                    )
-                    set = yield* apply(events, set)
-                    for (const e of signal.response.events) {
-                      const r = BigInt(e.kv.mod_revision)
-                      if (r > revision) revision = r
-                    }
-                    if (events.length > 0) yield* publish
-                    break
-                  }
-                  case "Connected": {
-                    const current = BigInt(signal.response.header.revision)
-                    if (current < revision) {
-                      return `etcd's revision went back from ${revision} to ${current} (restored or wiped)`
-                    }
-                    break
-                  }
-                  case "Broken":
-                    return signal.reason
-                  case "Cancelled":
-                    if (!isTransient(signal.error)) return yield* signal.error
-                    return signal.reason
-                }
               }
-            })
+              const modRevision = revisions.get(error.key) ?? ""
+              if (warned.get(error.key) === modRevision) return Effect.void
+              if (warned.size >= cap) warned.clear()
+              warned.set(error.key, modRevision)
+              return Effect.logWarning(`skipping a bad endpoint record: ${error.message}`).pipe(
+                Effect.annotateLogs({ ...annotations, key: error.key, reason: error.problem, modRevision })
+              )
+            },
+            { discard: true }
           )
 
-          // List, follow, list again when the watch ends; a watch that ends
-          // right after it started (etcd keeps cancelling it) must not turn
-          // into a busy loop of listings.
-          const loop = repeatRounds(schedule, "1 second", () =>
-            Effect.gen(function* () {
-              yield* relist
-              const why = yield* follow
-              yield* Effect.logInfo(`relisting ${prefix}: ${why}`).pipe(Effect.annotateLogs(annotations))
-            })
-          )
-
-          yield* loop.pipe(
-            Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause)
-                ? Effect.void
-                : Queue.offer(
-                    items,
-                    Take.fail(
-                      Option.getOrElse(Cause.failureOption(cause), () => etcd.toError(Cause.squash(cause), `watch ${prefix}`))
-                    )
-                  )
-            ),
-            Effect.forkScoped
-          )
-
-          return Stream.fromQueue(items).pipe(Stream.flattenTake, Stream.changesWith(sameSnapshot))
+        const publish = Effect.suspend(() => {
+          const endpoints = EndpointSet.endpoints(set)
+          return Queue.offer(items, { service, endpoints, addresses: endpoints.map((e) => e.address), revision: revision.toString() })
         })
+
+        /** Applies puts/deletes with their mod revisions; forgets warnings of keys that changed. */
+        const apply = (
+          events: ReadonlyArray<{ readonly event: EndpointSet.Event; readonly modRevision: string }>,
+          from: EndpointSet.EndpointSet
+        ) =>
+          Effect.gen(function* () {
+            const revisions = new Map<string, string>()
+            for (const { event, modRevision } of events) revisions.set(event.key, modRevision)
+            const result = EndpointSet.applyBatch(from, service, events.map((e) => e.event), { cap })
+            const bad = new Set(result.skipped.map((e) => e.key))
+            for (const key of revisions.keys()) if (!bad.has(key)) warned.delete(key)
+            yield* report(result.skipped, revisions)
+            return result.set
+          })
+
+        const relist = Effect.gen(function* () {
+          const listing = yield* list(prefix).pipe(
+            Effect.tapError((error) => {
+              watchOptions?.onListingError?.(error)
+              // Only transient errors are retried; the others end the stream.
+              const log = isTransient(error)
+                ? Effect.logWarning(`listing ${prefix} failed; keeping the last endpoints and retrying`)
+                : Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
+              return log.pipe(Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message }))
+            }),
+            Effect.retry({ schedule, while: isTransient })
+          )
+          const next = yield* apply(listing.kvs.map(putOf), EndpointSet.empty)
+          // Keys that disappeared while we were not watching no longer need their warning.
+          const listed = new Set(listing.kvs.map((kv) => kv.key.toString("utf8")))
+          for (const key of warned.keys()) if (!listed.has(key)) warned.delete(key)
+          set = next
+          revision = listing.revision
+          capWarned = capWarned && set.records.size >= cap
+          yield* publish
+        })
+
+        /** Handles one watch signal; `Some(why)` when the watch can no longer be trusted. */
+        const onSignal = (signal: WatchSignal): Effect.Effect<Option.Option<string>, EtcdError> =>
+          Effect.gen(function* () {
+            switch (signal._tag) {
+              case "Data": {
+                const events = signal.response.events.map((e) =>
+                  e.type === "Delete"
+                    ? { event: { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }, modRevision: e.kv.mod_revision }
+                    : putOf(e.kv)
+                )
+                set = yield* apply(events, set)
+                for (const e of signal.response.events) {
+                  const r = BigInt(e.kv.mod_revision)
+                  if (r > revision) revision = r
+                }
+                if (events.length > 0) yield* publish
+                return Option.none()
+              }
+              case "Connected": {
+                const current = BigInt(signal.response.header.revision)
+                return current < revision
+                  ? Option.some(`etcd's revision went back from ${revision} to ${current} (restored or wiped)`)
+                  : Option.none()
+              }
+              case "Broken":
+                return Option.some(signal.reason)
+              case "Cancelled":
+                if (!isTransient(signal.error)) return yield* signal.error
+                return Option.some(signal.reason)
+            }
+          })
+
+        /** Follows the watch from revision + 1 until it can no longer be trusted; returns why. */
+        const follow = Effect.suspend(() =>
+          watchSignals(etcd, `watch ${prefix}`, (client) =>
+            client.watch().prefix(prefix).startRevision((revision + 1n).toString()).watcher()
+          ).pipe(
+            Stream.mapEffect(onSignal),
+            Stream.filter(Option.isSome),
+            Stream.runHead,
+            Effect.map(Option.match({ onNone: () => "the watch ended", onSome: (why) => why.value }))
+          )
+        )
+
+        // List, follow, list again when the watch ends; a watch that ends
+        // right after it started (etcd keeps cancelling it) must not turn
+        // into a busy loop of listings.
+        return yield* repeatRounds(schedule, "1 second", () =>
+          Effect.gen(function* () {
+            yield* relist
+            const why = yield* follow
+            yield* Effect.logInfo(`relisting ${prefix}: ${why}`).pipe(Effect.annotateLogs(annotations))
+          })
+        )
+      })
+
+    const watch = (service: string, watchOptions?: WatchOptions): Stream.Stream<Snapshot, EtcdError> =>
+      // Only the latest set matters to a slow consumer; a failure ends the stream after it.
+      Stream.callback<Snapshot, EtcdError>((items) => run(service, items, watchOptions), { bufferSize: 1, strategy: "sliding" }).pipe(
+        Stream.changesWith(sameSnapshot)
       )
 
     return { watch }
@@ -339,27 +378,44 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Servic
 /**
  * A Discovery layer on the {@link Etcd} layer.
  *
- * @since 0.1.0
- */
-export const layer = (options?: DiscoveryOptions): Layer.Layer<Discovery, never, Etcd> =>
-  Layer.effect(Discovery, make(options))
-
-/**
- * A Discovery layer with options read through `Config`, e.g.
- * `{ cap: Config.integer("DISCOVERY_MAX_ENDPOINTS") }`.
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Discovery, Etcd } from "grpc-anchor"
+ * const DiscoveryLive = Discovery.layer().pipe(Layer.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
+ * ```
  *
  * @since 0.1.0
  */
-export const layerConfig = (
-  config: Config.Config.Wrap<DiscoveryOptions>
-): Layer.Layer<Discovery, ConfigError.ConfigError, Etcd> =>
+export const layer = (options?: DiscoveryOptions): Layer.Layer<Discovery, never, Etcd> => Layer.effect(Discovery, make(options))
+
+/**
+ * A Discovery layer with options read through `Config`, e.g. {@link config}
+ * or `{ cap: Config.Int("DISCOVERY_MAX_ENDPOINTS") }`.
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "grpc-anchor"
+ * const DiscoveryLive = Discovery.layerConfig(Discovery.config)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (config: Config.Wrap<DiscoveryOptions>): Layer.Layer<Discovery, Config.ConfigError, Etcd> =>
   Layer.effect(Discovery, Effect.flatMap(Config.unwrap(config), make))
 
 /**
- * The default Discovery config: `DISCOVERY_MAX_ENDPOINTS` (optional cap).
+ * The default Discovery config: `DISCOVERY_MAX_ENDPOINTS` (optional cap, a
+ * whole number).
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "grpc-anchor"
+ * const DiscoveryLive = Discovery.layerConfig(Discovery.config)
+ * ```
  *
  * @since 0.1.0
  */
-export const config: Config.Config<DiscoveryOptions> = Config.option(Config.integer("DISCOVERY_MAX_ENDPOINTS")).pipe(
+export const config: Config.Config<DiscoveryOptions> = Config.option(Config.Int("DISCOVERY_MAX_ENDPOINTS")).pipe(
   Config.map((cap) => (Option.isSome(cap) ? { cap: cap.value } : {}))
 )

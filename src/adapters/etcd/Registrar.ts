@@ -3,10 +3,17 @@
  * key `${service}/${address}`, value `{"Op":0,"Addr":"<address>","Metadata":...}`,
  * attached to a lease of `ttl` seconds that is kept alive.
  *
- * It never gives up while its scope is open:
- * - lease lost (etcd down longer than the TTL, etcd wiped, the lease revoked,
- *   keep-alives failing): it grants a new lease and writes the record again,
- *   backing off with {@link retrySchedule};
+ * It never gives up while its scope is open, and puts the record back as
+ * soon as etcd answers again:
+ * - lease lost (etcd down or hung longer than the TTL, etcd wiped, the lease
+ *   revoked, keep-alives failing): it grants a new lease and writes the record
+ *   again, retrying with a capped backoff well below the TTL (see
+ *   {@link retryScheduleFor}); etcd3's per-member circuit breaker does not
+ *   hold the retries back (see `Etcd.make`);
+ * - a lease etcd restored after a restart, which etcd3 had already declared
+ *   lost on the client side: the record is moved to the new lease in one
+ *   write and the abandoned lease is then revoked, so it cannot expire later
+ *   and take the record with it;
  * - its key deleted from outside: it writes it back (it watches its own key);
  * - its key overwritten from outside with another value or lease: it logs a
  *   warning and leaves it (two writers of one key must not fight), taking the
@@ -14,10 +21,12 @@
  *
  * Closing the scope revokes the lease, so the record disappears at once; when
  * etcd does not answer, the revoke gives up after `revokeTimeout` and the
- * record expires with its lease.
+ * record expires with its lease. Warnings go through Effect's logger.
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Etcd, Registrar } from "grpc-anchor"
  * const program = Effect.gen(function* () {
  *   const registrar = yield* Registrar.make({ service: "my-service", address: "10.0.0.1:9080" })
  *   yield* registrar.awaitRegistered
@@ -29,17 +38,16 @@
  */
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -49,7 +57,7 @@ import * as Address from "../../core/Address.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
 import { repeatRounds } from "./internal/rounds.js"
-import { scopedWatcher, type WatchSignal } from "./internal/watcher.js"
+import { watchSignals } from "./internal/watcher.js"
 
 /**
  * Where the registration stands.
@@ -60,6 +68,12 @@ import { scopedWatcher, type WatchSignal } from "./internal/watcher.js"
  * - `Reconnecting`: etcd is not answering or the lease was lost; `leaseId` is
  *   the lease still hoped for, if any; `reason` says why.
  * - `Closed`: the scope closed and the lease was revoked (or given up on).
+ *
+ * @example
+ * ```ts
+ * import { Registrar } from "grpc-anchor"
+ * const describe = (status: Registrar.Status) => (status._tag === "Registered" ? `lease ${status.leaseId}` : status._tag)
+ * ```
  *
  * @since 0.1.0
  */
@@ -78,6 +92,15 @@ export type Status =
 /**
  * A registration that cannot start: the inputs are wrong.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registrar } from "grpc-anchor"
+ * const checked = Registrar.make({ service: "billing", address: "no-port" }).pipe(
+ *   Effect.catchTag("RegistrarError", (error) => Effect.logError(error.reason, error.message))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export class RegistrarError extends Data.TaggedError("RegistrarError")<{
@@ -93,6 +116,12 @@ export class RegistrarError extends Data.TaggedError("RegistrarError")<{
 /**
  * What to register.
  *
+ * @example
+ * ```ts
+ * import { Registrar } from "grpc-anchor"
+ * const options: Registrar.RegistrarOptions = { service: "billing", address: "10.0.0.7:9080", ttl: 10, metadata: { zone: "a" } }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface RegistrarOptions {
@@ -103,26 +132,36 @@ export interface RegistrarOptions {
   readonly ttl?: number
   /** JSON data stored as the record's `Metadata` (default null). */
   readonly metadata?: unknown
-  /** Bound on revoking the lease when closing (default 2 seconds). */
-  readonly revokeTimeout?: Duration.DurationInput
+  /** Bound on revoking the lease when closing (default 2 seconds; a number is milliseconds). */
+  readonly revokeTimeout?: Duration.Input
   /**
-   * Backoff between attempts (default {@link retrySchedule}). A finite one
-   * bounds the retries of one write (then a new lease is granted); between
-   * leases and watches, once it has ended, its last delay is kept.
+   * Backoff between attempts (default {@link retryScheduleFor} the TTL). A
+   * finite one bounds the retries of one write (then a new lease is
+   * granted); between leases and watches, once it has ended, its last delay
+   * is kept.
    */
   readonly retrySchedule?: Schedule.Schedule<unknown>
 }
 
 /**
- * The Registrar service: one registration.
+ * The Registrar service's shape: one registration.
  *
  * @since 0.1.0
  */
 export declare namespace Registrar {
   /**
-   * @since 0.1.0
+   * What a Registrar offers.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Registrar } from "grpc-anchor"
+   * const leaseId = Registrar.Registrar.use((registrar) => Effect.map(registrar.awaitRegistered, (s) => s.leaseId))
+   * ```
+   *
+   * @since 0.3.0
    */
-  export interface Service {
+  export interface Shape {
     readonly service: string
     /** The canonical address. */
     readonly address: string
@@ -142,28 +181,93 @@ export declare namespace Registrar {
      */
     readonly awaitRegistered: Effect.Effect<Extract<Status, { readonly _tag: "Registered" }>, EtcdError>
   }
+  /**
+   * The former name of {@link Shape}.
+   *
+   * @deprecated use `Registrar.Shape`
+   * @since 0.1.0
+   */
+  export type Service = Shape
 }
 
 /**
- * The Registrar service tag.
+ * The Registrar service: one registration, kept while the layer lives.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Etcd, Registrar } from "grpc-anchor"
+ * const RegistrarLive = Registrar.layer({ service: "billing", address: "10.0.0.7:9080" }).pipe(
+ *   Layer.provide(Etcd.layerConfig(Etcd.config))
+ * )
+ * const program = Effect.flatMap(Registrar.Registrar, (registrar) => registrar.awaitRegistered)
+ * ```
  *
  * @since 0.1.0
  */
-export class Registrar extends Context.Tag("grpc-anchor/Registrar")<Registrar, Registrar.Service>() {}
+export class Registrar extends Context.Service<Registrar, Registrar.Shape>()("grpc-anchor/Registrar") {}
 
 /**
- * The backoff of the Registrar between failed attempts: from 200 ms,
- * doubling, at most 5 s apart, jittered, forever.
+ * The Registrar's backoff between failed attempts for a lease of `ttl`
+ * seconds: from 100 ms, doubling, at most min(TTL / 4, 1 s) apart, jittered,
+ * forever. Well below the TTL, so that a record etcd lost (or a lease etcd
+ * restored) is written again within about a second of etcd answering.
+ *
+ * @example
+ * ```ts
+ * import { Registrar } from "grpc-anchor"
+ * const options = { service: "billing", address: "10.0.0.7:9080", ttl: 2, retrySchedule: Registrar.retryScheduleFor(2) }
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const retryScheduleFor = (ttl: number): Schedule.Schedule<Duration.Duration> =>
+  backoff("100 millis", Duration.millis(Math.max(50, Math.min(1_000, (ttl * 1_000) / 4))))
+
+/**
+ * The Registrar's default backoff for a TTL of 4 s or more:
+ * {@link retryScheduleFor}, from 100 ms, doubling, at most 1 s apart.
+ *
+ * @example
+ * ```ts
+ * import { Registrar } from "grpc-anchor"
+ * const options = { service: "billing", address: "10.0.0.7:9080", retrySchedule: Registrar.retrySchedule }
+ * ```
  *
  * @since 0.1.0
  */
-export const retrySchedule: Schedule.Schedule<Duration.Duration> = backoff("200 millis", "5 seconds")
+export const retrySchedule: Schedule.Schedule<Duration.Duration> = retryScheduleFor(10)
 
 /** Why one lease's session ended (the lease is gone or unusable). */
 class LeaseLost extends Data.TaggedClass("LeaseLost")<{ readonly reason: string; readonly error: EtcdError | undefined }> {}
 
-/** The latest keep-alive of a lease. */
-type Keepalive = { readonly _tag: "Failed"; readonly error: unknown } | { readonly _tag: "Succeeded" }
+/** What an etcd3 lease reports. */
+type LeaseEvent =
+  | { readonly _tag: "Lost"; readonly cause: unknown }
+  | { readonly _tag: "KeepaliveFailed"; readonly cause: unknown }
+  | { readonly _tag: "KeepaliveSucceeded" }
+
+/** The events of `lease` while the stream runs; its listeners are removed when it ends. */
+const leaseEvents = (lease: Lease): Stream.Stream<LeaseEvent> =>
+  Stream.callback<LeaseEvent>((queue) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const onLost = (cause: unknown) => Queue.offerUnsafe(queue, { _tag: "Lost", cause })
+        const onFailed = (cause: unknown) => Queue.offerUnsafe(queue, { _tag: "KeepaliveFailed", cause })
+        const onSucceeded = () => Queue.offerUnsafe(queue, { _tag: "KeepaliveSucceeded" })
+        lease.on("lost", onLost)
+        lease.on("keepaliveFailed", onFailed)
+        lease.on("keepaliveSucceeded", onSucceeded)
+        return { onLost, onFailed, onSucceeded }
+      }),
+      ({ onFailed, onLost, onSucceeded }) =>
+        Effect.sync(() => {
+          lease.off("lost", onLost)
+          lease.off("keepaliveFailed", onFailed)
+          lease.off("keepaliveSucceeded", onSucceeded)
+        })
+    )
+  )
 
 const hexLease = (id: string): string => BigInt(id).toString(16)
 
@@ -177,10 +281,10 @@ const validate = (options: RegistrarOptions) =>
       return yield* new RegistrarError({ reason: "InvalidTtl", detail: `the TTL must be a whole number of seconds >= 1, got ${ttl}` })
     }
     const parsed = Address.parse(options.address)
-    if (Either.isLeft(parsed)) {
-      return yield* new RegistrarError({ reason: "InvalidAddress", detail: parsed.left.message, cause: parsed.left })
+    if (Result.isFailure(parsed)) {
+      return yield* new RegistrarError({ reason: "InvalidAddress", detail: parsed.failure.message, cause: parsed.failure })
     }
-    const address = Address.format(parsed.right)
+    const address = Address.format(parsed.success)
     const record = yield* Effect.try({
       try: () => EtcdRecord.encode(options.service, { address, metadata: options.metadata }),
       catch: (cause) =>
@@ -189,31 +293,46 @@ const validate = (options: RegistrarOptions) =>
     return { ttl, address, ...record }
   })
 
+const same = (a: Status, b: Status): boolean =>
+  a._tag === b._tag &&
+  (a._tag === "Registered" && b._tag === "Registered"
+    ? a.leaseId === b.leaseId && a.revision === b.revision
+    : a._tag === "Reconnecting" && b._tag === "Reconnecting"
+    ? a.leaseId === b.leaseId && a.reason === b.reason
+    : true)
+
 /**
  * Starts registering `options.address` under `options.service` in the scope;
  * returns at once (see `awaitRegistered`). Fails only when the inputs are
  * invalid.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Etcd, Registrar } from "grpc-anchor"
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const registrar = yield* Registrar.make({ service: "billing", address: "10.0.0.7:9080", ttl: 5 })
+ *     yield* registrar.awaitRegistered
+ *   })
+ * ).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
+ * ```
+ *
  * @since 0.1.0
  */
-export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service, RegistrarError, Etcd | Scope.Scope> =>
+export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, RegistrarError, Etcd | Scope.Scope> =>
   Effect.gen(function* () {
     const etcd = yield* Etcd
     const { address, key, ttl, value } = yield* validate(options)
-    const schedule = options.retrySchedule ?? retrySchedule
-    const revokeTimeout = Duration.decode(options.revokeTimeout ?? "2 seconds")
+    const schedule = options.retrySchedule ?? retryScheduleFor(ttl)
+    const revokeTimeout = Duration.fromInputUnsafe(options.revokeTimeout ?? "2 seconds")
     const status = yield* SubscriptionRef.make<Status>({ _tag: "Registering" })
-    const same = (a: Status, b: Status): boolean =>
-      a._tag === b._tag &&
-      (a._tag === "Registered" && b._tag === "Registered"
-        ? a.leaseId === b.leaseId && a.revision === b.revision
-        : a._tag === "Reconnecting" && b._tag === "Reconnecting"
-        ? a.leaseId === b.leaseId && a.reason === b.reason
-        : true)
     // SubscriptionRef publishes every update, even to an equal value: only set real changes.
     const setStatus = (next: Status) =>
       Effect.flatMap(SubscriptionRef.get(status), (current) => (same(current, next) ? Effect.void : SubscriptionRef.set(status, next)))
     const annotations = { service: options.service, key }
+    /** Leases given up on whose revoke is still due (decimal ids). */
+    const abandoned = new Set<string>()
 
     /**
      * Writes the record under `leaseId` unless etcd already holds exactly it;
@@ -222,49 +341,58 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
     const ensure = (leaseId: string) =>
       etcd
         .use(`put ${key}`, (client) =>
-          client
-            .if(key, "Value", "==", value)
-            .and(key, "Lease", "==", leaseId)
-            .else(client.put(key).value(value).lease(leaseId))
-            .commit()
+          client.if(key, "Value", "==", value).and(key, "Lease", "==", leaseId).else(client.put(key).value(value).lease(leaseId)).commit()
         )
         .pipe(Effect.map((response) => BigInt(response.header.revision)))
+
+    /**
+     * Revokes the leases given up on, once the record is under `current`: a
+     * lease etcd restored after a restart would otherwise live on (nobody
+     * keeps it alive) and, had the record not moved, expire with it. Bounded;
+     * one that fails is tried again after the next write.
+     */
+    const revokeAbandoned = (current: string) =>
+      Effect.forEach(
+        [...abandoned].filter((id) => id !== current),
+        (id) =>
+          etcd.use(`revoke abandoned lease ${hexLease(id)}`, (client) => client.leaseClient.leaseRevoke({ ID: id })).pipe(
+            Effect.timeout(revokeTimeout),
+            Effect.matchCauseEffect({
+              onSuccess: () => Effect.sync(() => abandoned.delete(id)),
+              onFailure: (cause) => {
+                const error = Cause.findErrorOption(cause)
+                // NotFound: etcd had already dropped it, nothing left to do.
+                if (Option.isSome(error) && error.value._tag === "EtcdError" && error.value.reason === "NotFound") {
+                  return Effect.sync(() => abandoned.delete(id))
+                }
+                return Effect.logDebug(`revoking abandoned lease ${hexLease(id)} failed; trying again later`, cause)
+              }
+            })
+          ),
+        { discard: true }
+      )
 
     /** One lease: grant it, keep the record under it, until it is lost (why is the failure). */
     const session = (attempt: number): Effect.Effect<never, LeaseLost> =>
       Effect.scoped(
         Effect.gen(function* () {
           const lost = yield* Deferred.make<never, LeaseLost>()
-          // Only the latest keep-alive outcome matters: older ones are news no more.
-          const keepalive = yield* Queue.sliding<Keepalive>(1)
+          /** The status while the record is known to be under this lease. */
+          let registered: Status | undefined
+          const granted: { id: string | undefined } = { id: undefined }
           const lease = yield* Effect.acquireRelease(
-            Effect.sync(() => {
-              const lease: Lease = etcd.client.lease(ttl)
-              const onLost = (cause: unknown) => {
-                const error = etcd.toError(cause, "lease")
-                Deferred.unsafeDone(lost, Exit.fail(new LeaseLost({ reason: `lease lost: ${error.message}`, error })))
-              }
-              const onFailed = (error: unknown) => Queue.unsafeOffer(keepalive, { _tag: "Failed", error })
-              const onSucceeded = () => Queue.unsafeOffer(keepalive, { _tag: "Succeeded" })
-              lease.on("lost", onLost)
-              lease.on("keepaliveFailed", onFailed)
-              lease.on("keepaliveSucceeded", onSucceeded)
-              return { lease, onLost, onFailed, onSucceeded }
-            }),
-            ({ lease, onFailed, onLost, onSucceeded }, exit) =>
+            Effect.sync(() => etcd.client.lease(ttl)),
+            (lease, exit) =>
               Effect.gen(function* () {
-                lease.off("keepaliveFailed", onFailed)
-                lease.off("keepaliveSucceeded", onSucceeded)
-                lease.off("lost", onLost)
-                lease.on("lost", () => undefined)
-                if (Exit.isInterrupted(exit)) {
+                // An event after this point would have no listener; 'lost' is not 'error', so that is harmless.
+                if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
                   // The registrar is closing: revoke, so the record goes at once.
                   // Only the promise is interruptible (so the timeout can
                   // abandon it); the finalizer itself must run to the end.
                   yield* Effect.tryPromise(() => lease.revoke()).pipe(
                     Effect.interruptible,
                     Effect.timeout(revokeTimeout),
-                    Effect.catchAllCause((cause) =>
+                    Effect.catchCause((cause) =>
                       Effect.logWarning("revoking the lease failed; the record expires with its TTL", cause).pipe(
                         Effect.annotateLogs(annotations)
                       )
@@ -272,100 +400,102 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
                   )
                 } else {
                   // The lease is gone or unusable: stop its keep-alives. Any
-                  // key still on it moves to the next lease with the next put.
+                  // key still on it moves to the next lease with the next
+                  // put, after which the lease is revoked (etcd may still
+                  // hold it, e.g. restored after a restart).
                   lease.release()
+                  if (granted.id !== undefined) abandoned.add(granted.id)
                 }
               })
-          ).pipe(Effect.map(({ lease }) => lease))
-          // Whatever the session is doing, a lost lease ends it.
-          return yield* hold(lease, keepalive, attempt).pipe(Effect.raceFirst(Deferred.await(lost)))
-        })
-      )
-
-    /**
-     * Grants `lease` and keeps the record under it: writes it, watches the
-     * key, and writes it again whenever the watch says so (or can no longer
-     * be trusted); never ends on its own.
-     */
-    const hold = (lease: Lease, keepalive: Queue.Dequeue<Keepalive>, attempt: number) =>
-      Effect.gen(function* () {
-        const leaseId = yield* etcd
-          .use("grant lease", () => lease.grant())
-          .pipe(Effect.mapError((error) => new LeaseLost({ reason: error.message, error })))
-        const leaseHex = hexLease(leaseId)
-        yield* Effect.logDebug(`granted lease ${leaseHex}`).pipe(Effect.annotateLogs(annotations))
-
-        /** Retries `ensure` while etcd is away, until the lease is found gone. */
-        const ensureWhileAlive = ensure(leaseId).pipe(
-          Effect.tapError((error) => setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: error.message, error })),
-          Effect.retry({ schedule, while: (error) => error.reason !== "NotFound" }),
-          Effect.mapError((error) => new LeaseLost({ reason: `lease lost: ${error.message}`, error }))
-        )
-
-        let foreignWarned = false
-        // A watch that ends right after it started (a stream etcd keeps
-        // breaking while unary calls work) must not spin.
-        return yield* repeatRounds(schedule, "1 second", (round) =>
-          Effect.gen(function* () {
-            const revision = yield* ensureWhileAlive
-            const registered: Status = { _tag: "Registered", leaseId: leaseHex, revision: revision.toString() }
-            yield* setStatus(registered)
-            if (round === 0) {
-              yield* Effect.logInfo(`registered ${address} with lease ${leaseHex}`).pipe(
-                Effect.annotateLogs({ ...annotations, attempt })
-              )
-            }
-            // A keep-alive outcome from before the write is older than what the write showed.
-            yield* Queue.takeAll(keepalive)
-            // Watch the key from just after the write, until something needs
-            // another `ensure` (deleted, or the watch can no longer be trusted).
-            const again = yield* Effect.scoped(
-              Effect.gen(function* () {
-                const signals = yield* Queue.unbounded<WatchSignal>()
-                yield* scopedWatcher(
-                  etcd,
-                  `watch ${key}`,
-                  (client) => client.watch().key(key).startRevision((revision + 1n).toString()).watcher(),
-                  signals
-                )
-                // Meanwhile the keep-alives show in the status.
-                yield* Queue.take(keepalive).pipe(
-                  Effect.flatMap((outcome) => {
-                    if (outcome._tag === "Succeeded") return setStatus(registered)
-                    const error = etcd.toError(outcome.error, "keep-alive")
-                    return setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: `keep-alive failed: ${error.detail}`, error })
-                  }),
-                  Effect.forever,
-                  Effect.forkScoped
-                )
-                for (;;) {
-                  const signal = yield* Queue.take(signals)
-                  switch (signal._tag) {
-                    case "Broken":
-                    case "Cancelled":
-                      return signal.reason
-                    case "Connected":
-                      break
-                    case "Data":
-                      for (const event of signal.response.events) {
-                        if (event.type === "Delete") return "the key was deleted from outside"
-                        const ours = event.kv.value.toString("utf8") === value && event.kv.lease === leaseId
-                        if (!ours && !foreignWarned) {
-                          foreignWarned = true
-                          yield* Effect.logWarning(
-                            `${key} was overwritten by another writer; leaving it (it is taken back if deleted)`
-                          ).pipe(Effect.annotateLogs({ ...annotations, lease: event.kv.lease }))
-                        }
-                      }
-                      break
-                  }
+          )
+          // The lease's events: loss ends the session, keep-alives show in the status.
+          yield* leaseEvents(lease).pipe(
+            Stream.runForEach((event) => {
+              switch (event._tag) {
+                case "Lost": {
+                  const error = etcd.toError(event.cause, "lease")
+                  return Deferred.fail(lost, new LeaseLost({ reason: `lease lost: ${error.message}`, error }))
                 }
+                case "KeepaliveFailed": {
+                  if (registered === undefined || granted.id === undefined) return Effect.void
+                  const error = etcd.toError(event.cause, "keep-alive")
+                  return setStatus({ _tag: "Reconnecting", leaseId: hexLease(granted.id), reason: `keep-alive failed: ${error.detail}`, error })
+                }
+                case "KeepaliveSucceeded":
+                  return registered === undefined ? Effect.void : setStatus(registered)
+              }
+            }),
+            Effect.forkScoped
+          )
+
+          // Whatever the session is doing, a lost lease ends it.
+          const hold = Effect.gen(function* () {
+            const leaseId = yield* etcd
+              .use("grant lease", () => lease.grant())
+              .pipe(Effect.mapError((error) => new LeaseLost({ reason: error.message, error })))
+            granted.id = leaseId
+            const leaseHex = hexLease(leaseId)
+            yield* Effect.logDebug(`granted lease ${leaseHex}`).pipe(Effect.annotateLogs(annotations))
+
+            /** Retries `ensure` while etcd is away, until the lease is found gone. */
+            const ensureWhileAlive = ensure(leaseId).pipe(
+              Effect.tapError((error) => setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: error.message, error })),
+              Effect.retry({ schedule, while: (error) => error.reason !== "NotFound" }),
+              Effect.mapError((error) => new LeaseLost({ reason: `lease lost: ${error.message}`, error }))
+            )
+
+            let foreignWarned = false
+            // A watch that ends right after it started (a stream etcd keeps
+            // breaking while unary calls work) must not spin.
+            return yield* repeatRounds(schedule, "1 second", (round) =>
+              Effect.gen(function* () {
+                const revision = yield* ensureWhileAlive
+                const now: Status = { _tag: "Registered", leaseId: leaseHex, revision: revision.toString() }
+                registered = now
+                yield* setStatus(now)
+                if (round === 0) {
+                  yield* Effect.logInfo(`registered ${address} with lease ${leaseHex}`).pipe(Effect.annotateLogs({ ...annotations, attempt }))
+                }
+                if (abandoned.size > 0) yield* Effect.forkScoped(revokeAbandoned(leaseId))
+                // Watch the key from just after the write, until something
+                // needs another `ensure` (deleted, or the watch can no longer be trusted).
+                const again = yield* watchSignals(etcd, `watch ${key}`, (client) =>
+                  client.watch().key(key).startRevision((revision + 1n).toString()).watcher()
+                ).pipe(
+                  Stream.mapEffect((signal): Effect.Effect<Option.Option<string>> => {
+                    switch (signal._tag) {
+                      case "Broken":
+                      case "Cancelled":
+                        return Effect.succeed(Option.some(signal.reason))
+                      case "Connected":
+                        return Effect.succeed(Option.none())
+                      case "Data":
+                        return Effect.gen(function* () {
+                          for (const event of signal.response.events) {
+                            if (event.type === "Delete") return Option.some("the key was deleted from outside")
+                            const ours = event.kv.value.toString("utf8") === value && event.kv.lease === leaseId
+                            if (!ours && !foreignWarned) {
+                              foreignWarned = true
+                              yield* Effect.logWarning(`${key} was overwritten by another writer; leaving it (it is taken back if deleted)`).pipe(
+                                Effect.annotateLogs({ ...annotations, lease: event.kv.lease })
+                              )
+                            }
+                          }
+                          return Option.none()
+                        })
+                    }
+                  }),
+                  Stream.filter(Option.isSome),
+                  Stream.runHead,
+                  Effect.map(Option.match({ onNone: () => "the watch ended", onSome: (why) => why.value }))
+                )
+                yield* Effect.logInfo(`re-checking ${key}: ${again}`).pipe(Effect.annotateLogs(annotations))
               })
             )
-            yield* Effect.logInfo(`re-checking ${key}: ${again}`).pipe(Effect.annotateLogs(annotations))
           })
-        )
-      })
+          return yield* hold.pipe(Effect.raceFirst(Deferred.await(lost)))
+        })
+      )
 
     // Session after session; a lease that lived a while is re-granted at
     // once, quick failures back off.
@@ -384,32 +514,32 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
     yield* Effect.addFinalizer(() => SubscriptionRef.set(status, { _tag: "Closed" }))
     yield* Effect.forkScoped(
       loop.pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
             ? Effect.void
             : Effect.logError("the registrar stopped unexpectedly", cause).pipe(Effect.annotateLogs(annotations))
         )
       )
     )
 
-    const isRegistered = (s: Status): s is Extract<Status, { readonly _tag: "Registered" }> => s._tag === "Registered"
+    type Registered = Extract<Status, { readonly _tag: "Registered" }>
     return {
       service: options.service,
       address,
       key,
       value,
       status: SubscriptionRef.get(status),
-      changes: status.changes,
-      awaitRegistered: status.changes.pipe(
-        Stream.filterMap((s): Option.Option<Effect.Effect<Extract<Status, { readonly _tag: "Registered" }>, EtcdError>> =>
-          isRegistered(s)
-            ? Option.some(Effect.succeed(s))
-            : s._tag === "Reconnecting" && s.error !== undefined && !isTransient(s.error)
-            ? Option.some(Effect.fail(s.error))
-            : Option.none()
-        ),
+      changes: SubscriptionRef.changes(status),
+      awaitRegistered: SubscriptionRef.changes(status).pipe(
+        Stream.filter((s) => s._tag === "Registered" || (s._tag === "Reconnecting" && s.error !== undefined && !isTransient(s.error))),
         Stream.runHead,
-        Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: (outcome) => outcome }))
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.never,
+            onSome: (s): Effect.Effect<Registered, EtcdError> =>
+              s._tag === "Registered" ? Effect.succeed(s) : Effect.fail((s as Extract<Status, { _tag: "Reconnecting" }>).error!)
+          })
+        )
       )
     }
   })
@@ -417,29 +547,49 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Service
 /**
  * A layer that keeps `options.address` registered while it is alive.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Etcd, Registrar } from "grpc-anchor"
+ * const RegistrarLive = Registrar.layer({ service: "billing", address: "10.0.0.7:9080", ttl: 10 }).pipe(
+ *   Layer.provide(Etcd.layer({ hosts: "127.0.0.1:2379" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
-export const layer = (options: RegistrarOptions): Layer.Layer<Registrar, RegistrarError, Etcd> =>
-  Layer.scoped(Registrar, make(options))
+export const layer = (options: RegistrarOptions): Layer.Layer<Registrar, RegistrarError, Etcd> => Layer.effect(Registrar, make(options))
 
 /**
  * A layer with options read through `Config`, e.g. {@link config}.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Etcd, Registrar } from "grpc-anchor"
+ * const RegistrarLive = Registrar.layerConfig(Registrar.config).pipe(Layer.provide(Etcd.layerConfig(Etcd.config)))
+ * ```
+ *
  * @since 0.1.0
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<RegistrarOptions>
-): Layer.Layer<Registrar, RegistrarError | ConfigError.ConfigError, Etcd> =>
-  Layer.scoped(Registrar, Effect.flatMap(Config.unwrap(config), make))
+  config: Config.Wrap<RegistrarOptions>
+): Layer.Layer<Registrar, RegistrarError | Config.ConfigError, Etcd> => Layer.effect(Registrar, Effect.flatMap(Config.unwrap(config), make))
 
 /**
  * Options from the environment: `REGISTRAR_SERVICE`, `REGISTRAR_ADDRESS`,
- * `REGISTRAR_TTL` (seconds, default 10).
+ * `REGISTRAR_TTL` (whole seconds, default 10).
+ *
+ * @example
+ * ```ts
+ * import { Registrar } from "grpc-anchor"
+ * const RegistrarLive = Registrar.layerConfig(Registrar.config)
+ * ```
  *
  * @since 0.1.0
  */
 export const config: Config.Config<RegistrarOptions> = Config.all({
-  service: Config.string("REGISTRAR_SERVICE"),
-  address: Config.string("REGISTRAR_ADDRESS"),
-  ttl: Config.integer("REGISTRAR_TTL").pipe(Config.withDefault(10))
+  service: Config.String("REGISTRAR_SERVICE"),
+  address: Config.String("REGISTRAR_ADDRESS"),
+  ttl: Config.Int("REGISTRAR_TTL").pipe(Config.withDefault(10))
 })

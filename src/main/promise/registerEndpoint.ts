@@ -1,13 +1,14 @@
 /**
  * Promise API for registering a backend in etcd, for code that does not use
- * Effect. It runs a {@link Registrar} in a scope of its own and resolves once
- * the record is in etcd.
+ * Effect. It runs a {@link Registrar} in a `ManagedRuntime` of its own and
+ * resolves once the record is in etcd; `close()` disposes the runtime, which
+ * revokes the lease. Warnings go to stderr, never stdout.
  *
  * @example
  * ```ts
  * import { registerEndpoint } from "grpc-anchor"
  * const registration = await registerEndpoint({
- *   etcd: { hosts: "127.0.0.1:2379" },
+ *   etcd: { hosts: "127.0.0.1:2379", auth: { username: "app", password: "secret" }, callTimeout: "3 seconds" },
  *   service: "my-service",
  *   address: "10.0.0.1:9080",
  *   ttl: 10
@@ -18,14 +19,14 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import * as Layer from "effect/Layer"
+import type * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
+import * as References from "effect/References"
 import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
 import * as Etcd from "../../adapters/etcd/Etcd.js"
@@ -33,28 +34,35 @@ import * as Registrar from "../../adapters/etcd/Registrar.js"
 import { stderrLogger } from "../../adapters/internal/stderrLogger.js"
 
 /**
- * How to reach etcd when no client is passed.
+ * How to reach etcd when no client is passed: the same shape as
+ * `Etcd.EtcdOptions` (a plain string or `Redacted` password; timeouts as
+ * `"5 seconds"` or a number of milliseconds).
  *
+ * @example
+ * ```ts
+ * import type { EtcdConnectionOptions } from "grpc-anchor"
+ * const etcd: EtcdConnectionOptions = { hosts: "127.0.0.1:2379", callTimeout: 3000 }
+ * ```
+ *
+ * @deprecated use `Etcd.EtcdOptions`, which it is.
  * @since 0.1.0
  */
-export interface EtcdConnectionOptions {
-  /** `host:port` entries or a comma list (`https://` for TLS). */
-  readonly hosts: string | ReadonlyArray<string>
-  readonly auth?: { readonly username: string; readonly password: string }
-  /** PEM files. */
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
-  /** Deadline of one etcd call in milliseconds (default 5000). */
-  readonly callTimeoutMs?: number
-}
+export type EtcdConnectionOptions = Etcd.EtcdOptions
 
 /**
  * What to register.
+ *
+ * @example
+ * ```ts
+ * import type { RegisterEndpointOptions } from "grpc-anchor"
+ * const options: RegisterEndpointOptions = { etcd: { hosts: "127.0.0.1:2379" }, service: "billing", address: "10.0.0.7:9080" }
+ * ```
  *
  * @since 0.1.0
  */
 export interface RegisterEndpointOptions {
   /** An etcd3 client you own (it is not closed), or how to connect (the client is closed by `close()`). */
-  readonly etcd: Etcd3 | EtcdConnectionOptions
+  readonly etcd: Etcd3 | Etcd.EtcdOptions
   readonly service: string
   /** `host:port`. */
   readonly address: string
@@ -62,14 +70,27 @@ export interface RegisterEndpointOptions {
   readonly ttl?: number
   /** JSON data stored as the record's `Metadata`. */
   readonly metadata?: unknown
-  /** Bound on revoking the lease in `close()`, in milliseconds (default 2000). */
+  /** Bound on revoking the lease in `close()` (default 2 seconds; a number is milliseconds). */
+  readonly revokeTimeout?: Duration.Input
+  /**
+   * Bound on revoking the lease in `close()`, in milliseconds.
+   *
+   * @deprecated use `revokeTimeout`
+   */
   readonly revokeTimeoutMs?: number
-  /** Least level logged to the console (default "Warning"). */
+  /** Least level logged to stderr (default "Warning"). */
   readonly logLevel?: "None" | "Error" | "Warning" | "Info" | "Debug"
 }
 
 /**
  * A running registration.
+ *
+ * @example
+ * ```ts
+ * import { registerEndpoint } from "grpc-anchor"
+ * const registration = await registerEndpoint({ etcd: { hosts: "127.0.0.1:2379" }, service: "billing", address: "10.0.0.7:9080" })
+ * const stop = registration.onStatus((status) => console.error("registration:", status._tag))
+ * ```
  *
  * @since 0.1.0
  */
@@ -95,11 +116,16 @@ export interface EndpointRegistration {
 const isClient = (etcd: RegisterEndpointOptions["etcd"]): etcd is Etcd3 =>
   typeof (etcd as Partial<Etcd3>).lease === "function" && typeof (etcd as Partial<Etcd3>).watch === "function"
 
-const runOrThrow = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
-  const exit = await Effect.runPromiseExit(effect)
-  if (Exit.isSuccess(exit)) return exit.value
-  throw Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
+const levels: Record<NonNullable<RegisterEndpointOptions["logLevel"]>, LogLevel.LogLevel> = {
+  None: "None",
+  Error: "Error",
+  Warning: "Warn",
+  Info: "Info",
+  Debug: "Debug"
 }
+
+/** The failure of an exit as a Promise user expects it: the typed error itself. */
+const failureOf = (cause: Cause.Cause<unknown>): unknown => Option.getOrElse(Cause.findErrorOption(cause), () => Cause.squash(cause))
 
 /**
  * Registers `address` under `service` and keeps it registered (new lease when
@@ -109,49 +135,48 @@ const runOrThrow = async <A>(effect: Effect.Effect<A, unknown>): Promise<A> => {
  * `EtcdError` when etcd refuses (`Unauthenticated`, `PermissionDenied`,
  * `InvalidArgument`).
  *
+ * @example
+ * ```ts
+ * import { registerEndpoint } from "grpc-anchor"
+ * const registration = await registerEndpoint({ etcd: { hosts: "127.0.0.1:2379" }, service: "billing", address: "10.0.0.7:9080" })
+ * await registration.close()
+ * ```
+ *
  * @since 0.1.0
  */
 export const registerEndpoint = async (options: RegisterEndpointOptions): Promise<EndpointRegistration> => {
-  const scope = Effect.runSync(Scope.make())
+  const etcdOptions = options.etcd
+  const revokeTimeout = options.revokeTimeout ?? options.revokeTimeoutMs
+  const EtcdLive = isClient(etcdOptions) ? Etcd.layerFromClient(etcdOptions) : Etcd.layer(etcdOptions)
+  const LogLive = Layer.merge(stderrLogger, Layer.succeed(References.MinimumLogLevel, levels[options.logLevel ?? "Warning"]))
+  const runtime = ManagedRuntime.make(
+    Registrar.layer({
+      service: options.service,
+      address: options.address,
+      ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
+      metadata: options.metadata,
+      ...(revokeTimeout === undefined ? {} : { revokeTimeout })
+    }).pipe(Layer.provide(EtcdLive), Layer.provide(LogLive))
+  )
+
   // Tells the listeners of every status, up to and including Closed.
-  let statusFiber: Fiber.RuntimeFiber<void> | undefined
+  let statusDone: Promise<unknown> | undefined
   let closing: Promise<void> | undefined
   const close = () =>
-    (closing ??= Effect.runPromise(
-      Scope.close(scope, Exit.void).pipe(
-        // Closed is set as the scope closes; the listeners hear it before close() resolves.
-        Effect.zipRight(Effect.suspend(() => (statusFiber === undefined ? Effect.void : Fiber.await(statusFiber))))
-      )
-    ).then(() => undefined))
-  const level = LogLevel.fromLiteral(options.logLevel ?? "Warning")
+    (closing ??= runtime
+      .dispose()
+      // Closed is set as the runtime's scope closes; the listeners hear it before close() resolves.
+      .then(() => statusDone)
+      .then(() => undefined))
 
   try {
-    const etcdOptions = options.etcd
-    const registrar = await runOrThrow(
-      Effect.gen(function* () {
-        const etcd = isClient(etcdOptions)
-          ? Etcd.fromClient(etcdOptions)
-          : yield* Etcd.make({
-              hosts: etcdOptions.hosts,
-              ...(etcdOptions.auth === undefined
-                ? {}
-                : { auth: { username: etcdOptions.auth.username, password: Redacted.make(etcdOptions.auth.password) } }),
-              ...(etcdOptions.tls === undefined ? {} : { tls: etcdOptions.tls }),
-              ...(etcdOptions.callTimeoutMs === undefined ? {} : { callTimeout: etcdOptions.callTimeoutMs })
-            })
-        return yield* Registrar.make({
-          service: options.service,
-          address: options.address,
-          ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-          metadata: options.metadata,
-          ...(options.revokeTimeoutMs === undefined ? {} : { revokeTimeout: options.revokeTimeoutMs })
-        }).pipe(Effect.provideService(Etcd.Etcd, etcd))
-      }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(level), Effect.provide(stderrLogger))
-    )
+    const exit = await runtime.runPromiseExit(Registrar.Registrar)
+    if (Exit.isFailure(exit)) throw failureOf(exit.cause)
+    const registrar = exit.value
 
     let current = await Effect.runPromise(registrar.status)
     const listeners = new Set<(status: Registrar.Status) => void>()
-    statusFiber = Effect.runFork(
+    statusDone = Effect.runPromise(
       registrar.changes.pipe(
         Stream.takeUntil((status) => status._tag === "Closed"),
         Stream.runForEach((status) =>
@@ -167,11 +192,11 @@ export const registerEndpoint = async (options: RegisterEndpointOptions): Promis
           })
         )
       )
-    )
+    ).catch(() => undefined)
 
     // Wait for the first registration, or an error retrying cannot fix.
-    const first = await Effect.runPromise(Effect.either(registrar.awaitRegistered))
-    if (first._tag === "Left") throw first.left
+    const first = await Effect.runPromiseExit(registrar.awaitRegistered)
+    if (Exit.isFailure(first)) throw failureOf(first.cause)
 
     return {
       service: registrar.service,

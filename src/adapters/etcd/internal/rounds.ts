@@ -3,10 +3,10 @@
  * leases, a watch that is re-established): rounds that end and start again
  * while their scope is open. Internal to the etcd adapters.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 
 /**
@@ -20,23 +20,27 @@ import * as Schedule from "effect/Schedule"
  */
 export const repeatRounds = <E, R>(
   schedule: Schedule.Schedule<unknown>,
-  settled: Duration.DurationInput,
+  settled: Duration.Input,
   round: (n: number) => Effect.Effect<unknown, E, R>
 ): Effect.Effect<never, E, R> =>
   Effect.gen(function* () {
-    const settledMillis = Duration.toMillis(settled)
-    const pause = yield* Schedule.driver(Schedule.delays(schedule))
-    let lastDelay = Duration.decode(settled)
+    const settledMillis = Duration.toMillis(Duration.fromInputUnsafe(settled))
+    let step = yield* Schedule.toStep(schedule)
+    let lastDelay = Duration.fromInputUnsafe(settled)
     for (let n = 0; ; n++) {
       const started = yield* Clock.currentTimeMillis
       yield* round(n)
-      if ((yield* Clock.currentTimeMillis) - started >= settledMillis) {
-        yield* pause.reset
-      } else {
-        const waited = yield* Effect.option(pause.next(undefined))
-        // None: the schedule has ended, and `next` returned at once without waiting.
-        if (Option.isNone(waited)) yield* Effect.sleep(lastDelay)
-        else if (Duration.greaterThan(waited.value, Duration.zero)) lastDelay = waited.value
+      const now = yield* Clock.currentTimeMillis
+      if (now - started >= settledMillis) {
+        step = yield* Schedule.toStep(schedule)
+        continue
       }
+      const delay = yield* step(now, undefined).pipe(
+        Effect.map(([, delay]) => delay),
+        // The schedule has ended: keep its last delay.
+        Effect.catchIf(Cause.isDone, () => Effect.succeed(lastDelay))
+      )
+      if (Duration.isGreaterThan(delay, Duration.zero)) lastDelay = delay
+      yield* Effect.sleep(lastDelay)
     }
   })

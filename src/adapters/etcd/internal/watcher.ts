@@ -1,15 +1,15 @@
 /**
- * An etcd3 watcher as a scoped resource: its listeners are attached on
- * acquire and removed on release, its events are offered to a queue as
- * {@link WatchSignal}s, and the watch is cancelled with a bound.
- * Internal to the etcd adapters.
+ * An etcd3 watcher as a Stream of {@link WatchSignal}s: the watcher is
+ * created and its listeners attached when the stream starts, and when the
+ * stream ends the listeners are removed and the watch is cancelled, with a
+ * bound. Internal to the etcd adapters.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Etcd3, IWatchResponse, Watcher } from "etcd3"
-import type { Etcd, EtcdError } from "../Etcd.js"
+import type { EtcdError } from "./error.js"
 
 /**
  * What a watcher reports:
@@ -27,39 +27,38 @@ export type WatchSignal =
   | { readonly _tag: "Broken"; readonly reason: string }
   | { readonly _tag: "Cancelled"; readonly reason: string; readonly error: EtcdError }
 
-/** Bound on cancelling the watch when its scope closes. */
+/** Bound on cancelling the watch when its stream ends. */
 const CANCEL_TIMEOUT = Duration.seconds(2)
 
+/** What the watcher needs of the Etcd service. */
+export interface WatchClient {
+  readonly client: Etcd3
+  readonly toError: (cause: unknown, operation: string) => EtcdError
+}
+
 /**
- * Creates the watcher with `create` and offers its events to `signals` until
- * the scope closes; `operation` names the watch in its errors.
+ * The signals of the watcher `create` makes; `operation` names the watch in
+ * its errors. The stream never ends on its own: its consumer decides which
+ * signal ends the watch.
  */
-export const scopedWatcher = (
-  etcd: Etcd.Service,
+export const watchSignals = (
+  etcd: WatchClient,
   operation: string,
-  create: (client: Etcd3) => Watcher,
-  signals: Queue.Enqueue<WatchSignal>
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.asVoid(
+  create: (client: Etcd3) => Watcher
+): Stream.Stream<WatchSignal> =>
+  Stream.callback<WatchSignal>((queue) =>
     Effect.acquireRelease(
       Effect.sync(() => {
         const watcher = create(etcd.client)
         const state = { cancelled: false }
-        const onData = (response: IWatchResponse) => Queue.unsafeOffer(signals, { _tag: "Data", response })
-        const onConnected = (response: IWatchResponse) => Queue.unsafeOffer(signals, { _tag: "Connected", response })
+        const onData = (response: IWatchResponse) => Queue.offerUnsafe(queue, { _tag: "Data", response })
+        const onConnected = (response: IWatchResponse) => Queue.offerUnsafe(queue, { _tag: "Connected", response })
         const onDisconnected = (cause: unknown) =>
-          Queue.unsafeOffer(signals, {
-            _tag: "Broken",
-            reason: `the watch stream broke (${etcd.toError(cause, operation).detail})`
-          })
+          Queue.offerUnsafe(queue, { _tag: "Broken", reason: `the watch stream broke (${etcd.toError(cause, operation).detail})` })
         const onError = (cause: unknown) => {
           state.cancelled = true
           const error = etcd.toError(cause, operation)
-          Queue.unsafeOffer(signals, {
-            _tag: "Cancelled",
-            reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`,
-            error
-          })
+          Queue.offerUnsafe(queue, { _tag: "Cancelled", reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, error })
         }
         watcher.on("data", onData)
         watcher.on("connected", onConnected)
@@ -84,7 +83,7 @@ export const scopedWatcher = (
           yield* Effect.tryPromise(() => watcher.cancel()).pipe(
             Effect.interruptible,
             Effect.timeout(CANCEL_TIMEOUT),
-            Effect.catchAllCause((cause) => Effect.logDebug("cancelling the etcd watcher failed", cause))
+            Effect.catchCause((cause) => Effect.logDebug("cancelling the etcd watcher failed", cause))
           )
         })
     )

@@ -1,0 +1,49 @@
+/**
+ * Reading the PEM files of an etcd TLS configuration into etcd3's
+ * `credentials` option. Internal to the etcd adapters.
+ */
+import { readFile } from "node:fs/promises"
+import * as Effect from "effect/Effect"
+import type { IOptions } from "etcd3"
+import { EtcdError, messageOf } from "./error.js"
+
+/** PEM files: CA bundle, and for mutual TLS a client certificate and key. */
+export interface TlsFiles {
+  readonly caFile?: string
+  readonly certFile?: string
+  readonly keyFile?: string
+}
+
+/**
+ * The path as it may be shown: a "path" holding PEM text (the key itself
+ * pasted where its file name belongs, e.g. `ETCD_KEY="$(cat key.pem)"`) is a
+ * secret and is never echoed.
+ */
+const showPath = (path: string): string =>
+  path.includes("-----BEGIN") || path.length > 1_024 ? "(a value that looks like PEM content, not a file path)" : JSON.stringify(path)
+
+const readTlsFile = (option: keyof TlsFiles, path: string): Effect.Effect<Buffer, EtcdError> =>
+  Effect.tryPromise({
+    try: () => readFile(path),
+    catch: (error) => {
+      const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : messageOf(error)
+      const detail = `cannot read tls.${option} ${showPath(path)}: ${code}`
+      // Node's error repeats the path in its message and its `path` field, so
+      // it is replaced rather than kept as the cause.
+      return new EtcdError({ reason: "InvalidArgument", operation: "read TLS files", cause: new Error(detail), detail })
+    }
+  })
+
+/** etcd3's `credentials` option from the TLS files (read in this order: CA, key, certificate). */
+export const readTls = (tls: TlsFiles): Effect.Effect<NonNullable<IOptions["credentials"]>, EtcdError> =>
+  Effect.gen(function* () {
+    // null: the system's root certificates (grpc-js createSsl).
+    const rootCertificate = tls.caFile === undefined ? (null as unknown as Buffer) : yield* readTlsFile("caFile", tls.caFile)
+    const privateKey = tls.keyFile === undefined ? undefined : yield* readTlsFile("keyFile", tls.keyFile)
+    const certChain = tls.certFile === undefined ? undefined : yield* readTlsFile("certFile", tls.certFile)
+    return {
+      rootCertificate,
+      ...(privateKey === undefined ? {} : { privateKey }),
+      ...(certChain === undefined ? {} : { certChain })
+    }
+  })
