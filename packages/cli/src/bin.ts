@@ -6,20 +6,20 @@
  * exit code: 2 for bad usage (flags, values, targets), 1 for failures at run
  * time; `--verbose` adds the full cause. SIGINT and SIGTERM interrupt the
  * command, which runs its finalizers (close channels, revoke leases, stop
- * child processes) and exits 0 (130 for an interrupted demo).
+ * child processes) and exits 0 (130 for an interrupted demo). A repeated
+ * signal during that shutdown changes nothing: only SIGKILL skips it.
  */
 import { readFileSync } from "node:fs"
-import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
-import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import { stripVTControlCharacters } from "node:util"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as HashMap from "effect/HashMap"
-import * as Demo from "./demo.js"
-import { CliError, colors, EXIT_FAILURE, EXIT_USAGE, interruptedExitCode, loggerLayer, oneLine, stripAnsi } from "./internal/common.js"
+import * as Option from "effect/Option"
+import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
+import * as Demo from "./demo/command.js"
+import { colors, CommandError, EXIT_FAILURE, EXIT_USAGE, interruptedExitCode, loggerLayer, oneLine, Verbose } from "./internal/common.js"
 import * as Register from "./register.js"
 import * as Resolve from "./resolve.js"
 import * as Watch from "./watch.js"
@@ -27,20 +27,24 @@ import * as Watch from "./watch.js"
 /** The package version, read at run time (same relative path from src/ and dist/). */
 const version = ((): string => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown }
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown }
     return typeof pkg.version === "string" ? pkg.version : "unknown"
   } catch {
     return "unknown"
   }
 })()
 
+const subcommands = [Demo.command, Resolve.command, Watch.command, Register.command] as const
+
 const root = Command.make("grpc-anchor").pipe(
   Command.withDescription("Connection pools with weighted round robin for @grpc/grpc-js, and etcd service discovery."),
-  Command.withSubcommands([Demo.command, Resolve.command, Watch.command, Register.command])
+  Command.withSubcommands(subcommands),
+  Command.withGlobalFlags([Verbose])
 )
 
-const cli = Command.run(root, { name: "grpc-anchor", version })
-
+// The logger's level, Node's deprecation warnings and the error report are
+// set up before (and outside) the parsed command, so `--verbose` is read
+// here too; the parser accepts it anywhere (see Verbose).
 const isVerbose = process.argv.slice(2).includes("--verbose")
 
 // Node's deprecation warnings from dependencies (e.g. a TLS server name set
@@ -50,24 +54,36 @@ if (!isVerbose) process.noDeprecation = true
 /** `grpc-anchor SUBCOMMAND --help` when a known subcommand was given, else `grpc-anchor --help`. */
 const helpCommand = (): string => {
   const sub = process.argv[2]
-  return sub !== undefined && HashMap.has(Command.getSubcommands(root), sub) ? `grpc-anchor ${sub} --help` : "grpc-anchor --help"
+  return sub !== undefined && subcommands.some((c) => c.name === sub) ? `grpc-anchor ${sub} --help` : "grpc-anchor --help"
 }
 
 /**
- * @effect/cli prints parse errors itself (as multi-line, styled help text);
- * they are dropped here and reported as one line by {@link report}. Help text
- * loses its styling when stdout is not a terminal.
+ * Help and the version go to stdout (help styled only on a terminal without
+ * NO_COLOR); parse errors are not printed here but reported as one line by
+ * {@link report}.
  */
-const withQuietConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.consoleWith((base) =>
-    Effect.withConsole(effect, {
-      ...base,
-      error: () => Effect.void,
-      // Help and version texts end with a newline of their own.
-      log: (...args: ReadonlyArray<unknown>) =>
-        base.log(...args.map((a) => (typeof a === "string" ? (colors() ? a : stripAnsi(a)).replace(/\n$/, "") : a)))
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    Effect.sync(() => {
+      switch (event._tag) {
+        case "Version":
+          return void process.stdout.write(`${event.version}\n`)
+        case "Help": {
+          const text = CliOutput.defaultFormatter({ colors: colors() }).formatHelpDoc(event.helpDoc)
+          return void process.stdout.write(`${(colors() ? text : stripVTControlCharacters(text)).replace(/\n+$/, "")}\n`)
+        }
+        case "InvalidInvocation":
+          return
+      }
     })
-  )
+}
+
+/** One parse error as text: the parser's message on one line, its suggestions after it. */
+const parseErrorText = (error: CliError.NonShowHelpErrors): string => {
+  const suggestions = "suggestions" in error ? error.suggestions : []
+  const message = error.message.split("\n\n")[0]!
+  return oneLine(message) + (suggestions.length > 0 ? ` (did you mean ${suggestions.join(" or ")}?)` : "")
+}
 
 const report = (message: string, cause: Cause.Cause<unknown> | undefined) =>
   Effect.sync(() => {
@@ -75,27 +91,22 @@ const report = (message: string, cause: Cause.Cause<unknown> | undefined) =>
     if (isVerbose && cause !== undefined) process.stderr.write(`${Cause.pretty(cause)}\n`)
   })
 
-const main: Effect.Effect<number> = Effect.suspend(() => cli(process.argv)).pipe(
-  withQuietConsole,
+const main: Effect.Effect<number> = Command.run(root, { version }).pipe(
   Effect.as(0),
-  Effect.catchAllCause((cause) => {
+  Effect.catchCause((cause) => {
     // SIGINT/SIGTERM: the teardown below picks the exit code.
-    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-    const failure = Cause.failureOption(cause)
-    if (failure._tag === "Some") {
-      const error = failure.value
-      if (ValidationError.isValidationError(error)) {
-        // Several problems come as paragraphs: one line, separated by "; ".
-        const text = stripAnsi(HelpDoc.toAnsiText(error.error))
-          .split(/\n\s*\n/)
-          .map(oneLine)
-          .filter((p) => p.length > 0)
-          .join("; ")
-        return Effect.as(report(`${text} (see ${helpCommand()})`, undefined), EXIT_USAGE)
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+    const error = Cause.findErrorOption(cause)
+    if (Option.isSome(error)) {
+      const e = error.value
+      if (CliError.isCliError(e) && e._tag === "ShowHelp") {
+        // No errors: `grpc-anchor` alone, its help was printed.
+        if (e.errors.length === 0) return Effect.succeed(0)
+        return Effect.as(report(`${e.errors.map(parseErrorText).join("; ")} (see ${helpCommand()})`, undefined), EXIT_USAGE)
       }
-      if (error instanceof CliError) {
-        const detail = error.cause === undefined ? undefined : Cause.fail(error.cause)
-        return Effect.as(report(error.message, detail), error.exitCode)
+      if (e instanceof CommandError) {
+        const detail = e.cause === undefined ? undefined : Cause.fail(e.cause)
+        return Effect.as(report(e.message, detail), e.exitCode)
       }
     }
     const squashed = Cause.squash(cause)
@@ -105,18 +116,25 @@ const main: Effect.Effect<number> = Effect.suspend(() => cli(process.argv)).pipe
       EXIT_FAILURE
     )
   }),
-  Effect.provide(NodeContext.layer),
+  Effect.provide(CliOutput.layerPresenter(presenter)),
+  Effect.provide(CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version] })),
+  Effect.provide(NodeServices.layer),
   Effect.provide(loggerLayer(isVerbose))
 )
+
+// The runtime interrupts the command on the first SIGINT/SIGTERM; a repeated
+// signal (GNU `timeout` sends two, an impatient Ctrl-C) must not kill the
+// process before the finalizers (lease revoked, servers stopped) have run
+// and the exit code is set: while this listener exists, Node does not apply
+// the signal's default action. The process ends with process.exit below.
+const stay = (): void => {}
+process.on("SIGINT", stay)
+process.on("SIGTERM", stay)
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => {
-    const code = Exit.isSuccess(exit)
-      ? (exit.value as number)
-      : Cause.isInterruptedOnly(exit.cause)
-      ? interruptedExitCode()
-      : EXIT_FAILURE
+    const code = Exit.isSuccess(exit) ? (exit.value as number) : Cause.hasInterruptsOnly(exit.cause) ? interruptedExitCode() : EXIT_FAILURE
     // Exit once stdout is flushed, rather than waiting for every handle
     // (sockets being closed, timers of libraries) to go away on its own.
     process.stdout.write("", () => {

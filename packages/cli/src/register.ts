@@ -11,42 +11,57 @@
  * grpc-anchor register --etcd 127.0.0.1:2379 --service my-service --address 10.0.0.1:9080 --ttl 5
  * ```
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as Etcd from "../../adapters/etcd/Etcd.js"
-import * as Registrar from "../../adapters/etcd/Registrar.js"
-import * as Address from "../../core/Address.js"
-import * as EtcdRecord from "../../core/EtcdRecord.js"
-import { etcdLayer, failure, inRange, line, oneLine, parseHosts, probeEtcd, usage, verbose } from "./internal/common.js"
+import { CliError, Command, Flag } from "effect/cli"
+import { Etcd, Registrar } from "grpc-anchor"
+import { Address, EtcdRecord } from "grpc-anchor/core"
+import { etcdLayer, failure, hostsFlag, inRange, line, oneLine, probeEtcd, usage } from "./internal/common.js"
 
 /** How long the first registration may take once etcd answered the probe. */
 const REGISTER_TIMEOUT = "15 seconds"
 /** How long the check that the record is gone may take after the revoke. */
 const CHECK_TIMEOUT = "3 seconds"
 
-const etcd = Options.text("etcd").pipe(
-  Options.withPseudoName("HOSTS"),
-  Options.withDescription("etcd endpoints, host:port[,host:port...] (https://host:port for TLS).")
+const invalid = (message: string) => Effect.fail(new CliError.ValidationError({ message }))
+
+const etcd = hostsFlag("etcd").pipe(
+  Flag.withMetavar("HOSTS"),
+  Flag.withDescription("etcd endpoints, host:port[,host:port...] (https://host:port for TLS).")
 )
-const service = Options.text("service").pipe(Options.withPseudoName("SERVICE"), Options.withDescription("The service (etcd key prefix)."))
-const address = Options.text("address").pipe(
-  Options.withPseudoName("HOST:PORT"),
-  Options.withDescription("The backend's address, as clients should dial it.")
+const service = Flag.String("service").pipe(
+  Flag.withMetavar("SERVICE"),
+  Flag.mapEffect((name) => (name.length === 0 ? invalid("--service must not be empty") : Effect.succeed(name))),
+  Flag.withDescription("The service (etcd key prefix).")
 )
-const ttl = Options.integer("ttl").pipe(
-  Options.withPseudoName("SECONDS"),
-  Options.withDefault(10),
-  Options.mapEffect(inRange("--ttl", 1, 9_000_000_000, "a whole number of seconds >= 1")),
-  Options.withDescription("Lease TTL in seconds: how long the record outlives this process if it dies without deregistering.")
+// Checked here, so a bad address is a usage error found before etcd is dialled.
+const address = Flag.String("address").pipe(
+  Flag.withMetavar("HOST:PORT"),
+  Flag.mapEffect((text) =>
+    Result.match(Address.parse(text), {
+      onFailure: (error) => invalid(`--address: ${oneLine(error.message)}`),
+      onSuccess: () => Effect.succeed(text)
+    })
+  ),
+  Flag.withDescription("The backend's address, as clients should dial it.")
 )
-const metadata = Options.text("metadata").pipe(
-  Options.withPseudoName("JSON"),
-  Options.optional,
-  Options.withDescription("JSON stored as the record's Metadata, e.g. '{\"serverName\":\"api.example\"}'.")
+const ttl = Flag.Int("ttl").pipe(
+  Flag.withMetavar("SECONDS"),
+  Flag.withDefault(10),
+  Flag.mapEffect(inRange("--ttl", 1, 9_000_000_000, "a whole number of seconds >= 1")),
+  Flag.withDescription("Lease TTL in seconds: how long the record outlives this process if it dies without deregistering.")
+)
+const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Unknown))
+const metadata = Flag.String("metadata").pipe(
+  Flag.withMetavar("JSON"),
+  Flag.mapEffect((text) =>
+    decodeJson(text).pipe(Effect.catch((error) => invalid(`--metadata is not valid JSON: ${oneLine(error.message)}`)))
+  ),
+  Flag.optional,
+  Flag.withDescription("JSON stored as the record's Metadata, e.g. '{\"serverName\":\"api.example\"}'.")
 )
 
 const describeStatus = (status: Registrar.Status): string | undefined => {
@@ -64,25 +79,13 @@ const describeStatus = (status: Registrar.Status): string | undefined => {
 /** The `register` subcommand. */
 export const command = Command.make(
   "register",
-  { etcd, service, address, ttl, metadata, verbose },
-  ({ address, etcd, metadata, service, ttl }) =>
+  { etcd, service, address, ttl, metadata },
+  ({ address, etcd: hosts, metadata, service, ttl }) =>
     Effect.gen(function* () {
-      const hosts = yield* parseHosts("--etcd", etcd)
-      // Bad values are usage errors, found before etcd is dialled.
-      if (service.length === 0) return yield* usage("--service must not be empty")
-      const parsedAddress = Address.parse(address)
-      if (Either.isLeft(parsedAddress)) return yield* usage(`--address: ${oneLine(parsedAddress.left.message)}`)
-      let data: unknown = null
-      if (Option.isSome(metadata)) {
-        try {
-          data = JSON.parse(metadata.value) as unknown
-        } catch (error) {
-          return yield* usage(`--metadata is not valid JSON: ${error instanceof Error ? error.message : String(error)}`)
-        }
-      }
+      const data = Option.getOrNull(metadata)
 
       /** The registrar once made, for the check after the revoke. */
-      let made: Registrar.Registrar.Service | undefined
+      let made: Registrar.Registrar.Shape | undefined
 
       const program = Effect.gen(function* () {
         yield* probeEtcd(EtcdRecord.prefix(service))
@@ -133,13 +136,13 @@ export const command = Command.make(
 ).pipe(Command.withDescription("Register an endpoint in etcd and keep it registered until Ctrl-C or SIGTERM, then deregister."))
 
 /** After the revoke: says whether the record is gone (bounded; etcd may be away). */
-const confirmGone = ({ address, key }: Registrar.Registrar.Service) =>
+const confirmGone = ({ address, key }: Registrar.Registrar.Shape) =>
   Effect.gen(function* () {
     const etcd = yield* Etcd.Etcd
-    const value = yield* etcd.use(`read ${key}`, (client) => client.get(key).string()).pipe(Effect.timeout(CHECK_TIMEOUT), Effect.either)
-    if (value._tag === "Left") {
+    const value = yield* etcd.use(`read ${key}`, (client) => client.get(key).string()).pipe(Effect.timeout(CHECK_TIMEOUT), Effect.result)
+    if (Result.isFailure(value)) {
       yield* line(`deregistering ${address}: etcd did not confirm the removal (the record expires with its lease)`)
-    } else if (value.right !== null) {
+    } else if (value.success !== null) {
       yield* line(`deregistering ${address}: ${key} is still in etcd; it expires with its lease`)
     } else {
       yield* line(`deregistered ${address}: lease revoked, ${key} removed`)

@@ -12,17 +12,11 @@
  * grpc-anchor resolve 'etcd://127.0.0.1:2379/my-service#2' --json
  * ```
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Address from "../../core/Address.js"
-import * as EtcdRecord from "../../core/EtcdRecord.js"
-import * as Expansion from "../../core/Expansion.js"
-import * as Schedule from "../../core/Schedule.js"
-import * as Target from "../../core/Target.js"
-import { CliError, EXIT_USAGE, line, parseTarget, percent, plural, verbose } from "./internal/common.js"
+import * as Result from "effect/Result"
+import { Argument, Command, Flag } from "effect/cli"
+import { Address, EtcdRecord, Expansion, Rotation, Target } from "grpc-anchor/core"
+import { CommandError, EXIT_USAGE, line, parseTarget, percent, plural } from "./internal/common.js"
 
 /** Rows of slots and picks of the schedule printed as text (JSON caps the schedule at {@link JSON_PERIOD_CAP}). */
 const TEXT_CAP = 1_000
@@ -87,7 +81,7 @@ const describeTarget = (input: string, target: Target.Target): PassResolution | 
   const slots = Expansion.expand(weighted)
   const total = slots.length
   const slotNumber = new Map(slots.map((slot, i) => [Expansion.key(slot), i]))
-  const order = Schedule.slotOrder(weighted)
+  const order = Rotation.slotOrder(weighted)
   const shown = order.length > JSON_PERIOD_CAP ? order.slice(0, JSON_PERIOD_CAP) : order
   return {
     ok: true,
@@ -148,23 +142,23 @@ const renderText = (resolution: PassResolution | EtcdResolution): ReadonlyArray<
   return out
 }
 
-const target = Args.text({ name: "TARGET" }).pipe(
-  Args.withDescription("A grpc-anchor target: pass:///host:port[#n],... or etcd://[host:port,...]/service[#n] (quote it in the shell).")
+const target = Argument.String("TARGET").pipe(
+  Argument.withDescription("A grpc-anchor target: pass:///host:port[#n],... or etcd://[host:port,...]/service[#n] (quote it in the shell).")
 )
-const json = Options.boolean("json").pipe(Options.withDescription("Print the result (or the error) as JSON."))
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("Print the result (or the error) as JSON."))
 
 /** The `resolve` subcommand. */
-export const command = Command.make("resolve", { target, json, verbose }, ({ json, target }) =>
+export const command = Command.make("resolve", { target, json }, ({ json, target }) =>
   Effect.gen(function* () {
     if (json) {
       const parsed = Target.parse(target)
-      if (Either.isLeft(parsed)) {
-        const { input, message, piece, position, problem } = parsed.left
+      if (Result.isFailure(parsed)) {
+        const { input, message, piece, position, problem } = parsed.failure
         const failure: ResolutionFailure = { ok: false, error: { problem, position, piece, message, input } }
         yield* line(JSON.stringify(failure))
-        return yield* new CliError({ message: "", exitCode: EXIT_USAGE })
+        return yield* new CommandError({ message: "", exitCode: EXIT_USAGE })
       }
-      return yield* line(JSON.stringify(describeTarget(target, parsed.right)))
+      return yield* line(JSON.stringify(describeTarget(target, parsed.success)))
     }
     const parsed = yield* parseTarget(target)
     yield* line(renderText(describeTarget(target, parsed)).join("\n"))

@@ -14,18 +14,14 @@
  * # 12:00:05.120  + 10.0.0.3:9090  (revision 42; 3 endpoints)
  * ```
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import * as Discovery from "../../adapters/etcd/Discovery.js"
-import type { EtcdError } from "../../adapters/etcd/Etcd.js"
-import * as Address from "../../core/Address.js"
-import * as EtcdRecord from "../../core/EtcdRecord.js"
-import { etcdLayer, failure, hostsOrEnv, line, oneLine, parseTarget, plural, probeEtcd, usage, verbose } from "./internal/common.js"
+import { Argument, Command, Flag } from "effect/cli"
+import { Discovery, type Etcd } from "grpc-anchor"
+import { Address, EtcdRecord } from "grpc-anchor/core"
+import { etcdLayer, failure, hostsOrEnv, line, oneLine, parseTarget, plural, probeEtcd, usage } from "./internal/common.js"
 
 /** How long the first listing may take once etcd answered the probe. */
 const FIRST_LISTING_TIMEOUT = "15 seconds"
@@ -71,13 +67,13 @@ const clock = (date: Date): string => date.toISOString().slice(11, 23)
 const metadataText = (metadata: unknown): string => (metadata === null || metadata === undefined ? "" : `  ${JSON.stringify(metadata)}`)
 const SIGN = { added: "+", removed: "-", updated: "~" } as const
 
-const target = Args.text({ name: "TARGET" }).pipe(
-  Args.withDescription("etcd://HOST:PORT[,HOST:PORT...]/SERVICE (or etcd:///SERVICE with ETCD_ENDPOINTS set); a #N count is ignored.")
+const target = Argument.String("TARGET").pipe(
+  Argument.withDescription("etcd://HOST:PORT[,HOST:PORT...]/SERVICE (or etcd:///SERVICE with ETCD_ENDPOINTS set); a #N count is ignored.")
 )
-const json = Options.boolean("json").pipe(Options.withDescription("Print one JSON object per line: a snapshot, then one per change."))
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("Print one JSON object per line: a snapshot, then one per change."))
 
 /** The `watch` subcommand. */
-export const command = Command.make("watch", { target, json, verbose }, ({ json, target }) =>
+export const command = Command.make("watch", { target, json }, ({ json, target }) =>
   Effect.gen(function* () {
     const parsed = yield* parseTarget(target)
     if (parsed._tag !== "Etcd") {
@@ -117,7 +113,7 @@ export const command = Command.make("watch", { target, json, verbose }, ({ json,
       yield* probeEtcd(EtcdRecord.prefix(service))
       const discovery = yield* Discovery.make()
       // Said when the first listing does not come in time: why etcd did not answer.
-      let lastError: EtcdError | undefined
+      let lastError: Etcd.EtcdError | undefined
       const snapshots = discovery.watch(service, {
         onListingError: (error) => {
           lastError = error
@@ -125,13 +121,13 @@ export const command = Command.make("watch", { target, json, verbose }, ({ json,
       })
       // The first snapshot is awaited with a bound; a stream that fails before it ends the wait with its error.
       const [first, rest] = yield* Stream.peel(snapshots, Sink.head()).pipe(
-        Effect.timeoutFail({
+        Effect.timeoutOrElse({
           duration: FIRST_LISTING_TIMEOUT,
-          onTimeout: () =>
-            failure(
+          orElse: () =>
+            Effect.fail(failure(
               `etcd at ${hosts.join(",")} did not list ${service} within ${FIRST_LISTING_TIMEOUT}` +
                 (lastError === undefined ? "" : `: ${oneLine(lastError.message)}`)
-            )
+            ))
         })
       )
       // Runs until the stream fails (an error retrying cannot fix) or SIGINT/SIGTERM interrupts it.

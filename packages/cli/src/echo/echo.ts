@@ -5,8 +5,8 @@
  * standing in for real backend work; the reply is the server's name.
  */
 import * as grpc from "@grpc/grpc-js"
-import { ConnectionObserver } from "../../adapters/grpc/ConnectionObserver.js"
-import * as Address from "../../core/Address.js"
+import { ConnectionObserver } from "grpc-anchor"
+import { Address } from "grpc-anchor/core"
 
 const identity = (buffer: Buffer): Buffer => buffer
 

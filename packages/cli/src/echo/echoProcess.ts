@@ -1,27 +1,43 @@
 /**
  * Runs the echo server (`echoServerMain`) as a child process, with bounded
- * waits and guaranteed cleanup. From TypeScript sources (tests, benchmarks)
- * it runs the .ts file through tsx; from the build, the .js file.
+ * waits and guaranteed cleanup. Parent and child talk over `fork`'s IPC
+ * channel (see {@link ChildMessage}); the child's stderr says why it failed.
+ * From TypeScript sources (tests, benchmarks) it runs the .ts file through
+ * tsx; from the build, the .js file.
  */
-import { spawn, type ChildProcess } from "node:child_process"
-import { createInterface } from "node:readline"
+import { fork, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as Data from "effect/Data"
-import type { ObservedConnection } from "../../adapters/grpc/ConnectionObserver.js"
+import type { ObservedConnection } from "grpc-anchor"
 
 const fromSource = import.meta.url.endsWith(".ts")
 const MAIN = fileURLToPath(new URL(fromSource ? "./echoServerMain.ts" : "./echoServerMain.js", import.meta.url))
-const PREFIX = fromSource ? ["--import", "tsx"] : []
+const EXEC_ARGV = fromSource ? ["--import", "tsx"] : []
 
+/** What the server counted: its connections (open and closed) and the calls they carried. */
+export interface EchoStats {
+  readonly connections: ReadonlyArray<ObservedConnection>
+  readonly calls: number
+}
+
+/** A message from the parent to the echo process. */
+export type ParentMessage = { readonly type: "stats"; readonly id: number }
+
+/** A message from the echo process to the parent: once `ready`, then one `stats` per request. */
+export type ChildMessage =
+  | { readonly type: "ready"; readonly name: string; readonly port: number }
+  | { readonly type: "stats"; readonly id: number; readonly stats: EchoStats }
+
+/** A running echo process. */
 export interface EchoProcess {
   readonly name: string
   readonly port: number
   readonly child: ChildProcess
   /** Asks the server for its observed connections. */
-  readonly stats: () => Promise<{ readonly connections: ReadonlyArray<ObservedConnection>; readonly calls: number }>
+  readonly stats: () => Promise<EchoStats>
   /** SIGKILL, resolved once the process is gone. */
   readonly kill: () => Promise<void>
-  /** SIGTERM (drain), resolved once the process is gone. */
+  /** SIGTERM (deregister, drain), resolved once the process is gone. */
   readonly stop: () => Promise<void>
 }
 
@@ -29,6 +45,11 @@ export interface EchoProcess {
  * An echo process did not answer: it exited, or said nothing in time.
  * `detail` is why, without the server's name: what the process wrote on
  * stderr when it exited (e.g. why it could not listen), else what happened.
+ *
+ * @example
+ * ```ts
+ * new EchoProcessError({ server: "s1", detail: "no ready message within 20000 ms" }).message // "echo s1: no ready ..."
+ * ```
  */
 export class EchoProcessError extends Data.TaggedError("EchoProcessError")<{
   readonly server: string
@@ -44,6 +65,18 @@ process.once("exit", () => {
   for (const child of live) child.kill("SIGKILL")
 })
 
+/**
+ * Starts an echo process and resolves once it serves (and, with `etcd`, is
+ * registered); rejects with an {@link EchoProcessError} when it exits first
+ * or does not get there within `timeoutMs` (default 20 s).
+ *
+ * @example
+ * ```ts
+ * const s1 = await startEchoProcess({ name: "s1" })
+ * const { connections } = await s1.stats()
+ * await s1.stop()
+ * ```
+ */
 export const startEchoProcess = (options: {
   readonly name: string
   readonly port?: number
@@ -52,24 +85,24 @@ export const startEchoProcess = (options: {
   /** Registers the server in etcd first (echoServerMain's --etcd/--service/--ttl); ready once registered. */
   readonly etcd?: { readonly hosts: string; readonly service: string; readonly ttl?: number }
 }): Promise<EchoProcess> => {
-  const args = [...PREFIX, MAIN, "--name", options.name, "--port", String(options.port ?? 0)]
+  const args = ["--name", options.name, "--port", String(options.port ?? 0)]
   if (options.maxStreams !== undefined) args.push("--max-streams", String(options.maxStreams))
   if (options.etcd !== undefined) {
     args.push("--etcd", options.etcd.hosts, "--service", options.etcd.service)
     if (options.etcd.ttl !== undefined) args.push("--ttl", String(options.etcd.ttl))
   }
-  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
+  const child = fork(MAIN, args, { execArgv: EXEC_ARGV, stdio: ["ignore", "ignore", "pipe", "ipc"] })
   live.add(child)
   let stderr = ""
   child.stderr!.setEncoding("utf8")
   child.stderr!.on("data", (chunk: string) => {
     stderr += chunk
   })
-  // Writing to a child that just died must not crash this process.
-  child.stdin!.on("error", () => {})
+  // Sending to a child that just died must not crash this process.
+  child.on("error", () => {})
 
-  /** Waiters for a line by id: 0 is the ready line, later ids answer `stats <id>`. */
-  const waiters = new Map<number, { readonly resolve: (line: string) => void; readonly reject: (error: EchoProcessError) => void }>()
+  /** Waiters for a message by id: 0 is the ready message, later ids answer stats requests. */
+  const waiters = new Map<number, { readonly resolve: (message: ChildMessage) => void; readonly reject: (error: EchoProcessError) => void }>()
   /** Why the process is gone, once it is. */
   let gone: EchoProcessError | undefined
   // "close": the process is gone and its stderr fully read.
@@ -85,14 +118,11 @@ export const startEchoProcess = (options: {
       resolve()
     })
   )
-  let ready = false
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    const id = ready ? (JSON.parse(line) as { id?: number }).id : 0
-    ready = true
-    if (id !== undefined) waiters.get(id)?.resolve(line)
+  child.on("message", (message: ChildMessage) => {
+    waiters.get(message.type === "ready" ? 0 : message.id)?.resolve(message)
   })
-  const waitForLine = (id: number, what: string, timeoutMs: number) =>
-    new Promise<string>((resolve, reject) => {
+  const waitFor = (id: number, what: string, timeoutMs: number) =>
+    new Promise<ChildMessage>((resolve, reject) => {
       if (gone !== undefined) return reject(gone)
       const settle = (done: () => void) => {
         clearTimeout(timer)
@@ -104,14 +134,14 @@ export const startEchoProcess = (options: {
         settle(() => reject(new EchoProcessError({ server: options.name, detail })))
       }, timeoutMs)
       waiters.set(id, {
-        resolve: (line) => settle(() => resolve(line)),
+        resolve: (message) => settle(() => resolve(message)),
         reject: (error) => settle(() => reject(error))
       })
     })
 
   let nextId = 1
-  return waitForLine(0, "ready line", options.timeoutMs ?? 20_000).then((line) => {
-    const { port } = JSON.parse(line) as { port: number }
+  return waitFor(0, "ready message", options.timeoutMs ?? 20_000).then((ready) => {
+    const port = ready.type === "ready" ? ready.port : 0
     const signal = async (signal: NodeJS.Signals) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
@@ -122,9 +152,10 @@ export const startEchoProcess = (options: {
       child,
       stats: async () => {
         const id = nextId++
-        const reply = waitForLine(id, "stats", 5_000)
-        child.stdin!.write(`stats ${id}\n`)
-        return (JSON.parse(await reply) as { stats: Awaited<ReturnType<EchoProcess["stats"]>> }).stats
+        const reply = waitFor(id, "stats", 5_000)
+        if (child.connected) child.send({ type: "stats", id } satisfies ParentMessage)
+        const message = await reply
+        return message.type === "stats" ? message.stats : { connections: [], calls: 0 }
       },
       kill: () => signal("SIGKILL"),
       stop: () => signal("SIGTERM")

@@ -1,126 +1,131 @@
 /**
  * An echo server as its own process, so tests, benchmarks and the demo can
  * kill a backend for real (SIGKILL) and measure client and server on
- * separate event loops.
+ * separate event loops. Started by echoProcess with `fork`:
  *
- *   node echoServerMain.js --name a --port 0 [--host 127.0.0.1] [--max-streams 4]
+ *   echoServerMain.js --name a --port 0 [--host 127.0.0.1] [--max-streams 4]
  *     [--etcd HOSTS --service S [--ttl SECONDS]]
  *
- * Prints one JSON line `{"ready":true,"name":...,"port":...}` when serving.
- * With `--etcd` it first registers `host:port` under `--service` in etcd
- * (Registrar, lease of `--ttl` seconds, default 10) and prints the ready line
- * once the record is in etcd (TLS and credentials from ETCD_CACERT, ETCD_CERT,
- * ETCD_KEY, ETCD_USERNAME, ETCD_PASSWORD); SIGTERM or SIGINT revokes the lease before the
- * server drains, while a SIGKILL leaves the record to expire with its lease.
- * Reads commands from stdin, one per line: `stats <id>` prints
- * `{"id":<id>,"stats":{"connections":[...],"calls":N}}`. SIGTERM drains and exits 0.
+ * Sends `{ type: "ready", name, port }` over the IPC channel when serving and
+ * answers `{ type: "stats", id }` with `{ type: "stats", id, stats }` (see
+ * echoProcess's ChildMessage). With `--etcd` it first registers `host:port`
+ * under `--service` in etcd (Registrar, lease of `--ttl` seconds, default 10;
+ * TLS and credentials from ETCD_CACERT, ETCD_CERT, ETCD_KEY, ETCD_USERNAME,
+ * ETCD_PASSWORD) and is ready once the record is in etcd. SIGTERM, SIGINT or
+ * the parent going away (the IPC channel closed) revoke the lease, then the
+ * server drains and the process exits 0; a SIGKILL leaves the record to
+ * expire with its lease. A failure before ready is one line on stderr (the
+ * parent quotes it) and exit 2.
  */
-import { createInterface } from "node:readline"
-import { parseArgs } from "node:util"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
-import * as Scope from "effect/Scope"
-import * as Etcd from "../../adapters/etcd/Etcd.js"
-import * as Registrar from "../../adapters/etcd/Registrar.js"
+import * as Option from "effect/Option"
+import * as References from "effect/References"
+import { CliConfig, CliError, CliOutput, Command, Flag } from "effect/cli"
+import { Etcd, Registrar } from "grpc-anchor"
 import { startEchoServer } from "./echo.js"
+import type { ChildMessage, ParentMessage } from "./echoProcess.js"
 
-const { values } = parseArgs({
-  options: {
-    name: { type: "string", default: "echo" },
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string", default: "0" },
-    "max-streams": { type: "string" },
-    etcd: { type: "string" },
-    service: { type: "string" },
-    ttl: { type: "string", default: "10" }
+/** Bound on the first registration; the parent's own wait for the ready message is longer. */
+const REGISTER_TIMEOUT = "15 seconds"
+
+const between = (flag: string, min: number, max: number) =>
+  Flag.mapEffect((value: number) =>
+    value >= min && value <= max
+      ? Effect.succeed(value)
+      : Effect.fail(new CliError.ValidationError({ message: `--${flag} must be ${min}..${max}, got ${value}` }))
+  )
+
+const serve = Command.make(
+  "echo-server",
+  {
+    name: Flag.String("name").pipe(Flag.withDefault("echo")),
+    host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1")),
+    port: Flag.Int("port").pipe(Flag.withDefault(0), between("port", 0, 65535)),
+    maxStreams: Flag.Int("max-streams").pipe(between("max-streams", 1, 2 ** 31 - 1), Flag.optional),
+    etcd: Flag.String("etcd").pipe(Flag.optional),
+    service: Flag.String("service").pipe(Flag.optional),
+    ttl: Flag.Int("ttl").pipe(Flag.withDefault(10), between("ttl", 1, 9_000_000_000))
+  },
+  (options) =>
+    Effect.gen(function* () {
+      if (Option.isSome(options.etcd) && Option.isNone(options.service)) {
+        return yield* Effect.fail(new Error("--etcd needs --service"))
+      }
+      // Released last: the server drains after the lease is revoked.
+      const server = yield* Effect.acquireRelease(
+        Effect.tryPromise(() =>
+          startEchoServer({
+            name: options.name,
+            host: options.host,
+            port: options.port,
+            ...Option.match(options.maxStreams, { onNone: () => ({}), onSome: (n) => ({ maxConcurrentStreams: n }) })
+          })
+        ),
+        (server) => Effect.promise(() => server.close())
+      )
+      if (Option.isSome(options.etcd) && Option.isSome(options.service)) {
+        const registrar = yield* Registrar.make({ service: options.service.value, address: server.address, ttl: options.ttl }).pipe(
+          Effect.provide(Etcd.layerForHosts(options.etcd.value))
+        )
+        yield* registrar.awaitRegistered.pipe(
+          Effect.timeoutOrElse({
+            duration: REGISTER_TIMEOUT,
+            orElse: () => Effect.fail(new Error(`not registered in etcd within ${REGISTER_TIMEOUT}`))
+          }),
+          Effect.mapError((error) => new Error(`registering in etcd: ${error.message}`))
+        )
+      }
+      // Serves stats requests until interrupted (a signal) or the parent is gone;
+      // says it is ready once it listens for them.
+      yield* Effect.callback<void>((resume) => {
+        const onMessage = (message: ParentMessage) => {
+          if (message.type !== "stats") return
+          const stats = { connections: server.observer.connections(), calls: server.observer.totalCalls() }
+          process.send?.({ type: "stats", id: message.id, stats } satisfies ChildMessage)
+        }
+        const onDisconnect = () => resume(Effect.void)
+        process.on("message", onMessage)
+        process.once("disconnect", onDisconnect)
+        process.send?.({ type: "ready", name: server.name, port: server.port } satisfies ChildMessage)
+        return Effect.sync(() => {
+          process.off("message", onMessage)
+          process.off("disconnect", onDisconnect)
+        })
+      })
+    }).pipe(Effect.scoped)
+)
+
+// Warnings of the registrar go to stderr (stdout is not read by the parent).
+const logger = Layer.succeed(References.MinimumLogLevel, "Warn")
+
+const main = Command.runWith(serve, { version: "0" })(process.argv.slice(2)).pipe(
+  Effect.catchCause((cause) =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.void
+      : Effect.sync(() => {
+          const error = Cause.squash(cause)
+          const shown =
+            CliError.isCliError(error) && error._tag === "ShowHelp" ? error.errors.map((e) => e.message).join("; ") : error
+          process.stderr.write(`${shown instanceof Error ? shown.message : String(shown)}\n`)
+          process.exitCode = 2
+        })
+  ),
+  Effect.provide(CliOutput.layerPresenter({ present: () => Effect.void })),
+  Effect.provide(CliConfig.layer({ builtIns: [] })),
+  Effect.provide(NodeServices.layer),
+  Effect.provide(logger)
+)
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    const code = Exit.isSuccess(exit) ? ((process.exitCode as number | undefined) ?? 0) : 0
+    onExit(code)
+    process.exit(code)
   }
 })
-
-/** Ends the process; the message is its whole stderr, for the parent to quote (see echoProcess). */
-const fail = (message: string): never => {
-  process.stderr.write(`${message}\n`)
-  process.exit(2)
-}
-
-const port = Number(values.port)
-if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0..65535, got ${values.port}`)
-const maxStreams = values["max-streams"] === undefined ? undefined : Number(values["max-streams"])
-if (maxStreams !== undefined && (!Number.isInteger(maxStreams) || maxStreams < 1)) {
-  fail(`--max-streams must be a positive whole number, got ${values["max-streams"]}`)
-}
-
-const ttl = Number(values.ttl)
-if (values.etcd !== undefined && (values.service === undefined || values.service.length === 0)) fail("--etcd needs --service")
-if (values.etcd !== undefined && (!Number.isInteger(ttl) || ttl < 1)) fail(`--ttl must be a whole number of seconds >= 1, got ${values.ttl}`)
-
-// stdout carries the ready line and the stats replies, one JSON line each:
-// anything else (the registrar's log lines) goes to stderr.
-console.log = console.error
-console.info = console.error
-
-const server = await startEchoServer({
-  name: values.name!,
-  host: values.host!,
-  port,
-  ...(maxStreams !== undefined ? { maxConcurrentStreams: maxStreams } : {})
-}).catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)))
-
-/** Bound on the first registration; the parent's own wait for the ready line is longer. */
-const REGISTER_TIMEOUT_MS = 15_000
-
-/**
- * Registers the server in etcd (TLS and credentials as the etcd resolver and
- * the command read them) and resolves once the record is there; closing the
- * returned scope revokes the lease and closes the etcd client.
- */
-const register = async (hosts: string, service: string): Promise<Scope.CloseableScope> => {
-  const scope = Effect.runSync(Scope.make())
-  const registered = Effect.gen(function* () {
-    const etcd = yield* Layer.buildWithScope(Etcd.layerForHosts(hosts), scope)
-    const registrar = yield* Registrar.make({ service, address: server.address, ttl }).pipe(
-      Scope.extend(scope),
-      Effect.provide(etcd)
-    )
-    yield* registrar.awaitRegistered.pipe(
-      Effect.timeoutFail({
-        duration: REGISTER_TIMEOUT_MS,
-        onTimeout: () => new Error(`not registered in etcd within ${REGISTER_TIMEOUT_MS} ms`)
-      })
-    )
-  })
-  const exit = await Effect.runPromiseExit(registered.pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))))
-  if (Exit.isSuccess(exit)) return scope
-  await Effect.runPromise(Scope.close(scope, exit))
-  await server.close({ force: true })
-  const error = Cause.squash(exit.cause)
-  return fail(`registering in etcd: ${error instanceof Error ? error.message : String(error)}`)
-}
-
-const registration = values.etcd === undefined ? undefined : await register(values.etcd, values.service!)
-
-process.stdout.write(`${JSON.stringify({ ready: true, name: server.name, port: server.port })}\n`)
-
-createInterface({ input: process.stdin })
-  .on("line", (line) => {
-    const [verb, id] = line.trim().split(" ")
-    if (verb === "stats") {
-      const stats = { connections: server.observer.connections(), calls: server.observer.totalCalls() }
-      process.stdout.write(`${JSON.stringify({ ...(id !== undefined ? { id: Number(id) } : {}), stats })}\n`)
-    }
-  })
-  // The parent going away (stdin closed) ends this server too, so a crashed
-  // test run leaves no orphan behind.
-  .on("close", () => void shutdown())
-
-const shutdown = async (): Promise<void> => {
-  // Deregister first, so clients stop dialling before the server drains.
-  if (registration !== undefined) await Effect.runPromise(Scope.close(registration, Exit.void))
-  await server.close()
-  process.exit(0)
-}
-process.once("SIGTERM", () => void shutdown())
-process.once("SIGINT", () => void shutdown())

@@ -10,22 +10,19 @@
  * the demo's checks failed), 2 bad usage (flags, values, target), 130 the
  * demo was interrupted.
  */
-import * as HelpDoc from "@effect/cli/HelpDoc"
-import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
+import { CliError, Flag, GlobalFlag } from "effect/cli"
 import type { Etcd3 } from "etcd3"
-import * as Etcd from "../../../adapters/etcd/Etcd.js"
-import * as Target from "../../../core/Target.js"
+import { Etcd } from "grpc-anchor"
+import { Target } from "grpc-anchor/core"
 
 /** Exit code of a failure at run time. */
 export const EXIT_FAILURE = 1
@@ -45,52 +42,61 @@ export const setInterruptedExitCode = (code: number): Effect.Effect<void> => Eff
 /**
  * Ends a command: `message` is printed as one line on stderr (prefixed with
  * `grpc-anchor: `), the process exits with `exitCode`. `cause` is shown only
- * with `--verbose`.
+ * with `--verbose`. An empty message prints nothing (the command already
+ * said why, e.g. `resolve --json`).
+ *
+ * @example
+ * ```ts
+ * Effect.fail(new CommandError({ message: "no such service", exitCode: EXIT_FAILURE }))
+ * ```
  */
-export class CliError extends Data.TaggedError("CliError")<{
+export class CommandError extends Data.TaggedError("CommandError")<{
   readonly message: string
   readonly exitCode: number
   readonly cause?: unknown
 }> {}
 
 /** A usage error (exit 2). */
-export const usage = (message: string): CliError => new CliError({ message, exitCode: EXIT_USAGE })
+export const usage = (message: string): CommandError => new CommandError({ message, exitCode: EXIT_USAGE })
 
 /** A run-time failure (exit 1). */
-export const failure = (message: string, cause?: unknown): CliError =>
-  new CliError({ message, exitCode: EXIT_FAILURE, ...(cause === undefined ? {} : { cause }) })
-
-/** `--verbose`: stack traces and causes on errors, debug logs. */
-export const verbose = Options.boolean("verbose").pipe(
-  Options.withDescription("Print debug logs, and the full cause (with stack traces) of an error.")
-)
+export const failure = (message: string, cause?: unknown): CommandError =>
+  new CommandError({ message, exitCode: EXIT_FAILURE, ...(cause === undefined ? {} : { cause }) })
 
 /**
- * A check for `Options.mapEffect`: the value of `flag` within `min..max`,
+ * `--verbose`, accepted anywhere on the command line: debug logs, and the
+ * full cause (with stack traces) of an error. The process-wide effects of
+ * the flag (the logger's level, Node's deprecation warnings, the error
+ * report) are set from `process.argv` before parsing, see bin.ts.
+ */
+export const Verbose = GlobalFlag.Setting("verbose")({
+  flag: Flag.Boolean("verbose").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Print debug logs, and the full cause (with stack traces) of an error.")
+  )
+})
+
+/**
+ * A check for `Flag.mapEffect`: the value of `flag` within `min..max`,
  * else a usage error `${flag} must be ${expected}, got ${value}`.
  *
  * @example
  * ```ts
- * Options.integer("ttl").pipe(Options.mapEffect(inRange("--ttl", 1, 60)))
+ * Flag.Int("ttl").pipe(Flag.mapEffect(inRange("--ttl", 1, 60)))
  * ```
  */
 export const inRange =
   (flag: string, min: number, max: number, expected = `between ${min} and ${max}`) =>
-  (value: number): Effect.Effect<number, ValidationError.ValidationError> =>
+  (value: number): Effect.Effect<number, CliError.CliError> =>
     value >= min && value <= max
       ? Effect.succeed(value)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${flag} must be ${expected}, got ${value}`)))
+      : Effect.fail(new CliError.ValidationError({ message: `${flag} must be ${expected}, got ${value}` }))
 
 /** Whether stdout is a terminal (and colors are welcome). */
 export const stdoutIsTty = (): boolean => process.stdout.isTTY === true
 
 /** Whether to use colors on stdout: a terminal, and NO_COLOR not set. */
 export const colors = (): boolean => stdoutIsTty() && (process.env["NO_COLOR"] ?? "") === ""
-
-const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g
-
-/** Removes ANSI escape sequences. */
-export const stripAnsi = (text: string): string => text.replace(ANSI, "")
 
 /** Writes text to stdout as is (no newline added). */
 export const write = (text: string): Effect.Effect<void> => Effect.sync(() => void process.stdout.write(text))
@@ -110,31 +116,28 @@ export const percent = (share: number): string => `${(share * 100).toFixed(1)}%`
 /** `n` and the noun, plural unless `n` is 1: `plural(2, "endpoint")` is `2 endpoints`. */
 export const plural = (n: number, noun: string, nouns = `${noun}s`): string => `${n} ${n === 1 ? noun : nouns}`
 
-const annotationText = (annotations: HashMap.HashMap<string, unknown>): string => {
-  const parts: Array<string> = []
-  for (const [key, value] of HashMap.toEntries(annotations)) {
-    parts.push(`${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-  }
+const annotationText = (annotations: Readonly<Record<string, unknown>>): string => {
+  const parts = Object.entries(annotations).map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
   return parts.length === 0 ? "" : ` (${parts.join(", ")})`
 }
 
 /**
  * The command's logger: one line per entry on stderr,
- * `grpc-anchor: warning: message (key=value, ...)`. The cause of an entry is
- * printed only when `verbose` (it may carry stack traces).
+ * `grpc-anchor: warn: message (key=value, ...)`. The cause of an entry is
+ * printed only when `verbose` (it may carry stack traces). It replaces every
+ * other logger, so an entry is printed once.
  */
 export const loggerLayer = (isVerbose: boolean): Layer.Layer<never> =>
   Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.make(({ annotations, cause, logLevel, message }) => {
+    Logger.layer([
+      Logger.make(({ cause, fiber, logLevel, message }) => {
         const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m))).join(" ")
-        let out = `grpc-anchor: ${logLevel.label.toLowerCase()}: ${oneLine(text)}${annotationText(annotations)}`
-        if (isVerbose && !Cause.isEmpty(cause)) out += `\n${Cause.pretty(cause)}`
+        let out = `grpc-anchor: ${logLevel.toLowerCase()}: ${oneLine(text)}${annotationText(fiber.getRef(References.CurrentLogAnnotations))}`
+        if (isVerbose && cause.reasons.length > 0) out += `\n${Cause.pretty(cause)}`
         process.stderr.write(`${out}\n`)
       })
-    ),
-    Logger.minimumLogLevel(isVerbose ? LogLevel.Debug : LogLevel.Warning)
+    ]),
+    Layer.succeed(References.MinimumLogLevel, isVerbose ? "Debug" : "Warn")
   )
 
 /** Widest target excerpt shown above a caret. */
@@ -197,40 +200,49 @@ export const caretLines = (input: string, position: number, pieceLength: number)
  * Parses a target; a malformed one is a usage error whose message is
  * `${what}: <the core's message>`, then the excerpt and the caret under the
  * offending piece (see {@link caretLines}).
+ *
+ * @example
+ * ```ts
+ * parseTarget("pass:///a:1#0") // fails: "bad target: the connection count must be ...\n  pass:///a:1#0\n              ^"
+ * ```
  */
-export const parseTarget = (text: string, what = "bad target"): Effect.Effect<Target.Target, CliError> =>
-  Either.match(Target.parse(text), {
-    onLeft: (error) => {
+export const parseTarget = (text: string, what = "bad target"): Effect.Effect<Target.Target, CommandError> =>
+  Result.match(Target.parse(text), {
+    onFailure: (error) => {
       const [excerpt, caret] = caretLines(error.input, error.position, error.piece.length)
       return Effect.fail(usage(`${what}: ${error.message}\n${excerpt}\n${caret}`))
     },
-    onRight: Effect.succeed
+    onSuccess: Effect.succeed
   })
 
 /**
- * Splits `--etcd` text into hosts (`host:port`, comma separated, `http://`
- * or `https://` allowed); fails with a usage error when it lists none.
+ * A flag listing etcd endpoints, `host:port[,host:port...]`: the list, or a
+ * usage error when it names none.
  */
-export const parseHosts = (flag: string, text: string): Effect.Effect<ReadonlyArray<string>, CliError> => {
-  const hosts = text.split(",").map((h) => h.trim())
-  if (hosts.length === 0 || hosts.some((h) => h.length === 0)) {
-    return Effect.fail(usage(`${flag} must list etcd endpoints as host:port[,host:port...], got ${JSON.stringify(text)}`))
-  }
-  return Effect.succeed(hosts)
-}
+export const hostsFlag = (name: string): Flag.Flag<ReadonlyArray<string>> =>
+  Flag.String(name).pipe(
+    Flag.mapEffect((text) => {
+      const hosts = Etcd.splitHosts(text)
+      return hosts.length === 0
+        ? Effect.fail(
+            new CliError.ValidationError({
+              message: `--${name} must list etcd endpoints as host:port[,host:port...], got ${JSON.stringify(text)}`
+            })
+          )
+        : Effect.succeed(hosts)
+    })
+  )
 
 /**
- * `hosts` when there are any, else the hosts of `ETCD_ENDPOINTS`; a usage
+ * `hosts` when there are any, else the hosts of `ETCD_ENDPOINTS`; the usage
  * error `none()` when neither lists one.
  */
-export const hostsOrEnv = (hosts: ReadonlyArray<string>, none: () => CliError): Effect.Effect<ReadonlyArray<string>, CliError> =>
+export const hostsOrEnv = (hosts: ReadonlyArray<string>, none: () => CommandError): Effect.Effect<ReadonlyArray<string>, CommandError> =>
   hosts.length > 0
     ? Effect.succeed(hosts)
-    : Config.option(Config.string("ETCD_ENDPOINTS")).pipe(
-        Effect.orElseSucceed(() => Option.none<string>()),
-        Effect.flatMap((env) =>
-          Option.isSome(env) && env.value.trim().length > 0 ? parseHosts("ETCD_ENDPOINTS", env.value) : Effect.fail(none())
-        )
+    : Config.option(Etcd.hostsConfig).pipe(
+        Effect.orElseSucceed(() => Option.none<ReadonlyArray<string>>()),
+        Effect.flatMap((env) => (Option.isSome(env) && env.value.length > 0 ? Effect.succeed(env.value) : Effect.fail(none())))
       )
 
 /**
@@ -238,20 +250,23 @@ export const hostsOrEnv = (hosts: ReadonlyArray<string>, none: () => CliError): 
  * (`ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD`;
  * `ETCD_ENDPOINTS` is not read).
  */
-export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, CliError> =>
+export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, CommandError> =>
   Etcd.layerForHosts(hosts).pipe(
-    Layer.mapError((error) =>
-      error instanceof Etcd.EtcdError
-        ? failure(oneLine(error.message), error)
-        : usage(`etcd settings in the environment: ${oneLine(error.message)}`)
-    )
+    Layer.catchCause((cause) => {
+      const error = Cause.squash(cause)
+      const message = oneLine(error instanceof Error ? error.message : String(error))
+      return Layer.effect(
+        Etcd.Etcd,
+        Effect.fail(error instanceof Etcd.EtcdError ? failure(message, error) : usage(`etcd settings in the environment: ${message}`))
+      )
+    })
   )
 
 /**
  * One etcd read, `operation` naming it, with its error as one clear line:
  * `cannot reach etcd at HOSTS: ...` or `etcd at HOSTS refused: ...`.
  */
-export const readEtcd = <A>(operation: string, read: (client: Etcd3) => Promise<A>): Effect.Effect<A, CliError, Etcd.Etcd> =>
+export const readEtcd = <A>(operation: string, read: (client: Etcd3) => Promise<A>): Effect.Effect<A, CommandError, Etcd.Etcd> =>
   Effect.flatMap(Etcd.Etcd, (etcd) =>
     etcd.use(operation, read).pipe(
       Effect.mapError((error) =>
@@ -270,5 +285,5 @@ export const readEtcd = <A>(operation: string, read: (client: Etcd3) => Promise<
  * refused credentials, end the command with one clear line instead of a
  * silent retry loop.
  */
-export const probeEtcd = (prefix: string): Effect.Effect<void, CliError, Etcd.Etcd> =>
+export const probeEtcd = (prefix: string): Effect.Effect<void, CommandError, Etcd.Etcd> =>
   Effect.asVoid(readEtcd(`read ${prefix}`, (client) => client.getAll().prefix(prefix).count()))

@@ -1,0 +1,128 @@
+/**
+ * `grpc-anchor demo [--duration S] [--json] [--etcd HOST:PORT]`: three echo
+ * servers on loopback, each its own child process, one grpc-anchor channel
+ * over them, calls for about `--duration` seconds with 16 in flight, and a
+ * live view of what each server sees: its connections, the calls it served,
+ * its share against the expected share. The third server is killed midway
+ * and restarted (see script.ts).
+ *
+ * Success (exit 0) is every check of `evaluate` (judge.ts): the shares of
+ * each phase, the final connection counts seen by the servers, and no failed
+ * call started after the kill was seen. Otherwise exit 1; interrupted, 130.
+ *
+ * @example
+ * ```sh
+ * grpc-anchor demo --duration 10
+ * grpc-anchor demo --etcd 127.0.0.1:2379 --json
+ * ```
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { CliError, Command, Flag } from "effect/cli"
+import {
+  CommandError,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  errorLine,
+  hostsFlag,
+  inRange,
+  line,
+  parseTarget,
+  setInterruptedExitCode,
+  stdoutIsTty
+} from "../internal/common.js"
+import type { Output } from "./render.js"
+import { renderSummary } from "./render.js"
+import { type DemoOptions, run } from "./script.js"
+
+/**
+ * Runs the demo and prints its summary; returns the exit code. Interrupted
+ * (Ctrl-C) at any point before the summary, it stops the servers and exits
+ * 130 without one.
+ */
+const runDemo = (options: DemoOptions & { readonly json: boolean }): Effect.Effect<number, CommandError> =>
+  Effect.gen(function* () {
+    yield* setInterruptedExitCode(EXIT_INTERRUPTED)
+    const output: Output = options.json ? "json" : stdoutIsTty() ? "tty" : "plain"
+    // The summary is printed once the scope closed, the servers stopped.
+    const summary = yield* run(options, output).pipe(
+      Effect.scoped,
+      Effect.onInterrupt(() => errorLine("grpc-anchor: demo interrupted; servers stopped, no summary"))
+    )
+    yield* line(output === "json" ? JSON.stringify(summary, null, 2) : renderSummary(summary).join("\n"))
+    const code = summary.ok ? 0 : EXIT_FAILURE
+    yield* setInterruptedExitCode(code)
+    return code
+  })
+
+const duration = Flag.Finite("duration").pipe(
+  Flag.withMetavar("SECONDS"),
+  Flag.withDefault(10),
+  Flag.mapEffect(inRange("--duration", 1, 3_600)),
+  Flag.withDescription("How long to drive calls, in seconds (about; the rejoined phase gets at least 15% of it).")
+)
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("Print only the summary, as JSON (no live view)."))
+const concurrency = Flag.Int("concurrency").pipe(
+  Flag.withMetavar("N"),
+  Flag.withDefault(16),
+  Flag.mapEffect(inRange("--concurrency", 1, 1_000)),
+  Flag.withDescription("Calls in flight.")
+)
+/** `http://`, `https://` or any other scheme in front of a host. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
+const etcd = hostsFlag("etcd").pipe(
+  Flag.withMetavar("HOST:PORT"),
+  Flag.mapEffect((hosts) => {
+    const withScheme = hosts.find((h) => SCHEME.test(h))
+    return withScheme === undefined
+      ? Effect.succeed(hosts)
+      : Effect.fail(
+          new CliError.ValidationError({
+            message:
+              `--etcd takes host:port without a scheme, got ${JSON.stringify(withScheme)}; ` +
+              `for TLS set ETCD_CACERT (and ETCD_CERT, ETCD_KEY)`
+          })
+        )
+  }),
+  Flag.optional,
+  Flag.withDescription("Register the servers in this etcd and dial etcd://HOST:PORT/SERVICE#2 instead of a pass target.")
+)
+const service = Flag.String("service").pipe(
+  Flag.withMetavar("SERVICE"),
+  Flag.withDefault("demo"),
+  Flag.withDescription("With --etcd: the service the servers register under.")
+)
+const ttl = Flag.Int("ttl").pipe(
+  Flag.withMetavar("SECONDS"),
+  Flag.withDefault(2),
+  Flag.mapEffect(inRange("--ttl", 1, 60)),
+  Flag.withDescription("With --etcd: the lease TTL of the servers' records (a killed server's record lasts this long).")
+)
+
+/** The `demo` subcommand. */
+export const command = Command.make(
+  "demo",
+  { duration, json, concurrency, etcd, service, ttl },
+  ({ concurrency, duration, etcd, json, service, ttl }) =>
+    Effect.gen(function* () {
+      const hosts = Option.getOrElse(etcd, (): ReadonlyArray<string> => [])
+      // The channel's target, checked before etcd is dialled or any server started (the service
+      // is checked without --etcd too, as part of etcd:///SERVICE#2).
+      const target = yield* parseTarget(
+        `etcd://${hosts.join(",")}/${service}#2`,
+        Option.isSome(etcd) ? "--etcd and --service make a bad target" : "--service makes a bad target"
+      )
+      const code = yield* runDemo({
+        durationMs: duration * 1_000,
+        json,
+        concurrency,
+        etcd: Option.isSome(etcd) && target._tag === "Etcd" ? Option.some(target) : Option.none(),
+        ttl
+      })
+      if (code !== 0) return yield* new CommandError({ message: "", exitCode: code })
+    })
+).pipe(
+  Command.withDescription(
+    "Three echo servers weighted 3/2/1 behind one pooled channel: kill one, restart it, and check the connections and shares."
+  )
+)
