@@ -40,6 +40,8 @@ class Model {
   slots = new Map<number, ModelSlot>()
   serving = false
   startDeadline: number | undefined
+  /** The addresses of the last update (count > 0). */
+  listed = new Set<string>()
 
   connected(slot: ModelSlot): boolean {
     return slot.raw === "READY" && slot.healthy
@@ -108,6 +110,7 @@ class Update implements fc.Command<Model, Real> {
   run(m: Model, r: Real) {
     const before = Balancer.state(r.b)
     const readyBefore = new Set([...m.slots.values()].filter((s) => m.connected(s)).map((s) => s.address))
+    const retainedBefore = new Set([...m.slots.values()].map((s) => s.address).filter((a) => !m.listed.has(a)))
     const out = Balancer.step(r.b, { _tag: "Addresses", now: m.now, target: "etcd:///svc", endpoints: this.endpoints, overCap: "keepFirst", offset: 3 })
     m.apply(out)
     if (m.slots.size > 0 && !m.serving && m.startDeadline === undefined) m.startDeadline = m.now + START_WAIT
@@ -116,19 +119,17 @@ class Update implements fc.Command<Model, Real> {
     for (const e of this.endpoints) counts.set(e.address, (counts.get(e.address) ?? 0) + e.count)
     const have = new Map<string, number>()
     for (const slot of m.slots.values()) have.set(slot.address, (have.get(slot.address) ?? 0) + 1)
-    for (const [address, count] of counts) expect(have.get(address) ?? 0).toBe(count)
+    for (const [address, count] of counts) if (count > 0) expect(have.get(address) ?? 0).toBe(count)
     for (const address of have.keys()) {
-      if (!counts.has(address) || counts.get(address) === 0) expect(readyBefore.has(address) || wasRetained(m, address)).toBe(true)
+      if (!counts.has(address) || counts.get(address) === 0) expect(readyBefore.has(address) || retainedBefore.has(address)).toBe(true)
     }
+    m.listed = new Set([...counts].filter(([, count]) => count > 0).map(([address]) => address))
     check(m, r, before, false, true)
   }
   toString() {
     return `Update(${this.endpoints.map((e) => `${e.address}#${e.count}`).join(",")})`
   }
 }
-
-/** An address kept from an earlier update (still in the pool, unlisted): the grace started before. */
-const wasRetained = (m: Model, address: string): boolean => [...m.slots.values()].some((s) => s.address === address)
 
 const WORK_BOUND = 64
 
@@ -153,6 +154,19 @@ class SetState implements fc.Command<Model, Real> {
   }
   toString() {
     return `SetState(${this.choice}, ${this.state})`
+  }
+}
+
+/** Every connection fails (a whole outage): the state TRANSIENT_FAILURE must then hold through reconnects. */
+class FailAll implements fc.Command<Model, Real> {
+  check(m: Model) {
+    return m.slots.size > 0
+  }
+  run(m: Model, r: Real) {
+    for (let i = 0; i < m.slots.size; i++) new SetState(i, "TRANSIENT_FAILURE").run(m, r)
+  }
+  toString() {
+    return "FailAll"
   }
 }
 
@@ -249,6 +263,7 @@ const commands = fc.commands(
     fc.tuple(fc.nat(100), fc.constantFrom(...STATES)).map(([c, s]) => new SetState(c, s)),
     fc.tuple(fc.nat(100), fc.constantFrom("READY" as const, "IDLE" as const, "TRANSIENT_FAILURE" as const)).map(([c, s]) => new SetState(c, s)),
     fc.tuple(fc.nat(100), fc.boolean()).map(([c, h]) => new SetHealth(c, h)),
+    fc.constant(new FailAll()),
     fc.integer({ min: 0, max: 40_000 }).map((ms) => new Advance(ms)),
     fc.integer({ min: 0, max: 400 }).map((ms) => new Advance(ms)),
     fc.integer({ min: 1, max: 20 }).map((n) => new Picks(n)),
@@ -262,8 +277,7 @@ describe("Balancer model", () => {
     fc.assert(
       fc.property(commands, (cmds) => {
         fc.modelRun(() => ({ model: new Model(), real: { b: Balancer.make({ startWaitMs: START_WAIT }) } }), cmds)
-      }),
-      { numRuns: 500 }
+      })
     )
   })
 
