@@ -188,3 +188,22 @@ describe("Picker.update", () => {
     expect(Picker.pick(updated, Picker.readiness(after.length, true))).toMatchObject({ slot: { address: "b:2", index: 0 } })
   })
 })
+
+describe("Picker is opaque", () => {
+  it("cannot be written by hand: a literal does not type-check, and pick/update reject it with a TypeError", () => {
+    // @ts-expect-error a Picker only comes from make, update or a pick's next
+    const forged: Picker.Picker = { slots: [A, B], position: 0 }
+    expect(Picker.isPicker(forged)).toBe(false)
+    expect(() => Picker.pick(forged, Picker.readiness(2, true))).toThrow(/not a Picker; build one with Picker.make/)
+    expect(() => Picker.update(forged, [A])).toThrow(TypeError)
+  })
+
+  it("recognises the pickers it makes, including the ones picks and updates return", () => {
+    const picker = Picker.make([A, B], 1)
+    const result = Picker.pick(picker, Picker.readiness(2, true))
+    expect(Picker.isPicker(picker)).toBe(true)
+    expect(result._tag === "Picked" && Picker.isPicker(result.next)).toBe(true)
+    expect(Picker.isPicker(Picker.update(picker, [C]))).toBe(true)
+    expect(Picker.isPicker({ ...picker })).toBe(false) // a copy loses the cache it relies on
+  })
+})

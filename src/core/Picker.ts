@@ -206,6 +206,10 @@ const refresh = (ring: Ring, ready: Readiness): void => {
   ring.readiness = ready
 }
 
+/** What `pick` and `update` throw for an object that did not come from this module (JavaScript callers, casts). */
+const notAPicker = (name: string): TypeError =>
+  new TypeError(`Picker.${name}: not a Picker; build one with Picker.make(slots, offset) and keep the picker each pick returns`)
+
 const mod = (a: number, n: number): number => ((a % n) + n) % n
 
 /**
@@ -236,7 +240,8 @@ export const make = (slots: ReadonlyArray<Expansion.Slot>, offset = 0): Picker =
  * ready slot is picked exactly k times. O(1), allocation-free once warm; the
  * first pick with a new `Readiness` object costs O(n).
  *
- * @throws RangeError when `ready` does not have one flag per slot.
+ * @throws RangeError when `ready` does not have one flag per slot; TypeError
+ * when `picker` did not come from this module.
  *
  * @example
  * ```ts
@@ -251,6 +256,8 @@ export const make = (slots: ReadonlyArray<Expansion.Slot>, offset = 0): Picker =
  */
 export const pick = (picker: Picker, ready: Readiness): Pick => {
   const { ring, position } = picker as PickerImpl
+  // A field read, not instanceof: this is the hot path (the pickers are cached per position).
+  if (ring === undefined) throw notAPicker("pick")
   if (ring.readiness !== ready) refresh(ring, ready)
   const index = ring.nextReady[position]
   if (index === undefined || index < 0) return NONE_READY
@@ -275,6 +282,7 @@ export const pick = (picker: Picker, ready: Readiness): Pick => {
  * @since 0.1.0
  */
 export const update = (picker: Picker, slots: ReadonlyArray<Expansion.Slot>): Picker => {
+  if (!(picker instanceof PickerImpl)) throw notAPicker("update")
   if (slots === picker.slots) return picker
   const ring = makeRing(slots)
   if (slots.length === 0) return pickerAt(ring, 0)
