@@ -105,6 +105,8 @@ export interface Outcome {
   readonly tookMs: number
   /** The server that answered, when it succeeded. */
   readonly answeredBy: string | undefined
+  /** The address (`host:port`) the call was sent to, when it was sent; `undefined` when it failed before. */
+  readonly peer: string | undefined
   readonly code: grpc.status | undefined
   readonly details: string | undefined
 }
@@ -117,18 +119,22 @@ export const attempt = (
   const start = Date.now()
   const startedAtMs = start - (options.origin ?? start)
   return new Promise((resolve) => {
-    client.echo(
+    const call = client.echo(
       Buffer.alloc(4),
       new grpc.Metadata(options.waitForReady !== undefined ? { waitForReady: options.waitForReady } : {}),
       { deadline: start + options.deadlineMs },
-      (error, response) =>
+      (error, response) => {
+        // grpc-js knows the peer once the call was sent on a connection.
+        const peer = call.getPeer()
         resolve({
           startedAtMs,
           tookMs: Date.now() - start,
           answeredBy: error ? undefined : response!.toString("utf8"),
+          peer: peer === "" || peer === "unknown" ? undefined : peer,
           code: error ? error.code : undefined,
           details: error ? error.details : undefined
         })
+      }
     )
   })
 }

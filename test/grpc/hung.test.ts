@@ -1,0 +1,158 @@
+/**
+ * Hung backends (issue 10, finding 6): a backend process that stops
+ * answering without closing its connections (SIGSTOP: the kernel keeps the
+ * TCP connections open and even accepts new ones, nothing is ever answered)
+ * stops receiving calls within the documented time, in each configuration:
+ *
+ * - client keepalive on the pooled connections (`grpc.keepalive_time_ms` T,
+ *   `grpc.keepalive_timeout_ms` K): each connection pings while it has calls
+ *   in flight; an unanswered ping closes it after K, so every connection to
+ *   the hung backend is closed within T + K of the stop, and its reconnect
+ *   never completes the HTTP/2 handshake (CONNECTING, not picked);
+ * - grpc-js's `outlier_detection` wrapping `anchor_round_robin`, with
+ *   failure-percentage ejection (DEADLINE_EXCEEDED counts as a failure):
+ *   every connection to the address is ejected within two intervals of the
+ *   stop.
+ *
+ * Times here are correctness bounds with a margin (the calls started after
+ * the bound all succeed), not speed goals; the measured times are printed.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { describe, expect, it } from "@effect/vitest"
+import { startEchoServer } from "../../packages/cli/src/echo/echo.js"
+import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
+import { register } from "../../src/main/index.js"
+import { cleanupAfterEach } from "../support/grpc.js"
+import { attempt, echoClient, steadyLoad, summarize, type Outcome } from "../support/stress.js"
+
+register()
+
+const defer = cleanupAfterEach()
+
+/** Deadline of each call: a call picked for the hung backend fails with DEADLINE_EXCEEDED after it. */
+const CALL_DEADLINE_MS = 300
+
+/** Scheduling slack on a busy 2-core machine, added to each documented bound. */
+const MARGIN_MS = 1_500
+
+/** How long the load runs after the stop: the bound, the margin and a stretch of calls that must all succeed. */
+const loadMs = (boundMs: number) => boundMs + MARGIN_MS + 2_000
+
+/** SIGCONT then SIGKILL, so a stopped process is really gone after the test. */
+const resumeAndKill = (echo: EchoProcess): Promise<void> => {
+  try {
+    if (echo.child.pid !== undefined) process.kill(echo.child.pid, "SIGCONT")
+  } catch {
+    // already gone
+  }
+  return echo.kill()
+}
+
+interface Drill {
+  /** The hung backend's address, as a call's peer. */
+  readonly hung: string
+  /** All outcomes, times relative to the SIGSTOP. */
+  readonly outcomes: ReadonlyArray<Outcome>
+  /** Start time (ms after the stop) of the last call sent to the hung backend; -1 when none was. */
+  readonly lastToHungStartedAtMs: number
+}
+
+/**
+ * A live in-process backend `a` and a backend process `b`, both `#2`; calls
+ * until both answered, then SIGSTOP `b` and keep 8 calls going for
+ * `loadMs(boundMs)`.
+ */
+const drill = async (options: grpc.ChannelOptions, boundMs: number): Promise<Drill> => {
+  const a = await startEchoServer({ name: "a" })
+  defer(() => a.close({ force: true }))
+  const b = await startEchoProcess({ name: "b" })
+  defer(() => resumeAndKill(b))
+  const client = echoClient(`pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}#2`, {
+    "grpc.use_local_subchannel_pool": 1,
+    ...options
+  })
+  defer(() => client.close())
+
+  // Warm up: both backends answer (bounded).
+  const seen = new Set<string>()
+  for (let i = 0; i < 200 && seen.size < 2; i++) {
+    const outcome = await attempt(client, { deadlineMs: 5_000, waitForReady: true })
+    if (outcome.answeredBy !== undefined) seen.add(outcome.answeredBy)
+  }
+  expect([...seen].sort()).toEqual(["a", "b"])
+
+  const stoppedAt = Date.now()
+  process.kill(b.child.pid!, "SIGSTOP")
+  const outcomes = await steadyLoad(client, {
+    workers: 8,
+    durationMs: loadMs(boundMs),
+    deadlineMs: CALL_DEADLINE_MS,
+    origin: stoppedAt
+  })
+  const hung = `127.0.0.1:${b.port}`
+  const toHung = outcomes.filter((outcome) => outcome.peer === hung)
+  return { hung, outcomes, lastToHungStartedAtMs: toHung.length === 0 ? -1 : toHung.at(-1)!.startedAtMs }
+}
+
+/**
+ * The drill's verdict: the hung backend was picked at first (calls sent to
+ * it failed), and no call started after the bound was sent to it. A late
+ * call may still fail on the live in-process backend when this machine
+ * stalls longer than a call's deadline; those are counted, not judged.
+ */
+const expectAvoidedWithin = (result: Drill, boundMs: number, label: string): void => {
+  const { hung, outcomes } = result
+  const toHung = outcomes.filter((outcome) => outcome.peer === hung)
+  const late = outcomes.filter((outcome) => outcome.startedAtMs >= boundMs + MARGIN_MS)
+  const lateFailures = late.filter((outcome) => outcome.answeredBy === undefined)
+  console.log(
+    `hung backend, ${label}: documented bound ${boundMs} ms; last call sent to it started ${result.lastToHungStartedAtMs} ms after the SIGSTOP; ` +
+      `${summarize(outcomes)}; ${toHung.length} calls sent to it; after bound + margin: ${late.length} calls, ${lateFailures.length} failed ` +
+      `(${lateFailures.map((outcome) => `${outcome.startedAtMs} ms ${grpc.status[outcome.code!]} via ${outcome.peer ?? "no connection"}`).join("; ")})`
+  )
+  // The backend really hung and was picked: calls sent to it failed
+  // (deadline, or the keepalive closing their connection).
+  expect(toHung.length, summarize(outcomes)).toBeGreaterThan(0)
+  for (const outcome of toHung) {
+    expect([grpc.status.DEADLINE_EXCEEDED, grpc.status.UNAVAILABLE], JSON.stringify(outcome)).toContain(outcome.code)
+  }
+  // After the bound, no call is sent to it, and the live backend serves.
+  expect(late.filter((outcome) => outcome.peer === hung)).toEqual([])
+  expect(late.filter((outcome) => outcome.answeredBy === "a").length).toBeGreaterThan(20)
+  // A failed late call that reached no connection would hide where it went: there is none.
+  expect(lateFailures.filter((outcome) => outcome.peer === undefined)).toEqual([])
+}
+
+describe("a hung (SIGSTOPped) backend", () => {
+  it("with keepalive: gets no calls once its connections' pings go unanswered (within keepalive_time + keepalive_timeout)", async () => {
+    const keepaliveTimeMs = 1_000
+    const keepaliveTimeoutMs = 1_000
+    const bound = keepaliveTimeMs + keepaliveTimeoutMs
+    const result = await drill(
+      { "grpc.keepalive_time_ms": keepaliveTimeMs, "grpc.keepalive_timeout_ms": keepaliveTimeoutMs },
+      bound
+    )
+    expectAvoidedWithin(result, bound, `keepalive ${keepaliveTimeMs}/${keepaliveTimeoutMs} ms`)
+  })
+
+  it("under outlier_detection (failure percentage): is ejected within two intervals, every connection to it", async () => {
+    const intervalMs = 1_000
+    const serviceConfig = {
+      loadBalancingConfig: [
+        {
+          outlier_detection: {
+            interval: { seconds: intervalMs / 1_000, nanos: 0 },
+            // Longer than the test: no return while it runs.
+            base_ejection_time: { seconds: 30, nanos: 0 },
+            max_ejection_percent: 50,
+            failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 10 },
+            child_policy: [{ anchor_round_robin: {} }]
+          }
+        }
+      ]
+    }
+    const bound = 2 * intervalMs
+    const result = await drill({ "grpc.service_config": JSON.stringify(serviceConfig) }, bound)
+    expectAvoidedWithin(result, bound, `outlier_detection interval ${intervalMs} ms`)
+  })
+})
