@@ -7,6 +7,7 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -71,7 +72,11 @@ describe("AnchoredChannel", () => {
       const a = yield* echoServer("a")
       const b = yield* Effect.promise(() => startEchoServer({ name: "b" }))
       const anchored = yield* AnchoredChannel.make({ target: `pass:///127.0.0.1:${a.port},127.0.0.1:${b.port}` })
+      // The channel stays idle (no connection attempt) until waitForReady, and
+      // that waits for the stream's first element: no change can be missed.
+      const started = yield* Deferred.make<void>()
       const seen = yield* anchored.changes.pipe(
+        Stream.tap(() => Deferred.succeed(started, undefined)),
         Stream.map((stats) => stats.connections.map((c) => c.state).join(",")),
         // Until both were READY at once and then one of them no longer was.
         Stream.mapAccum(() => false, (bothSeen, states: string) => {
@@ -83,6 +88,7 @@ describe("AnchoredChannel", () => {
         Stream.runCollect,
         Effect.forkChild
       )
+      yield* Deferred.await(started)
       yield* anchored.waitForReady("10 seconds")
       yield* allReady(anchored, 2)
       yield* Effect.promise(() => b.close({ force: true }))

@@ -299,11 +299,15 @@ export const make = <const T extends string>(
       channel,
       client: (constructor) => new constructor(target, credentials, { channelOverride: channel }),
       stats: read,
-      changes: Stream.fromPubSub(changes).pipe(
-        Stream.merge(Stream.fromSchedule(Schedule.spaced("1 second"))),
-        Stream.mapEffect(() => read),
-        (signals) => Stream.concat(Stream.fromEffect(read), signals),
-        Stream.changesWith(sameStats)
+      // Subscribed before the first read, so no change falls between the two.
+      changes: Stream.unwrap(
+        Effect.map(PubSub.subscribe(changes), (subscription) =>
+          Stream.fromSubscription(subscription).pipe(
+            Stream.merge(Stream.fromSchedule(Schedule.spaced("1 second"))),
+            Stream.mapEffect(() => read),
+            (signals) => Stream.concat(Stream.fromEffect(read), signals),
+            Stream.changesWith(sameStats)
+          ))
       ),
       state: Effect.sync(() => channel.getConnectivityState(false)),
       waitForReady: (timeout) => waitForReady(channel, target, timeout)

@@ -37,11 +37,12 @@
  * @since 0.1.0
  */
 import { experimental, status as Status, type ChannelOptions } from "@grpc/grpc-js"
-import type * as Config from "effect/Config"
+import * as Config from "effect/Config"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
@@ -127,6 +128,18 @@ const forHosts = (hosts: ReadonlyArray<string>): EtcdLayer => Etcd.layerForHosts
 const describeError = (error: Etcd.EtcdError | Config.ConfigError): string =>
   error instanceof Etcd.EtcdError ? error.message : `etcd settings: ${error.message}`
 
+/**
+ * The client of a plain grpc-js channel when `ETCD_ENDPOINTS` is set (read
+ * once, through `Etcd.hostsConfig`, the one reader of that variable): its
+ * hosts, or, when it is malformed, a layer failing with that error (the
+ * channel reports it as UNAVAILABLE). `undefined` when it is not set.
+ */
+const fromEnvironment = (): EtcdLayer | undefined => {
+  const hosts = Effect.runSync(Effect.result(Config.option(Etcd.hostsConfig)))
+  if (Result.isFailure(hosts)) return Layer.effect(Etcd.Etcd, Effect.fail(hosts.failure))
+  return Option.isSome(hosts.success) ? forHosts(hosts.success.value) : undefined
+}
+
 /** Where this channel's etcd client comes from (see the module doc). */
 const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): EtcdLayer => {
   if (target.etcd.length > 0) return forHosts(target.etcd.map(Address.format))
@@ -140,8 +153,8 @@ const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): EtcdLaye
   if (defaultSource !== undefined) {
     return isOptions(defaultSource) ? Etcd.layer(defaultSource) : Etcd.layerFromClient(defaultSource)
   }
-  const env = process.env["ETCD_ENDPOINTS"]
-  if (env !== undefined && env.trim().length > 0) return forHosts(env.split(","))
+  const env = fromEnvironment()
+  if (env !== undefined) return env
   throw new Error(
     `${Target.format(target)} names no etcd endpoints: write them in the target ` +
       `(etcd://127.0.0.1:2379/${target.service}#${target.count}), pass a client to register({ etcd }), ` +

@@ -5,7 +5,9 @@
  *
  * A malformed target makes the channel constructor throw the core's
  * `TargetError` (offending piece and position), so `new Client(...)` fails at
- * once instead of failing every call later.
+ * once instead of failing every call later; so does a target asking for more
+ * connections than the channel's cap (`grpc_anchor.max_connections`, default
+ * 4,096), with the core's `ConnectionCapError`.
  *
  * The channel's default authority (its `:authority` header, and the TLS name
  * when no per-connection name applies) is the first address, e.g.
@@ -22,8 +24,12 @@
  * @since 0.1.0
  */
 import { experimental, type ChannelOptions } from "@grpc/grpc-js"
+import * as Result from "effect/Result"
 import * as Address from "../../core/Address.js"
+import * as Balancer from "../../core/Balancer.js"
+import * as Expansion from "../../core/Expansion.js"
 import * as Target from "../../core/Target.js"
+import { MAX_CONNECTIONS_OPTION } from "./AnchorRoundRobin.js"
 import { RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
@@ -41,6 +47,19 @@ import { targetOf } from "./internal/targetOf.js"
 export const SCHEME = "pass"
 
 const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => targetOf(uri, "Pass")
+
+/**
+ * The connection cap this channel's policy will apply, when the resolver can
+ * know it: the channel option, or the default. (When the user's service
+ * config names a policy, that config may set its own cap or pick another
+ * policy: then the policy alone decides.)
+ */
+const capOf = (options: ChannelOptions): number | undefined => {
+  const max = options[MAX_CONNECTIONS_OPTION]
+  if (max === undefined) return Balancer.DEFAULT_MAX_CONNECTIONS
+  // A malformed value is the policy's to report.
+  return typeof max === "number" && Number.isInteger(max) && max >= 1 ? max : undefined
+}
 
 /**
  * The grpc-js resolver class for `pass:` targets (registered by
@@ -67,6 +86,12 @@ export class PassResolver implements experimental.Resolver {
     options: ChannelOptions
   ) {
     const target = parsePass(uri)
+    this.serviceConfig = serviceConfigFor(options)
+    const max = this.serviceConfig === null ? undefined : capOf(options)
+    if (max !== undefined) {
+      const checked = Balancer.checkCap(Expansion.fromTarget(target), max)
+      if (Result.isFailure(checked)) throw checked.failure
+    }
     this.endpoints = target.endpoints.map(({ address }) => ({ addresses: [{ host: address.host, port: address.port }] }))
     const resolution: Resolution = {
       target: Target.format(target),
@@ -74,7 +99,6 @@ export class PassResolver implements experimental.Resolver {
       serverNames: new Map()
     }
     this.attributes = { [RESOLUTION_KEY]: resolution }
-    this.serviceConfig = serviceConfigFor(options)
   }
 
   updateResolution(): void {
