@@ -4,13 +4,13 @@
  * endpoint sets, and the demo's checks.
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import { describe, expect, it } from "vitest"
-import type * as EtcdRecord from "../../src/core/EtcdRecord.js"
-import * as Target from "../../src/core/Target.js"
-import { evaluate, MIN_PHASE_CALLS, SHARE_TOLERANCE, type PhaseName, type State } from "../../src/main/cli/demo.js"
-import { caretLines, EXIT_USAGE, parseTarget } from "../../src/main/cli/internal/common.js"
-import { diff } from "../../src/main/cli/watch.js"
+import * as Result from "effect/Result"
+import { describe, expect, it } from "@effect/vitest"
+import { type EtcdRecord, Target } from "grpc-anchor/core"
+import { evaluate } from "../src/demo/judge.js"
+import { MIN_PHASE_CALLS, SHARE_TOLERANCE, type PhaseName, type State } from "../src/demo/state.js"
+import { caretLines, EXIT_USAGE, parseTarget } from "../src/internal/common.js"
+import { diff } from "../src/watch.js"
 
 describe("caretLines", () => {
   const long = `pass:///${Array.from({ length: 40 }, (_, i) => `10.0.0.${i}:80`).join(",")},10.9.9.9:99999`
@@ -52,7 +52,7 @@ describe("parseTarget", () => {
     ["etcd://http://127.0.0.1:2379/demo#2", "MissingPort"],
     ["etcd://127.0.0.1:2379/a#b#2", "InvalidCount"]
   ] as const)("%j: a usage error with the core's message and a caret under the piece", (input, problem) => {
-    const error = Either.getOrThrow(Either.flip(Target.parse(input)))
+    const error = Result.getOrThrow(Result.flip(Target.parse(input)))
     expect(error.problem).toBe(problem)
     const failed = Effect.runSync(Effect.flip(parseTarget(input)))
     expect(failed.exitCode).toBe(EXIT_USAGE)

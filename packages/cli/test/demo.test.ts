@@ -4,7 +4,7 @@
  * servers saw (3/2/1 connections), the shares per phase, and no failed call
  * after the kill was seen.
  */
-import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import { hasAnsi, killAll, requireBuild, run } from "./run.js"
 
 beforeAll(requireBuild)

@@ -4,8 +4,8 @@
  * and the removal when register gets SIGTERM; register exits 0 with its
  * lease revoked. Also `demo --etcd`, and etcd with authentication.
  */
-import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { etcdForFile } from "../support/etcdForFile.js"
+import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import { etcdForFile } from "../../../test/support/etcdForFile.js"
 import { hasStackTrace, killAll, requireBuild, run, start } from "./run.js"
 
 beforeAll(requireBuild)

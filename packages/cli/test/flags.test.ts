@@ -4,7 +4,7 @@
  * `--help` and `--version` work.
  */
 import { readFileSync } from "node:fs"
-import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import { hasAnsi, hasStackTrace, killAll, requireBuild, run } from "./run.js"
 
 beforeAll(requireBuild)
@@ -14,13 +14,14 @@ const oneLine = (text: string) => text.trimEnd().split("\n")
 
 describe("bad flags and values", () => {
   it.each([
-    ["an unknown subcommand", ["bogus"], /Invalid subcommand for grpc-anchor/],
-    ["an unknown flag", ["demo", "--bogus"], /unknown argument: '--bogus'/],
-    ["a duration that is not a number", ["demo", "--duration", "abc"], /'abc' is not a float/],
+    ["an unknown subcommand", ["bogus"], /Unknown subcommand "bogus" for "grpc-anchor" \(see grpc-anchor --help\)$/],
+    ["an unknown flag", ["demo", "--bogus"], /Unrecognized flag: --bogus in command grpc-anchor demo \(see grpc-anchor demo --help\)$/],
+    ["a misspelt flag", ["resolve", "--jsn", "x"], /Unrecognized flag: --jsn .*\(did you mean --json\?\)/],
+    ["a duration that is not a number", ["demo", "--duration", "abc"], /Invalid value for flag --duration: "abc"/],
     ["a duration out of range", ["demo", "--duration", "0"], /--duration must be between 1 and 3600, got 0/],
     ["a TTL of 0", ["register", "--etcd", "127.0.0.1:2379", "--service", "s", "--address", "10.0.0.1:80", "--ttl", "0"], /--ttl must be a whole number of seconds >= 1, got 0/],
-    ["missing options", ["register", "--etcd", "127.0.0.1:2379"], /Expected to find option: '--service'; Expected to find option: '--address'/],
-    ["a missing target", ["resolve"], /Missing argument <TARGET>/],
+    ["missing options", ["register", "--etcd", "127.0.0.1:2379"], /Missing required flag: --service/],
+    ["a missing target", ["resolve"], /Missing required argument: TARGET/],
     ["metadata that is not JSON", ["register", "--etcd", "127.0.0.1:1", "--service", "s", "--address", "10.0.0.1:80", "--metadata", "{x"], /--metadata is not valid JSON/],
     ["an address without a port", ["register", "--etcd", "127.0.0.1:1", "--service", "s", "--address", "10.0.0.1"], /--address: the address has no port/],
     ["an empty etcd list", ["register", "--etcd", ",", "--service", "s", "--address", "10.0.0.1:80"], /--etcd must list etcd endpoints/],
@@ -75,7 +76,7 @@ describe("failures at run time", () => {
 
 describe("help and version", () => {
   it("--version prints the package version", async () => {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
     const result = await run(["--version"])
     expect(result.code).toBe(0)
     expect(result.stdout.trim()).toBe(pkg.version)

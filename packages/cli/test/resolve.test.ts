@@ -3,9 +3,9 @@
  * period of the schedule; bad targets exit 2 with a caret under the piece
  * the core's TargetError names.
  */
-import * as Either from "effect/Either"
-import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import * as Target from "../../src/core/Target.js"
+import * as Result from "effect/Result"
+import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Target } from "grpc-anchor/core"
 import { hasAnsi, hasStackTrace, killAll, requireBuild, run } from "./run.js"
 
 beforeAll(requireBuild)
@@ -95,9 +95,9 @@ describe("resolve: bad targets", () => {
     ["space in service", "etcd:///my service"],
     ["bad etcd endpoint", "etcd://127.0.0.1:2379,nope/svc"]
   ])("%s: exits 2, prints the error with a caret under the offending piece", async (_name, input) => {
-    const expected = Either.getLeft(Target.parse(input))
-    if (expected._tag === "None") throw new Error(`${input} parses`)
-    const error = expected.value
+    const parsed = Target.parse(input)
+    if (Result.isSuccess(parsed)) throw new Error(`${input} parses`)
+    const error = parsed.failure
     const result = await run(["resolve", input])
     expect(result.code).toBe(2)
     expect(result.stdout).toBe("")

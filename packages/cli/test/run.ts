@@ -1,5 +1,5 @@
 /**
- * Runs the built `grpc-anchor` command (dist/main/cli/bin.js) as a
+ * Runs the built `grpc-anchor` command (packages/cli/dist/bin.js) as a
  * subprocess for the CLI suites: every wait is bounded, and every process
  * started here is killed by {@link killAll} (call it in afterEach).
  */
@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
-export const BIN = fileURLToPath(new URL("../../dist/main/cli/bin.js", import.meta.url))
+export const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 
 /** Fails with the command to run when the build is missing (`npm test` builds first). */
 export const requireBuild = (): void => {
@@ -55,7 +55,7 @@ export const killAll = async (): Promise<void> => {
   )
 }
 
-/** Starts `node dist/main/cli/bin.js ...args` with stdout and stderr piped. */
+/** Starts `node packages/cli/dist/bin.js ...args` with stdout and stderr piped. */
 export const start = (args: ReadonlyArray<string>, options: { readonly env?: NodeJS.ProcessEnv } = {}): Running => {
   const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
