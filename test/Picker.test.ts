@@ -207,3 +207,11 @@ describe("Picker is opaque", () => {
     expect(Picker.isPicker({ ...picker })).toBe(false) // a copy loses the cache it relies on
   })
 })
+
+describe("Picker as JSON", () => {
+  it("shows its slots and position, without the cache that refers back to it", () => {
+    const picker = Picker.make([A, B], 1)
+    Picker.pick(picker, Picker.readiness(2, true))
+    expect(JSON.parse(JSON.stringify({ picker }))).toEqual({ picker: { _id: "Picker", slots: [A, B], position: 1 } })
+  })
+})

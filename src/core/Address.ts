@@ -20,6 +20,12 @@ import * as Result from "effect/Result"
  * without brackets in its RFC 5952 text form, so equal addresses are equal
  * strings.
  *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * const address: Address.Address = Address.unsafeParse("[0:0::1]:9080") // { host: "::1", port: 9080 }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Address {
@@ -30,12 +36,26 @@ export interface Address {
 /**
  * The host that `:port` stands for.
  *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * Address.unsafeParse(":9080").host === Address.LOCAL_HOST // true: "localhost"
+ * ```
+ *
  * @since 0.1.0
  */
 export const LOCAL_HOST = "localhost"
 
 /**
  * What was wrong with an address.
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Address } from "grpc-anchor/core"
+ * const result = Address.parse("10.0.0.1")
+ * Result.isFailure(result) && result.failure.problem // "MissingPort"
+ * ```
  *
  * @since 0.1.0
  */
@@ -63,6 +83,17 @@ const describe: Record<AddressProblem, string> = {
  * was parsed (plus the offset the caller passed in), so a caller can point at
  * it.
  *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * try {
+ *   Address.unsafeParse("10.0.0.1:99999")
+ * } catch (error) {
+ *   // AddressError: problem "PortOutOfRange", piece "99999", position 9,
+ *   // message 'the port is outside 1..65535: "99999" at position 9 in "10.0.0.1:99999"'
+ * }
+ * ```
+ *
  * @since 0.1.0
  */
 export class AddressError extends Data.TaggedError("AddressError")<{
@@ -84,6 +115,13 @@ export class AddressError extends Data.TaggedError("AddressError")<{
 /**
  * Formats an address as `host:port`, with brackets around an IPv6 host.
  *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * Address.format({ host: "::1", port: 80 }) // "[::1]:80"
+ * Address.format({ host: "backend.example", port: 443 }) // "backend.example:443"
+ * ```
+ *
  * @since 0.1.0
  */
 export const format = (address: Address): string =>
@@ -93,6 +131,12 @@ export const format = (address: Address): string =>
  * Two addresses are the same backend when host and port are equal (hosts are
  * canonical after parsing).
  *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * Address.equals(Address.unsafeParse("[0:0::1]:80"), Address.unsafeParse("[::1]:80")) // true
+ * ```
+ *
  * @since 0.1.0
  */
 export const equals = (a: Address, b: Address): boolean => a.host === b.host && a.port === b.port
@@ -100,6 +144,13 @@ export const equals = (a: Address, b: Address): boolean => a.host === b.host && 
 /**
  * Parses `host:port`, `[ipv6]:port` or `:port`. `offset` is added to every
  * reported position, for callers that parse a piece of a larger text.
+ *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * Address.parse("A.Example:080") // Success({ host: "a.example", port: 80 })
+ * Address.parse("::1:80") // Failure(AddressError UnbracketedIPv6)
+ * ```
  *
  * @since 0.1.0
  */
@@ -157,10 +208,17 @@ export const parse = (text: string, offset = 0): Result.Result<Address, AddressE
 /**
  * Like {@link parse}, but throws the {@link AddressError}.
  *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * Address.unsafeParse(":9080") // { host: "localhost", port: 9080 }
+ * Address.unsafeParse("h") // throws AddressError (MissingPort)
+ * ```
+ *
  * @since 0.1.0
  */
 export const unsafeParse = (text: string): Address =>
-  // Either.getOrThrow would throw a generic Error; the doc promises the AddressError.
+  // Result.getOrThrow would throw a generic Error; the doc promises the AddressError.
   Result.getOrThrowWith(parse(text), (error) => error)
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/
@@ -184,6 +242,16 @@ const canonicalHost = (text: string): string | undefined => {
 /**
  * The RFC 5952 text of an IPv6 address (lower case, longest run of zero
  * groups compressed), or undefined when `text` is not an IPv6 address.
+ *
+ * @example
+ * ```ts
+ * import { Address } from "grpc-anchor/core"
+ * Address.canonicalIPv6("2001:DB8:0:0:0:0:0:1") // "2001:db8::1"
+ * Address.canonicalIPv6("::ffff:10.0.0.1") // "::ffff:a00:1"
+ * Address.canonicalIPv6("10.0.0.1") // undefined
+ * ```
+ *
+ * @since 0.1.0
  */
 export const canonicalIPv6 = (text: string): string | undefined => {
   const lower = text.toLowerCase()

@@ -25,6 +25,15 @@ import * as EtcdRecord from "./EtcdRecord.js"
 /**
  * A change to one etcd key, as a watch response or a listing reports it.
  *
+ * @example
+ * ```ts
+ * import type { EndpointSet } from "grpc-anchor/core"
+ * const events: ReadonlyArray<EndpointSet.Event> = [
+ *   { _tag: "Put", key: "svc/a", value: '{"Op":0,"Addr":"10.0.0.1:9080","Metadata":null}' },
+ *   { _tag: "Delete", key: "svc/b" }
+ * ]
+ * ```
+ *
  * @since 0.1.0
  */
 export type Event =
@@ -32,7 +41,15 @@ export type Event =
   | { readonly _tag: "Delete"; readonly key: string }
 
 /**
- * The good records of one service, by etcd key.
+ * The good records of one service, by etcd key. Build it from {@link empty}
+ * with {@link applyBatch}; read it with {@link endpoints} or {@link addresses}.
+ *
+ * @example
+ * ```ts
+ * import { EndpointSet } from "grpc-anchor/core"
+ * const { set } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [{ _tag: "Put", key: "svc/a", value: '{"Addr":"h:1"}' }])
+ * set.records.get("svc/a") // { address: "h:1", metadata: null }
+ * ```
  *
  * @since 0.1.0
  */
@@ -43,12 +60,24 @@ export interface EndpointSet {
 /**
  * The set with no records.
  *
+ * @example
+ * ```ts
+ * import { EndpointSet } from "grpc-anchor/core"
+ * EndpointSet.addresses(EndpointSet.empty) // []
+ * ```
+ *
  * @since 0.1.0
  */
 export const empty: EndpointSet = { records: new Map() }
 
 /**
  * The default cap on records per service.
+ *
+ * @example
+ * ```ts
+ * import { EndpointSet } from "grpc-anchor/core"
+ * EndpointSet.DEFAULT_CAP // 10000; pass { cap } to applyBatch for another
+ * ```
  *
  * @since 0.1.0
  */
@@ -64,6 +93,18 @@ export const DEFAULT_CAP = 10_000
  * `"OverCap"`; keys already in the set are always updated.
  *
  * Applying a batch gives the same set as applying its events one by one.
+ *
+ * @example
+ * ```ts
+ * import { EndpointSet } from "grpc-anchor/core"
+ * const { set, skipped } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [
+ *   { _tag: "Put", key: "svc/a", value: '{"Op":0,"Addr":"10.0.0.1:9080","Metadata":null}' },
+ *   { _tag: "Put", key: "svc/b", value: "garbage" },
+ *   { _tag: "Put", key: "svc2/c", value: '{"Op":0,"Addr":"10.0.0.3:9080","Metadata":null}' } // not svc's
+ * ])
+ * EndpointSet.addresses(set) // ["10.0.0.1:9080"]
+ * skipped.map((error) => error.problem) // ["InvalidJson"]
+ * ```
  *
  * @since 0.1.0
  */
@@ -106,6 +147,15 @@ export const applyBatch = (
  * and for an address stored under several keys, the record with the smallest
  * key.
  *
+ * @example
+ * ```ts
+ * import { EndpointSet, EtcdRecord } from "grpc-anchor/core"
+ * const put = (key: string, address: string) =>
+ *   ({ _tag: "Put", key, value: EtcdRecord.encode("svc", { address, metadata: key }).value }) as const
+ * const { set } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/z", "h:1"), put("svc/a", "h:1")])
+ * EndpointSet.endpoints(set) // [{ address: "h:1", metadata: "svc/a" }]: one per address, the smallest key's
+ * ```
+ *
  * @since 0.1.0
  */
 export const endpoints = (set: EndpointSet): ReadonlyArray<EtcdRecord.Endpoint> => {
@@ -124,6 +174,16 @@ export const endpoints = (set: EndpointSet): ReadonlyArray<EtcdRecord.Endpoint> 
 /**
  * The unique addresses of a set, ordered by the etcd key (byte order) of the
  * first record that holds each.
+ *
+ * @example
+ * ```ts
+ * import { EndpointSet } from "grpc-anchor/core"
+ * const { set } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [
+ *   { _tag: "Put", key: "svc/b", value: '{"Addr":"h:2"}' },
+ *   { _tag: "Put", key: "svc/a", value: '{"Addr":"H:1"}' }
+ * ])
+ * EndpointSet.addresses(set) // ["h:1", "h:2"]
+ * ```
  *
  * @since 0.1.0
  */

@@ -45,6 +45,12 @@ import * as Address from "./Address.js"
  * {@link Address.format} writes it) and the record's `Metadata` (JSON data, or
  * null).
  *
+ * @example
+ * ```ts
+ * import type { EtcdRecord } from "grpc-anchor/core"
+ * const endpoint: EtcdRecord.Endpoint = { address: "10.0.0.7:9080", metadata: { serverName: "billing.internal" } }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Endpoint {
@@ -55,6 +61,13 @@ export interface Endpoint {
 /**
  * A decoded record: the etcd key it was stored under and its endpoint.
  *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * const record: EtcdRecord.Record = EtcdRecord.unsafeDecode("svc/a", '{"Op":0,"Addr":"h:1","Metadata":null}')
+ * // { key: "svc/a", endpoint: { address: "h:1", metadata: null } }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Record {
@@ -63,7 +76,16 @@ export interface Record {
 }
 
 /**
- * Why a stored value is not an endpoint.
+ * Why a stored value is not an endpoint (`OverCap` comes from
+ * `EndpointSet.applyBatch`, the others from {@link decode}).
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * const result = EtcdRecord.decode("svc/a", '{"Op":1,"Addr":"h:1"}')
+ * Result.isFailure(result) && result.failure.problem // "DeleteOp"
+ * ```
  *
  * @since 0.1.0
  */
@@ -96,6 +118,17 @@ const shorten = (text: string): string =>
  * A stored value that is not an endpoint. `key` is the etcd key, `detail` says
  * what exactly was wrong (never the whole value).
  *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * try {
+ *   EtcdRecord.unsafeDecode("svc/a", '{"Op":0,"Addr":"10.0.0.1"}')
+ * } catch (error) {
+ *   // EtcdRecordError, problem "InvalidAddr", reason "Addr is not a valid host:port address",
+ *   // message 'etcd record "svc/a": Addr is not a valid host:port address (the address has no port; ...)'
+ * }
+ * ```
+ *
  * @since 0.1.0
  */
 export class EtcdRecordError extends Data.TaggedError("EtcdRecordError")<{
@@ -119,6 +152,12 @@ export class EtcdRecordError extends Data.TaggedError("EtcdRecordError")<{
  * The key prefix of a service's records: `${service}/`. Watching this prefix
  * (not `service` alone) is what keeps `svc` from seeing `svc2/...`.
  *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.prefix("prod/billing") // "prod/billing/"
+ * ```
+ *
  * @since 0.1.0
  */
 export const prefix = (service: string): string => `${service}/`
@@ -129,9 +168,10 @@ export const prefix = (service: string): string => `${service}/`
  *
  * @example
  * ```ts
- * owns("svc", "svc/10.0.0.1:80") // true
- * owns("svc", "svc2/10.0.0.1:80") // false
- * owns("svc", "svc/") // false
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.owns("svc", "svc/10.0.0.1:80") // true
+ * EtcdRecord.owns("svc", "svc2/10.0.0.1:80") // false
+ * EtcdRecord.owns("svc", "svc/") // false
  * ```
  *
  * @since 0.1.0
@@ -144,6 +184,12 @@ export const owns = (service: string, key: string): boolean => {
 /**
  * The key Go's convention (and the Registrar) uses for an address:
  * `${service}/${address}`.
+ *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.keyOf("billing", "[::1]:9080") // "billing/[::1]:9080"
+ * ```
  *
  * @since 0.1.0
  */
@@ -222,6 +268,12 @@ const goQuote = (text: string): string => {
  * Orders strings as Go orders map keys and etcd orders keys: by their UTF-8
  * bytes, which is code point order (not JavaScript's UTF-16 order).
  *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * ["\u{1F600}", "\uFFFF"].sort(EtcdRecord.compareCodePoints) // ["\uFFFF", "\u{1F600}"]; .sort() alone gives the reverse
+ * ```
+ *
  * @since 0.1.0
  */
 export const compareCodePoints = (a: string, b: string): number => {
@@ -289,6 +341,14 @@ const goJson = (value: unknown, seen: Set<object>): string | undefined => {
  * JSON data (objects, arrays, strings, finite numbers, booleans, null) is
  * written byte-exact with Go's `json.Marshal`; undefined metadata is null.
  * Throws a TypeError when the metadata contains a cycle.
+ *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.encode("billing", { address: "10.0.0.7:9080", metadata: { zone: "b", serverName: "billing.internal" } })
+ * // { key: "billing/10.0.0.7:9080",
+ * //   value: '{"Op":0,"Addr":"10.0.0.7:9080","Metadata":{"serverName":"billing.internal","zone":"b"}}' }
+ * ```
  *
  * @since 0.1.0
  */
@@ -437,6 +497,13 @@ export const decode = (key: string, value: string): Result.Result<Record, EtcdRe
 /**
  * Like {@link decode}, but throws the {@link EtcdRecordError}.
  *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.unsafeDecode("svc/a", '{"addr":"H:1"}') // { key: "svc/a", endpoint: { address: "h:1", metadata: null } }
+ * EtcdRecord.unsafeDecode("svc/a", "nope") // throws EtcdRecordError (InvalidJson)
+ * ```
+ *
  * @since 0.1.0
  */
 export const unsafeDecode = (key: string, value: string): Record =>
@@ -444,7 +511,14 @@ export const unsafeDecode = (key: string, value: string): Record =>
 
 /**
  * Two endpoints are the same when their addresses are equal and their metadata
- * encode to the same JSON.
+ * encode to the same JSON (so key order inside the metadata does not matter).
+ *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.sameEndpoint({ address: "h:1", metadata: { a: 1, b: 2 } }, { address: "h:1", metadata: { b: 2, a: 1 } }) // true
+ * EtcdRecord.sameEndpoint({ address: "h:1", metadata: null }, { address: "h:2", metadata: null }) // false
+ * ```
  *
  * @since 0.1.0
  */

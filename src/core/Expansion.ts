@@ -22,6 +22,12 @@ import type * as Target from "./Target.js"
  * An address (canonical `Address.format` text) and its number of
  * connections, a whole number >= 0.
  *
+ * @example
+ * ```ts
+ * import type { Expansion } from "grpc-anchor/core"
+ * const weighted: Expansion.Weighted = { address: "10.0.0.1:9080", count: 2 }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Weighted {
@@ -31,6 +37,12 @@ export interface Weighted {
 
 /**
  * The stable identity of one connection: the `index`-th connection to `address`.
+ *
+ * @example
+ * ```ts
+ * import type { Expansion } from "grpc-anchor/core"
+ * const second: Expansion.Slot = { address: "10.0.0.1:9080", index: 1 } // the 2nd connection to 10.0.0.1:9080
+ * ```
  *
  * @since 0.1.0
  */

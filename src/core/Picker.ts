@@ -31,6 +31,12 @@ import type * as Expansion from "./Expansion.js"
  * order. Treat it as immutable: the picker caches work per `Readiness`
  * object, so a change must be a new object ({@link setReady} makes one).
  *
+ * @example
+ * ```ts
+ * import { Picker } from "grpc-anchor/core"
+ * const ready: Picker.Readiness = Picker.setReady(Picker.readiness(3), 2, true) // flags [false, false, true]
+ * ```
+ *
  * @since 0.1.0
  */
 export interface Readiness {
@@ -130,6 +136,14 @@ export const isPicker = (u: unknown): u is Picker => u instanceof PickerImpl
  * The outcome of a pick: the slot at `index` in `picker.slots` and the
  * picker to use for the next call, or `NoneReady` when no slot is ready.
  *
+ * @example
+ * ```ts
+ * import { Picker } from "grpc-anchor/core"
+ * let picker = Picker.make([{ address: "a:1", index: 0 }])
+ * const result: Picker.Pick = Picker.pick(picker, Picker.readiness(1, true))
+ * if (result._tag === "Picked") picker = result.next // result.slot: { address: "a:1", index: 0 }
+ * ```
+ *
  * @since 0.1.0
  */
 export type Pick =
@@ -160,6 +174,11 @@ class PickerImpl implements Picker {
     readonly position: number,
     readonly ring: Ring
   ) {}
+
+  /** What logs and JSON show: the cache (`ring`) refers back to the picker, so it is left out. */
+  toJSON(): { readonly _id: "Picker"; readonly slots: ReadonlyArray<Expansion.Slot>; readonly position: number } {
+    return { _id: "Picker", slots: this.slots, position: this.position }
+  }
 }
 
 const makeRing = (slots: ReadonlyArray<Expansion.Slot>): Ring => ({

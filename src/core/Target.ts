@@ -30,12 +30,24 @@ import * as Address from "./Address.js"
  * The largest number of connections one address (or one discovered etcd
  * endpoint) may ask for, after duplicates are merged.
  *
+ * @example
+ * ```ts
+ * import { Target } from "grpc-anchor/core"
+ * Target.MAX_COUNT // 256: "pass:///a:1#257" is a CountTooLarge error
+ * ```
+ *
  * @since 0.1.0
  */
 export const MAX_COUNT = 256
 
 /**
  * One backend address and how many connections to open to it (1..{@link MAX_COUNT}).
+ *
+ * @example
+ * ```ts
+ * import type { Target } from "grpc-anchor/core"
+ * const weighted: Target.WeightedAddress = { address: { host: "10.0.0.1", port: 9080 }, count: 2 }
+ * ```
  *
  * @since 0.1.0
  */
@@ -48,6 +60,13 @@ export interface WeightedAddress {
  * A `pass:///` target: a fixed list of backends. Each address appears once
  * (duplicates in the text are merged and their counts added), in the order
  * of its first appearance.
+ *
+ * @example
+ * ```ts
+ * import { Target } from "grpc-anchor/core"
+ * const target = Target.unsafeParse("pass:///a:1#2,b:2,a:1") // a PassTarget
+ * target._tag === "Pass" && target.endpoints.map((e) => e.count) // [3, 1]
+ * ```
  *
  * @since 0.1.0
  */
@@ -62,6 +81,13 @@ export interface PassTarget {
  * first-appearance order), the service key prefix, and the number of
  * connections to open to each discovered backend.
  *
+ * @example
+ * ```ts
+ * import { Target } from "grpc-anchor/core"
+ * Target.unsafeParse("etcd://10.0.0.5:2379/prod/billing#3")
+ * // an EtcdTarget: { _tag: "Etcd", etcd: [{ host: "10.0.0.5", port: 2379 }], service: "prod/billing", count: 3 }
+ * ```
+ *
  * @since 0.1.0
  */
 export interface EtcdTarget {
@@ -72,7 +98,15 @@ export interface EtcdTarget {
 }
 
 /**
- * A parsed target.
+ * A parsed target: a {@link PassTarget} or an {@link EtcdTarget}, told apart by `_tag`.
+ *
+ * @example
+ * ```ts
+ * import { Target } from "grpc-anchor/core"
+ * const describe = (target: Target.Target): string =>
+ *   target._tag === "Pass" ? `${target.endpoints.length} addresses` : `service ${target.service}`
+ * describe(Target.unsafeParse("etcd:///billing")) // "service billing"
+ * ```
  *
  * @since 0.1.0
  */
@@ -83,6 +117,14 @@ export type Target = PassTarget | EtcdTarget
  * `InvalidPort`, `PortOutOfRange`, `UnbalancedBracket`, `UnbracketedIPv6`,
  * `InvalidHost`) apply to backend addresses and etcd endpoints alike; the
  * message says which one it was.
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Target } from "grpc-anchor/core"
+ * const result = Target.parse("pass:///a:1#0")
+ * Result.isFailure(result) && result.failure.problem // "ZeroCount"
+ * ```
  *
  * @since 0.1.0
  */
@@ -184,9 +226,10 @@ const quote = (text: string, max: number): string =>
  *
  * @example
  * ```ts
- * import { Either } from "effect"
+ * import { Result } from "effect"
  * import { Target } from "grpc-anchor/core"
- * const error = Either.getLeft(Target.parse("pass:///a:1#0")) // TargetError
+ * const result = Target.parse("pass:///a:1#0")
+ * if (Result.isFailure(result)) result.failure // TargetError
  * // problem "ZeroCount", piece "0", position 12,
  * // message: 'the count is 0; expected a whole number 1..256 (remove the entry ...): "0" at position 12 in "pass:///a:1#0"'
  * ```
@@ -225,16 +268,16 @@ const DECIMAL = /^(?:[0-9]+\.[0-9]*|\.[0-9]+)$/
 type Parsed<A> = Result.Result<A, TargetError>
 
 /**
- * Parses a target. Total: any string gives a `Right` target or a `Left`
- * {@link TargetError}; nothing is thrown. Linear time in the length of
+ * Parses a target. Total: any string gives a `Success` with the target or a
+ * `Failure` with a {@link TargetError}; nothing is thrown. Linear time in the length of
  * `text`.
  *
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
  * Target.parse("etcd://10.0.0.5:2379/prod/billing#3")
- * // Right({ _tag: "Etcd", etcd: [{ host: "10.0.0.5", port: 2379 }], service: "prod/billing", count: 3 })
- * Target.parse("pass:///a:1,,b:2") // Left(TargetError EmptyEntry at position 12)
+ * // Success({ _tag: "Etcd", etcd: [{ host: "10.0.0.5", port: 2379 }], service: "prod/billing", count: 3 })
+ * Target.parse("pass:///a:1,,b:2") // Failure(TargetError EmptyEntry at position 12)
  * ```
  *
  * @since 0.1.0
