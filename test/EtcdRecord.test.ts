@@ -94,8 +94,75 @@ describe("EtcdRecord.decode", () => {
     expect(error.message.length).toBeLessThan(600)
   })
 
+  it.each([
+    ["metadata object", `{"Addr":"h:1","Metadata":{"serverName":"b.internal","w":[1,2]}}`, { serverName: "b.internal", w: [1, 2] }],
+    ["metadata array", `{"Addr":"h:1","Metadata":[1,"x",null]}`, [1, "x", null]],
+    ["metadata number", `{"Addr":"h:1","Metadata":2.5}`, 2.5],
+    ["metadata false", `{"Addr":"h:1","Metadata":false}`, false],
+    ["metadata null", `{"Addr":"h:1","Metadata":null}`, null]
+  ] as const)("keeps any JSON as metadata: %s", (_name, value, metadata) => {
+    expect(EtcdRecord.decode("svc/k", value)).toEqual(Result.succeed({ key: "svc/k", endpoint: { address: "h:1", metadata } }))
+  })
+
+  it("ignores a __proto__ field and does not let it change the result", () => {
+    const decoded = EtcdRecord.unsafeDecode("svc/k", `{"__proto__":{"Addr":"evil:1"},"Addr":"h:1"}`)
+    expect(decoded.endpoint).toEqual({ address: "h:1", metadata: null })
+    expect(Object.getPrototypeOf(decoded.endpoint)).toBe(Object.prototype)
+  })
+
+  it.each([
+    ["Op 1", `{"Op":1,"Addr":"h:1"}`, "DeleteOp", "Op 1"],
+    ["Op 2", `{"Op":2,"Addr":"h:1"}`, "InvalidOp", "Op 2"],
+    ["Op string", `{"op":"0","Addr":"h:1"}`, "InvalidOp", `Op "0"`],
+    ["Op and Addr both bad: Op first", `{"Op":7,"Addr":5}`, "InvalidOp", "Op 7"],
+    ["no Addr", `{"Op":0}`, "MissingAddr", "no Addr field"],
+    ["Addr number", `{"Addr":5000}`, "MissingAddr", "Addr is 5000"],
+    ["Addr object", `{"ADDR":{"host":"h"}}`, "MissingAddr", `Addr is {"host":"h"}`],
+    ["null", "null", "NotAnObject", "null"],
+    ["array", "[]", "NotAnObject", "an array"],
+    ["number", "1", "NotAnObject", "a number"],
+    ["boolean", "true", "NotAnObject", "a boolean"],
+    ["string", `"h:1"`, "NotAnObject", "a string"],
+    ["empty value", "", "InvalidJson", "empty"],
+    ["not JSON", "hello", "InvalidJson", `5 characters, starting "hello"`]
+  ] as const)("names the problem and what was wrong: %s", (_name, value, problem, detail) => {
+    const error = failureOf(EtcdRecord.decode("svc/k", value))
+    expect({ problem: error.problem, detail: error.detail }).toEqual({ problem, detail })
+  })
+
+  it.each([
+    ["[::1]", "the address has no port"],
+    ["10.0.0.1:0", "the port is outside 1..65535"],
+    ["::1:80", "an IPv6 address must be written in brackets"],
+    ["bad host!:80", "the host is not a valid hostname"]
+  ])("an Addr of %j is InvalidAddr, with the address parser's explanation", (addr, explanation) => {
+    const error = failureOf(EtcdRecord.decode("svc/k", JSON.stringify({ Op: 0, Addr: addr })))
+    expect(error.problem).toBe("InvalidAddr")
+    expect(error.reason).toBe("Addr is not a valid host:port address")
+    expect(error.message).toContain(explanation)
+  })
+
+  it("keeps the message short for a huge Addr", () => {
+    const error = failureOf(EtcdRecord.decode("svc/k", JSON.stringify({ Op: 0, Addr: "x".repeat(1_000_000) })))
+    expect(error.problem).toBe("InvalidAddr")
+    expect(error.message.length).toBeLessThan(600)
+  })
+
   it("unsafeDecode throws the error", () => {
     expect(() => EtcdRecord.unsafeDecode("svc/k", "nope")).toThrow(/not JSON/)
+    expect(() => EtcdRecord.unsafeDecode("svc/k", "nope")).toThrow(EtcdRecord.EtcdRecordError)
+  })
+})
+
+describe("EtcdRecord.sameEndpoint", () => {
+  it.each([
+    [{ address: "h:1", metadata: null }, { address: "h:1", metadata: null }, true],
+    [{ address: "h:1", metadata: { a: 1, b: [2] } }, { address: "h:1", metadata: { b: [2], a: 1 } }, true],
+    [{ address: "h:1", metadata: null }, { address: "h:2", metadata: null }, false],
+    [{ address: "h:1", metadata: { a: 1 } }, { address: "h:1", metadata: { a: 2 } }, false],
+    [{ address: "h:1", metadata: "1" }, { address: "h:1", metadata: 1 }, false]
+  ] as const)("sameEndpoint(%j, %j) = %j", (a, b, expected) => {
+    expect(EtcdRecord.sameEndpoint(a, b)).toBe(expected)
   })
 })
 
