@@ -14,6 +14,11 @@
  *   every connection to the address is ejected within two intervals of the
  *   stop.
  *
+ * Without either (grpc-js's defaults, kept by grpc-anchor: see the README),
+ * the hung backend keeps its share of calls, each failing at its deadline,
+ * until the kernel gives up on the connection (minutes); the last case here
+ * pins that, so a change of the default shows up.
+ *
  * Times here are correctness bounds with a margin (the calls started after
  * the bound all succeed), not speed goals; the measured times are printed.
  */
@@ -154,5 +159,18 @@ describe("a hung (SIGSTOPped) backend", () => {
     const bound = 2 * intervalMs
     const result = await drill({ "grpc.service_config": JSON.stringify(serviceConfig) }, bound)
     expectAvoidedWithin(result, bound, `outlier_detection interval ${intervalMs} ms`)
+  })
+
+  it("with neither (the default): keeps getting its share of calls, each failing at its deadline", async () => {
+    const bound = 2_000
+    const result = await drill({}, bound)
+    const late = result.outcomes.filter((outcome) => outcome.startedAtMs >= bound + MARGIN_MS)
+    const lateToHung = late.filter((outcome) => outcome.peer === result.hung)
+    console.log(
+      `hung backend, no keepalive, no outlier detection: ${summarize(result.outcomes)}; after ${bound + MARGIN_MS} ms still ${lateToHung.length} of ${late.length} calls sent to it ` +
+        `(last started ${result.lastToHungStartedAtMs} ms after the SIGSTOP)`
+    )
+    expect(lateToHung.length).toBeGreaterThan(0)
+    for (const outcome of lateToHung) expect(outcome.code, JSON.stringify(outcome)).toBe(grpc.status.DEADLINE_EXCEEDED)
   })
 })
