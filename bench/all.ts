@@ -1,6 +1,6 @@
 /**
- * npm run bench — every benchmark in one go (picker, gRPC throughput,
- * failover, etcd discovery), side by side on this machine, written to
+ * npm run bench — every benchmark in one go (picker, pool cost at size, gRPC
+ * throughput, failover, etcd discovery), side by side on this machine, written to
  * bench/RESULTS.md with the machine's description and each figure next to
  * the comparison it belongs to.
  */
@@ -17,9 +17,16 @@ const started = Date.now()
 const p50 = (values: ReadonlyArray<number>) => percentile([...values].sort((a, b) => a - b), 50)
 const section = (title: string, body: string) => `## ${title}\n\n\`\`\`\n${body.trimEnd()}\n\`\`\`\n`
 
+/** Runs a benchmark script that prints its own report, in its own process (a clean heap and event loop). */
+const runScript = (file: string): string =>
+  execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL(file, import.meta.url))], { encoding: "utf8" })
+
 console.log("bench: picker ...")
-const pick = execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./pick.ts", import.meta.url))], { encoding: "utf8" })
+const pick = runScript("./pick.ts")
 console.log(pick)
+console.log("bench: pool cost at size ...")
+const pool = runScript("./pool.ts")
+console.log(pool)
 console.log("bench: gRPC throughput ...")
 const grpc = await runGrpcBench()
 for (const s of grpc) console.log(printScenario(s))
@@ -67,6 +74,7 @@ const report = [
   headlines,
   "",
   section("Picker (npm run bench:pick)", pick),
+  section("Pool cost at size (npm run bench:pool)", pool),
   section("gRPC throughput (npm run bench:grpc)", grpc.map(printScenario).join("\n")),
   section("Failover (npm run bench:failover)", printFailover(failover)),
   section("etcd discovery (npm run bench:etcd)", printEtcd(etcd))

@@ -129,6 +129,13 @@ export type Requirements<T extends string> = T extends `pass:${string}` ? never
   : Etcd.Etcd
 
 /**
+ * The types of the {@link AnchoredChannel} service: its shape and its options.
+ *
+ * @example
+ * ```ts
+ * const useChannel = (anchored: AnchoredChannel.AnchoredChannel.Shape) => anchored.waitForReady("5 seconds")
+ * ```
+ *
  * @since 0.1.0
  */
 export declare namespace AnchoredChannel {
