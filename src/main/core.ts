@@ -1,14 +1,19 @@
 /**
- * The pure core of grpc-anchor, usable on its own: the target grammar, the
- * expansion of addresses into connection slots, the smooth weighted
- * rotation, the picker, the codec of etcd's endpoint records and the
- * endpoint set they make. Nothing
- * here does I/O.
+ * The pure core of grpc-anchor, usable on its own: the target grammar
+ * (`Target`, `Address`), the expansion of addresses into connection slots
+ * (`Expansion`), the smooth weighted rotation over them (`Rotation`, called
+ * `Schedule` before 0.2.0), the picker (`Picker`), the codec of etcd's
+ * endpoint records (`EtcdRecord`) and the endpoint set they make
+ * (`EndpointSet`). Nothing here does I/O or runs Effects; fallible functions
+ * return a `Result` and have an `unsafe` twin that throws the same error.
  *
  * @example
  * ```ts
- * import { Target } from "grpc-anchor/core"
- * Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
+ * import { Expansion, Picker, Rotation, Target } from "grpc-anchor/core"
+ * const target = Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
+ * const slots = Rotation.slotOrder(Expansion.fromTarget(target as Target.PassTarget))
+ * const picked = Picker.pick(Picker.make(slots), Picker.readiness(slots.length, true))
+ * // picked.slot: { address: "10.0.0.1:9080", index: 0 }
  * ```
  *
  * @since 0.1.0
