@@ -38,6 +38,7 @@
  */
 import { experimental, status as Status, type ChannelOptions } from "@grpc/grpc-js"
 import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -134,14 +135,14 @@ const describeError = (error: Etcd.EtcdError | Config.ConfigError): string =>
  * hosts, or, when it is malformed, a layer failing with that error (the
  * channel reports it as UNAVAILABLE). `undefined` when it is not set.
  */
-const fromEnvironment = (): EtcdLayer | undefined => {
-  const hosts = Effect.runSync(Effect.result(Config.option(Etcd.hostsConfig)))
+const fromEnvironment = (env: ConfigProvider.ConfigProvider): EtcdLayer | undefined => {
+  const hosts = Effect.runSync(Effect.result(Config.option(Etcd.hostsConfig).parse(env)))
   if (Result.isFailure(hosts)) return Layer.effect(Etcd.Etcd, Effect.fail(hosts.failure))
   return Option.isSome(hosts.success) ? forHosts(hosts.success.value) : undefined
 }
 
 /** Where this channel's etcd client comes from (see the module doc). */
-const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): EtcdLayer => {
+const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions, environment: ConfigProvider.ConfigProvider): EtcdLayer => {
   if (target.etcd.length > 0) return forHosts(target.etcd.map(Address.format))
   const provided = options[ETCD_CLIENT_KEY] as EtcdService | undefined
   if (provided !== undefined) return Layer.succeed(Etcd.Etcd, provided)
@@ -153,7 +154,7 @@ const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions): EtcdLaye
   if (defaultSource !== undefined) {
     return isOptions(defaultSource) ? Etcd.layer(defaultSource) : Etcd.layerFromClient(defaultSource)
   }
-  const env = fromEnvironment()
+  const env = fromEnvironment(environment)
   if (env !== undefined) return env
   throw new Error(
     `${Target.format(target)} names no etcd endpoints: write them in the target ` +
@@ -187,6 +188,7 @@ export class EtcdResolver implements experimental.Resolver {
   private readonly serviceConfig: ReturnType<typeof serviceConfigFor>
   private readonly timeoutMs: number
   private readonly context: Context.Context<never> | undefined
+  private readonly environment: ConfigProvider.ConfigProvider
   private fiber: Fiber.Fiber<void> | undefined
   private destroyed = false
   private resolved = false
@@ -199,11 +201,14 @@ export class EtcdResolver implements experimental.Resolver {
   ) {
     this.target = parseEtcd(uri)
     this.canonical = Target.format(this.target)
-    this.layer = etcdLayer(this.target, options)
+    this.context = options[CONTEXT_KEY] as Context.Context<never> | undefined
+    // A plain channel reads the environment as it is when the channel is made
+    // (Effect's default provider keeps the environment of its first use).
+    this.environment = ConfigProvider.fromEnv()
+    this.layer = etcdLayer(this.target, options, this.environment)
     this.serviceConfig = serviceConfigFor(options)
     const timeout = options[RESOLUTION_TIMEOUT_OPTION]
     this.timeoutMs = typeof timeout === "number" && timeout > 0 ? timeout : 5_000
-    this.context = options[CONTEXT_KEY] as Context.Context<never> | undefined
   }
 
   updateResolution(): void {
@@ -212,7 +217,9 @@ export class EtcdResolver implements experimental.Resolver {
     // In an Effect app (AnchoredChannel) the watch runs in the app's context,
     // so its logs go through the app's logger; otherwise warnings go to stderr.
     this.fiber = this.context === undefined
-      ? Effect.runFork(this.program().pipe(Effect.provide(stderrLogger)))
+      ? Effect.runFork(
+        this.program().pipe(Effect.provide(stderrLogger), Effect.provideService(ConfigProvider.ConfigProvider, this.environment))
+      )
       : Effect.runForkWith(this.context)(this.program())
   }
 
