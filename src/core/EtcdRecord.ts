@@ -10,7 +10,7 @@
  * `endpoints.Manager.AddEndpoint` writes (it marshals
  * `struct{ Op uint8; Addr string; Metadata interface{} }` with `encoding/json`).
  *
- * Decoding is an `effect/Schema` (pure; no Effect runs) that follows Go's
+ * Decoding is an `effect/Schema` (pure and synchronous: no services, no I/O) that follows Go's
  * `json.Unmarshal` where it matters for interoperation
  * (extra fields are ignored, field names match case-insensitively, a missing
  * `Op` is 0, a missing `Metadata` is null) and is stricter where Go's reader
