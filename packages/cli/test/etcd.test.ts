@@ -74,6 +74,46 @@ describe("register and watch (real etcd)", () => {
     expect((await watch.exited(10_000)).code).toBe(0)
   })
 
+  // GNU `timeout` (and an impatient operator) sends a second signal while the
+  // command shuts down: it must still revoke the lease, confirm, and exit 0.
+  it.each([
+    ["SIGTERM", "SIGTERM"],
+    ["SIGINT", "SIGINT"],
+    ["SIGTERM", "SIGINT"]
+  ] as const)("register: %s then %s at once still deregisters: the record is gone right after exit, exit 0", async (first, second) => {
+    const host = etcd.endpoints[0]!
+    const service = `twice-${first}-${second}`.toLowerCase()
+    const register = start(["register", "--etcd", host, "--service", service, "--address", "127.0.0.1:7004", "--ttl", "60"])
+    const registered = await register.waitForLine("the registered line", (l) => l.startsWith("registered "))
+    const lease = /lease ([0-9a-f]+)/.exec(registered)?.[1]
+    expect(lease).toBeDefined()
+    register.signal(first)
+    register.signal(second)
+    const done = await register.exited(15_000)
+    expect(done.signal, done.stderr).toBeNull()
+    expect(done.code, done.stderr).toBe(0)
+    expect(done.stderr).toBe("")
+    expect(done.stdout).toContain(`deregistered 127.0.0.1:7004: lease revoked, ${service}/127.0.0.1:7004 removed`)
+    // Gone at once (the TTL of 60 s has not run out): the lease was revoked.
+    expect((await etcd.ctlOk(["get", "--prefix", `${service}/`])).trim()).toBe("")
+    expect(await etcd.ctlOk(["lease", "list"])).not.toContain(lease!)
+  })
+
+  it("a warning of the library is printed once, as one line of the command's logger", async () => {
+    const host = etcd.endpoints[0]!
+    await etcd.ctlOk(["put", "warn-svc/10.0.0.1:80", '{"Op":0,"Addr":"10.0.0.1:80","Metadata":null}'])
+    await etcd.ctlOk(["put", "warn-svc/bad", "not json"])
+    const watch = start(["watch", "--json", `etcd://${host}/warn-svc`])
+    const snapshot = parse(await watch.waitForLine("the first snapshot", (l) => l.includes('"snapshot"')))
+    expect(snapshot.endpoints).toEqual([{ address: "10.0.0.1:80", metadata: null }])
+    watch.signal("SIGTERM")
+    const done = await watch.exited(10_000)
+    expect(done.code).toBe(0)
+    const lines = done.stderr.trimEnd().split("\n")
+    expect(lines, done.stderr).toHaveLength(1)
+    expect(lines[0]).toMatch(/^grpc-anchor: warn: skipping a bad endpoint record: .*\(.*key=warn-svc\/bad.*\)$/)
+  })
+
   it("register writes the canonical address, and SIGINT deregisters too", async () => {
     const host = etcd.endpoints[0]!
     const register = start(["register", "--etcd", host, "--service", "int-svc", "--address", "LOCALHOST:7002"])

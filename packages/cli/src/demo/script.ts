@@ -16,6 +16,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -82,15 +83,18 @@ const onChannelStats = (state: State, stats: Stats.ChannelStats, emit: (text: st
   }
 }
 
-/** The anchored channel of the run: a pass target needs nothing, an etcd one the etcd client of `--etcd`. */
+/**
+ * The anchored channel of the run: a pass target needs nothing, an etcd one
+ * an etcd client for the hosts of `--etcd`, open as long as the channel (the
+ * same scope).
+ */
 const openChannel = (target: string, etcd: Option.Option<Target.EtcdTarget>) => {
   const toFailure = Effect.mapError((error: { readonly message: string }) => failure(oneLine(error.message), error))
   return Option.match(etcd, {
     onNone: () => AnchoredChannel.make({ target: target as `pass:///${string}`, channelOptions: CHANNEL_OPTIONS }).pipe(toFailure),
     onSome: (etcdTarget) =>
-      AnchoredChannel.make({ target, channelOptions: CHANNEL_OPTIONS }).pipe(
-        toFailure,
-        Effect.provide(etcdLayer(etcdTarget.etcd.map(Address.format)))
+      Effect.flatMap(Layer.build(etcdLayer(etcdTarget.etcd.map(Address.format))), (client) =>
+        AnchoredChannel.make({ target, channelOptions: CHANNEL_OPTIONS }).pipe(toFailure, Effect.provideContext(client))
       )
   })
 }

@@ -69,8 +69,10 @@ const serve = Command.make(
         (server) => Effect.promise(() => server.close())
       )
       if (Option.isSome(options.etcd) && Option.isSome(options.service)) {
+        // The etcd client lives in this scope: closed after the registrar revoked its lease.
+        const etcd = yield* Layer.build(Etcd.layerForHosts(options.etcd.value))
         const registrar = yield* Registrar.make({ service: options.service.value, address: server.address, ttl: options.ttl }).pipe(
-          Effect.provide(Etcd.layerForHosts(options.etcd.value))
+          Effect.provideContext(etcd)
         )
         yield* registrar.awaitRegistered.pipe(
           Effect.timeoutOrElse({
