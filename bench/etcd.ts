@@ -20,14 +20,13 @@ import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../src/adapters/etcd/Registrar.js"
 import { STATS_KEY } from "../src/adapters/grpc/internal/keys.js"
-import { makeSink } from "../src/adapters/grpc/Stats.js"
-import { call, EchoClient, startEchoServer, type Echo } from "../src/main/internal/echo.js"
+import { makeSink } from "../src/adapters/grpc/internal/stats.js"
+import { call, EchoClient, startEchoServer, type Echo } from "../packages/cli/src/echo/echo.js"
 import { register } from "../src/main/index.js"
 import { startEtcd, type EtcdServer } from "../test/support/etcd.js"
 import { fmt, percentile, table } from "./support/load.js"
@@ -66,8 +65,8 @@ const churnTrials = async (etcd: EtcdServer): Promise<Pick<EtcdBenchResult, "reg
         Effect.flatMap((registrar) => registrar.awaitRegistered),
         Effect.provide(etcdContext),
         // The registrar's per-registration info lines would drown the figures.
-        Logger.withMinimumLogLevel(LogLevel.Warning),
-        Scope.extend(scope)
+        Effect.provideService(References.MinimumLogLevel, "Warn"),
+        Scope.provide(scope)
       )
     )
 

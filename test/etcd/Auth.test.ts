@@ -79,14 +79,13 @@ describe("etcd with authentication (real etcd)", () => {
       expect(value).toContain("10.7.0.1:80")
     }).pipe(
       Effect.provide(Etcd.layerConfig(Etcd.config)),
-      Effect.withConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["ETCD_ENDPOINTS", ` ${server.endpoints.join(" , ")} ,`],
-            ["ETCD_USERNAME", "root"],
-            ["ETCD_PASSWORD", ROOT_PASSWORD]
-          ])
-        )
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromUnknown({
+          ETCD_ENDPOINTS: ` ${server.endpoints.join(" , ")} ,`,
+          ETCD_USERNAME: "root",
+          ETCD_PASSWORD: ROOT_PASSWORD
+        })
       )
     )
   )

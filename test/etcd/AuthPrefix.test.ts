@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { startEchoServer } from "../../src/main/internal/echo.js"
+import { startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import { withEnv } from "../support/env.js"
@@ -60,7 +60,7 @@ const resolverError = (service: string, password: string) =>
   withEnv(credentials(password), () => firstCallError(`etcd://127.0.0.1:${port}/${service}#2`, { deadlineMs: 4_000 }))
 
 describe("etcd auth with a role limited to the service prefix (real etcd)", () => {
-  it.scopedLive("the user registers backends, discovers them and an etcd:// channel with its credentials serves them", () =>
+  it.live("the user registers backends, discovers them and an etcd:// channel with its credentials serves them", () =>
     Effect.gen(function* () {
       const servers = yield* Effect.acquireRelease(
         Effect.promise(() => Promise.all([startEchoServer({ name: "a" }), startEchoServer({ name: "b" })])),
@@ -69,7 +69,7 @@ describe("etcd auth with a role limited to the service prefix (real etcd)", () =
       const addresses = servers.map((s) => `127.0.0.1:${s.port}`)
       const scope = yield* Scope.make()
       for (const address of addresses) {
-        const registrar = yield* Registrar.make({ service: "svc", address, ttl: 5 }).pipe(Scope.extend(scope))
+        const registrar = yield* Registrar.make({ service: "svc", address, ttl: 5 }).pipe(Scope.provide(scope))
         yield* registrar.awaitRegistered.pipe(Effect.timeout("10 seconds"))
       }
       const f = yield* follow("svc")
@@ -99,7 +99,7 @@ describe("etcd auth with a role limited to the service prefix (real etcd)", () =
   )
 
   describe("outside the prefix: PermissionDenied", () => {
-    it.scopedLive("the Registrar's status", () =>
+    it.live("the Registrar's status", () =>
       Effect.gen(function* () {
         const registrar = yield* Registrar.make({ service: "other", address: "10.9.0.2:80", ttl: 5 })
         const status = yield* firstStatusError(registrar)
@@ -138,7 +138,7 @@ describe("etcd auth with a role limited to the service prefix (real etcd)", () =
   })
 
   describe("a wrong password: Unauthenticated", () => {
-    it.scopedLive("the Registrar's status", () =>
+    it.live("the Registrar's status", () =>
       Effect.gen(function* () {
         const registrar = yield* Registrar.make({ service: "svc", address: "10.9.0.4:80", ttl: 5 })
         const status = yield* firstStatusError(registrar)

@@ -18,7 +18,7 @@ const record = (addr: string, metadata = "null") => `{"Op":0,"Addr":"${addr}","M
 /** Runs `body` with Discovery and Etcd on the test server, and captured logs. */
 const withDiscovery = <A, E>(
   body: (tools: {
-    readonly etcd: Etcd.Etcd.Service
+    readonly etcd: Etcd.Etcd.Shape
     readonly follow: typeof follow
     readonly logs: ReturnType<typeof captureLogs>["lines"]
   }) => Effect.Effect<A, E, Discovery.Discovery | Etcd.Etcd | Scope.Scope>
@@ -36,7 +36,7 @@ const withDiscovery = <A, E>(
 }
 
 describe("Discovery (real etcd)", () => {
-  it.scopedLive("lists existing records, then follows puts and deletes", () =>
+  it.live("lists existing records, then follows puts and deletes", () =>
     withDiscovery(({ follow }) =>
       Effect.gen(function* () {
         yield* Effect.promise(() => server.ctlOk(["put", "list/a", record("10.0.0.1:80")]))
@@ -58,7 +58,7 @@ describe("Discovery (real etcd)", () => {
     )
   )
 
-  it.scopedLive("applies one transaction as one batch", () =>
+  it.live("applies one transaction as one batch", () =>
     withDiscovery(({ etcd, follow }) =>
       Effect.gen(function* () {
         yield* Effect.promise(() => server.ctlOk(["put", "txn/base", record("10.1.0.1:80")]))
@@ -82,7 +82,7 @@ describe("Discovery (real etcd)", () => {
     )
   )
 
-  it.scopedLive("a service never sees another service whose name it prefixes", () =>
+  it.live("a service never sees another service whose name it prefixes", () =>
     withDiscovery(({ follow }) =>
       Effect.gen(function* () {
         yield* Effect.promise(() => server.ctlOk(["put", "pre/a", record("10.2.0.1:80")]))
@@ -99,7 +99,7 @@ describe("Discovery (real etcd)", () => {
     )
   )
 
-  it.scopedLive("discovers a record written with etcdctl in Go's format, duplicates once", () =>
+  it.live("discovers a record written with etcdctl in Go's format, duplicates once", () =>
     withDiscovery(({ follow }) =>
       Effect.gen(function* () {
         yield* Effect.promise(() =>
@@ -122,7 +122,7 @@ describe("Discovery (real etcd)", () => {
     )
   )
 
-  it.scopedLive("skips garbage with one warning per record revision; good records keep working", () =>
+  it.live("skips garbage with one warning per record revision; good records keep working", () =>
     withDiscovery(({ etcd, follow, logs }) =>
       Effect.gen(function* () {
         const garbage: ReadonlyArray<readonly [string, string | Buffer, string]> = [
@@ -159,7 +159,7 @@ describe("Discovery (real etcd)", () => {
     )
   )
 
-  it.scopedLive("ignores records beyond the cap and says so once", () =>
+  it.live("ignores records beyond the cap and says so once", () =>
     withDiscovery(({ follow, logs }) =>
       Effect.gen(function* () {
         for (let i = 1; i <= 5; i++) {
@@ -176,7 +176,7 @@ describe("Discovery (real etcd)", () => {
     )
   )
 
-  it.scopedLive("emits nothing when a write does not change the set", () =>
+  it.live("emits nothing when a write does not change the set", () =>
     withDiscovery(({ follow }) =>
       Effect.gen(function* () {
         yield* Effect.promise(() => server.ctlOk(["put", "same/a", record("10.5.0.1:80")]))

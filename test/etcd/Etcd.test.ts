@@ -55,7 +55,7 @@ describe("Etcd client", () => {
         Effect.provide(Etcd.layer({ hosts: [`127.0.0.1:${port}`], callTimeout: "1 second" })),
         Effect.flip,
         // The bound: a call still running after 5 s fails the test.
-        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("no error within 5 s") })
+        Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail(new Error("no error within 5 s")) })
       )
       expect(error.reason).toBe("Unavailable")
     })
@@ -64,7 +64,7 @@ describe("Etcd client", () => {
   it.live("a call after the scope closed fails with Closed", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const etcd = yield* Etcd.make({ hosts: "127.0.0.1:1" }).pipe(Scope.extend(scope))
+      const etcd = yield* Etcd.make({ hosts: "127.0.0.1:1" }).pipe(Scope.provide(scope))
       yield* Scope.close(scope, Exit.void)
       const error = yield* Effect.flip(etcd.use("get x", (client) => client.get("x").string()))
       expect(error.reason).toBe("Closed")

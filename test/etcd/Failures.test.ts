@@ -33,16 +33,16 @@ const withAdapters = (hosts: ReadonlyArray<string>, logs = captureLogs()) =>
       Effect.provide(logs.layer)
     )
 
-const registered = (registrar: Registrar.Registrar.Service) =>
+const registered = (registrar: Registrar.Registrar.Shape) =>
   registrar.awaitRegistered.pipe(
-    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("not registered in 20 s") }),
+    Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.fail(new Error("not registered in 20 s")) }),
     Effect.orDie
   )
 
 afterAll(() => expectNoOpenHandles())
 
 describe("Registrar and Discovery when etcd fails (real etcd)", () => {
-  it.scopedLive("etcd killed and restarted with its data: registrations survive, the watch resumes", () =>
+  it.live("etcd killed and restarted with its data: registrations survive, the watch resumes", () =>
     Effect.gen(function* () {
       const server = yield* etcdServer
       yield* withAdapters(server.endpoints)(
@@ -71,7 +71,7 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
     })
   )
 
-  it.scopedLive("etcd restarted with its data wiped: the registrar writes its record again, discovery sees it", () =>
+  it.live("etcd restarted with its data wiped: the registrar writes its record again, discovery sees it", () =>
     Effect.gen(function* () {
       const server = yield* etcdServer
       yield* withAdapters(server.endpoints)(
@@ -94,7 +94,7 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
     })
   )
 
-  it.scopedLive("compaction past a watch that fell behind: discovery lists again", () =>
+  it.live("compaction past a watch that fell behind: discovery lists again", () =>
     Effect.gen(function* () {
       const server = yield* etcdServer
       const logs = captureLogs()
@@ -134,7 +134,7 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
     })
   )
 
-  it.scopedLive("3-member cluster: kill the member the client is attached to; registration and discovery go on", () =>
+  it.live("3-member cluster: kill the member the client is attached to; registration and discovery go on", () =>
     Effect.gen(function* () {
       const cluster = yield* etcdCluster(3)
       yield* withAdapters(cluster.endpoints)(
@@ -166,7 +166,7 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
     })
   )
 
-  it.scopedLive("etcd down at start: the registrar keeps trying and registers when etcd comes", () =>
+  it.live("etcd down at start: the registrar keeps trying and registers when etcd comes", () =>
     Effect.gen(function* () {
       const server = yield* etcdServer
       yield* Effect.promise(() => server.kill())
@@ -187,7 +187,7 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
     })
   )
 
-  it.scopedLive("closing with etcd unreachable is bounded", () =>
+  it.live("closing with etcd unreachable is bounded", () =>
     Effect.gen(function* () {
       const server = yield* etcdServer
       const scope = yield* Scope.make()
@@ -203,11 +203,11 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
           yield* f.waitFor("initial", ["127.0.0.1:6400"])
           return registrar
         })
-      ).pipe(Scope.extend(scope))
+      ).pipe(Scope.provide(scope))
       yield* Effect.promise(() => server.kill())
       // The bound: a close still running after 4 s fails the test (revokeTimeout is 1 s).
       yield* Scope.close(scope, Exit.void).pipe(
-        Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("closing took more than 4 s with etcd unreachable") })
+        Effect.timeoutOrElse({ duration: "4 seconds", orElse: () => Effect.fail(new Error("closing took more than 4 s with etcd unreachable")) })
       )
       expect((yield* registrar.status)._tag).toBe("Closed")
     })

@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Chunk from "effect/Chunk"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
@@ -35,29 +34,29 @@ const rawRecord = (key: string) =>
 const start = (options: Registrar.RegistrarOptions) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const registrar = yield* Registrar.make(options).pipe(Scope.extend(scope))
+    const registrar = yield* Registrar.make(options).pipe(Scope.provide(scope))
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
     return { registrar, close: Scope.close(scope, Exit.void) }
   })
 
 describe("Registrar (real etcd)", () => {
-  it.scopedLive("reports each status change once, not again on every keep-alive", () =>
+  it.live("reports each status change once, not again on every keep-alive", () =>
     provide(
       Effect.gen(function* () {
         const { registrar } = yield* start({ service: "quiet", address: "127.0.0.1:5001", ttl: 1 })
         const seen = yield* registrar.changes.pipe(
           Stream.interruptWhen(Effect.sleep("2 seconds")),
           Stream.runCollect,
-          Effect.fork
+          Effect.forkChild
         )
         yield* registrar.awaitRegistered.pipe(Effect.timeout("10 seconds"))
         // A 1 s lease is kept alive about every 330 ms: several keep-alives happen in 2 s.
-        const tags = Chunk.toReadonlyArray(yield* Fiber.join(seen)).map((status) => status._tag)
+        const tags = (yield* Fiber.join(seen)).map((status) => status._tag)
         expect(tags.filter((tag) => tag === "Registered")).toEqual(["Registered"])
       })
     ))
 
-  it.scopedLive("writes exactly the record Go's endpoints manager writes, under a lease of ttl", () =>
+  it.live("writes exactly the record Go's endpoints manager writes, under a lease of ttl", () =>
     provide(
       Effect.gen(function* () {
         const { registrar } = yield* start({ service: "exact", address: "127.0.0.1:5000", ttl: 7 })
@@ -78,7 +77,7 @@ describe("Registrar (real etcd)", () => {
     )
   )
 
-  it.scopedLive("closing the scope removes the record at once", () =>
+  it.live("closing the scope removes the record at once", () =>
     provide(
       Effect.gen(function* () {
         const { close, registrar } = yield* start({ service: "closing", address: "127.0.0.1:5002" })
@@ -92,7 +91,7 @@ describe("Registrar (real etcd)", () => {
     )
   )
 
-  it.scopedLive("puts its key back when it is deleted from outside", () =>
+  it.live("puts its key back when it is deleted from outside", () =>
     provide(
       Effect.gen(function* () {
         const { registrar } = yield* start({ service: "deleted", address: "127.0.0.1:5003" })
@@ -109,7 +108,7 @@ describe("Registrar (real etcd)", () => {
     )
   )
 
-  it.scopedLive("grants a new lease when its lease is revoked from outside", () =>
+  it.live("grants a new lease when its lease is revoked from outside", () =>
     provide(
       Effect.gen(function* () {
         const { registrar } = yield* start({ service: "revoked", address: "127.0.0.1:5004", ttl: 5 })
@@ -126,7 +125,7 @@ describe("Registrar (real etcd)", () => {
     )
   )
 
-  it.scopedLive("leaves a key another writer took over, and takes it back when deleted", () =>
+  it.live("leaves a key another writer took over, and takes it back when deleted", () =>
     provide(
       Effect.gen(function* () {
         const { registrar } = yield* start({ service: "foreign", address: "127.0.0.1:5005" })
@@ -157,7 +156,7 @@ describe("Registrar (real etcd)", () => {
       const error = yield* Registrar.make(options).pipe(
         Effect.flip,
         Effect.scoped,
-        Effect.provide(Layer.succeed(Etcd.Etcd, {} as Etcd.Etcd.Service))
+        Effect.provide(Layer.succeed(Etcd.Etcd, {} as Etcd.Etcd.Shape))
       )
       expect(error.reason).toBe(reason)
     })

@@ -17,14 +17,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { call, startEchoServer } from "../../src/main/internal/echo.js"
+import { call, startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import { captureOutput, findSecrets, renderings, secretNeedles } from "../support/capture.js"
@@ -33,7 +33,7 @@ import { withEnv } from "../support/env.js"
 import { enablePrefixAuth, firstStatusError, freePort } from "../support/etcd.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { firstCallError, pooled } from "../support/pooled.js"
-import { killAll, requireBuild, run } from "../cli/run.js"
+import { killAll, requireBuild, run } from "../../packages/cli/test/run.js"
 
 register()
 
@@ -93,14 +93,13 @@ const scenario = async (
   const haystacks: Array<Haystack> = []
   const logLines: Array<string> = []
   const logger = Layer.merge(
-    Logger.replace(
-      Logger.defaultLogger,
+    Logger.layer([
       Logger.make((options) => {
-        logLines.push(Logger.logfmtLogger.log(options), Logger.jsonLogger.log(options))
-        if (!Cause.isEmpty(options.cause)) logLines.push(Cause.pretty(options.cause, { renderErrorCause: true }))
+        logLines.push(Logger.formatLogFmt.log(options), Logger.formatJson.log(options))
+        if (options.cause.reasons.length > 0) logLines.push(Cause.pretty(options.cause))
       })
-    ),
-    Logger.minimumLogLevel(LogLevel.All)
+    ]),
+    Layer.succeed(References.MinimumLogLevel, "All")
   )
   const output = captureOutput()
   try {
@@ -260,7 +259,7 @@ describe("no secret in any output (real etcd with TLS client certificates and au
           Effect.gen(function* () {
             const scope = yield* Scope.make()
             const registrar = yield* Registrar.make({ service: "svc", address: `127.0.0.1:${server.port}`, ttl: 5 }).pipe(
-              Scope.extend(scope)
+              Scope.provide(scope)
             )
             yield* registrar.awaitRegistered.pipe(Effect.timeout("10 seconds"))
             const discovery = yield* Discovery.Discovery

@@ -19,7 +19,7 @@ import { GRPCUnavailableError } from "etcd3"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { EchoClient, startEchoServer, type Echo } from "../../src/main/internal/echo.js"
+import { EchoClient, startEchoServer, type Echo } from "../../packages/cli/src/echo/echo.js"
 import { AnchoredChannel, register } from "../../src/main/index.js"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import { etcdCertificates } from "../support/certs.js"
@@ -114,12 +114,12 @@ describe("etcd over TLS with client certificates (real etcd, --client-cert-auth)
     expect((await etcd.ctlOk(["get", "tls-probe/x", "--print-value-only"])).trim()).toBe("1")
   })
 
-  it.scopedLive("Registrar writes and revokes, Discovery follows, over TLS", () =>
+  it.live("Registrar writes and revokes, Discovery follows, over TLS", () =>
     Effect.gen(function* () {
       const a = yield* echo("a")
       const address = `127.0.0.1:${a.port}`
       const scope = yield* Scope.make()
-      const registrar = yield* Registrar.make({ service: "tls-reg", address, ttl: 5 }).pipe(Scope.extend(scope))
+      const registrar = yield* Registrar.make({ service: "tls-reg", address, ttl: 5 }).pipe(Scope.provide(scope))
       yield* registrar.awaitRegistered.pipe(Effect.timeout("10 seconds"))
       const f = yield* follow("tls-reg")
       yield* f.waitFor("the registered backend", [address])
@@ -162,7 +162,7 @@ describe("etcd over TLS with client certificates (real etcd, --client-cert-auth)
     }
   })
 
-  it.scopedLive("AnchoredChannel on etcd:///service#2 takes an Etcd layer with https hosts and tls", () =>
+  it.live("AnchoredChannel on etcd:///service#2 takes an Etcd layer with https hosts and tls", () =>
     Effect.gen(function* () {
       const service = "tls/effect"
       const [a, b] = [yield* echo("a"), yield* echo("b")]
@@ -240,7 +240,7 @@ describe("etcd over TLS with client certificates (real etcd, --client-cert-auth)
       }).pipe(Effect.provide(logs.layer))
     )
 
-    it.scopedLive("the Registrar reports it in its status", () =>
+    it.live("the Registrar reports it in its status", () =>
       Effect.gen(function* () {
         const registrar = yield* Registrar.make({ service: "tls-reg", address: "127.0.0.1:7", ttl: 5 })
         const status = yield* firstStatusError(registrar)

@@ -6,8 +6,8 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { expect, it } from "vitest"
-import { call } from "../../src/main/internal/echo.js"
-import { startEchoProcess, type EchoProcess } from "../../src/main/internal/echoProcess.js"
+import { call } from "../../packages/cli/src/echo/echo.js"
+import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { register } from "../../src/main/index.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { cleanupAfterEach, eventually } from "../support/grpc.js"

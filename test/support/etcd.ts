@@ -25,14 +25,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import type { EtcdError } from "../../src/adapters/etcd/Etcd.js"
 import type * as Registrar from "../../src/adapters/etcd/Registrar.js"
@@ -583,14 +582,15 @@ export interface LogLine {
  */
 export const captureLogs = () => {
   const lines: Array<LogLine> = []
-  const logger = Logger.make(({ annotations, logLevel, message }) => {
+  const logger = Logger.make(({ fiber, logLevel, message }) => {
     const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-    const annotated: Record<string, unknown> = {}
-    for (const [k, v] of HashMap.toEntries(annotations)) annotated[k] = v
-    lines.push({ level: logLevel.label, message: text, annotations: annotated })
-    if (process.env.GRPC_ANCHOR_TEST_LOGS !== undefined) console.log(`[${logLevel.label}] ${text}`, annotated)
+    const annotated: Record<string, unknown> = { ...fiber.getRef(References.CurrentLogAnnotations) }
+    // Effect 4 names the levels "Warn", "Info"...; the suites assert on the upper-case labels.
+    const level = logLevel.toUpperCase()
+    lines.push({ level, message: text, annotations: annotated })
+    if (process.env.GRPC_ANCHOR_TEST_LOGS !== undefined) console.log(`[${level}] ${text}`, annotated)
   })
-  const layer = Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.Debug))
+  const layer = Layer.merge(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, "Debug"))
   return { lines, layer }
 }
 
@@ -601,16 +601,16 @@ export const captureLogs = () => {
 export const waitUntil = <E, R>(
   what: string,
   check: Effect.Effect<boolean, E, R>,
-  options?: { readonly timeout?: Duration.DurationInput; readonly interval?: Duration.DurationInput }
+  options?: { readonly timeout?: Duration.Input; readonly interval?: Duration.Input }
 ): Effect.Effect<void, E, R> =>
   check.pipe(
     Effect.repeat({
       schedule: Schedule.spaced(options?.interval ?? "50 millis"),
       until: (ok) => ok
     }),
-    Effect.timeoutFail({
+    Effect.timeoutOrElse({
       duration: options?.timeout ?? "15 seconds",
-      onTimeout: () => new Error(`timed out waiting for: ${what}`)
+      orElse: () => Effect.fail(new Error(`timed out waiting for: ${what}`))
     }),
     Effect.orDie,
     Effect.asVoid
@@ -637,8 +637,8 @@ export type StatusError = Extract<Registrar.Status, { readonly _tag: "Reconnecti
  * comes within `timeout` (default 10 seconds) or the status stream ends.
  */
 export const firstStatusError = (
-  registrar: Pick<Registrar.Registrar.Service, "changes">,
-  timeout: Duration.DurationInput = "10 seconds"
+  registrar: Pick<Registrar.Registrar.Shape, "changes">,
+  timeout: Duration.Input = "10 seconds"
 ): Effect.Effect<StatusError, Error> =>
   registrar.changes.pipe(
     Stream.filter((status): status is StatusError => status._tag === "Reconnecting" && status.error !== undefined),
@@ -649,9 +649,9 @@ export const firstStatusError = (
         onSome: (status) => Effect.succeed(status)
       })
     ),
-    Effect.timeoutFail({
+    Effect.timeoutOrElse({
       duration: timeout,
-      onTimeout: () => new Error(`no Reconnecting status with an error within ${Duration.format(timeout)}`)
+      orElse: () => Effect.fail(new Error(`no Reconnecting status with an error within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
     })
   )
 
@@ -665,7 +665,7 @@ export interface Follower {
   readonly waitFor: (
     what: string,
     addresses: ReadonlyArray<string>,
-    options?: { readonly timeout?: Duration.DurationInput }
+    options?: { readonly timeout?: Duration.Input }
   ) => Effect.Effect<void>
   /** The error the stream failed with, if it did. */
   readonly failure: Effect.Effect<unknown>
@@ -682,7 +682,7 @@ export const follow = (
     const failure = yield* Ref.make<unknown>(undefined)
     yield* discovery.watch(service, options).pipe(
       Stream.runForEach((snapshot) => Ref.update(seen, (all) => [...all, snapshot])),
-      Effect.catchAll((error) => Ref.set(failure, error)),
+      Effect.catch((error) => Ref.set(failure, error)),
       Effect.forkScoped
     )
     const latest = Ref.get(seen).pipe(Effect.map((all) => all[all.length - 1]?.addresses))
