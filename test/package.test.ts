@@ -5,6 +5,7 @@
  * grpc-js or etcd3, and `require()` of either gives the same module instance
  * as `import`.
  */
+import { spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
@@ -16,6 +17,7 @@ const requireFromRoot = createRequire(fileURLToPath(new URL("../package.json", i
 const resolved = (name: string): string => requireFromRoot.resolve(name)
 const importBuilt = (name: string): Promise<unknown> => import(resolved(name).replace(/\/cjs\/(index|core)\.cjs$/, "/$1.js"))
 
+const root = fileURLToPath(new URL("..", import.meta.url))
 const dist = (path: string) => fileURLToPath(new URL(`../dist/${path}`, import.meta.url))
 
 describe("package entry points", () => {
@@ -31,14 +33,30 @@ describe("package entry points", () => {
     expect(api.Target.format(api.Target.unsafeParse("pass:///A:1#2,a:1"))).toBe("pass:///a:1#3")
   })
 
-  it("require() of each entry point gives the ES module build's own namespace (one copy)", async () => {
-    for (const name of ["grpc-anchor", "grpc-anchor/core"]) {
-      expect(resolved(name), name).toMatch(/\.cjs$/)
-      const required = requireFromRoot(name) as Record<string, unknown>
-      const imported = (await importBuilt(name)) as Record<string, unknown>
-      expect(Object.keys(required).filter((k) => k !== "__esModule").sort(), name).toEqual(Object.keys(imported).sort())
-      for (const key of Object.keys(imported)) expect(required[key], `${name}: ${key}`).toBe(imported[key])
-    }
+  it("require() of each entry point gives the ES module build's own namespace (one copy)", () => {
+    // In a plain Node process: vitest's module runner has its own module instances.
+    const script = `
+      import { createRequire } from "node:module"
+      const require = createRequire(process.cwd() + "/package.json")
+      const report = {}
+      for (const name of ["grpc-anchor", "grpc-anchor/core"]) {
+        const required = require(name)
+        const imported = await import(name)
+        const keys = Object.keys(imported)
+        report[name] = {
+          file: require.resolve(name).split("/").slice(-2).join("/"),
+          keys: keys.length,
+          same: keys.every((key) => required[key] === imported[key]),
+          missing: keys.filter((key) => !(key in required))
+        }
+      }
+      console.log(JSON.stringify(report))`
+    const ran = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", timeout: 30_000 })
+    expect(ran.stderr).toBe("")
+    const report = JSON.parse(ran.stdout) as Record<string, { file: string; keys: number; same: boolean; missing: Array<string> }>
+    expect(report["grpc-anchor"]).toMatchObject({ file: "cjs/index.cjs", same: true, missing: [] })
+    expect(report["grpc-anchor/core"]).toMatchObject({ file: "cjs/core.cjs", same: true, missing: [] })
+    expect(report["grpc-anchor"]!.keys).toBeGreaterThan(10)
   })
 
   it("exports the pure core from grpc-anchor/core, with no I/O module in its import graph", async () => {
