@@ -3,7 +3,7 @@
  * for calls on ports the server bound itself, and its errors.
  */
 import * as grpc from "@grpc/grpc-js"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
 import { call, EchoService } from "../../packages/cli/src/echo/echo.js"
 import { callMany, cleanupAfterEach, eventually, makeClient } from "../support/grpc.js"

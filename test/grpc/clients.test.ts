@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { fileURLToPath } from "node:url"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { ConnectionObserver } from "../../src/adapters/grpc/ConnectionObserver.js"
 import { call } from "../../packages/cli/src/echo/echo.js"
 import { register } from "../../src/main/index.js"

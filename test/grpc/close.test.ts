@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { expect, it } from "vitest"
+import { expect, it } from "@effect/vitest"
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/closeExits.ts", import.meta.url))
 

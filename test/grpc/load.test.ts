@@ -3,7 +3,7 @@
  * and a backend process killed and restarted 50 times under steady traffic.
  */
 import * as grpc from "@grpc/grpc-js"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { call, startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { register } from "../../src/main/index.js"

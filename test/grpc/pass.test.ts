@@ -4,7 +4,7 @@
  * failover when a backend process dies, and its return.
  */
 import * as grpc from "@grpc/grpc-js"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { call, type Echo, type EchoServer } from "../../packages/cli/src/echo/echo.js"
 import { createChannel, register } from "../../src/main/index.js"
 import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"

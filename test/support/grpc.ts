@@ -2,7 +2,7 @@
  * Helpers for tests that drive real grpc-js servers and clients on loopback.
  */
 import * as grpc from "@grpc/grpc-js"
-import { afterEach } from "vitest"
+import { afterEach } from "@effect/vitest"
 import { call, EchoClient, startEchoServer, type Echo, type EchoServer } from "../../packages/cli/src/echo/echo.js"
 
 export const insecure = grpc.credentials.createInsecure()
