@@ -5,7 +5,7 @@
  * after the kill was seen.
  */
 import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
-import { hasAnsi, killAll, requireBuild, run } from "./run.js"
+import { hasAnsi, killAll, requireBuild, run, start } from "./run.js"
 
 beforeAll(requireBuild)
 afterEach(killAll)
@@ -64,6 +64,28 @@ describe("demo", () => {
     expect(summary.failures.afterKillSeen).toBe(0)
     expect(summary.failures.beforeKill).toBe(0)
     expect(summary.calls.ok).toBeGreaterThan(1_000)
+  }, 60_000)
+
+  it("SIGINT midway: the servers are stopped, no summary, exit 130", async () => {
+    const demo = start(["demo", "--duration", "60"])
+    const up = await demo.waitForLine("the servers-up line", (l) => l.includes("servers up:"), 30_000)
+    const pids = [...up.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))
+    expect(pids).toHaveLength(3)
+    await demo.waitForLine("the traffic line", (l) => l.includes("calls in flight from now on"))
+    demo.signal("SIGINT")
+    const done = await demo.exited(20_000)
+    expect(done.code, done.stderr).toBe(130)
+    expect(done.stderr.trimEnd().split("\n")).toEqual(["grpc-anchor: demo interrupted; servers stopped, no summary"])
+    expect(done.stdout).not.toContain("summary")
+    const alive = pids.filter((pid) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    })
+    expect(alive).toEqual([])
   }, 60_000)
 
   it("prints plain progress lines and the summary when stdout is not a terminal", async () => {

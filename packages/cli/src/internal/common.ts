@@ -20,7 +20,6 @@ import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import { CliError, Flag, GlobalFlag } from "effect/cli"
-import type { Etcd3 } from "etcd3"
 import { Etcd } from "grpc-anchor"
 import { Target } from "grpc-anchor/core"
 
@@ -266,7 +265,7 @@ export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, 
  * One etcd read, `operation` naming it, with its error as one clear line:
  * `cannot reach etcd at HOSTS: ...` or `etcd at HOSTS refused: ...`.
  */
-export const readEtcd = <A>(operation: string, read: (client: Etcd3) => Promise<A>): Effect.Effect<A, CommandError, Etcd.Etcd> =>
+export const readEtcd = <A>(operation: string, read: (client: Etcd.Etcd.Shape["client"]) => Promise<A>): Effect.Effect<A, CommandError, Etcd.Etcd> =>
   Effect.flatMap(Etcd.Etcd, (etcd) =>
     etcd.use(operation, read).pipe(
       Effect.mapError((error) =>
