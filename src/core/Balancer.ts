@@ -319,7 +319,8 @@ export type Event =
   | { readonly _tag: "ExitIdle"; readonly now: number }
 
 /**
- * A slot to open: `id` names it in later events and outputs.
+ * A slot to open: `id` names it in later events and outputs, until it is
+ * removed (ids of removed slots are reused).
  *
  * @since 0.2.0
  */
@@ -475,14 +476,16 @@ class BalancerImpl implements Balancer, Counter {
   readonly [TypeId]: typeof TypeId = TypeId
   work = 0
   now = Number.NEGATIVE_INFINITY
-  nextId = 1
+  /** Ids of removed slots, reused so `byId` stays dense under churn. */
+  freeIds: Array<number> = []
   target = "(unknown target)"
   note = ""
   lastError: string | null = null
   /** Why the pool is empty: no addresses, a resolver error, a refused list. */
   emptyReason: string | null = null
   ring: Array<Slot> = []
-  byId = new Map<number, Slot>()
+  /** Slots by id (an array: a connectivity event looks its slot up at any pool size without hashing). */
+  byId: Array<Slot | undefined> = [undefined]
   addresses = new Map<string, AddressState>()
   connectedBits = new Bits(0)
   pickableBits = new Bits(0)
@@ -495,23 +498,42 @@ class BalancerImpl implements Balancer, Counter {
   startDeadline = 0
   unsettled = 0
   state: ChannelState = "CONNECTING"
-  published: string | undefined
+  publishedState: ChannelState | undefined
+  publishedReason: string | null = null
   deadlines: Array<Deadline> = []
   deadlineHead = 0
   idle = new Set<Slot>()
   constructor(readonly options: Options) {}
 }
 
-/** Per-step scratch, turned into the {@link Output}. */
+/** Shared by every output that has nothing in a list; frozen, never pushed to. */
+const NONE = Object.freeze([]) as unknown as Array<never>
+
+/** Per-step scratch, turned into the {@link Output}; arrays are allocated on first use (most events fill none). */
 class Out {
-  remove: Array<number> = []
-  create: Array<NewSlot> = []
-  connect: Array<number> = []
+  remove: Array<number> = NONE
+  create: Array<NewSlot> = NONE
+  connect: Array<number> = NONE
   reresolve = false
-  trace: Array<string> = []
+  trace: Array<string> = NONE
   constructor(readonly tracing: boolean) {}
   log(line: () => string): void {
-    if (this.tracing) this.trace.push(line())
+    if (this.tracing) {
+      if (this.trace === NONE) this.trace = []
+      this.trace.push(line())
+    }
+  }
+  pushRemove(id: number): void {
+    if (this.remove === NONE) this.remove = []
+    this.remove.push(id)
+  }
+  pushCreate(slot: NewSlot): void {
+    if (this.create === NONE) this.create = []
+    this.create.push(slot)
+  }
+  pushConnect(id: number): void {
+    if (this.connect === NONE) this.connect = []
+    this.connect.push(id)
   }
 }
 
@@ -541,6 +563,9 @@ export const make = (options: Partial<Options> = {}): Balancer => {
 }
 
 const impl = (b: Balancer): BalancerImpl => b as BalancerImpl
+
+const slotOf = (b: BalancerImpl, id: number): Slot | undefined =>
+  Number.isInteger(id) && id > 0 ? b.byId[id] : undefined
 
 /**
  * The next call's slot id, advancing the round robin, or -1 when the channel
@@ -684,7 +709,8 @@ const forget = (b: BalancerImpl, slot: Slot): void => {
   if (slot.pickable) b.nPickable--
   if (slot.inStart) b.unsettled--
   b.idle.delete(slot)
-  b.byId.delete(slot.id)
+  b.byId[slot.id] = undefined
+  b.freeIds.push(slot.id)
 }
 
 const pushDeadline = (b: BalancerImpl, deadline: Deadline): void => {
@@ -741,22 +767,23 @@ const computeState = (b: BalancerImpl): ChannelState => {
 const endStartIfSettled = (b: BalancerImpl, out: Out): void => {
   if (!b.serving && b.ring.length > 0 && b.unsettled === 0) {
     b.serving = true
-    out.log(() => `start: every first connection attempt settled; serving`)
+    if (out.tracing) out.log(() => `start: every first connection attempt settled; serving`)
   }
 }
 
 const finish = (b: BalancerImpl, out: Out): Output => {
   endStartIfSettled(b, out)
   const next = computeState(b)
-  const reason = next === "TRANSIENT_FAILURE" && b.ring.length === 0 ? `empty:${b.emptyReason ?? ""}` : ""
-  const key = `${next}|${reason}`
+  // An empty pool republishes when its reason changes (a resolver error after "no addresses").
+  const reason = next === "TRANSIENT_FAILURE" && b.ring.length === 0 ? b.emptyReason ?? "" : null
   let publish: Output["publish"]
-  if (key !== b.published) {
+  if (next !== b.publishedState || reason !== b.publishedReason) {
     const message = next === "TRANSIENT_FAILURE" ? failureMessage(b) : null
     publish = { state: next, message }
     const previous = b.state
-    out.log(() => `channel ${previous} -> ${next}${message !== null ? `: ${message}` : ""}`)
-    b.published = key
+    if (out.tracing) out.log(() => `channel ${previous} -> ${next}${message !== null ? `: ${message}` : ""}`)
+    b.publishedState = next
+    b.publishedReason = reason
   }
   b.state = next
   return {
@@ -779,7 +806,9 @@ const finish = (b: BalancerImpl, out: Out): Output => {
  * connectivity event (`StateChanged`, `HealthChanged`, `ExitIdle`) costs
  * O(log32 n) amortised plus the address's own count (<= 256), whatever the
  * number of slots; an `Addresses` event costs O(n log n) (the new ring).
- * Events for unknown slot ids (released ones) are ignored.
+ * Events for unknown slot ids are ignored. An id names one slot from its
+ * `create` to its `remove`; a later slot may get the same id (ids are
+ * reused so lookups stay dense), so send no event for a removed slot.
  *
  * @since 0.2.0
  */
@@ -794,20 +823,20 @@ export const step = (balancer: Balancer, event: Event): Output => {
     case "ResolverError":
       if (b.ring.length === 0) {
         b.emptyReason = `anchor_round_robin: ${b.target}: ${event.message}`
-        out.log(() => `resolver error with no addresses: ${event.message}`)
+        if (out.tracing) out.log(() => `resolver error with no addresses: ${event.message}`)
       } else {
-        out.log(() => `resolver error, keeping ${b.ring.length} connections: ${event.message}`)
+        if (out.tracing) out.log(() => `resolver error, keeping ${b.ring.length} connections: ${event.message}`)
       }
       break
     case "StateChanged":
       onState(b, event.slot, event.state, event.error, out)
       break
     case "HealthChanged": {
-      const slot = b.byId.get(event.slot)
+      const slot = slotOf(b, event.slot)
       if (slot !== undefined && slot.healthy !== event.healthy) {
         slot.healthy = event.healthy
         refresh(b, slot)
-        out.log(() => `${slot.key} ${event.healthy ? "healthy" : "unhealthy (ejected)"}`)
+        if (out.tracing) out.log(() => `${slot.key} ${event.healthy ? "healthy" : "unhealthy (ejected)"}`)
       }
       break
     }
@@ -815,7 +844,7 @@ export const step = (balancer: Balancer, event: Event): Output => {
       onTimer(b, out)
       break
     case "ExitIdle":
-      for (const slot of b.idle) out.connect.push(slot.id)
+      for (const slot of b.idle) out.pushConnect(slot.id)
       b.idle.clear()
       break
   }
@@ -823,14 +852,14 @@ export const step = (balancer: Balancer, event: Event): Output => {
 }
 
 const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: string | undefined, out: Out): void => {
-  const slot = b.byId.get(id)
+  const slot = slotOf(b, id)
   if (slot === undefined) return
   const previous = slot.raw
   const wasConnected = slot.connected
   slot.raw = next
   if (next === "TRANSIENT_FAILURE" && error) b.lastError = error
   refresh(b, slot)
-  out.log(() => `${slot.key} ${previous} -> ${next}${error ? ` (${error})` : ""}`)
+  if (out.tracing) out.log(() => `${slot.key} ${previous} -> ${next}${error ? ` (${error})` : ""}`)
   const address = slot.address
   if (wasConnected && !slot.connected) {
     out.reresolve = true
@@ -850,18 +879,18 @@ const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: stri
         address.suspectUntil = b.now + b.options.suspicionMs
         const gen = ++address.suspicionGen
         pushDeadline(b, { at: address.suspectUntil, kind: "suspicion", address, gen })
-        out.log(() => `${address.address}: skipping ${suspected} sibling connection(s) for up to ${b.options.suspicionMs} ms`)
+        if (out.tracing) out.log(() => `${address.address}: skipping ${suspected} sibling connection(s) for up to ${b.options.suspicionMs} ms`)
       }
     }
   }
   if (next === "READY" && address.suspectUntil !== 0) {
     // The address answers new connections: its other connections are fine.
     clearSuspicion(b, address)
-    out.log(() => `${address.address}: reconnected; siblings used again`)
+    if (out.tracing) out.log(() => `${address.address}: reconnected; siblings used again`)
   }
   if (next === "IDLE") {
     // Keep every slot connected; grpc-js applies its backoff between attempts.
-    out.connect.push(slot.id)
+    out.pushConnect(slot.id)
     if (!slot.idle) {
       slot.idle = true
       b.idle.add(slot)
@@ -893,16 +922,16 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
     switch (d.kind) {
       case "start":
         b.serving = true
-        out.log(() => `start: waited ${b.options.startWaitMs} ms (${b.unsettled} first attempt(s) unsettled); serving`)
+        if (out.tracing) out.log(() => `start: waited ${b.options.startWaitMs} ms (${b.unsettled} first attempt(s) unsettled); serving`)
         break
       case "suspicion":
         clearSuspicion(b, d.address!)
-        out.log(() => `${d.address!.address}: suspicion lapsed`)
+        if (out.tracing) out.log(() => `${d.address!.address}: suspicion lapsed`)
         break
       case "retention":
         d.address!.retainedUntil = 0
         expired.add(d.address!)
-        out.log(() => `${d.address!.address}: removal grace over; removed`)
+        if (out.tracing) out.log(() => `${d.address!.address}: removal grace over; removed`)
         break
     }
   }
@@ -934,7 +963,7 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
   if (total > max) {
     if (event.overCap === "fail") {
       const error = new ConnectionCapError({ total, max })
-      out.log(() => `refused: ${error.message}`)
+      if (out.tracing) out.log(() => `refused: ${error.message}`)
       if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: ${b.target}: ${error.message}`
       return
     }
@@ -948,7 +977,7 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
         used += count
       } else dropped.push(address)
     }
-    out.log(() => `over the cap of ${max} connections (${total} asked): kept ${kept.size} addresses in address order, left out ${dropped.length}: ${dropped.slice(0, 20).join(",")}${dropped.length > 20 ? ",..." : ""}`)
+    if (out.tracing) out.log(() => `over the cap of ${max} connections (${total} asked): kept ${kept.size} addresses in address order, left out ${dropped.length}: ${dropped.slice(0, 20).join(",")}${dropped.length > 20 ? ",..." : ""}`)
     merged.clear()
     // Keep the resolver's order among the kept ones.
     for (const endpoint of event.endpoints) {
@@ -981,7 +1010,7 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
       address.retainedUntil = until
       pushDeadline(b, { at: until, kind: "retention", address, gen: 0 })
     }
-    out.log(() => `mass removal: the update drops ${removing} of ${readyAddresses} addresses with READY connections; keeping ${newlyRemoved.map((a) => a.address).join(",")} for ${b.options.removalGraceMs} ms`)
+    if (out.tracing) out.log(() => `mass removal: the update drops ${removing} of ${readyAddresses} addresses with READY connections; keeping ${newlyRemoved.map((a) => a.address).join(",")} for ${b.options.removalGraceMs} ms`)
   }
   const next: Array<Expansion.Weighted> = []
   for (const [address, count] of merged) next.push({ address, count })
@@ -1018,8 +1047,8 @@ const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Expansion.Weighted
     while (address.slots.length > count) {
       const slot = address.slots.pop()!
       forget(b, slot)
-      out.remove.push(slot.id)
-      out.log(() => `release ${slot.key}`)
+      out.pushRemove(slot.id)
+      if (out.tracing) out.log(() => `release ${slot.key}`)
     }
     if (count === 0) b.addresses.delete(name)
     else address.count = count
@@ -1036,18 +1065,18 @@ const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Expansion.Weighted
     let slot = address.slots[key.index]
     if (slot === undefined) {
       // Slots of an address are created in index order (the order lists each address's indices ascending).
-      slot = new Slot(b.nextId++, address, key.index, `${key.address}#${key.index}`)
+      slot = new Slot(b.freeIds.pop() ?? b.byId.length, address, key.index, `${key.address}#${key.index}`)
       address.slots[key.index] = slot
-      b.byId.set(slot.id, slot)
+      b.byId[slot.id] = slot
       b.nConnecting++
       b.idle.add(slot)
       if (startPhase) {
         slot.inStart = true
         b.unsettled++
       }
-      out.create.push({ id: slot.id, address: key.address, index: key.index })
-      out.connect.push(slot.id)
-      out.log(() => `create ${slot!.key}`)
+      out.pushCreate({ id: slot.id, address: key.address, index: key.index })
+      out.pushConnect(slot.id)
+      if (out.tracing) out.log(() => `create ${slot!.key}`)
     }
     slot.pos = p
     ring[p] = slot
@@ -1072,7 +1101,7 @@ const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Expansion.Weighted
   // The round robin continues at the slot it would have tried next.
   if (oldRing.length === 0) {
     b.cursor = ring.length === 0 ? 0 : mod(offset, ring.length)
-  } else if (current !== undefined && b.byId.get(current.id) === current) {
+  } else if (current !== undefined && b.byId[current.id] === current) {
     b.cursor = current.pos
   } else {
     b.cursor = ring.length === 0 ? 0 : b.cursor % ring.length

@@ -225,11 +225,11 @@ describe("anchor_round_robin with fake subchannels", () => {
       expect(new Set(h.pickAddresses(6))).toEqual(new Set([y, z]))
     })
 
-    it("clears its lapse timer on destroy", () => {
+    it("clears its timers on destroy", () => {
       vi.useFakeTimers()
       const { h, a0 } = twoAddresses()
       a0.set(State.IDLE)
-      expect(vi.getTimerCount()).toBe(1)
+      expect(vi.getTimerCount()).toBeGreaterThan(0)
       h.balancer.destroy()
       expect(vi.getTimerCount()).toBe(0)
     })

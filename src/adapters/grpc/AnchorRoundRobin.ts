@@ -157,6 +157,16 @@ class SlotEntry {
   }
 }
 
+/**
+ * Subchannels created plus connections started per event-loop turn, at most:
+ * each costs grpc-js up to ~1 ms (its subchannel pool compares options
+ * with every subchannel of the address; a connect opens a socket), so a
+ * pool of thousands is opened (and reconnected after a backoff wave) over
+ * many turns instead of stalling the event loop for seconds. Pools up to
+ * this size open synchronously.
+ */
+const OPENINGS_PER_TURN = 16
+
 const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
 
 /**
@@ -175,7 +185,7 @@ class AnchorPicker implements experimental.Picker {
     if (balancer === undefined) return QUEUE
     const id = Balancer.pick(balancer)
     if (id >= 0) {
-      const entry = owner.entries.get(id)!
+      const entry = owner.entries[id]!
       entry.picked++
       return entry.pickResult
     }
@@ -212,13 +222,19 @@ const intOption = (options: ChannelOptions, key: string, min: number, max: numbe
 export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource {
   /** @internal created on the first address list, with the config and options it brings */
   balancer: Balancer.Balancer | undefined
-  /** @internal live slots by the balancer's ids */
-  readonly entries = new Map<number, SlotEntry>()
+  /** @internal live slots by the balancer's ids (dense: the balancer reuses ids) */
+  readonly entries: Array<SlotEntry | undefined> = []
   private readonly picker = new AnchorPicker(this)
   private sink: StatsSink | undefined
   private destroyed = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Number.NaN
+  /** Slots to open and connections to start, paced by {@link OPENINGS_PER_TURN}. */
+  private readonly toCreate = new Map<number, Balancer.NewSlot>()
+  private readonly toConnect = new Set<number>()
+  private budget = OPENINGS_PER_TURN
+  private draining = false
+  private turn: ReturnType<typeof setImmediate> | undefined
   /** What `create` needs per address: grpc-js's address and the subchannel arguments. */
   private addresses = new Map<string, SubchannelAddress>()
   private subchannelArgs: (address: SubchannelAddress, slot: Expansion.Slot) => ChannelOptions = () => ({})
@@ -327,54 +343,86 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private apply(out: Balancer.Output): void {
     for (const line of out.trace) trace(line)
     for (const id of out.remove) {
-      const entry = this.entries.get(id)
+      this.toCreate.delete(id)
+      this.toConnect.delete(id)
+      const entry = this.entries[id]
       if (entry !== undefined) {
-        this.entries.delete(id)
+        this.entries[id] = undefined
         this.release(entry)
       }
     }
-    const created: Array<SlotEntry> = []
-    for (const slot of out.create) {
-      const address = this.addresses.get(slot.address)!
-      const subchannel = this.helper.createSubchannel(address, this.subchannelArgs(address, slot))
-      const entry = new SlotEntry(slot.id, subchannel, this)
-      this.entries.set(slot.id, entry)
-      subchannel.ref()
-      subchannel.addConnectivityStateListener(entry.onState)
-      subchannel.addHealthStateWatcher(entry.onHealth)
-      this.helper.addChannelzChild(subchannel.getChannelzRef())
-      created.push(entry)
-    }
+    for (const slot of out.create) this.toCreate.set(slot.id, slot)
+    for (const id of out.connect) this.toConnect.add(id)
     if (out.publish !== undefined && !this.destroyed) {
       this.helper.updateState(CHANNEL_STATES[out.publish.state], this.picker, out.publish.message)
     }
     if (out.reresolve) this.helper.requestReresolution()
     this.arm(out.wakeAt)
-    if (out.remove.length > 0 || out.create.length > 0) this.sink?.changed()
-    // A new subchannel may be shared and already connected: tell the balancer.
-    for (const entry of created) {
-      if (this.destroyed || entry.released) continue
-      const state = entry.subchannel.getConnectivityState()
-      if (state !== ConnectivityState.IDLE) this.onStateChange(entry, state, undefined)
-      if (!entry.subchannel.isHealthy()) this.onHealthChange(entry, false)
-    }
-    for (const id of out.connect) {
-      if (this.destroyed) break
-      const entry = this.entries.get(id)
-      if (entry !== undefined && entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) {
-        entry.subchannel.startConnecting()
-      }
-    }
-    if (out.create.length === 0 && out.remove.length === 0) this.sink?.changed()
+    this.sink?.changed()
+    this.drain()
   }
 
-  /** One timer for the balancer's next wake-up; it never keeps the process alive. */
+  /**
+   * Opens queued slots, then starts queued connections, within this turn's
+   * budget; the rest waits for the next turn. A slot not yet open is never
+   * picked: only a connection's READY makes it pickable.
+   */
+  private drain(): void {
+    if (this.draining || this.destroyed) return
+    this.draining = true
+    try {
+      while (this.budget > 0 && this.toCreate.size > 0 && !this.destroyed) {
+        const [id, slot] = this.toCreate.entries().next().value!
+        this.toCreate.delete(id)
+        this.budget--
+        this.open(slot)
+      }
+      while (this.budget > 0 && this.toCreate.size === 0 && this.toConnect.size > 0 && !this.destroyed) {
+        const id: number = this.toConnect.values().next().value!
+        this.toConnect.delete(id)
+        const entry = this.entries[id]
+        if (entry !== undefined && entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) {
+          this.budget--
+          entry.subchannel.startConnecting()
+        }
+      }
+    } finally {
+      this.draining = false
+    }
+    if (this.budget < OPENINGS_PER_TURN && this.turn === undefined && !this.destroyed) {
+      this.turn = setImmediate(() => {
+        this.turn = undefined
+        this.budget = OPENINGS_PER_TURN
+        this.drain()
+      })
+    }
+  }
+
+  private open(slot: Balancer.NewSlot): void {
+    const address = this.addresses.get(slot.address)!
+    const subchannel = this.helper.createSubchannel(address, this.subchannelArgs(address, slot))
+    const entry = new SlotEntry(slot.id, subchannel, this)
+    this.entries[slot.id] = entry
+    subchannel.ref()
+    subchannel.addConnectivityStateListener(entry.onState)
+    subchannel.addHealthStateWatcher(entry.onHealth)
+    this.helper.addChannelzChild(subchannel.getChannelzRef())
+    // A new subchannel may be shared and already connected: tell the balancer.
+    const state = subchannel.getConnectivityState()
+    if (state !== ConnectivityState.IDLE) this.onStateChange(entry, state, undefined)
+    if (!subchannel.isHealthy()) this.onHealthChange(entry, false)
+  }
+
+  /**
+   * One timer for the balancer's next wake-up; it never keeps the process
+   * alive. A wake-up that moved later keeps the armed timer (firing early is
+   * harmless: the balancer answers with the next one), so timers are not
+   * re-armed on every event.
+   */
   private arm(at: number | undefined): void {
-    if (at === this.timerAt || (at === undefined && this.timer === undefined)) return
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.timerAt = Number.NaN
     if (at === undefined || this.destroyed) return
+    if (this.timer !== undefined && this.timerAt <= at) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
     this.timerAt = at
     this.timer = setTimeout(() => {
       this.timer = undefined
@@ -406,7 +454,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   snapshot(): ReadonlyArray<ConnectionStats> {
     if (this.balancer === undefined) return []
     return Balancer.slots(this.balancer).map((slot) => {
-      const entry = this.entries.get(slot.id)
+      const entry = this.entries[slot.id]
       return { address: slot.address, index: slot.index, state: slot.state, picked: entry?.picked ?? 0, inFlight: entry?.inFlight ?? 0 }
     })
   }
@@ -421,10 +469,14 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   destroy(): void {
     this.destroyed = true
+    this.toCreate.clear()
+    this.toConnect.clear()
+    if (this.turn !== undefined) clearImmediate(this.turn)
+    this.turn = undefined
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
-    for (const entry of this.entries.values()) this.release(entry)
-    this.entries.clear()
+    for (const entry of this.entries) if (entry !== undefined) this.release(entry)
+    this.entries.length = 0
     this.balancer = undefined
     this.sink?.detach(this)
     this.sink = undefined
