@@ -119,7 +119,7 @@ describe("the packed library in a consumer app", () => {
     expect(checked.code).toBe(0)
     const result = lastJsonLine(await ok("node", ["typed.mts"], { cwd: app }))
     expect(result).toMatchObject({ format: "pass:///localhost:9080#2,localhost:9090", rotation: "object", picker: "object" })
-    expect(result.message).toMatch(/connection count/)
+    expect(result.message).toMatch(/count is 0; expected a whole number 1\.\.256/)
   })
 
   it("runs an Effect 4 app: Registrar publishes the server in etcd, AnchoredChannel on etcd:///SERVICE#2 reaches it", async () => {
@@ -137,7 +137,7 @@ describe("the packed library in a consumer app", () => {
     expect(resolved.stdout).toContain("pass:///localhost:9080#2,localhost:9090")
     const refused = await run(bin, ["resolve", "pass:///10.0.0.1:9080#0"], { cwd: app })
     expect(refused.code).toBe(2)
-    expect(refused.stderr).toContain("connection count")
+    expect(refused.stderr).toContain("count is 0; expected a whole number 1..256")
   })
 })
 
@@ -153,9 +153,11 @@ describe("the packed library's metadata", () => {
       cwd: work,
       timeoutMs: 120_000
     })
-    const report = JSON.parse(checked.stdout) as { analysis: { problems: ReadonlyArray<unknown> } }
-    expect(report.analysis.problems).toEqual([])
-    expect(checked.code).toBe(0)
+    const report = JSON.parse(checked.stdout) as { analysis: { problems: ReadonlyArray<{ resolutionKind?: string }> } }
+    // node10 resolution (TypeScript's pre-`exports` `moduleResolution: node`)
+    // cannot see subpath exports such as grpc-anchor/core: deliberately
+    // unsupported (README, Install), so its problems are left out.
+    expect(report.analysis.problems.filter((problem) => problem.resolutionKind !== "node10")).toEqual([])
   })
 
   it("a library user's install brings none of the command's dependencies", async () => {
