@@ -102,9 +102,11 @@ export const command = Command.make(
               onSome: Effect.succeed,
               onNone: () =>
                 Effect.flatMap(registrar.status, (status) =>
-                  failure(
-                    `could not register ${registrar.address} in etcd within ${REGISTER_TIMEOUT}: ` +
-                      (status._tag === "Reconnecting" ? oneLine(status.reason) : "no answer")
+                  Effect.fail(
+                    failure(
+                      `could not register ${registrar.address} in etcd within ${REGISTER_TIMEOUT}: ` +
+                        (status._tag === "Reconnecting" ? oneLine(status.reason) : "no answer")
+                    )
                   )
                 )
             })

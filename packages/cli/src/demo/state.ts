@@ -22,9 +22,11 @@ export const REJOIN_TIMEOUT_MS = 15_000
 export const RECORD_GONE_SLACK_MS = 8_000
 /** Deadline of one call. */
 export const CALL_DEADLINE_MS = 5_000
-/** When the third server is killed and restarted, as fractions of the duration; the least the rejoined phase gets. */
+/** When the third server is killed, as a fraction of the duration. */
 export const KILL_AT = 0.35
+/** When it is started again, as a fraction of the duration. */
 export const RESTART_AT = 0.65
+/** The least the rejoined phase runs, as a fraction of the duration. */
 export const MIN_REJOINED = 0.15
 /** Channel options: reconnect quickly to the restarted server. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {

@@ -55,6 +55,7 @@ export const call = (client: Echo, options: { readonly delayMs?: number; readonl
     )
   })
 
+/** A running echo server: where it listens, its grpc-js server and the observer counting its connections and calls. */
 export interface EchoServer {
   readonly name: string
   readonly port: number
@@ -66,6 +67,7 @@ export interface EchoServer {
   readonly close: (options?: { readonly force?: boolean }) => Promise<void>
 }
 
+/** How to start an echo server: its name (the reply), where to listen (default 127.0.0.1, any free port), limits and TLS. */
 export interface EchoServerOptions {
   readonly name: string
   readonly host?: string
