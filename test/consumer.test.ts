@@ -10,7 +10,7 @@
  * must bring none of the command's dependencies.
  */
 import { execFile } from "node:child_process"
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -138,6 +138,11 @@ describe("the packed library in a consumer app", () => {
     const refused = await run(bin, ["resolve", "pass:///10.0.0.1:9080#0"], { cwd: app })
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain("count is 0; expected a whole number 1..256")
+    // The README shows this very run: its sample must be the real text.
+    const readme = readFileSync(join(root, "README.md"), "utf8")
+    const sample = /\$ grpc-anchor resolve 'pass:\/\/\/10\.0\.0\.1:9080#0'\n([\s\S]*?)```/.exec(readme)
+    expect(sample, "README sample of a refused target").not.toBeNull()
+    expect(refused.stdout + refused.stderr).toBe(sample![1])
   })
 })
 
