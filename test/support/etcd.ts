@@ -331,11 +331,26 @@ export class EtcdMember {
     if (!(await waitExit(child, STOP_TIMEOUT_MS))) throw new Error(`etcd ${this.spec.name} survived SIGKILL`)
   }
 
+  /** SIGSTOP: the process hangs (its sockets stay open, nothing is answered) until {@link resume}. */
+  pause(): void {
+    const child = this.child
+    if (child === undefined || exited(child)) throw new Error(`etcd ${this.spec.name} is not running`)
+    child.kill("SIGSTOP")
+  }
+
+  /** SIGCONT after {@link pause}; harmless when it is not paused. */
+  resume(): void {
+    const child = this.child
+    if (child !== undefined && !exited(child)) child.kill("SIGCONT")
+  }
+
   /** SIGTERM, then SIGKILL after a bound. */
   async stop(): Promise<void> {
     const child = this.child
     if (child === undefined || exited(child)) return
     this.dropReaper()
+    // A stopped process would not act on SIGTERM until continued.
+    child.kill("SIGCONT")
     child.kill("SIGTERM")
     if (await waitExit(child, STOP_TIMEOUT_MS)) return
     child.kill("SIGKILL")
