@@ -138,6 +138,9 @@ const policyCost = (size: number): number => {
 // 1b. The core alone
 // ---------------------------------------------------------------------------
 
+/** Work units (Balancer.work: bitset levels and slots touched) per event in the last coreCost run. */
+const workPerEvent = new Map<number, number>()
+
 const coreCost = (size: number): number => {
   const b = Balancer.make({ startWaitMs: 0, maxConnections: 20_000 })
   const out = Balancer.step(b, { _tag: "Addresses", now: 0, target: "t", endpoints: endpointsOf(size), overCap: "fail", offset: 0 })
@@ -146,14 +149,18 @@ const coreCost = (size: number): number => {
   for (const id of ids) Balancer.step(b, { _tag: "StateChanged", now: 0, slot: id, state: "READY" })
   const random = lcg(size)
   const order = Array.from({ length: EVENTS }, () => Math.floor(random() * ids.length))
+  const work = Balancer.work(b)
   const started = process.hrtime.bigint()
   for (let i = 0; i < EVENTS; i++) {
     const k = order[i]!
     ready[k] = !ready[k]
     Balancer.step(b, { _tag: "StateChanged", now: i, slot: ids[k]!, state: ready[k] ? "READY" : "CONNECTING" })
     Balancer.pick(b)
+    if (i % 1_000 === 999) Balancer.step(b, { _tag: "TimerFired", now: i })
   }
-  return Number(process.hrtime.bigint() - started) / EVENTS
+  const ns = Number(process.hrtime.bigint() - started) / EVENTS
+  workPerEvent.set(size, (Balancer.work(b) - work) / EVENTS)
+  return ns
 }
 
 const costTable = (name: string, measure: (size: number) => number) => {
@@ -287,7 +294,9 @@ const main = async () => {
   console.log(`bench:pool on Node ${process.version}`)
   costTable("anchor_round_robin policy over fake subchannels", policyCost)
   costTable("core Balancer.step alone", coreCost)
-  await stall()
+  console.log(`  work units per event (deterministic, what the core does): ${SIZES.map((size) => `${size.toLocaleString("en")}: ${workPerEvent.get(size)!.toFixed(1)}`).join(", ")}`)
+  console.log("  (the time figures also carry cache misses: at 10,000 connections the slots no longer fit the CPU caches, at 10 they do)")
+  if (process.argv[2] !== "--cost") await stall()
 }
 
 main().then(
