@@ -376,7 +376,7 @@ describe("Balancer", () => {
       expect(Balancer.step(quiet, { _tag: "Addresses", now: 0, target: "t", endpoints: parse("a:1"), overCap: "fail", offset: 0 }).trace).toEqual([])
       const d = drive()
       const out = d.update("a:1")
-      expect(out.trace).toEqual(["create a:1#0", "channel CONNECTING -> CONNECTING"])
+      expect(out.trace).toEqual(["create a:1#0", "channel IDLE -> CONNECTING"])
       expect(d.set("a:1#0", "READY").trace).toEqual(["a:1#0 IDLE -> READY", "start: every first connection attempt settled; serving", "channel CONNECTING -> READY"])
     })
   })

@@ -780,7 +780,7 @@ const finish = (b: BalancerImpl, out: Out): Output => {
   if (next !== b.publishedState || reason !== b.publishedReason) {
     const message = next === "TRANSIENT_FAILURE" ? failureMessage(b) : null
     publish = { state: next, message }
-    const previous = b.state
+    const previous = b.publishedState ?? "IDLE"
     if (out.tracing) out.log(() => `channel ${previous} -> ${next}${message !== null ? `: ${message}` : ""}`)
     b.publishedState = next
     b.publishedReason = reason

@@ -248,3 +248,159 @@ describe("anchor_round_robin with fake subchannels", () => {
     expect(AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 3 }).connectionsPerAddress).toBe(3)
   })
 })
+
+describe("anchor_round_robin rules through grpc-js's interface", () => {
+  const pickStatus = (h: ReturnType<typeof harness>) => {
+    const result = h.pickOne()
+    return { type: result.pickResultType, code: result.status?.code, details: result.status?.details }
+  }
+
+  it("stays TRANSIENT_FAILURE through reconnect cycles once every connection failed, failing picks with the target and the last error", () => {
+    const h = harness()
+    h.resolve("pass:///a:1#2,b:2", [["a:1", 2], ["b:2", 1]])
+    for (const s of h.subchannels) s.set(State.TRANSIENT_FAILURE, "connect ECONNREFUSED")
+    for (let cycle = 0; cycle < 3; cycle++) {
+      for (const s of h.subchannels) {
+        s.set(State.IDLE) // backoff over: the policy reconnects
+        expect(s.state).toBe(State.CONNECTING)
+        s.set(State.TRANSIENT_FAILURE, `connect ECONNREFUSED (cycle ${cycle})`)
+      }
+    }
+    expect(h.states()).toEqual(["CONNECTING", "TRANSIENT_FAILURE"])
+    expect(pickStatus(h)).toEqual({
+      type: experimental.PickResultType.TRANSIENT_FAILURE,
+      code: 14, // UNAVAILABLE
+      details: "anchor_round_robin: no ready connection to pass:///a:1#2,b:2 (3 connections failing; last error: connect ECONNREFUSED (cycle 2))"
+    })
+    h.subchannels[1]!.set(State.READY)
+    expect(h.states()).toEqual(["CONNECTING", "TRANSIENT_FAILURE", "READY"])
+  })
+
+  it("queues a burst until every first attempt settled, then splits it by the counts (#3,#1: 300/100)", () => {
+    const h = harness()
+    h.resolve("pass:///a:1#3,b:2", [["a:1", 3], ["b:2", 1]])
+    h.subchannels[0]!.set(State.READY)
+    expect(pickStatus(h).type).toBe(experimental.PickResultType.QUEUE)
+    for (const s of h.subchannels.slice(1)) s.set(State.READY)
+    const picks = h.pickAddresses(400)
+    expect(picks.filter((s) => s!.address === "a:1").length).toBe(300)
+    expect(picks.filter((s) => s!.address === "b:2").length).toBe(100)
+    for (const s of h.subchannels) expect(picks.filter((p) => p === s).length).toBe(100)
+  })
+
+  it("serves after grpc_anchor.start_wait_ms when a first attempt never settles", () => {
+    vi.useFakeTimers()
+    try {
+      const h = harness({ "grpc_anchor.start_wait_ms": 100 })
+      h.resolve("t", [["a:1", 1], ["b:2", 1]])
+      h.subchannels[0]!.set(State.READY)
+      vi.advanceTimersByTime(99)
+      expect(h.last().state).toBe(State.CONNECTING)
+      vi.advanceTimersByTime(1)
+      expect(h.last().state).toBe(State.READY)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it("refuses a pass: target over grpc_anchor.max_connections, opening nothing", () => {
+    const h = harness({ "grpc_anchor.max_connections": 2 })
+    h.resolve("pass:///a:1#2,b:2", [["a:1", 2], ["b:2", 1]])
+    expect(h.subchannels).toEqual([])
+    expect(h.last().state).toBe(State.TRANSIENT_FAILURE)
+    expect(pickStatus(h).details).toBe(
+      "anchor_round_robin: pass:///a:1#2,b:2: the target asks for 3 connections, over this channel's cap of 2: lower the #N counts or the number of addresses, or raise the channel option grpc_anchor.max_connections"
+    )
+  })
+
+  it("keeps whole addresses in address order for an etcd set over the cap", () => {
+    const h = harness({ "grpc_anchor.max_connections": 4 })
+    h.resolve("etcd:///svc#2", [["c:3", 2], ["a:1", 2], ["b:2", 2]])
+    expect(h.subchannels.map((s) => s.address).sort()).toEqual(["a:1", "a:1", "b:2", "b:2"])
+  })
+
+  it("reports a bad channel option as a failure naming it", () => {
+    const h = harness({ "grpc_anchor.max_connections": 0 })
+    h.resolve("t", [["a:1", 1]])
+    expect(h.last().state).toBe(State.TRANSIENT_FAILURE)
+    expect(h.last().error).toContain("grpc_anchor.max_connections must be a whole number from 1 to 1000000, got 0")
+  })
+
+  it("keeps READY backends an update removes all at once for grpc_anchor.removal_grace_ms, and removes one of several at once", () => {
+    vi.useFakeTimers()
+    try {
+      const h = harness({ "grpc_anchor.removal_grace_ms": 5_000 })
+      h.resolve("etcd:///svc", [["a:1", 1], ["b:2", 1], ["c:3", 1]])
+      const [a, b, c] = h.subchannels
+      for (const s of [a, b, c]) s!.set(State.READY)
+      h.resolve("etcd:///svc", [["a:1", 1], ["b:2", 1]]) // one deregistered: gone at once
+      expect(c!.refs).toBe(0)
+      expect(new Set(h.pickAddresses(4))).toEqual(new Set([a, b]))
+      h.resolve("etcd:///svc", []) // the registry lost every record
+      expect(h.last().state).toBe(State.READY)
+      expect(new Set(h.pickAddresses(4))).toEqual(new Set([a, b]))
+      vi.advanceTimersByTime(5_000)
+      expect([a!.refs, b!.refs]).toEqual([0, 0])
+      expect(h.last().state).toBe(State.TRANSIENT_FAILURE)
+      expect(h.last().error).toContain("no addresses for etcd:///svc")
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it("opens a large pool over several event-loop turns, never more than 16 subchannels and connects in one", async () => {
+    const h = harness({ "grpc_anchor.start_wait_ms": 0 })
+    h.resolve("t", [["a:1", 100]])
+    expect(h.subchannels.length).toBe(16)
+    let turns = 0
+    while (h.subchannels.length < 100 || h.subchannels.some((s) => s.state === State.IDLE)) {
+      const before = h.subchannels.length + h.subchannels.filter((s) => s.connects > 0).length
+      await new Promise((resolve) => setImmediate(resolve))
+      const after = h.subchannels.length + h.subchannels.filter((s) => s.connects > 0).length
+      expect(after - before).toBeLessThanOrEqual(16)
+      expect(++turns).toBeLessThan(50)
+    }
+    expect(h.subchannels.every((s) => s.refs === 1 && s.connects === 1)).toBe(true)
+    h.subchannels[42]!.set(State.READY)
+    expect(h.pickAddresses(3)).toEqual([h.subchannels[42], h.subchannels[42], h.subchannels[42]])
+  })
+
+  it("exitIdle costs nothing when no connection went idle", () => {
+    const h = harness()
+    h.resolve("t", [["a:1", 2]])
+    const connects = h.subchannels.map((s) => s.connects)
+    h.balancer.exitIdle()
+    expect(h.subchannels.map((s) => s.connects)).toEqual(connects)
+  })
+
+  it("traces its decisions under GRPC_TRACE=anchor_round_robin", async () => {
+    const { execFile } = await import("node:child_process")
+    const script = `
+      import * as grpc from "@grpc/grpc-js"
+      const { AnchorRoundRobinLoadBalancer, AnchorRoundRobinConfig } = await import("./src/adapters/grpc/AnchorRoundRobin.ts")
+      let listener
+      const sub = { getConnectivityState: () => 0, addConnectivityStateListener: (l) => { listener = l }, removeConnectivityStateListener() {}, startConnecting() {}, ref() {}, unref() {}, isHealthy: () => true, addHealthStateWatcher() {}, removeHealthStateWatcher() {}, getChannelzRef: () => ({}) }
+      const helper = { createSubchannel: () => sub, updateState() {}, requestReresolution() {}, addChannelzChild() {}, removeChannelzChild() {} }
+      const lb = new AnchorRoundRobinLoadBalancer(helper)
+      lb.updateAddressList(grpc.experimental.statusOrFromValue([{ addresses: [{ host: "10.0.0.1", port: 1 }] }]), new AnchorRoundRobinConfig(), {}, "")
+      listener(sub, 0, 3, -1, "connect ECONNREFUSED")
+      lb.destroy()
+    `
+    const stderr = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", script],
+        { cwd: new URL("../..", import.meta.url).pathname, env: { ...process.env, GRPC_TRACE: "anchor_round_robin", GRPC_VERBOSITY: "DEBUG" }, timeout: 30_000 },
+        (error, _stdout, stderr) => (error ? reject(error) : resolve(stderr))
+      )
+    )
+    const lines = stderr.split("\n").filter((line) => line.includes("| anchor_round_robin |")).map((line) => line.split("| anchor_round_robin | ")[1])
+    expect(lines).toEqual([
+      "create 10.0.0.1:1#0",
+      "channel IDLE -> CONNECTING",
+      "10.0.0.1:1#0 IDLE -> TRANSIENT_FAILURE (connect ECONNREFUSED)",
+      "start: every first connection attempt settled; serving",
+      "channel CONNECTING -> TRANSIENT_FAILURE: anchor_round_robin: no ready connection to (unknown target) (1 connections failing; last error: connect ECONNREFUSED)"
+    ])
+  })
+})
