@@ -288,18 +288,27 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
             return result.set
           })
 
+        /** Failed listings in a row: the first is a warning, the retries after it debug lines. */
+        let failedListings = 0
         const relist = Effect.gen(function* () {
           const listing = yield* list(prefix).pipe(
             Effect.tapError((error) => {
               watchOptions?.onListingError?.(error)
+              failedListings++
               // Only transient errors are retried; the others end the stream.
-              const log = isTransient(error)
+              const log = !isTransient(error)
+                ? Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
+                : failedListings === 1
                 ? Effect.logWarning(`listing ${prefix} failed; keeping the last endpoints and retrying`)
-                : Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
+                : Effect.logDebug(`listing ${prefix} failed again (attempt ${failedListings}); still retrying`)
               return log.pipe(Effect.annotateLogs({ ...annotations, reason: error.reason, error: error.message }))
             }),
             Effect.retry({ schedule, while: isTransient })
           )
+          if (failedListings > 0) {
+            yield* Effect.logInfo(`listing ${prefix} succeeded after ${failedListings} failed attempts`).pipe(Effect.annotateLogs(annotations))
+            failedListings = 0
+          }
           const next = yield* apply(listing.kvs.map(putOf), EndpointSet.empty)
           // Keys that disappeared while we were not watching no longer need their warning.
           const listed = new Set(listing.kvs.map((kv) => kv.key.toString("utf8")))

@@ -3,6 +3,8 @@
  * is retried across members, and when a member is skipped after failures.
  * etcd3 only ever calls `execute` on them. Internal to the etcd adapters.
  */
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { type IOptions, isRecoverableError } from "etcd3"
 import { watchBackoff } from "./backoff.js"
 import { tlsRefusal } from "./error.js"
@@ -14,30 +16,30 @@ type Execute = <T>(fn: (context: { readonly signal: AbortSignal }) => PromiseLik
 const policy = (execute: Execute): Policy => ({ execute }) as unknown as Policy
 
 /**
- * etcd3's own retry of a failed call, as its default (up to 3 immediate
- * retries of recoverable errors, so a call can move to another member),
- * except for a TLS handshake refused over a certificate: retrying cannot
- * help, and with auth each attempt authenticates on a new channel that
- * shares the failed connection, so the later attempts only say "No
- * connection established. Last error: null" and the certificate error of the
- * first attempt would be lost.
+ * etcd3's own retry of one failed call: up to 3 immediate retries of
+ * recoverable errors, as etcd3's default, so that a call can move to another
+ * member.
  */
-const globalRetry: Policy = policy(async (fn, signal) => {
+const callRetries = Schedule.recurs(3)
+
+/**
+ * Whether a failed call is retried: recoverable, and not a TLS handshake
+ * refused over a certificate. Retrying that cannot help, and with auth each
+ * attempt authenticates on a new channel that shares the failed connection,
+ * so the later attempts only say "No connection established. Last error:
+ * null" and the certificate error of the first attempt would be lost.
+ */
+const retryable = (error: unknown): boolean =>
+  error instanceof Error && isRecoverableError(error) && tlsRefusal(error.message) === undefined
+
+/** etcd3's global policy: {@link callRetries} of {@link retryable} errors; the last error is thrown as it was. */
+const globalRetry: Policy = policy((fn, signal) => {
   const context = { signal: signal ?? new AbortController().signal }
-  for (let retries = 0; ; retries++) {
-    try {
-      return await fn(context)
-    } catch (error) {
-      const retry =
-        retries < 3 &&
-        !context.signal.aborted &&
-        error instanceof Error &&
-        isRecoverableError(error) &&
-        tlsRefusal(error.message) === undefined
-      if (!retry) throw error
-      await new Promise((resolve) => setTimeout(resolve, 0))
-    }
-  }
+  return Effect.runPromise(
+    Effect.tryPromise({ try: async () => fn(context), catch: (error) => error }).pipe(
+      Effect.retry({ schedule: callRetries, while: (error) => !context.signal.aborted && retryable(error) })
+    )
+  )
 })
 
 /** What etcd3 (and `isBrokenCircuit`) recognise as a call refused by a member's breaker. */
