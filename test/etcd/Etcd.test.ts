@@ -3,8 +3,10 @@
  * (a closed or unreachable client) and on its error classes.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import {
   ClientClosedError,
@@ -77,6 +79,55 @@ describe("Etcd client", () => {
       expect(none.reason).toBe("InvalidArgument")
       const tls = yield* Effect.flip(Effect.scoped(Etcd.make({ hosts: "127.0.0.1:1", tls: { caFile: "/nonexistent/ca.pem" } })))
       expect(tls.reason).toBe("InvalidArgument")
+    })
+  )
+
+  it.effect.each([
+    ["hosts not text", { hosts: 2379 }, "invalid etcd options: Expected string | array at [\"hosts\"]"],
+    ["a TLS path not text", { hosts: "a:1", tls: { caFile: 7 } }, "at [\"tls\"][\"caFile\"]"],
+    ["a password neither text nor Redacted", { hosts: "a:1", auth: { username: "u", password: 424242 } }, "auth.password must be a string or a Redacted string"],
+    ["a call timeout that is no duration", { hosts: "a:1", callTimeout: "soon" }, 'callTimeout must be a positive duration ("5 seconds", or a number of milliseconds), got "soon"'],
+    ["a negative dial timeout", { hosts: "a:1", dialTimeout: -5 }, "dialTimeout must be a positive duration"]
+  ] as const)("rejects %s with InvalidArgument saying what is expected", ([, options, text]) =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Effect.scoped(Etcd.make(options as unknown as Etcd.EtcdOptions)))
+      expect(error.reason).toBe("InvalidArgument")
+      expect(error.message).toContain(text)
+      expect(error.message).not.toContain("424242")
+    })
+  )
+
+  it.effect("takes one options shape: a plain or Redacted password, durations as text or milliseconds", () =>
+    Effect.gen(function* () {
+      for (const options of [
+        { hosts: "127.0.0.1:1", auth: { username: "u", password: "plain" }, callTimeout: 1500, dialTimeout: "2 seconds" },
+        { hosts: ["127.0.0.1:1"], auth: { username: "u", password: Redacted.make("hidden") }, callTimeout: "1 second" }
+      ] satisfies ReadonlyArray<Etcd.EtcdOptions>) {
+        const etcd = yield* Effect.scoped(Etcd.make(options))
+        expect(etcd.hosts).toEqual(["127.0.0.1:1"])
+        expect(etcd.toError(new Error("bad plain hidden"), "op").message).toContain("<redacted>")
+      }
+    })
+  )
+})
+
+describe("Etcd.hostsConfig (the one reader of ETCD_ENDPOINTS)", () => {
+  const read = (env: Record<string, string>) =>
+    Etcd.hostsConfig.parse(ConfigProvider.fromUnknown(env))
+
+  it.effect("splits a comma list, trimming and dropping empty entries", () =>
+    Effect.gen(function* () {
+      expect(yield* read({ ETCD_ENDPOINTS: " 10.0.0.5:2379 ,https://10.0.0.6:2379,, " })).toEqual(["10.0.0.5:2379", "https://10.0.0.6:2379"])
+    })
+  )
+
+  it.effect("a value with no host is an error saying so; a missing one is missing", () =>
+    Effect.gen(function* () {
+      const empty = yield* Effect.flip(read({ ETCD_ENDPOINTS: " , " }))
+      expect(empty.message).toContain("lists no host")
+      const missing = yield* Effect.flip(read({}))
+      expect(missing.message).toContain("ETCD_ENDPOINTS")
+      expect(Etcd.splitHosts(["a:1,b:2", " c:3 "])).toEqual(["a:1", "b:2", "c:3"])
     })
   )
 })
