@@ -64,4 +64,45 @@ describe("registerEndpoint (real etcd)", () => {
       registerEndpoint({ etcd: { hosts: server.endpoints }, service: "bad", address: "no-port" })
     ).rejects.toMatchObject({ _tag: "RegistrarError", reason: "InvalidAddress" })
   })
+
+  it("takes the one etcd options shape (plain password, durations as text or ms) and logs to stderr only, never stdout", async () => {
+    const stdout: Array<string> = []
+    const stderr: Array<string> = []
+    const saved = { log: console.log, info: console.info, debug: console.debug, warn: console.warn, error: console.error, write: process.stdout.write }
+    console.log = console.info = console.debug = (...args: Array<unknown>) => void stdout.push(args.map(String).join(" "))
+    console.warn = console.error = (...args: Array<unknown>) => void stderr.push(args.map(String).join(" "))
+    process.stdout.write = ((chunk: unknown) => {
+      stdout.push(String(chunk))
+      return true
+    }) as typeof process.stdout.write
+    try {
+      const registration = await registerEndpoint({
+        etcd: { hosts: server.endpoints.join(","), callTimeout: 3_000, dialTimeout: "3 seconds" },
+        service: "stderr",
+        address: "127.0.0.1:7002",
+        ttl: 5,
+        revokeTimeout: "1 second",
+        logLevel: "Debug"
+      })
+      try {
+        const leaseId = (registration.status() as { leaseId: string }).leaseId
+        await server.ctlOk(["lease", "revoke", leaseId])
+        await eventually(
+          "a new lease",
+          () => {
+            const status = registration.status()
+            return status._tag === "Registered" && status.leaseId !== leaseId
+          },
+          { timeoutMs: 15_000, intervalMs: 50 }
+        )
+      } finally {
+        await registration.close()
+      }
+    } finally {
+      Object.assign(console, { log: saved.log, info: saved.info, debug: saved.debug, warn: saved.warn, error: saved.error })
+      process.stdout.write = saved.write
+    }
+    expect(stdout).toEqual([])
+    expect(stderr.some((line) => line.includes("registration of 127.0.0.1:7002 interrupted"))).toBe(true)
+  })
 })
