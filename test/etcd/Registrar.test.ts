@@ -3,11 +3,13 @@
  * registers its own service).
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import * as Registrar from "../../src/adapters/etcd/Registrar.js"
@@ -159,6 +161,26 @@ describe("Registrar (real etcd)", () => {
         Effect.provide(Layer.succeed(Etcd.Etcd, {} as Etcd.Etcd.Shape))
       )
       expect(error.reason).toBe(reason)
+    })
+  )
+
+  it.effect.each([
+    [2, 500],
+    [3, 750],
+    [10, 1_000],
+    [60, 1_000]
+  ] as const)("retries a lease of %s s from 100 ms up to min(TTL/4, 1 s) apart (jittered x0.8..1.2), forever", ([ttl, cap]) =>
+    Effect.gen(function* () {
+      const step = yield* Schedule.toStep(Registrar.retryScheduleFor(ttl))
+      const delays: Array<number> = []
+      for (let i = 0; i < 30; i++) {
+        const [, delay] = yield* step(i * 1_000, undefined)
+        delays.push(Duration.toMillis(delay))
+      }
+      expect(delays[0]).toBeGreaterThanOrEqual(80)
+      expect(delays[0]).toBeLessThanOrEqual(120)
+      expect(Math.max(...delays)).toBeLessThanOrEqual(cap * 1.2)
+      expect(delays.slice(-5).every((d) => d >= cap * 0.8)).toBe(true)
     })
   )
 })
