@@ -6,53 +6,56 @@ import * as arb from "./arbitraries.js"
 
 interface Entry {
   readonly address: arb.GeneratedAddress
-  readonly count: { readonly value: number; readonly text: string }
+  readonly count: { readonly value: number; readonly maxValue: number; readonly text: string }
 }
 
 const entry = (max: number): fc.Arbitrary<Entry> => fc.record({ address: arb.address, count: arb.count(max) })
 
-const passText = (entries: ReadonlyArray<Entry>): string =>
-  `pass:///${entries.map((e) => `${e.address.raw}${e.count.text}`).join(",")}`
+const passText = (entries: ReadonlyArray<Entry>, query = ""): string =>
+  `pass:///${entries.map((e) => `${e.address.raw}${e.count.text}`).join(",")}${query}`
 
 /**
  * What parsing `passText(entries)` must give: duplicates merged in
- * first-appearance order, or the entry whose count pushes a merged address
- * over 256.
+ * first-appearance order (minimums added, maximums added), or the entry
+ * whose maximum pushes a merged address over 256.
  */
-const passModel = (entries: ReadonlyArray<Entry>) => {
-  const merged = new Map<string, { address: { host: string; port: number }; count: number }>()
+const passModel = (entries: ReadonlyArray<Entry>, options: Target.Options = {}) => {
+  const merged = new Map<string, { address: { host: string; port: number }; count: number; maxCount: number }>()
   let at = "pass:///".length
   for (const e of entries) {
     const piece = `${e.address.raw}${e.count.text}`
     const before = merged.get(e.address.canonical)
-    const total = (before?.count ?? 0) + e.count.value
-    if (total > Target.MAX_COUNT) return { _tag: "Over" as const, position: at, piece }
-    merged.set(e.address.canonical, { address: { host: e.address.host, port: e.address.port }, count: total })
+    const count = (before?.count ?? 0) + e.count.value
+    const maxCount = (before?.maxCount ?? 0) + e.count.maxValue
+    if (maxCount > Target.MAX_COUNT) return { _tag: "Over" as const, position: at, piece }
+    merged.set(e.address.canonical, { address: { host: e.address.host, port: e.address.port }, count, maxCount })
     at += piece.length + 1
   }
-  return { _tag: "Ok" as const, target: { _tag: "Pass" as const, endpoints: [...merged.values()] } }
+  return { _tag: "Ok" as const, target: { _tag: "Pass" as const, endpoints: [...merged.values()], options } }
 }
 
 const etcdInput = fc.record({
   endpoints: fc.array(arb.address, { maxLength: 5, size: "max" }),
   service: arb.service,
-  count: arb.count(Target.MAX_COUNT)
+  count: arb.count(Target.MAX_COUNT),
+  options: arb.options
 })
 
 interface EtcdInput {
   readonly endpoints: ReadonlyArray<arb.GeneratedAddress>
   readonly service: string
-  readonly count: { readonly value: number; readonly text: string }
+  readonly count: { readonly value: number; readonly maxValue: number; readonly text: string }
+  readonly options: { readonly value: Target.Options; readonly text: string }
 }
 
 const etcdText = (input: EtcdInput) =>
-  `etcd://${input.endpoints.map((e) => e.raw).join(",")}/${input.service}${input.count.text}`
+  `etcd://${input.endpoints.map((e) => e.raw).join(",")}/${input.service}${input.count.text}${input.options.text}`
 
 /** Any target the parser accepts, as a parsed value. */
 const target: fc.Arbitrary<Target.Target> = fc.oneof(
   fc
-    .array(entry(16), { minLength: 1, maxLength: 12 })
-    .map((entries) => Target.unsafeParse(passText(entries))),
+    .record({ entries: fc.array(entry(16), { minLength: 1, maxLength: 12 }), options: arb.options })
+    .map(({ entries, options }) => Target.unsafeParse(passText(entries, options.text))),
   etcdInput.map((input) => Target.unsafeParse(etcdText(input)))
 )
 
@@ -62,7 +65,8 @@ const grammarish = fc
     fc.oneof(
       fc.constantFrom(
         "pass://", "etcd://", "pass:", "etcd:", "dns://", "/", "//", ":", "::", "#", ",", "[", "]", "[::1]", ".",
-        "-", " ", "\n", "0", "1", "2", "9", "256", "257", "65535", "65536", "99999999999", "a", "A", "z", "_",
+        "-", " ", "\n", "0", "1", "2", "9", "256", "257", "65535", "65536", "99999999999", "a", "A", "z", "_", "..",
+        "?", "&", "=", "subset=", "pick=", "round_robin", "least_request", "10000",
         "localhost", "\u212A", "\ud800", "\udc00", "é", "😀", "\u200b", "1.5", "-1", "e2"
       ),
       fc.string({ maxLength: 3 })
@@ -81,12 +85,12 @@ const anyText = fc.oneof(
 
 /** Characters an edit inserts or writes: mostly the grammar's own, sometimes any. */
 const editUnit = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(..."09-.#:,/[]a") },
+  { weight: 3, arbitrary: fc.constantFrom(..."09-.#:,/[]a?&=") },
   { weight: 1, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }) }
 )
 
 /** Where a count, port, host or service starts: just after one of these. */
-const DELIMITERS = [..."#:,/[]"]
+const DELIMITERS = [..."#:,/[]?&="]
 
 /**
  * Valid canonical text (a pass or etcd target from the generators above)
@@ -187,12 +191,30 @@ describe("Target properties", () => {
     )
   })
 
-  it("parses any way of writing addresses and counts to the canonical values", () => {
+  it("parses any way of writing addresses, counts, ranges and options to the canonical values", () => {
     fc.assert(
-      fc.property(fc.array(entry(16), { minLength: 1, maxLength: 12, size: "max" }), (entries) => {
-        const model = passModel(entries)
-        expect(model._tag).toBe("Ok") // counts <= 16 x 12 entries never exceed 256
-        if (model._tag === "Ok") expect(Target.parse(passText(entries))).toEqual(Result.succeed(model.target))
+      fc.property(fc.array(entry(16), { minLength: 1, maxLength: 12, size: "max" }), arb.options, (entries, options) => {
+        const model = passModel(entries, options.value)
+        expect(model._tag).toBe("Ok") // maximums <= 16 x 12 entries never exceed 256
+        if (model._tag === "Ok") expect(Target.parse(passText(entries, options.text))).toEqual(Result.succeed(model.target))
+      })
+    )
+  })
+
+  it("a repeated option fails where it is repeated, whatever the counts and options before it", () => {
+    fc.assert(
+      fc.property(etcdInput, fc.constantFrom("subset=3", "pick=round_robin"), (input, again) => {
+        const text = `${etcdText(input)}${input.options.text === "" ? "?" : "&"}${again}&${again}`
+        const name = again.slice(0, again.indexOf("="))
+        const result = Target.parse(text)
+        expect(Result.isFailure(result)).toBe(true)
+        if (Result.isFailure(result)) {
+          const second = text.length - again.length
+          const firstCopy = text.lastIndexOf(`${name}=`, second - 1)
+          // When the generated options already hold the name, our first copy is the repetition; else our second.
+          expect(result.failure.problem).toBe("RepeatedOption")
+          expect(result.failure.position).toBe(input.options.text.includes(`${name}=`) ? firstCopy : second)
+        }
       })
     )
   })
@@ -234,7 +256,14 @@ describe("Target properties", () => {
       fc.property(etcdInput, (input) => {
         const etcd = new Map(input.endpoints.map((e) => [e.canonical, { host: e.host, port: e.port }] as const))
         expect(Target.parse(etcdText(input))).toEqual(
-          Result.succeed({ _tag: "Etcd", etcd: [...etcd.values()], service: input.service, count: input.count.value })
+          Result.succeed({
+            _tag: "Etcd",
+            etcd: [...etcd.values()],
+            service: input.service,
+            count: input.count.value,
+            maxCount: input.count.maxValue,
+            options: input.options.value
+          })
         )
       })
     )
@@ -272,7 +301,7 @@ describe("Target properties", () => {
       [
         "65,536 distinct addresses",
         `pass:///${hosts.map((h) => `${h.host}:${h.port}`).join(",")}`,
-        { _tag: "Success", target: { _tag: "Pass", endpoints: hosts.map((address) => ({ address, count: 1 })) } }
+        { _tag: "Success", target: { _tag: "Pass", endpoints: hosts.map((address) => ({ address, count: 1, maxCount: 1 })), options: {} } }
       ],
       ["a 1 MB count", ...failure(`pass:///a:1#${"1".repeat(megabyte)}.1x`, "InvalidCount", 12, `${"1".repeat(megabyte)}.1x`)],
       ["1 MB of [", ...failure(`pass:///${"[".repeat(megabyte)}`, "UnbalancedBracket", 8, "[".repeat(megabyte))],
@@ -282,13 +311,15 @@ describe("Target properties", () => {
       [
         "262,145 copies of one etcd endpoint",
         `etcd://${"e:1,".repeat(megabyte / 4)}e:1/s`,
-        { _tag: "Success", target: { _tag: "Etcd", etcd: [{ host: "e", port: 1 }], service: "s", count: 1 } }
+        { _tag: "Success", target: { _tag: "Etcd", etcd: [{ host: "e", port: 1 }], service: "s", count: 1, maxCount: 1, options: {} } }
       ],
       [
         "a 1 MB service",
         `etcd:///${"ab/".repeat(megabyte / 3)}#2`,
-        { _tag: "Success", target: { _tag: "Etcd", etcd: [], service: "ab/".repeat(megabyte / 3), count: 2 } }
+        { _tag: "Success", target: { _tag: "Etcd", etcd: [], service: "ab/".repeat(megabyte / 3), count: 2, maxCount: 2, options: {} } }
       ],
+      ["a 1 MB range", ...failure(`pass:///a:1#1..${"1".repeat(megabyte)}`, "CountTooLarge", 15, "1".repeat(megabyte))],
+      ["1 MB of options", ...failure(`etcd:///s?${"pick=round_robin&".repeat(megabyte / 17)}`, "RepeatedOption", 27, "pick=round_robin")],
       ["a 1 MB scheme", ...failure(`${"a".repeat(megabyte)}:`, "MissingScheme", 0, `${"a".repeat(megabyte)}:`)]
     ] as const)("%s", (_name, input, expected) => {
       const result = Target.parse(input)

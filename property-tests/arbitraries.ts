@@ -88,21 +88,66 @@ const ipv6 = fc
 /** Any backend address, raw and canonical. */
 export const address: fc.Arbitrary<GeneratedAddress> = fc.oneof(ipv4, hostname, localhost, ipv6)
 
-/** A count and a way of writing it (`#1` may be left out, leading zeros allowed). */
-export const count = (max: number): fc.Arbitrary<{ readonly value: number; readonly text: string }> =>
+/**
+ * A count or count range and a way of writing it: `#1` may be left out,
+ * leading zeros allowed, a fixed count sometimes written as the range
+ * `#N..N`, and (with `ranges`) a range `#MIN..MAX` with MIN < MAX <= `max`.
+ */
+export const count = (
+  max: number,
+  ranges = true
+): fc.Arbitrary<{ readonly value: number; readonly maxValue: number; readonly text: string }> =>
   fc
-    .record({ value: fc.integer({ min: 1, max }), zeros: fc.nat(2), omit: fc.boolean() })
-    .map(({ value, zeros, omit }) => ({
-      value,
-      text: value === 1 && omit ? "" : `#${"0".repeat(zeros)}${value}`
-    }))
+    .record({
+      value: fc.integer({ min: 1, max }),
+      extra: ranges ? fc.oneof(fc.constant(0), fc.nat(max)) : fc.constant(0),
+      zeros: fc.nat(2),
+      omit: fc.boolean(),
+      asRange: fc.boolean()
+    })
+    .map(({ asRange, extra, omit, value, zeros }) => {
+      const maxValue = Math.min(max, value + extra)
+      const pad = (n: number) => `${"0".repeat(zeros)}${n}`
+      const text =
+        maxValue > value
+          ? `#${pad(value)}..${pad(maxValue)}`
+          : value === 1 && omit
+            ? ""
+            : asRange && ranges
+              ? `#${pad(value)}..${pad(value)}`
+              : `#${pad(value)}`
+      return { value, maxValue, text }
+    })
+
+/** Target options (`?subset=..&pick=..`), each present or not, written in either order. */
+export const options: fc.Arbitrary<{
+  readonly value: { readonly subset?: number; readonly pick?: "round_robin" | "least_request" }
+  readonly text: string
+}> = fc
+  .record({
+    subset: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined }),
+    pick: fc.option(fc.constantFrom("round_robin" as const, "least_request" as const), { nil: undefined }),
+    zeros: fc.nat(2),
+    swap: fc.boolean()
+  })
+  .map(({ pick, subset, swap, zeros }) => {
+    const parts = [
+      ...(subset === undefined ? [] : [`subset=${"0".repeat(zeros)}${subset}`]),
+      ...(pick === undefined ? [] : [`pick=${pick}`])
+    ]
+    if (swap) parts.reverse()
+    return {
+      value: { ...(subset === undefined ? {} : { subset }), ...(pick === undefined ? {} : { pick }) },
+      text: parts.length === 0 ? "" : `?${parts.join("&")}`
+    }
+  })
 
 const serviceUnit = fc.oneof(
-  fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%~+=*!?$&'()[];"),
+  fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%~+=*!$&'()[];"),
   fc.constantFrom("é", "ß", "日", "Ω", "😀")
 )
 
-/** A valid etcd service: a non-empty key prefix, may contain "/". */
+/** A valid etcd service: a non-empty key prefix, may contain "/" (never "?", which starts the options). */
 export const service: fc.Arbitrary<string> = fc.string({ unit: serviceUnit, minLength: 1, maxLength: 24 })
 
 /**

@@ -4,6 +4,8 @@ import * as Target from "../src/core/Target.js"
 
 const FORMS = "pass:///host:port[#n],... or etcd://[host:port,...]/service[#n]"
 const COUNT = "a whole number 1..256"
+const RANGE = "1 <= min <= max <= 256"
+const OPTIONS = `subset=k (1..10000) and pick=round_robin|least_request, joined by "&"`
 
 /** The explanation each problem gives, in the words a user reads. */
 const REASON = {
@@ -41,7 +43,19 @@ const REASON = {
     `the etcd target has no "/" before the service; expected etcd://[host:port,...]/service, e.g. etcd:///my-service (three slashes when no etcd endpoints are listed)`,
   EmptyService: `the etcd service is empty; expected a key prefix after the "/", e.g. etcd:///my-service`,
   InvalidService:
-    `the etcd service may not contain whitespace, control or invisible formatting characters, "," or unpaired surrogates`
+    `the etcd service may not contain whitespace, control or invisible formatting characters, "," or unpaired surrogates`,
+  IncompleteRange: `a count range needs both ends; expected #min..max with ${RANGE}, e.g. #2..8`,
+  InvalidRange: `a count range is written with two dots between two counts; expected #min..max with ${RANGE}, e.g. #2..8`,
+  ReversedRange: `the count range starts above its end; expected #min..max with min <= max (${RANGE}), e.g. #2..8`,
+  EmptyOptions: `"?" is not followed by options; expected ${OPTIONS} after "?", or no "?"`,
+  EmptyOption: `an option is empty (two "&" in a row, or "&" at the start or end); expected ${OPTIONS}`,
+  MissingOptionValue: `the option has no value; expected ${OPTIONS}`,
+  UnknownOption:
+    `unknown option; the options are ${OPTIONS} (in lower case; the client id of subsetting is set on the channel, not in the target)`,
+  RepeatedOption: `the option is given more than once; give each option at most once`,
+  InvalidSubset: `the subset option is not a subset size; expected subset=k with k a whole number 1..10000`,
+  InvalidPick: `unknown pick mode; expected pick=round_robin or pick=least_request`,
+  MisplacedCount: `the count goes before the options; expected ...#n?options, e.g. etcd:///my-service#2?subset=20`
 } as const
 
 type Row = readonly [input: string, problem: Target.TargetProblem, position: number, piece: string, reason: keyof typeof REASON]
@@ -126,6 +140,50 @@ const errors: ReadonlyArray<Row> = [
   ["etcd:///svc#0", "ZeroCount", 12, "0", "ZeroCount"],
   ["etcd:///svc#257", "CountTooLarge", 12, "257", "CountTooLarge"],
   ["etcd:///svc#1.5", "FractionalCount", 12, "1.5", "FractionalCount"],
+  // count ranges
+  ["pass:///a:1#2..", "IncompleteRange", 12, "2..", "IncompleteRange"],
+  ["pass:///a:1#..8", "IncompleteRange", 12, "..8", "IncompleteRange"],
+  ["pass:///a:1#..", "IncompleteRange", 12, "..", "IncompleteRange"],
+  ["pass:///a:1#2...8", "InvalidRange", 12, "2...8", "InvalidRange"],
+  ["pass:///a:1#2..8..9", "InvalidRange", 12, "2..8..9", "InvalidRange"],
+  ["pass:///a:1#8..2,b:2", "ReversedRange", 12, "8..2", "ReversedRange"],
+  ["pass:///a:1#0..2", "ZeroCount", 12, "0", "ZeroCount"],
+  ["pass:///a:1#2..0", "ZeroCount", 15, "0", "ZeroCount"],
+  ["pass:///a:1#2..257", "CountTooLarge", 15, "257", "CountTooLarge"],
+  ["pass:///a:1#-1..2", "NegativeCount", 12, "-1", "NegativeCount"],
+  ["pass:///a:1#1.5..2", "FractionalCount", 12, "1.5", "FractionalCount"],
+  ["pass:///a:1#2..x", "InvalidCount", 15, "x", "InvalidCount"],
+  ["pass:///a:1#1..200,a:1#1..57", "MergedCountTooLarge", 19, "a:1#1..57", "MergedCountTooLarge"],
+  ["etcd:///svc#2..", "IncompleteRange", 12, "2..", "IncompleteRange"],
+  ["etcd:///svc#9..3", "ReversedRange", 12, "9..3", "ReversedRange"],
+  ["etcd:///svc#2..300", "CountTooLarge", 15, "300", "CountTooLarge"],
+  // options
+  ["pass:///a:1?", "EmptyOptions", 11, "?", "EmptyOptions"],
+  ["etcd:///svc#2?", "EmptyOptions", 13, "?", "EmptyOptions"],
+  ["pass:///a:1?subset=2&", "EmptyOption", 21, "", "EmptyOption"],
+  ["pass:///a:1?&subset=2", "EmptyOption", 12, "", "EmptyOption"],
+  ["etcd:///svc?subset=2&&pick=round_robin", "EmptyOption", 21, "", "EmptyOption"],
+  ["etcd:///svc?subset", "MissingOptionValue", 12, "subset", "MissingOptionValue"],
+  ["etcd:///svc?pick=", "MissingOptionValue", 12, "pick=", "MissingOptionValue"],
+  ["etcd:///svc?size=2", "UnknownOption", 12, "size", "UnknownOption"],
+  ["etcd:///svc?Subset=2", "UnknownOption", 12, "Subset", "UnknownOption"],
+  ["etcd:///svc?client_id=7", "UnknownOption", 12, "client_id", "UnknownOption"],
+  ["etcd:///svc?=2", "UnknownOption", 12, "=2", "UnknownOption"],
+  ["etcd:///svc?subset=2&subset=3", "RepeatedOption", 21, "subset=3", "RepeatedOption"],
+  ["etcd:///svc?subset=0", "InvalidSubset", 19, "0", "InvalidSubset"],
+  ["etcd:///svc?subset=10001", "InvalidSubset", 19, "10001", "InvalidSubset"],
+  ["etcd:///svc?subset=-2", "InvalidSubset", 19, "-2", "InvalidSubset"],
+  ["pass:///a:1?subset=2.5", "InvalidSubset", 19, "2.5", "InvalidSubset"],
+  ["pass:///a:1?subset=99999999999999999999", "InvalidSubset", 19, "99999999999999999999", "InvalidSubset"],
+  ["pass:///a:1?pick=random", "InvalidPick", 17, "random", "InvalidPick"],
+  ["pass:///a:1?pick=ROUND_ROBIN", "InvalidPick", 17, "ROUND_ROBIN", "InvalidPick"],
+  ["etcd:///svc?subset=2#3", "MisplacedCount", 20, "#3", "MisplacedCount"],
+  ["pass:///a:1?pick=round_robin#2", "MisplacedCount", 28, "#2", "MisplacedCount"],
+  // A "?" ends the body: what comes before it is checked first.
+  ["pass:///a:x?subset=2", "InvalidPort", 10, "x", "InvalidPort"],
+  ["pass://a:1?subset=2", "UnexpectedAuthority", 7, "a:1", "UnexpectedAuthority"],
+  ["etcd://e:1?subset=2/svc", "MissingService", 7, "e:1", "MissingService"],
+  ["etcd:///?subset=2", "EmptyService", 8, "", "EmptyService"],
   // etcd: endpoints
   ["etcd://e/svc", "MissingPort", 7, "e", "EtcdMissingPort"],
   ["etcd://e:x/svc", "InvalidPort", 9, "x", "EtcdInvalidPort"],
@@ -166,7 +224,9 @@ describe("Target.parse errors", () => {
       "EmptyTarget", "MissingScheme", "UnknownScheme", "MissingSlashes", "UnexpectedAuthority", "EmptyList", "EmptyEntry",
       "MissingPort", "InvalidPort", "PortOutOfRange", "UnbalancedBracket", "UnbracketedIPv6", "InvalidHost",
       "MissingCount", "InvalidCount", "NegativeCount", "FractionalCount", "ZeroCount", "CountTooLarge",
-      "MergedCountTooLarge", "MissingService", "EmptyService", "InvalidService"
+      "MergedCountTooLarge", "MissingService", "EmptyService", "InvalidService", "IncompleteRange", "InvalidRange",
+      "ReversedRange", "EmptyOptions", "EmptyOption", "MissingOptionValue", "UnknownOption", "RepeatedOption",
+      "InvalidSubset", "InvalidPick", "MisplacedCount"
     ]
     expect([...kinds].sort()).toEqual([...all].sort())
   })
@@ -206,16 +266,26 @@ describe("Target.parse results", () => {
     expect(Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090#1")).toEqual({
       _tag: "Pass",
       endpoints: [
-        { address: { host: "10.0.0.1", port: 9080 }, count: 2 },
-        { address: { host: "10.0.0.2", port: 9090 }, count: 1 }
-      ]
+        { address: { host: "10.0.0.1", port: 9080 }, count: 2, maxCount: 2 },
+        { address: { host: "10.0.0.2", port: 9090 }, count: 1, maxCount: 1 }
+      ],
+      options: {}
     })
-    expect(Target.unsafeParse("etcd:///my-service#2")).toEqual({ _tag: "Etcd", etcd: [], service: "my-service", count: 2 })
+    expect(Target.unsafeParse("etcd:///my-service#2")).toEqual({
+      _tag: "Etcd",
+      etcd: [],
+      service: "my-service",
+      count: 2,
+      maxCount: 2,
+      options: {}
+    })
     expect(Target.unsafeParse("etcd:///prod/billing#3")).toEqual({
       _tag: "Etcd",
       etcd: [],
       service: "prod/billing",
-      count: 3
+      count: 3,
+      maxCount: 3,
+      options: {}
     })
   })
 
@@ -223,14 +293,77 @@ describe("Target.parse results", () => {
     expect(Target.unsafeParse("pass:///a:1#2,b:2,A:1#1")).toEqual({
       _tag: "Pass",
       endpoints: [
-        { address: { host: "a", port: 1 }, count: 3 },
-        { address: { host: "b", port: 2 }, count: 1 }
-      ]
+        { address: { host: "a", port: 1 }, count: 3, maxCount: 3 },
+        { address: { host: "b", port: 2 }, count: 1, maxCount: 1 }
+      ],
+      options: {}
     })
     expect(Target.unsafeParse("pass:///a:1#128,a:1#128")).toEqual({
       _tag: "Pass",
-      endpoints: [{ address: { host: "a", port: 1 }, count: 256 }]
+      endpoints: [{ address: { host: "a", port: 1 }, count: 256, maxCount: 256 }],
+      options: {}
     })
+  })
+
+  it("merges duplicates with ranges: minimums added, maximums added", () => {
+    expect(Target.unsafeParse("pass:///a:1#2..8,b:2,a:1#3,a:1#1..100")).toEqual({
+      _tag: "Pass",
+      endpoints: [
+        { address: { host: "a", port: 1 }, count: 6, maxCount: 111 },
+        { address: { host: "b", port: 2 }, count: 1, maxCount: 1 }
+      ],
+      options: {}
+    })
+    expect(Target.unsafeParse("pass:///a:1#1..128,a:1#1..128").endpoints).toBeDefined()
+  })
+
+  it("parses count ranges for pass and etcd targets", () => {
+    expect(Target.unsafeParse("pass:///a:1#2..8,b:2#1..256")).toEqual({
+      _tag: "Pass",
+      endpoints: [
+        { address: { host: "a", port: 1 }, count: 2, maxCount: 8 },
+        { address: { host: "b", port: 2 }, count: 1, maxCount: 256 }
+      ],
+      options: {}
+    })
+    expect(Target.unsafeParse("etcd:///svc#2..8")).toEqual({
+      _tag: "Etcd",
+      etcd: [],
+      service: "svc",
+      count: 2,
+      maxCount: 8,
+      options: {}
+    })
+    expect(Target.unsafeParse("etcd:///svc#02..0008")).toMatchObject({ count: 2, maxCount: 8 })
+  })
+
+  it("parses options in any order", () => {
+    expect(Target.unsafeParse("etcd:///svc#2?subset=20&pick=least_request")).toEqual({
+      _tag: "Etcd",
+      etcd: [],
+      service: "svc",
+      count: 2,
+      maxCount: 2,
+      options: { subset: 20, pick: "least_request" }
+    })
+    expect(Target.unsafeParse("pass:///a:1,b:2?pick=round_robin&subset=1").options).toEqual({ subset: 1, pick: "round_robin" })
+    expect(Target.unsafeParse("etcd://e:1/svc?subset=010000").options).toEqual({ subset: 10_000 })
+    // "?" was a service character before 0.3.0; it now starts the options.
+    expect(Target.unsafeParse("etcd:///svc?pick=least_request")).toMatchObject({ service: "svc" })
+  })
+
+  it("parseCount and formatCount read and write what follows #", () => {
+    expect(Target.parseCount("2..8")).toEqual(Result.succeed({ count: 2, maxCount: 8 }))
+    expect(Target.parseCount("4")).toEqual(Result.succeed({ count: 4, maxCount: 4 }))
+    expect(Target.parseCount("4..4")).toEqual(Result.succeed({ count: 4, maxCount: 4 }))
+    const reversed = Target.parseCount("8..2")
+    expect(Result.isFailure(reversed) && [reversed.failure.problem, reversed.failure.position]).toEqual(["ReversedRange", 0])
+    const empty = Target.parseCount("")
+    expect(Result.isFailure(empty) && empty.failure.problem).toBe("InvalidCount")
+    expect(Target.formatCount({ count: 2, maxCount: 8 })).toBe("2..8")
+    expect(Target.formatCount({ count: 3, maxCount: 3 })).toBe("3")
+    expect(Target.formatOptions({ pick: "least_request", subset: 20 })).toBe("subset=20&pick=least_request")
+    expect(Target.formatOptions({})).toBe("")
   })
 
   it("lists etcd endpoints once, in order", () => {
@@ -241,14 +374,17 @@ describe("Target.parse results", () => {
         { host: "::1", port: 2379 }
       ],
       service: "svc",
-      count: 1
+      count: 1,
+      maxCount: 1,
+      options: {}
     })
   })
 
   it("accepts the largest count", () => {
     expect(Target.unsafeParse("pass:///a:1#256")).toEqual({
       _tag: "Pass",
-      endpoints: [{ address: { host: "a", port: 1 }, count: Target.MAX_COUNT }]
+      endpoints: [{ address: { host: "a", port: 1 }, count: Target.MAX_COUNT, maxCount: Target.MAX_COUNT }],
+      options: {}
     })
   })
 })
@@ -275,7 +411,13 @@ describe("Target.format", () => {
     ["etcd:///Prod/Billing", "etcd:///Prod/Billing"],
     ["etcd:////leading/and/trailing/", "etcd:////leading/and/trailing/"],
     ["etcd:///caf\u00e9-\u{1F600}", "etcd:///caf\u00e9-\u{1F600}"],
-    ["etcd:///a%2Fb", "etcd:///a%2Fb"]
+    ["etcd:///a%2Fb", "etcd:///a%2Fb"],
+    ["pass:///a:1#2..2", "pass:///a:1#2"],
+    ["pass:///a:1#1..1,b:2#1..3", "pass:///a:1,b:2#1..3"],
+    ["pass:///a:1#1..4,a:1#2..2?pick=round_robin", "pass:///a:1#3..6?pick=round_robin"],
+    ["etcd:///svc#2..2?pick=least_request&subset=20", "etcd:///svc#2?subset=20&pick=least_request"],
+    ["etcd:///svc#1..1?subset=007", "etcd:///svc?subset=7"],
+    ["etcd://E:1/svc#002..08", "etcd://e:1/svc#2..8"]
   ])("%j is %j", (input, canonical) => {
     const target = Target.unsafeParse(input)
     expect(Target.format(target)).toBe(canonical)
