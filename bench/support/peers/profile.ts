@@ -14,7 +14,8 @@
  * Knobs: BENCH_PROFILE_SECONDS (default 6), BENCH_PROFILE_DIR (default a
  * temporary directory, printed). Every process it starts is stopped at the end.
  */
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { findSourceMap } from "node:module"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
 import { fmt, table } from "../load.js"
@@ -27,6 +28,7 @@ interface CallFrame {
   readonly functionName: string
   readonly url: string
   readonly lineNumber: number
+  readonly columnNumber: number
 }
 interface ProfileNode {
   readonly id: number
@@ -41,6 +43,17 @@ interface CpuProfile {
   readonly timeDeltas: ReadonlyArray<number>
 }
 
+/** This repository's root as a file URL. */
+const REPO = new URL("../../../", import.meta.url).href
+
+/**
+ * Loads this repository's library sources here through tsx, so their source
+ * maps are registered (the same compilation the client processes ran).
+ */
+const loadSourceMaps = async (): Promise<void> => {
+  await import("../../../src/main/index.js")
+}
+
 /** Where a function's code lives. */
 export const category = (frame: CallFrame): string => {
   const { url, functionName } = frame
@@ -53,9 +66,9 @@ export const category = (frame: CallFrame): string => {
   if (url.includes("/node_modules/@grpc/grpc-js/")) return "@grpc/grpc-js"
   if (url.includes("/node_modules/grpc-gcp/") || url.includes("/node_modules/protobufjs/")) return "grpc-gcp"
   if (url.includes("/node_modules/effect/")) return "effect"
-  if (url.includes("/src/core/")) return "grpc-anchor core"
-  if (url.includes("/src/")) return "grpc-anchor adapters"
-  if (url.includes("/bench/") || url.includes("/packages/cli/src/echo/")) return "bench harness (load loop, echo call)"
+  if (url.startsWith(`${REPO}bench/`) || url.startsWith(`${REPO}packages/`)) return "bench harness (load loop, echo call)"
+  if (url.startsWith(`${REPO}src/core/`)) return "grpc-anchor core"
+  if (url.startsWith(`${REPO}src/`)) return "grpc-anchor adapters"
   if (url.startsWith("node:internal/http2")) return "node http2"
   if (url.startsWith("node:net") || url.startsWith("node:internal/stream") || url.startsWith("node:internal/streams") || url.startsWith("node:stream"))
     return "node net/streams"
@@ -65,7 +78,38 @@ export const category = (frame: CallFrame): string => {
   return "other"
 }
 
-const frameKey = (frame: CallFrame) => `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`
+const sources = new Map<string, ReadonlyArray<string>>()
+/** An arrow function's name from its source line (`const step = (...) =>`), which tsx's output drops. */
+const nameAt = (url: string, line: number): string => {
+  let lines = sources.get(url)
+  if (lines === undefined) {
+    try {
+      lines = readFileSync(new URL(url), "utf8").split("\n")
+    } catch {
+      lines = []
+    }
+    sources.set(url, lines)
+  }
+  const match = /(?:const|let|function)\s+([\w$]+)/.exec(lines[line] ?? "")
+  return match ? `${match[1]} (arrow)` : "(anonymous)"
+}
+
+/**
+ * `function file:line` in the source: tsx compiles each .ts file to one line
+ * (whitespace minified), so positions in this repository's files go through
+ * the source map tsx registered when this process loaded the same files.
+ */
+const frameKey = (frame: CallFrame): string => {
+  const name = frame.functionName || "(anonymous)"
+  if (frame.url.startsWith("file://") && !frame.url.includes("/node_modules/")) {
+    const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber)
+    if (entry !== undefined && "originalLine" in entry) {
+      return `${frame.functionName || nameAt(entry.originalSource, entry.originalLine)} ${shortUrl(entry.originalSource)}:${entry.originalLine + 1}`
+    }
+    return `${name} ${shortUrl(frame.url)}:${frame.lineNumber + 1}:${frame.columnNumber + 1}`
+  }
+  return `${name} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`
+}
 const shortUrl = (url: string) => {
   const at = url.lastIndexOf("/node_modules/")
   if (at >= 0) return url.slice(at + "/node_modules/".length)
@@ -175,8 +219,10 @@ const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 6)
 
 /** Scenario (b) under the profiler: grpc-anchor #4, grpc-gcp (max 4, watermark 4), 4 rotated clients. */
 export const runProfiles = async (): Promise<ReadonlyArray<ProfileSummary>> => {
+  await loadSourceMaps()
   if (!(PROFILE_SECONDS > 0 && PROFILE_SECONDS <= 60)) throw new Error(`BENCH_PROFILE_SECONDS must be 0 < s <= 60`)
   const root = process.env.BENCH_PROFILE_DIR ?? mkdtempSync(join(tmpdir(), "grpc-anchor-peers-prof-"))
+  mkdirSync(root, { recursive: true })
   const server = await startServer({ name: "capped", maxStreams: 4 })
   const summaries: Array<ProfileSummary> = []
   try {
@@ -217,6 +263,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   installCleanup()
   const file = process.argv[2]
   if (file !== undefined) {
+    await loadSourceMaps()
     const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
     console.log(printProfiles([summarize(basename(file), profile, 1)]))
   } else {
