@@ -83,4 +83,17 @@ describe("Expansion properties", () => {
     },
     propOptions(SIZE)
   )
+  it.prop(
+    "weighted keeps a count range: maxCount present exactly when above count, expand ignores it",
+    [int(1, 256), int(0, 255)],
+    ([count, extra]) => {
+      const maxCount = Math.min(256, count + extra)
+      const w = Expansion.weighted("a:1", { count, maxCount })
+      expect(w.count).toBe(count)
+      expect(w.maxCount ?? w.count).toBe(maxCount)
+      expect("maxCount" in w).toBe(maxCount > count)
+      expect(Expansion.expand([w])).toHaveLength(count)
+    },
+    propOptions()
+  )
 })

@@ -62,4 +62,20 @@ describe("Expansion", () => {
       { address: "localhost:3", count: 1 }
     ])
   })
+
+  it("keeps a count range of a pass target as maxCount, and expands the minimum", () => {
+    const target = Target.unsafeParse("pass:///a:1#2..8,b:2#3..3,c:3#1..2") as Target.PassTarget
+    const weighted = Expansion.fromTarget(target)
+    expect(weighted).toEqual([
+      { address: "a:1", count: 2, maxCount: 8 },
+      { address: "b:2", count: 3 },
+      { address: "c:3", count: 1, maxCount: 2 }
+    ])
+    expect(Expansion.expand(weighted).map(Expansion.key)).toEqual(["a:1#0", "a:1#1", "b:2#0", "b:2#1", "b:2#2", "c:3#0"])
+  })
+
+  it("weighted sets maxCount only above count", () => {
+    expect(Expansion.weighted("a:1", { count: 2, maxCount: 8 })).toEqual({ address: "a:1", count: 2, maxCount: 8 })
+    expect(Expansion.weighted("a:1", { count: 2, maxCount: 2 })).toEqual({ address: "a:1", count: 2 })
+  })
 })

@@ -20,12 +20,16 @@ import type * as Target from "./Target.js"
 
 /**
  * An address (canonical `Address.format` text) and its number of
- * connections, a whole number >= 0.
+ * connections, a whole number >= 0. `maxCount`, when present and above
+ * `count`, is the most connections an adaptive count (`#2..8`) may grow to;
+ * absent, the count is fixed. {@link expand} expands `count`: growing is the
+ * policy's decision.
  *
  * @example
  * ```ts
  * import type { Expansion } from "grpc-anchor/core"
- * const weighted: Expansion.Weighted = { address: "10.0.0.1:9080", count: 2 }
+ * const fixed: Expansion.Weighted = { address: "10.0.0.1:9080", count: 2 }
+ * const adaptive: Expansion.Weighted = { address: "10.0.0.2:9080", count: 2, maxCount: 8 }
  * ```
  *
  * @since 0.1.0
@@ -33,6 +37,7 @@ import type * as Target from "./Target.js"
 export interface Weighted {
   readonly address: string
   readonly count: number
+  readonly maxCount?: number
 }
 
 /**
@@ -99,16 +104,34 @@ export const expand = (endpoints: ReadonlyArray<Weighted>): ReadonlyArray<Slot> 
 }
 
 /**
- * The weighted addresses of a `pass:///` target, addresses in canonical text.
+ * The weighted addresses of a `pass:///` target, addresses in canonical text;
+ * `maxCount` only for an address with a count range (`#2..8`).
  *
  * @example
  * ```ts
  * import { Expansion, Target } from "grpc-anchor/core"
- * Expansion.fromTarget(Target.unsafeParse("pass:///A:1#2,[0::1]:2") as Target.PassTarget)
- * // [{ address: "a:1", count: 2 }, { address: "[::1]:2", count: 1 }]
+ * Expansion.fromTarget(Target.unsafeParse("pass:///A:1#2,[0::1]:2#1..4") as Target.PassTarget)
+ * // [{ address: "a:1", count: 2 }, { address: "[::1]:2", count: 1, maxCount: 4 }]
  * ```
  *
  * @since 0.1.0
  */
 export const fromTarget = (target: Target.PassTarget): ReadonlyArray<Weighted> =>
-  target.endpoints.map((endpoint) => ({ address: Address.format(endpoint.address), count: endpoint.count }))
+  target.endpoints.map((endpoint) => weighted(Address.format(endpoint.address), endpoint))
+
+/**
+ * One weighted address from a canonical address text and a count range:
+ * `maxCount` is set only when it is above `count`, so fixed counts give the
+ * same `{ address, count }` as before ranges existed.
+ *
+ * @example
+ * ```ts
+ * import { Expansion } from "grpc-anchor/core"
+ * Expansion.weighted("a:1", { count: 2, maxCount: 8 }) // { address: "a:1", count: 2, maxCount: 8 }
+ * Expansion.weighted("a:1", { count: 2, maxCount: 2 }) // { address: "a:1", count: 2 }
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const weighted = (address: string, range: Target.CountRange): Weighted =>
+  range.maxCount > range.count ? { address, count: range.count, maxCount: range.maxCount } : { address, count: range.count }
