@@ -20,6 +20,13 @@
  * - `grpc_anchor.removal_grace_ms` (default 30000): how long READY backends
  *   dropped by a registry mass removal keep serving.
  *
+ * They are read once, from the first address list a policy instance gets
+ * (grpc-js makes a new instance when the channel leaves IDLE). A bad value
+ * puts the channel in TRANSIENT_FAILURE with a message naming the option.
+ * Subchannels are opened and connections started at most 16 per
+ * event-loop turn, so a pool of thousands never blocks the event loop for
+ * long while it opens or reconnects after a backoff wave.
+ *
  * @since 0.1.0
  */
 import {
