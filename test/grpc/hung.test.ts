@@ -23,7 +23,7 @@
  * the bound all succeed), not speed goals; the measured times are printed.
  */
 import * as grpc from "@grpc/grpc-js"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { register } from "../../src/main/index.js"
@@ -43,15 +43,29 @@ const MARGIN_MS = 1_500
 /** How long the load runs after the stop: the bound, the margin and a stretch of calls that must all succeed. */
 const loadMs = (boundMs: number) => boundMs + MARGIN_MS + 2_000
 
-/** SIGCONT then SIGKILL, so a stopped process is really gone after the test. */
-const resumeAndKill = (echo: EchoProcess): Promise<void> => {
+/** SIGCONT (a no-op for a running process). */
+const resume = (echo: EchoProcess): void => {
   try {
     if (echo.child.pid !== undefined) process.kill(echo.child.pid, "SIGCONT")
   } catch {
     // already gone
   }
-  return echo.kill()
 }
+
+/**
+ * The backend process that hangs, one for the file (starting one costs
+ * seconds): each drill stops it, and resumes it after its test; killed
+ * (resumed first) after the last test.
+ */
+let hungBackend: EchoProcess | undefined
+beforeAll(async () => {
+  hungBackend = await startEchoProcess({ name: "b" })
+})
+afterAll(async () => {
+  if (hungBackend === undefined) return
+  resume(hungBackend)
+  await hungBackend.kill()
+})
 
 interface Drill {
   /** The hung backend's address, as a call's peer. */
@@ -70,8 +84,8 @@ interface Drill {
 const drill = async (options: grpc.ChannelOptions, boundMs: number): Promise<Drill> => {
   const a = await startEchoServer({ name: "a" })
   defer(() => a.close({ force: true }))
-  const b = await startEchoProcess({ name: "b" })
-  defer(() => resumeAndKill(b))
+  const b = hungBackend!
+  defer(() => resume(b))
   const client = echoClient(`pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}#2`, {
     "grpc.use_local_subchannel_pool": 1,
     ...options
