@@ -92,6 +92,20 @@ describe("pass:/// targets", () => {
     expect(() => createChannel("pass:///a:1#0", grpc.credentials.createInsecure())).toThrowError(/#0|1\.\.256|256/)
   })
 
+  it("fails the client constructor at once when the target asks for more connections than the channel's cap", () => {
+    const target = "pass:///127.0.0.1:1#256,127.0.0.1:2#256"
+    expect(() => makeClient(target, { "grpc_anchor.max_connections": 300 })).toThrowError(
+      /asks for 512 connections, over this channel's cap of 300.*grpc_anchor\.max_connections/
+    )
+    // Under the cap (here the default, 4,096) the channel is made; so it is when
+    // the user's service config names a policy, which then decides alone.
+    makeClient(target).close()
+    makeClient(target, {
+      "grpc_anchor.max_connections": 300,
+      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] })
+    }).close()
+  })
+
   it("reports the target when no connection can be made, and waits under waitForReady", async () => {
     // Port 1 on loopback: nothing listens there, connections are refused at once.
     const { client } = pooled("pass:///127.0.0.1:1#2")
