@@ -637,6 +637,14 @@ export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
 }
 
 /**
+ * Whether `address` has slots in the pool (listed, or kept by the
+ * mass-removal grace). O(1).
+ *
+ * @since 0.2.0
+ */
+export const hasAddress = (balancer: Balancer, address: string): boolean => impl(balancer).addresses.has(address)
+
+/**
  * Units of work done so far by events (bitset levels touched, slots
  * visited). Tests use it to check that a connectivity event costs the same
  * at any pool size.

@@ -365,6 +365,17 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     expect(h.pickAddresses(3)).toEqual([h.subchannels[42], h.subchannels[42], h.subchannels[42]])
   })
 
+  it("still opens the slots of an address the mass-removal grace keeps while they wait for their turn", async () => {
+    const h = harness()
+    h.resolve("etcd:///svc", [["a:1", 40]])
+    expect(h.subchannels.length).toBe(16)
+    h.subchannels[0]!.set(State.READY)
+    h.resolve("etcd:///svc", []) // every READY backend dropped at once: kept for the grace period
+    for (let turn = 0; turn < 10 && h.subchannels.length < 40; turn++) await new Promise((resolve) => setImmediate(resolve))
+    expect(h.subchannels.map((s) => s.address)).toEqual(new Array(40).fill("a:1"))
+    h.balancer.destroy()
+  })
+
   it("exitIdle costs nothing when no connection went idle", () => {
     const h = harness()
     h.resolve("t", [["a:1", 2]])

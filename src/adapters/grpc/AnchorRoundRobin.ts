@@ -298,12 +298,14 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
         if (!addresses.has(key)) addresses.set(key, address)
       }
     }
-    // Slots are only ever created for addresses of the latest list.
-    this.addresses = addresses
     const endpoints: Array<Expansion.Weighted> = []
     for (const key of addresses.keys()) {
       endpoints.push({ address: key, count: resolution?.counts.get(key) ?? lbConfig.connectionsPerAddress })
     }
+    // An address the update drops may stay in the pool (mass-removal grace)
+    // with slots still to open: keep its grpc-js address while it does.
+    for (const [key, address] of this.addresses) if (!addresses.has(key)) addresses.set(key, address)
+    this.addresses = addresses
 
     const userServerName = channelOptions[SSL_TARGET_NAME_OVERRIDE] as string | undefined
     this.subchannelArgs = (address, slot) => {
@@ -325,6 +327,10 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       offset: Math.floor(this.random() * 2 ** 31),
       note: resolutionNote
     })
+    const balancer = this.balancer
+    if (balancer !== undefined) {
+      for (const key of this.addresses.keys()) if (!Balancer.hasAddress(balancer, key)) this.addresses.delete(key)
+    }
     return true
   }
 
