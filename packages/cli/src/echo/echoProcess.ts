@@ -105,9 +105,12 @@ export const startEchoProcess = (options: {
   const waiters = new Map<number, { readonly resolve: (message: ChildMessage) => void; readonly reject: (error: EchoProcessError) => void }>()
   /** Why the process is gone, once it is. */
   let gone: EchoProcessError | undefined
-  // "close": the process is gone and its stderr fully read.
-  const exited = new Promise<void>((resolve) =>
-    child.once("close", (code, signal) => {
+  // "close": the process is gone and its stderr fully read. A grandchild
+  // (tsx's esbuild service, from sources) can hold stderr open after the
+  // process died, so "exit" and a short grace period for stderr count too.
+  const exited = new Promise<void>((resolve) => {
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (gone !== undefined) return
       live.delete(child)
       gone = new EchoProcessError({
         server: options.name,
@@ -116,8 +119,10 @@ export const startEchoProcess = (options: {
       // One handler for every pending wait, however many there are.
       for (const waiter of [...waiters.values()]) waiter.reject(gone)
       resolve()
-    })
-  )
+    }
+    child.once("close", finish)
+    child.once("exit", (code, signal) => void setTimeout(() => finish(code, signal), 1_000).unref())
+  })
   child.on("message", (message: ChildMessage) => {
     waiters.get(message.type === "ready" ? 0 : message.id)?.resolve(message)
   })

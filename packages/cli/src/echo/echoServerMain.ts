@@ -80,14 +80,16 @@ const serve = Effect.gen(function* () {
   const options = yield* readOptions
   // Released last: the server drains after the lease is revoked.
   const server = yield* Effect.acquireRelease(
-    Effect.tryPromise(() =>
-      startEchoServer({
-        name: options.name,
-        host: options.host,
-        port: options.port,
-        ...(options["max-streams"] === undefined ? {} : { maxConcurrentStreams: options["max-streams"] })
-      })
-    ),
+    Effect.tryPromise({
+      try: () =>
+        startEchoServer({
+          name: options.name,
+          host: options.host,
+          port: options.port,
+          ...(options["max-streams"] === undefined ? {} : { maxConcurrentStreams: options["max-streams"] })
+        }),
+      catch: (error) => (error instanceof Error ? error : new Error(String(error)))
+    }),
     (server) => Effect.promise(() => server.close())
   )
   if (options.etcd !== undefined && options.service !== undefined) {
