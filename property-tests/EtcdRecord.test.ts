@@ -62,4 +62,41 @@ describe("EtcdRecord properties", () => {
       )
     )
   })
+  it("a per-endpoint count survives encode and decode, with any other metadata kept", () => {
+    const range = fc
+      .tuple(fc.integer({ min: 1, max: 256 }), fc.integer({ min: 0, max: 255 }))
+      .map(([count, extra]) => ({ count, maxCount: Math.min(256, count + extra) }))
+    const others = fc.dictionary(
+      fc.string({ maxLength: 6 }).filter((k) => k !== EtcdRecord.CONNECTIONS_KEY && k !== "__proto__"),
+      fc.jsonValue({ maxDepth: 2 })
+    )
+    fc.assert(
+      fc.property(service, address, range, fc.option(others, { nil: null }), (svc, addr, connections, metadata) => {
+        const { key, value } = EtcdRecord.encode(svc, { address: addr, metadata, connections })
+        const record = EtcdRecord.unsafeDecode(key, value)
+        expect(record.warning).toBeUndefined()
+        expect(record.endpoint.connections).toEqual(connections)
+        const { [EtcdRecord.CONNECTIONS_KEY]: written, ...rest } = record.endpoint.metadata as Record<string, unknown>
+        expect(written).toEqual(connections.count === connections.maxCount ? connections.count : `${connections.count}..${connections.maxCount}`)
+        expect(EtcdRecord.encode(svc, { address: addr, metadata: rest }).value).toBe(EtcdRecord.encode(svc, { address: addr, metadata: metadata ?? {} }).value)
+      })
+    )
+  })
+
+  it("any value under the connections key decodes to a good endpoint: its count, or a warning", () => {
+    fc.assert(
+      fc.property(address, fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.integer({ min: -5, max: 300 }), fc.string({ maxLength: 8 })), (addr, raw) => {
+        const value = JSON.stringify({ Op: 0, Addr: addr, Metadata: { [EtcdRecord.CONNECTIONS_KEY]: raw } })
+        const record = EtcdRecord.unsafeDecode("svc/x", value)
+        expect(record.endpoint.address).toBe(addr)
+        const c = record.endpoint.connections
+        if (c === undefined) {
+          expect(record.warning?.problem).toBe("InvalidConnections")
+        } else {
+          expect(record.warning).toBeUndefined()
+          expect(Number.isInteger(c.count) && 1 <= c.count && c.count <= c.maxCount && c.maxCount <= 256).toBe(true)
+        }
+      })
+    )
+  })
 })

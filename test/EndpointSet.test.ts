@@ -64,3 +64,37 @@ describe("EndpointSet.applyBatch", () => {
     expect(EndpointSet.endpoints(next)).toEqual([{ address: "h:1", metadata: { w: 2 } }])
   })
 })
+
+describe("per-endpoint connection counts", () => {
+  it("keeps a record with a bad count, reporting it in warnings, not in skipped", () => {
+    const { set, skipped, warnings } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [
+      put("svc/a", goValue("h:1", `{"grpc_anchor.connections":"2..8"}`)),
+      put("svc/b", goValue("h:2", `{"grpc_anchor.connections":0}`)),
+      put("svc/c", goValue("h:3"))
+    ])
+    expect(skipped).toEqual([])
+    expect(warnings.map((w) => [w.key, w.problem])).toEqual([["svc/b", "InvalidConnections"]])
+    expect(EndpointSet.endpoints(set)).toEqual([
+      { address: "h:1", metadata: { "grpc_anchor.connections": "2..8" }, connections: { count: 2, maxCount: 8 } },
+      { address: "h:2", metadata: { "grpc_anchor.connections": 0 } },
+      { address: "h:3", metadata: null }
+    ])
+    expect(EndpointSet.weighted(EndpointSet.endpoints(set), { count: 3, maxCount: 3 })).toEqual([
+      { address: "h:1", count: 2, maxCount: 8 },
+      { address: "h:2", count: 3 },
+      { address: "h:3", count: 3 }
+    ])
+    expect(EndpointSet.weighted(EndpointSet.endpoints(set), { count: 1, maxCount: 4 })).toEqual([
+      { address: "h:1", count: 2, maxCount: 8 },
+      { address: "h:2", count: 1, maxCount: 4 },
+      { address: "h:3", count: 1, maxCount: 4 }
+    ])
+  })
+
+  it("a count change is a change of the endpoint", () => {
+    const start = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1", `{"grpc_anchor.connections":2}`))]).set
+    const next = EndpointSet.applyBatch(start, "svc", [put("svc/a", goValue("h:1", `{"grpc_anchor.connections":"2..4"}`))]).set
+    expect(next).not.toBe(start)
+    expect(EndpointSet.endpoints(next)[0]?.connections).toEqual({ count: 2, maxCount: 4 })
+  })
+})

@@ -185,3 +185,82 @@ describe("EtcdRecord keys", () => {
     expect(EtcdRecord.keyOf("svc", "h:1")).toBe("svc/h:1")
   })
 })
+
+describe("per-endpoint connection counts", () => {
+  const decoded = (metadata: string) => EtcdRecord.unsafeDecode("svc/a", goValue("h:1", metadata))
+
+  it.each([
+    [`{"grpc_anchor.connections":4}`, { count: 4, maxCount: 4 }],
+    [`{"grpc_anchor.connections":"4"}`, { count: 4, maxCount: 4 }],
+    [`{"grpc_anchor.connections":"2..8","zone":"a"}`, { count: 2, maxCount: 8 }],
+    [`{"grpc_anchor.connections":"3..3"}`, { count: 3, maxCount: 3 }],
+    [`{"grpc_anchor.connections":256}`, { count: 256, maxCount: 256 }]
+  ])("%s gives its own count", (metadata, connections) => {
+    const record = decoded(metadata)
+    expect(record.endpoint).toEqual({ address: "h:1", metadata: JSON.parse(metadata), connections })
+    expect(record.warning).toBeUndefined()
+  })
+
+  it.each([
+    [`{"grpc_anchor.connections":0}`, `0: the count is 0; expected a whole number 1..256 (remove the entry to open no connections)`],
+    [`{"grpc_anchor.connections":"8..2"}`, `"8..2": the count range starts above its end; expected #min..max with min <= max (1 <= min <= max <= 256), e.g. #2..8`],
+    [`{"grpc_anchor.connections":2.5}`, `2.5: the count has a decimal point; expected a whole number 1..256, written without one`],
+    [`{"grpc_anchor.connections":300}`, `300: the count is over the maximum of 256; expected a whole number 1..256`],
+    [`{"grpc_anchor.connections":"many"}`, `"many": the count is not a number; expected a whole number 1..256`],
+    [`{"grpc_anchor.connections":null}`, `null is null`],
+    [`{"grpc_anchor.connections":[2,8]}`, `[2,8] is an array`],
+    [`{"grpc_anchor.connections":{"min":2}}`, `{"min":2} is an object`]
+  ])("%s keeps the endpoint, without a count, and warns: %s", (metadata, detail) => {
+    const record = decoded(metadata)
+    expect(record.endpoint).toEqual({ address: "h:1", metadata: JSON.parse(metadata) })
+    expect(record.warning).toBeInstanceOf(EtcdRecord.EtcdRecordError)
+    expect(record.warning?.problem).toBe("InvalidConnections")
+    expect(record.warning?.detail).toBe(detail)
+    expect(record.warning?.message).toBe(
+      `etcd record "svc/a": Metadata["grpc_anchor.connections"] is not a connection count (a whole number 1..256 or "min..max"); the endpoint is used with the target's count (${detail})`
+    )
+  })
+
+  it.each([`null`, `"grpc_anchor.connections"`, `[{"grpc_anchor.connections":2}]`, `{"Grpc_Anchor.Connections":2}`, `{"connections":2}`])(
+    "%s asks for no count",
+    (metadata) => {
+      const record = decoded(metadata)
+      expect(record.endpoint.connections).toBeUndefined()
+      expect(record.warning).toBeUndefined()
+    }
+  )
+
+  it("encode writes connections into the metadata: a number when fixed, min..max when a range", () => {
+    expect(EtcdRecord.encode("svc", { address: "h:1", metadata: null, connections: { count: 4, maxCount: 4 } }).value).toBe(
+      `{"Op":0,"Addr":"h:1","Metadata":{"grpc_anchor.connections":4}}`
+    )
+    expect(
+      EtcdRecord.encode("svc", { address: "h:1", metadata: { zone: "a" }, connections: { count: 2, maxCount: 8 } }).value
+    ).toBe(`{"Op":0,"Addr":"h:1","Metadata":{"grpc_anchor.connections":"2..8","zone":"a"}}`)
+    const { value } = EtcdRecord.encode("svc", { address: "h:1", metadata: undefined, connections: { count: 2, maxCount: 8 } })
+    expect(EtcdRecord.unsafeDecode("svc/h:1", value).endpoint.connections).toEqual({ count: 2, maxCount: 8 })
+    expect(() => EtcdRecord.encode("svc", { address: "h:1", metadata: "x", connections: { count: 2, maxCount: 2 } })).toThrow(
+      `cannot set "grpc_anchor.connections": the metadata is a string, not a JSON object or null`
+    )
+  })
+
+  it("withConnections takes a range or its text and refuses what it cannot write", () => {
+    expect(EtcdRecord.withConnections({ zone: "a" }, "2..8")).toEqual(
+      Result.succeed({ zone: "a", "grpc_anchor.connections": "2..8" })
+    )
+    expect(EtcdRecord.withConnections(null, 4)).toEqual(Result.succeed({ "grpc_anchor.connections": 4 }))
+    expect(EtcdRecord.withConnections(undefined, "5..5")).toEqual(Result.succeed({ "grpc_anchor.connections": 5 }))
+    const messages = [
+      EtcdRecord.withConnections(null, "0"),
+      EtcdRecord.withConnections(null, { count: 3, maxCount: 2 }),
+      EtcdRecord.withConnections(null, { count: 1.5, maxCount: 2 }),
+      EtcdRecord.withConnections([1], 2)
+    ].map((result) => (Result.isFailure(result) ? result.failure.message : "success"))
+    expect(messages).toEqual([
+      `cannot set "grpc_anchor.connections": the count is 0; expected a whole number 1..256 (remove the entry to open no connections): "0" at position 0 in "0"`,
+      `cannot set "grpc_anchor.connections": {"count":3,"maxCount":2} is not a count range with 1 <= count <= maxCount <= 256`,
+      `cannot set "grpc_anchor.connections": {"count":1.5,"maxCount":2} is not a count range with 1 <= count <= maxCount <= 256`,
+      `cannot set "grpc_anchor.connections": the metadata is an array, not a JSON object or null`
+    ])
+  })
+})

@@ -314,7 +314,7 @@ describe("Target.parse results", () => {
       ],
       options: {}
     })
-    expect(Target.unsafeParse("pass:///a:1#1..128,a:1#1..128").endpoints).toBeDefined()
+    expect(Target.unsafeParse("pass:///a:1#1..128,a:1#1..128")).toMatchObject({ endpoints: [{ count: 2, maxCount: 256 }] })
   })
 
   it("parses count ranges for pass and etcd targets", () => {

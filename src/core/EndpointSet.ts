@@ -8,6 +8,9 @@
  *   good record its key held before.
  * - The same address under two keys is one backend (the smallest key wins).
  * - At most a cap of records is kept (default {@link DEFAULT_CAP}).
+ * - A record's own connection count (`EtcdRecord.CONNECTIONS_KEY` in its
+ *   metadata) is kept on its endpoint; {@link weighted} applies it over the
+ *   target's count. A bad count keeps the record and is reported in `warnings`.
  *
  * @example
  * ```ts
@@ -21,6 +24,8 @@
  */
 import * as Result from "effect/Result"
 import * as EtcdRecord from "./EtcdRecord.js"
+import * as Expansion from "./Expansion.js"
+import type * as Target from "./Target.js"
 
 /**
  * A change to one etcd key, as a watch response or a listing reports it.
@@ -90,7 +95,10 @@ export const DEFAULT_CAP = 10_000
  * bad, so the old endpoint is no longer what etcd says) and is returned in
  * `skipped`. With `cap` (default {@link DEFAULT_CAP}), a put of a new key when
  * the set already holds `cap` records is ignored and reported with problem
- * `"OverCap"`; keys already in the set are always updated.
+ * `"OverCap"`; keys already in the set are always updated. A put that decodes
+ * with a warning (a bad per-endpoint connection count, problem
+ * `"InvalidConnections"`) is kept, without its count, and its warning is
+ * returned in `warnings` (log it; the record is not skipped).
  *
  * Applying a batch gives the same set as applying its events one by one.
  *
@@ -103,7 +111,7 @@ export const DEFAULT_CAP = 10_000
  *   { _tag: "Put", key: "svc2/c", value: '{"Op":0,"Addr":"10.0.0.3:9080","Metadata":null}' } // not svc's
  * ])
  * EndpointSet.addresses(set) // ["10.0.0.1:9080"]
- * skipped.map((error) => error.problem) // ["InvalidJson"]
+ * skipped.map((error) => error.problem) // ["InvalidJson"]; warnings is []
  * ```
  *
  * @since 0.1.0
@@ -113,9 +121,14 @@ export const applyBatch = (
   service: string,
   events: ReadonlyArray<Event>,
   options?: { readonly cap?: number }
-): { readonly set: EndpointSet; readonly skipped: ReadonlyArray<EtcdRecord.EtcdRecordError> } => {
+): {
+  readonly set: EndpointSet
+  readonly skipped: ReadonlyArray<EtcdRecord.EtcdRecordError>
+  readonly warnings: ReadonlyArray<EtcdRecord.EtcdRecordError>
+} => {
   const cap = options?.cap ?? DEFAULT_CAP
   const skipped: Array<EtcdRecord.EtcdRecordError> = []
+  const warnings: Array<EtcdRecord.EtcdRecordError> = []
   let records: Map<string, EtcdRecord.Endpoint> | undefined
   const writable = (): Map<string, EtcdRecord.Endpoint> => (records ??= new Map(set.records))
   for (const event of events) {
@@ -132,6 +145,7 @@ export const applyBatch = (
     } else if (current.has(event.key) || current.size < cap) {
       const before = current.get(event.key)
       const endpoint = decoded.success.endpoint
+      if (decoded.success.warning !== undefined) warnings.push(decoded.success.warning)
       if (before === undefined || !EtcdRecord.sameEndpoint(before, endpoint)) writable().set(event.key, endpoint)
     } else {
       skipped.push(
@@ -139,7 +153,7 @@ export const applyBatch = (
       )
     }
   }
-  return { set: records === undefined ? set : { records }, skipped }
+  return { set: records === undefined ? set : { records }, skipped, warnings }
 }
 
 /**
@@ -188,3 +202,31 @@ export const endpoints = (set: EndpointSet): ReadonlyArray<EtcdRecord.Endpoint> 
  * @since 0.1.0
  */
 export const addresses = (set: EndpointSet): ReadonlyArray<string> => endpoints(set).map((e) => e.address)
+
+/**
+ * The weighted addresses of discovered endpoints: each endpoint's own
+ * connection count (from its record's metadata) when it has one, else
+ * `fallback`, the target's count (`etcd:///svc#2..8` gives
+ * `{ count: 2, maxCount: 8 }`). Feed the result to the policy (or to
+ * `Subset.select` first, by address).
+ *
+ * @example
+ * ```ts
+ * import { EndpointSet } from "grpc-anchor/core"
+ * EndpointSet.weighted(
+ *   [
+ *     { address: "10.0.0.1:9080", metadata: null },
+ *     { address: "10.0.0.2:9080", metadata: { "grpc_anchor.connections": 4 }, connections: { count: 4, maxCount: 4 } }
+ *   ],
+ *   { count: 2, maxCount: 8 }
+ * )
+ * // [{ address: "10.0.0.1:9080", count: 2, maxCount: 8 }, { address: "10.0.0.2:9080", count: 4 }]
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const weighted = (
+  endpoints: ReadonlyArray<EtcdRecord.Endpoint>,
+  fallback: Target.CountRange
+): ReadonlyArray<Expansion.Weighted> =>
+  endpoints.map((endpoint) => Expansion.weighted(endpoint.address, endpoint.connections ?? fallback))

@@ -25,6 +25,24 @@
  *   as problem `"DeleteOp"` and, like any bad value, removes whatever good
  *   record that key held. Any other `Op` is `"InvalidOp"`.
  *
+ * **Per-endpoint connection counts.** A record whose `Metadata` is a JSON
+ * object with the key {@link CONNECTIONS_KEY} (`"grpc_anchor.connections"`)
+ * asks for its own number of connections: a whole number (`4`, or `"4"`) or
+ * a count range (`"2..8"`), with the grammar and limits of a target's `#N`
+ * (`Target.parseCount`). It overrides the `#N` of `etcd:///svc#N` for that
+ * endpoint only ({@link Endpoint}'s `connections`). A bad value does not lose
+ * the record: the endpoint is kept with the target's count, and the record
+ * carries a `warning` (problem `"InvalidConnections"`) to log.
+ *
+ * **Go interop caveat.** Go's etcd resolver (`go.etcd.io/etcd/client/v3/naming/resolver`)
+ * puts `Metadata` into `resolver.Address.Metadata`, and with `round_robin`
+ * grpc-go hashes addresses: any record whose `Metadata` is a JSON object
+ * (which Go decodes to `map[string]interface{}`) crashes a Go client with
+ * `hash of unhashable type map[string]interface {}` (etcd-io/etcd#19700). In a
+ * fleet with Go clients, leave per-endpoint counts (and any object metadata)
+ * off; a Go client on a service name containing `/` also needs
+ * `grpc.WithAuthority`.
+ *
  * @example
  * ```ts
  * import { EtcdRecord } from "grpc-anchor/core"
@@ -40,16 +58,39 @@ import * as Schema from "effect/Schema"
 import type * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as Address from "./Address.js"
+import * as Target from "./Target.js"
+
+/**
+ * The metadata key of a per-endpoint connection count (see the module doc):
+ * `{"grpc_anchor.connections": 4}` or `{"grpc_anchor.connections": "2..8"}`.
+ *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * const metadata = { [EtcdRecord.CONNECTIONS_KEY]: "2..8", zone: "a" }
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const CONNECTIONS_KEY = "grpc_anchor.connections"
 
 /**
  * One backend of a service: its canonical address text (as
- * {@link Address.format} writes it) and the record's `Metadata` (JSON data, or
- * null).
+ * {@link Address.format} writes it), the record's `Metadata` (JSON data, or
+ * null), and, when the metadata asks for one, its own connection count
+ * (`connections`, from {@link CONNECTIONS_KEY}; absent means "use the
+ * target's `#N`"). Given to {@link encode}, `connections` is written into the
+ * metadata.
  *
  * @example
  * ```ts
  * import type { EtcdRecord } from "grpc-anchor/core"
  * const endpoint: EtcdRecord.Endpoint = { address: "10.0.0.7:9080", metadata: { serverName: "billing.internal" } }
+ * const adaptive: EtcdRecord.Endpoint = {
+ *   address: "10.0.0.8:9080",
+ *   metadata: { "grpc_anchor.connections": "2..8" },
+ *   connections: { count: 2, maxCount: 8 }
+ * }
  * ```
  *
  * @since 0.1.0
@@ -57,16 +98,22 @@ import * as Address from "./Address.js"
 export interface Endpoint {
   readonly address: string
   readonly metadata: unknown
+  readonly connections?: Target.CountRange
 }
 
 /**
- * A decoded record: the etcd key it was stored under and its endpoint.
+ * A decoded record: the etcd key it was stored under and its endpoint, and
+ * `warning` when part of it was ignored (a bad per-endpoint connection count,
+ * problem `"InvalidConnections"`): the endpoint is still good, the warning is
+ * for the log.
  *
  * @example
  * ```ts
  * import { EtcdRecord } from "grpc-anchor/core"
  * const record: EtcdRecord.Record = EtcdRecord.unsafeDecode("svc/a", '{"Op":0,"Addr":"h:1","Metadata":null}')
  * // { key: "svc/a", endpoint: { address: "h:1", metadata: null } }
+ * EtcdRecord.unsafeDecode("svc/b", '{"Addr":"h:2","Metadata":{"grpc_anchor.connections":0}}').warning?.problem
+ * // "InvalidConnections"
  * ```
  *
  * @since 0.1.0
@@ -74,11 +121,14 @@ export interface Endpoint {
 export interface Record {
   readonly key: string
   readonly endpoint: Endpoint
+  readonly warning?: EtcdRecordError
 }
 
 /**
  * Why a stored value is not an endpoint (`OverCap` comes from
- * `EndpointSet.applyBatch`, the others from {@link decode}).
+ * `EndpointSet.applyBatch`, the others from {@link decode}), or, for
+ * `InvalidConnections`, what part of a good record was ignored (a
+ * {@link Record}'s `warning`).
  *
  * @example
  * ```ts
@@ -98,6 +148,7 @@ export type RecordProblem =
   | "MissingAddr"
   | "InvalidAddr"
   | "OverCap"
+  | "InvalidConnections"
 
 const describe: { readonly [P in RecordProblem]: string } = {
   InvalidJson: "the value is not JSON",
@@ -106,7 +157,8 @@ const describe: { readonly [P in RecordProblem]: string } = {
   DeleteOp: "Op is 1 (Delete): the writer marked this endpoint as removed",
   MissingAddr: "Addr is missing or not a string",
   InvalidAddr: "Addr is not a valid host:port address",
-  OverCap: "the service already has the maximum number of endpoints; this record is ignored"
+  OverCap: "the service already has the maximum number of endpoints; this record is ignored",
+  InvalidConnections: `Metadata["${"grpc_anchor.connections"}"] is not a connection count (a whole number 1..${Target.MAX_COUNT} or "min..max"); the endpoint is used with the target's count`
 }
 
 const MAX_SHOWN = 120
@@ -341,7 +393,10 @@ const goJson = (value: unknown, seen: Set<object>): string | undefined => {
  * {@link Address.format} text, as {@link decode} returns). Metadata that is
  * JSON data (objects, arrays, strings, finite numbers, booleans, null) is
  * written byte-exact with Go's `json.Marshal`; undefined metadata is null.
- * Throws a TypeError when the metadata contains a cycle.
+ * With `endpoint.connections`, the count is written into the metadata under
+ * {@link CONNECTIONS_KEY} (see {@link withConnections}). Throws a TypeError
+ * when the metadata contains a cycle, or has connections but is not an
+ * object or null (check with {@link withConnections} first for a typed error).
  *
  * @example
  * ```ts
@@ -349,14 +404,88 @@ const goJson = (value: unknown, seen: Set<object>): string | undefined => {
  * EtcdRecord.encode("billing", { address: "10.0.0.7:9080", metadata: { zone: "b", serverName: "billing.internal" } })
  * // { key: "billing/10.0.0.7:9080",
  * //   value: '{"Op":0,"Addr":"10.0.0.7:9080","Metadata":{"serverName":"billing.internal","zone":"b"}}' }
+ * EtcdRecord.encode("billing", { address: "10.0.0.8:9080", metadata: null, connections: { count: 2, maxCount: 8 } }).value
+ * // '{"Op":0,"Addr":"10.0.0.8:9080","Metadata":{"grpc_anchor.connections":"2..8"}}'
  * ```
  *
  * @since 0.1.0
  */
-export const encode = (service: string, endpoint: Endpoint): { readonly key: string; readonly value: string } => ({
-  key: keyOf(service, endpoint.address),
-  value: `{"Op":0,"Addr":${goQuote(endpoint.address)},"Metadata":${goJson(endpoint.metadata, new Set()) ?? "null"}}`
-})
+export const encode = (service: string, endpoint: Endpoint): { readonly key: string; readonly value: string } => {
+  const metadata =
+    endpoint.connections === undefined
+      ? endpoint.metadata
+      : Result.getOrThrowWith(withConnections(endpoint.metadata, endpoint.connections), (error) => new TypeError(error.message))
+  return {
+    key: keyOf(service, endpoint.address),
+    value: `{"Op":0,"Addr":${goQuote(endpoint.address)},"Metadata":${goJson(metadata, new Set()) ?? "null"}}`
+  }
+}
+
+const isPlainObject = (value: unknown): value is { readonly [key: string]: unknown } =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Metadata that asks for a connection count could not be written: the
+ * metadata is not an object (nor null), or the count is out of range.
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * const result = EtcdRecord.withConnections("zone-a", { count: 2, maxCount: 8 })
+ * Result.isFailure(result) && result.failure.message
+ * // 'cannot set "grpc_anchor.connections": the metadata is a string, not a JSON object or null'
+ * ```
+ *
+ * @since 0.3.0
+ */
+export class MetadataError extends Data.TaggedError("MetadataError")<{ readonly reason: string }> {
+  override get message(): string {
+    return `cannot set ${JSON.stringify(CONNECTIONS_KEY)}: ${this.reason}`
+  }
+}
+
+/**
+ * The metadata with a per-endpoint connection count set under
+ * {@link CONNECTIONS_KEY}: a number for a fixed count, `"min..max"` for a
+ * range. `metadata` must be null/undefined (gives a new object) or a JSON
+ * object (copied, its other keys kept); `connections` is a count range, or
+ * its text (`4`, `"4"`, `"2..8"`) as a flag gives it. This is what
+ * `Registrar`, `registerEndpoint` and `grpc-anchor register` write for a
+ * `connections` option.
+ *
+ * @example
+ * ```ts
+ * import { EtcdRecord } from "grpc-anchor/core"
+ * EtcdRecord.withConnections({ zone: "a" }, "2..8") // Success({ zone: "a", "grpc_anchor.connections": "2..8" })
+ * EtcdRecord.withConnections(null, { count: 4, maxCount: 4 }) // Success({ "grpc_anchor.connections": 4 })
+ * EtcdRecord.withConnections(null, "0") // Failure(MetadataError: the count is 0; ...)
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const withConnections = (
+  metadata: unknown,
+  connections: Target.CountRange | number | string
+): Result.Result<{ readonly [key: string]: unknown }, MetadataError> => {
+  let range: Target.CountRange
+  if (typeof connections === "object") {
+    const checked = Target.parseCount(Target.formatCount(connections))
+    if (Result.isFailure(checked) || checked.success.count !== connections.count || checked.success.maxCount !== connections.maxCount) {
+      return Result.fail(new MetadataError({ reason: `${JSON.stringify(connections)} is not a count range with 1 <= count <= maxCount <= ${Target.MAX_COUNT}` }))
+    }
+    range = checked.success
+  } else {
+    const parsed = Target.parseCount(String(connections))
+    if (Result.isFailure(parsed)) return Result.fail(new MetadataError({ reason: parsed.failure.message }))
+    range = parsed.success
+  }
+  if (metadata !== null && metadata !== undefined && !isPlainObject(metadata)) {
+    return Result.fail(new MetadataError({ reason: `the metadata is ${kindOf(metadata)}, not a JSON object or null` }))
+  }
+  const value = range.count === range.maxCount ? range.count : Target.formatCount(range)
+  return Result.succeed({ ...(metadata ?? {}), [CONNECTIONS_KEY]: value })
+}
 
 // ---------------------------------------------------------------------------
 // Decoding
@@ -420,6 +549,27 @@ const GoUpdate = Schema.Record(Schema.String, Schema.Unknown).pipe(
   )
 )
 
+/**
+ * A per-endpoint connection count: a JSON number or string that
+ * `Target.parseCount` accepts (`4`, `"4"`, `"2..8"`), decoded to its range.
+ */
+const Connections = Schema.Union([Schema.Number, Schema.String]).check(
+  Schema.makeFilter<number | string>((value) => {
+    const parsed = Target.parseCount(String(value))
+    return Result.isSuccess(parsed) ? undefined : parsed.failure.message
+  })
+).pipe(
+  Schema.decodeTo(
+    Schema.Struct({ count: Schema.Number, maxCount: Schema.Number }),
+    SchemaTransformation.transform<Target.CountRange, number | string>({
+      decode: (value) => Target.unsafeParseCount(String(value)),
+      encode: (range) => Target.formatCount(range)
+    })
+  )
+)
+
+const decodeConnections = Schema.decodeUnknownResult(Connections)
+
 const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
 const decodeUpdate = Schema.decodeUnknownResult(GoUpdate)
 
@@ -447,7 +597,7 @@ const fail = (key: string, problem: RecordProblem, detail: string) =>
   Result.fail(new EtcdRecordError({ key, problem, detail }))
 
 const kindOf = (json: unknown): string =>
-  json === null ? "null" : Array.isArray(json) ? "an array" : `a ${typeof json}`
+  json === null ? "null" : Array.isArray(json) ? "an array" : typeof json === "object" ? "an object" : `a ${typeof json}`
 
 /** Names the problem of a JSON value that {@link GoUpdate} rejected. */
 const problemOf = (key: string, json: unknown, issue: SchemaIssue.Issue): Result.Result<never, EtcdRecordError> => {
@@ -491,8 +641,27 @@ export const decode = (key: string, value: string): Result.Result<Record, EtcdRe
   }
   const update = decodeUpdate(json.success)
   if (Result.isFailure(update)) return problemOf(key, json.success, update.failure.issue)
-  const metadata = update.success.Metadata
-  return Result.succeed({ key, endpoint: { address: update.success.Addr, metadata: metadata === undefined ? null : metadata } })
+  const metadata = update.success.Metadata === undefined ? null : update.success.Metadata
+  const address = update.success.Addr
+  if (!isPlainObject(metadata) || !Object.hasOwn(metadata, CONNECTIONS_KEY)) {
+    return Result.succeed({ key, endpoint: { address, metadata } })
+  }
+  const raw = metadata[CONNECTIONS_KEY]
+  const connections = decodeConnections(raw)
+  if (Result.isSuccess(connections)) return Result.succeed({ key, endpoint: { address, metadata, connections: connections.success } })
+  const parsed = typeof raw === "number" || typeof raw === "string" ? Target.parseCount(String(raw)) : undefined
+  const detail =
+    parsed !== undefined && Result.isFailure(parsed)
+      ? `${shorten(JSON.stringify(raw))}: ${describeCount(parsed.failure)}`
+      : `${shorten(JSON.stringify(raw) ?? String(raw))} is ${kindOf(raw)}`
+  return Result.succeed({ key, endpoint: { address, metadata }, warning: new EtcdRecordError({ key, problem: "InvalidConnections", detail }) })
+}
+
+/** The explanation of a bad count without the input repeated (the detail quotes it). */
+const describeCount = (error: Target.TargetError): string => {
+  const message = error.message
+  const cut = message.lastIndexOf(": ")
+  return cut === -1 ? message : message.slice(0, cut)
 }
 
 /**

@@ -718,6 +718,20 @@ export const parseCount = (text: string): Parsed<CountRange> => {
 }
 
 /**
+ * Like {@link parseCount}, but throws the {@link TargetError}.
+ *
+ * @example
+ * ```ts
+ * import { Target } from "grpc-anchor/core"
+ * Target.unsafeParseCount("2..8") // { count: 2, maxCount: 8 }
+ * Target.unsafeParseCount("0") // throws TargetError (ZeroCount)
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const unsafeParseCount = (text: string): CountRange => Result.getOrThrowWith(parseCount(text), (error) => error)
+
+/**
  * Writes a count range as it follows `#`: `"4"` for a fixed count, `"2..8"`
  * for a range (the inverse of {@link parseCount}).
  *
