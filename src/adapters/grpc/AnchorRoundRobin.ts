@@ -174,6 +174,33 @@ class SlotEntry {
  */
 const OPENINGS_PER_TURN = 16
 
+/** A FIFO queue: O(1) push and shift, compacted as it drains. */
+class Queue<A> {
+  private items: Array<A> = []
+  private head = 0
+  get size(): number {
+    return this.items.length - this.head
+  }
+  push(item: A): void {
+    this.items.push(item)
+  }
+  shift(): A {
+    const item = this.items[this.head++]!
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+  clear(): void {
+    this.items = []
+    this.head = 0
+  }
+}
+
 const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
 
 /**
@@ -237,8 +264,11 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Number.NaN
   /** Slots to open and connections to start, paced by {@link OPENINGS_PER_TURN}. */
-  private readonly toCreate = new Map<number, Balancer.NewSlot>()
-  private readonly toConnect = new Set<number>()
+  private readonly toCreate = new Queue<Balancer.NewSlot>()
+  /** The slot each id still waits to open as (ids are reused: a stale queue entry is skipped). */
+  private readonly pendingCreate: Array<Balancer.NewSlot | undefined> = []
+  private readonly toConnect = new Queue<number>()
+  private readonly pendingConnect: Array<boolean> = []
   private budget = OPENINGS_PER_TURN
   private draining = false
   private turn: ReturnType<typeof setImmediate> | undefined
@@ -356,16 +386,23 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private apply(out: Balancer.Output): void {
     for (const line of out.trace) trace(line)
     for (const id of out.remove) {
-      this.toCreate.delete(id)
-      this.toConnect.delete(id)
+      this.pendingCreate[id] = undefined
+      this.pendingConnect[id] = false
       const entry = this.entries[id]
       if (entry !== undefined) {
         this.entries[id] = undefined
         this.release(entry)
       }
     }
-    for (const slot of out.create) this.toCreate.set(slot.id, slot)
-    for (const id of out.connect) this.toConnect.add(id)
+    for (const slot of out.create) {
+      this.pendingCreate[slot.id] = slot
+      this.toCreate.push(slot)
+    }
+    for (const id of out.connect) {
+      if (this.pendingConnect[id] === true) continue
+      this.pendingConnect[id] = true
+      this.toConnect.push(id)
+    }
     if (out.publish !== undefined && !this.destroyed) {
       this.helper.updateState(CHANNEL_STATES[out.publish.state], this.picker, out.publish.message)
     }
@@ -385,14 +422,16 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.draining = true
     try {
       while (this.budget > 0 && this.toCreate.size > 0 && !this.destroyed) {
-        const [id, slot] = this.toCreate.entries().next().value!
-        this.toCreate.delete(id)
+        const slot = this.toCreate.shift()
+        if (this.pendingCreate[slot.id] !== slot) continue
+        this.pendingCreate[slot.id] = undefined
         this.budget--
         this.open(slot)
       }
       while (this.budget > 0 && this.toCreate.size === 0 && this.toConnect.size > 0 && !this.destroyed) {
-        const id: number = this.toConnect.values().next().value!
-        this.toConnect.delete(id)
+        const id = this.toConnect.shift()
+        if (this.pendingConnect[id] !== true) continue
+        this.pendingConnect[id] = false
         const entry = this.entries[id]
         if (entry !== undefined && entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) {
           this.budget--
@@ -484,6 +523,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.destroyed = true
     this.toCreate.clear()
     this.toConnect.clear()
+    this.pendingCreate.length = 0
+    this.pendingConnect.length = 0
     if (this.turn !== undefined) clearImmediate(this.turn)
     this.turn = undefined
     if (this.timer !== undefined) clearTimeout(this.timer)
