@@ -3,8 +3,9 @@
  * (`Target`, `Address`), the expansion of addresses into connection slots
  * (`Expansion`), the smooth weighted rotation over them (`Rotation`, called
  * `Schedule` before 0.2.0), the picker (`Picker`), the codec of etcd's
- * endpoint records (`EtcdRecord`) and the endpoint set they make
- * (`EndpointSet`). Nothing here does I/O or runs Effects; fallible functions
+ * endpoint records (`EtcdRecord`), the endpoint set they make
+ * (`EndpointSet`) and deterministic subsetting for large fleets (`Subset`).
+ * Nothing here does I/O or runs Effects; fallible functions
  * return a `Result` and have an `unsafe` twin that throws the same error.
  *
  * @example
@@ -25,4 +26,5 @@ export * as Rotation from "../core/Rotation.js"
 export * as Picker from "../core/Picker.js"
 export * as EtcdRecord from "../core/EtcdRecord.js"
 export * as EndpointSet from "../core/EndpointSet.js"
+export * as Subset from "../core/Subset.js"
 export * as Balancer from "../core/Balancer.js"
