@@ -19,7 +19,7 @@
 import { loadavg } from "node:os"
 import { fmt, median, table } from "./support/load.js"
 import { installCleanup } from "./support/peers/children.js"
-import { startClient, type ClientProcess } from "./support/peers/clientProcess.js"
+import { launchClient, type ClientProcess } from "./support/peers/clientProcess.js"
 import { printProfiles, runProfiles } from "./support/peers/profile.js"
 import { describeServer, startServer, type ServerProcess, type ServerSpec } from "./support/peers/serverProcess.js"
 import type { WorkerStats } from "./support/peers/server.js"
@@ -33,7 +33,7 @@ const whole = (name: string, fallback: number, min: number, max: number): number
 const ROUNDS = whole("BENCH_ROUNDS", 5, 1, 50)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 if (!(SECONDS > 0 && SECONDS <= 60)) throw new Error(`BENCH_SECONDS must be 0 < s <= 60, got ${process.env.BENCH_SECONDS}`)
-const WARMUP_MS = 1_000
+const WARMUP_MS = 2_000
 
 /** The column a variant belongs to in the summary. */
 type Family = "grpc-js" | "grpc-gcp" | "pool" | "anchor"
@@ -133,6 +133,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
 
 interface Row {
   readonly name: string
+  readonly spec: VariantSpec
   readonly family: Family
   /** Connections the servers accepted while this client started and warmed up. */
   readonly connections: number
@@ -158,12 +159,23 @@ export const runScenario = async (scenario: Scenario): Promise<ScenarioResult> =
   try {
     servers.push(...(await Promise.all(scenario.servers.map(startServer))))
     const specs = scenario.variants(servers.map((s) => s.port))
-    // One client at a time, so the connections the servers accept meanwhile are its own.
-    for (const spec of specs) {
+    // Every client loads its modules at once; then they connect one at a
+    // time, so the connections the servers accept meanwhile are its own.
+    const launched = await Promise.allSettled(
+      specs.map((spec) => launchClient(spec, { inFlight: scenario.inFlight, delayMs: 0, warmupMs: WARMUP_MS }))
+    )
+    const failed = launched.find((r) => r.status === "rejected")
+    if (failed !== undefined) {
+      await Promise.all(launched.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)))
+      throw failed.reason
+    }
+    for (const result of launched) {
+      const client = (result as PromiseFulfilledResult<ClientProcess>).value
       const before = await snapshot(servers)
-      const client = await startClient(spec, { inFlight: scenario.inFlight, delayMs: 0, warmupMs: WARMUP_MS })
+      clients.push({ client, connections: Number.NaN })
+      await client.start()
       const after = await snapshot(servers)
-      clients.push({ client, connections: after.reduce((sum, w, i) => sum + w.connections - before[i]!.connections, 0) })
+      clients[clients.length - 1] = { client, connections: after.reduce((sum, w, i) => sum + w.connections - before[i]!.connections, 0) }
     }
     const runs = new Map<string, Array<ClientRun>>(clients.map((c) => [c.client.name, []]))
     const shares = new Map<string, Array<ReadonlyArray<number>>>(clients.map((c) => [c.client.name, []]))
@@ -182,6 +194,7 @@ export const runScenario = async (scenario: Scenario): Promise<ScenarioResult> =
       scenario,
       rows: clients.map(({ client, connections }) => ({
         name: client.name,
+        spec: client.spec,
         family: client.spec.kind,
         connections,
         runs: runs.get(client.name)!,
@@ -264,6 +277,21 @@ export const printScenario = (result: ScenarioResult): string => {
   ].join("\n")
 }
 
+/** A variant's name inside its family's column. */
+const shortName = (row: Row): string => {
+  const spec = row.spec
+  switch (spec.kind) {
+    case "grpc-js":
+      return spec.policy
+    case "grpc-gcp":
+      return `max ${spec.maxSize}`
+    case "pool":
+      return `${spec.clients.length} clients`
+    case "anchor":
+      return `#${spec.count}`
+  }
+}
+
 /** The summary as a Markdown table (for the README): calls/s and CPU per call, each peer's ratio to grpc-js's channel. */
 export const printSummary = (results: ReadonlyArray<ScenarioResult>): string => {
   const header = ["scenario", ...FAMILIES.map((f) => f.title), "grpc-anchor ÷ best peer (calls/s, CPU/call)"]
@@ -273,7 +301,7 @@ export const printSummary = (results: ReadonlyArray<ScenarioResult>): string => 
       const row = result.rows.find((r) => r.family === family)
       if (row === undefined) return "-"
       const ratio = row === base ? "" : ` (${fmt(medianRatio(row, base, cps), 2)}x)`
-      return `${row.name.replace(/^grpc-js |^grpc-anchor /, "")}: ${fmt(med(row, cps))}${ratio}, ${fmt(med(row, cpu))} µs`
+      return `${shortName(row)}: ${fmt(med(row, cps))}${ratio}, ${fmt(med(row, cpu))} µs`
     })
     const vs = versusBest(result)
     return [`(${result.scenario.key}) ${result.scenario.title}`, ...cells, `${fmt(vs.throughput, 2)}x, ${fmt(vs.cpu, 2)}x (vs ${vs.best.name})`]

@@ -39,13 +39,17 @@ export interface Child {
   readonly process: ChildProcess
   /** Sends `message` with a fresh `id` and waits (at most `timeoutMs`) for the answer with that id. */
   readonly ask: <A>(message: { readonly type: string } & Record<string, unknown>, timeoutMs: number) => Promise<A>
+  /** Sends a message that needs no answer. */
+  readonly send: (message: { readonly type: string } & Record<string, unknown>) => void
+  /** Waits (at most `timeoutMs`) for the next message of `type` that carries no id. */
+  readonly expect: <A>(type: string, timeoutMs: number) => Promise<A>
   /** Asks the child to stop (`{ type: "stop" }` then SIGTERM), SIGKILL after `graceMs`; resolves once it is gone. */
   readonly stop: (graceMs?: number) => Promise<void>
 }
 
 /**
  * Forks `file` (a .ts file, run with tsx) and resolves once it sends
- * `{ type: "ready", ... }` (returned as `ready`), or rejects with its stderr
+ * `{ type: readyType, ... }` (default "ready"; returned as `ready`), or rejects with its stderr
  * when it exits first or says nothing within `readyTimeoutMs`.
  */
 export const startChild = <Ready>(options: {
@@ -55,6 +59,7 @@ export const startChild = <Ready>(options: {
   /** Extra node flags (e.g. --cpu-prof). */
   readonly nodeArgs?: ReadonlyArray<string>
   readonly readyTimeoutMs?: number
+  readonly readyType?: string
 }): Promise<{ readonly child: Child; readonly ready: Ready }> => {
   const child = fork(fileURLToPath(options.file), [...(options.args ?? [])], {
     execArgv: ["--import", "tsx", ...(options.nodeArgs ?? [])],
@@ -68,7 +73,7 @@ export const startChild = <Ready>(options: {
     stderr = (stderr + chunk).slice(-4_000)
   })
   child.on("error", () => {})
-  const waiters = new Map<number | "ready", { resolve: (message: any) => void; reject: (error: Error) => void }>()
+  const waiters = new Map<number | string, { resolve: (message: any) => void; reject: (error: Error) => void }>()
   let gone: Error | undefined
   const exited = new Promise<void>((resolve) =>
     child.once("exit", (code, signal) => {
@@ -79,9 +84,9 @@ export const startChild = <Ready>(options: {
     })
   )
   child.on("message", (message: { type: string; id?: number }) => {
-    waiters.get(message.type === "ready" ? "ready" : (message.id ?? -1))?.resolve(message)
+    waiters.get(message.id ?? message.type)?.resolve(message)
   })
-  const waitFor = <A>(key: number | "ready", what: string, timeoutMs: number) =>
+  const waitFor = <A>(key: number | string, what: string, timeoutMs: number) =>
     new Promise<A>((resolve, reject) => {
       if (gone !== undefined) return reject(gone)
       const timer = setTimeout(() => {
@@ -111,6 +116,10 @@ export const startChild = <Ready>(options: {
       if (child.connected) child.send({ ...message, id })
       return answer
     },
+    send: (message) => {
+      if (child.connected) child.send(message)
+    },
+    expect: <A>(type: string, timeoutMs: number) => waitFor<A>(type, `${type} message`, timeoutMs),
     stop: async (graceMs = 5_000) => {
       if (gone !== undefined) return
       if (child.connected) child.send({ type: "stop" })
@@ -119,7 +128,8 @@ export const startChild = <Ready>(options: {
       clearTimeout(timer)
     }
   }
-  return waitFor<Ready>("ready", "ready message", options.readyTimeoutMs ?? 30_000).then(
+  const readyType = options.readyType ?? "ready"
+  return waitFor<Ready>(readyType, `${readyType} message`, options.readyTimeoutMs ?? 30_000).then(
     (ready) => ({ child: handle, ready }),
     (error) => {
       child.kill("SIGKILL")

@@ -4,7 +4,8 @@
  *
  *   client.ts '<VariantSpec JSON>' '<LoadSpec JSON>'
  *
- * Builds the variant, warms it up (connects, JIT) under the scenario's load,
+ * Loads its modules and sends `{ type: "loaded" }`; on `{ type: "start" }`
+ * builds the variant, warms it up (connects, JIT) under the scenario's load,
  * sends `{ type: "ready" }`, then answers each `{ type: "run", id, durationMs }`
  * with one measured window of closed-loop load; `{ type: "stop" }` closes the
  * clients and exits normally (so `--cpu-prof` writes its profile). Exits when
@@ -27,6 +28,10 @@ const insecure = grpc.credentials.createInsecure()
 const ipv4 = (ports: ReadonlyArray<number>) => `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(",")}`
 const policyOptions = (policy: Policy): grpc.ChannelOptions =>
   policy === "round_robin" ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) } : {}
+
+// Loaded before "loaded" is sent: the parent starts every client at once and
+// then connects them one at a time, so module loading is off the clock.
+const library = spec.kind === "anchor" ? await import("../../../src/main/index.js") : undefined
 
 const build = async (): Promise<{ readonly pick: () => Echo; readonly close: () => void }> => {
   switch (spec.kind) {
@@ -68,8 +73,7 @@ const build = async (): Promise<{ readonly pick: () => Echo; readonly close: () 
       }
     }
     case "anchor": {
-      const { register } = await import("../../../src/main/index.js")
-      register()
+      library!.register()
       const client = new EchoClient(
         `pass:///${spec.ports.map((p) => `127.0.0.1:${p}#${spec.count}`).join(",")}`,
         insecure
@@ -93,8 +97,18 @@ const measure = async (durationMs: number): Promise<ClientRun> => {
   }
 }
 
-const variant = await build()
 process.once("disconnect", () => process.exit(0))
+// Told to start (the parent counts the connections the servers accept meanwhile).
+await new Promise<void>((resolve) => {
+  const onStart = (message: ClientRequest) => {
+    if (message.type !== "start") return
+    process.off("message", onStart)
+    resolve()
+  }
+  process.on("message", onStart)
+  process.send?.({ type: "loaded" } satisfies ClientMessage)
+})
+const variant = await build()
 await measure(load.warmupMs)
 
 // One window at a time: the parent waits for each answer.

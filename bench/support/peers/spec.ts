@@ -53,11 +53,13 @@ export interface ClientRun {
 
 /** Parent -> client. */
 export type ClientRequest =
+  | { readonly type: "start" }
   | { readonly type: "run"; readonly id: number; readonly durationMs: number }
   | { readonly type: "stop" }
 
 /** Client -> parent. */
 export type ClientMessage =
+  | { readonly type: "loaded" }
   | { readonly type: "ready"; readonly pid: number }
   | { readonly type: "run"; readonly id: number; readonly result: ClientRun }
 
