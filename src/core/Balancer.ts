@@ -19,9 +19,47 @@
  *   Addresses listed twice are merged (counts added). On an address update,
  *   slots whose key is unchanged keep their connection; removed slots are
  *   released, new ones created and asked to connect.
- * - **Picks.** Round robin over the ring, skipping slots that are not ready
- *   (READY and healthy). A pick costs O(log32 n) (3 steps up to 32,768
- *   connections): a hierarchical bitset finds the next ready slot.
+ * - **Picks, `round_robin` (the default).** Round robin over the ring,
+ *   skipping slots that are not ready (READY and healthy). A pick costs
+ *   O(log32 n) (3 steps up to 32,768 connections): a hierarchical bitset
+ *   finds the next ready slot. Every ready connection gets exactly the same
+ *   share, so an address's share follows its count.
+ * - **Picks, `least_request`.** Power of two choices: two distinct ready
+ *   slots drawn uniformly (xorshift32 seeded by the first address list's
+ *   `offset`: randomness is an input), the one with fewer calls in flight
+ *   wins (ties: the first drawn). O(1). Uniform draws over connections
+ *   keep the counts' meaning: with equal service times every connection
+ *   gets the same long-run share, so an address's share follows its
+ *   count; a backend that slows down accumulates calls in flight and loses
+ *   the comparisons, so it gets less while it lags. Calls in flight come
+ *   from {@link callStarted} / {@link callEnded} (O(1) each).
+ *   Round robin stays the default: it is exact (k rounds pick each ready
+ *   connection k times, the order smooth), deterministic and needs no call
+ *   accounting, and with equal backends least_request only matches it in
+ *   expectation; least_request wins when backends differ or slow down
+ *   (bench/adaptive.ts measures both), so it is a choice per target
+ *   (`?pick=least_request`) or per policy config (`pickMode`).
+ * - **Adaptive counts (`#MIN..MAX`, gRFC A105-like).** An endpoint with
+ *   `maxCount` starts with `count` (MIN) connections. When every connection
+ *   of the address carries at least `maxStreamsPerConnection` calls (the
+ *   server's HTTP/2 MAX_CONCURRENT_STREAMS as configured: grpc-js does not
+ *   expose the peer's SETTINGS through its public API) and a call waits for
+ *   a stream, {@link callStarted} asks for a `CallsWaiting` step, which
+ *   opens one more connection, up to MAX and the channel's cap. One attempt
+ *   at a time: the new connection carries no call until it is READY, so the
+ *   address is not "every connection full" again before then (a connection
+ *   that is down blocks growth the same way). Shrinking: while an address
+ *   is above MIN, a check runs every `shrinkIdleMs` (30 s); if in the
+ *   period since the last check the address's calls in flight never
+ *   exceeded what one connection fewer carries (`(count - 1) *
+ *   maxStreamsPerConnection`) and its newest connection carries no call,
+ *   that connection is closed (so an extra connection closes between one
+ *   and two periods after the load fell, one per period; no flapping: it
+ *   closes only when the load would fit without it). An address re-listed
+ *   keeps its grown count within its new range. Extra connections are
+ *   ordinary slots: in `round_robin` each takes an equal share, so a grown
+ *   address's share grows with its connections (growth happens only when
+ *   its connections are all full, i.e. when it lacks streams, not speed).
  * - **Keep connected.** A slot whose connection goes IDLE (dropped, or its
  *   backoff ended) is asked to connect again; grpc-js applies its backoff.
  * - **Sibling suspicion.** When one connection to an address drops, its READY
@@ -80,6 +118,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Expansion from "./Expansion.js"
 import * as Rotation from "./Rotation.js"
+import type * as Target from "./Target.js"
 
 // ---------------------------------------------------------------------------
 // Options, limits, config
@@ -114,6 +153,40 @@ export const DEFAULT_REMOVAL_GRACE_MS = 30_000
 export const SUSPICION_MS = 1_000
 
 /**
+ * Default stream limit assumed per connection when deciding that an
+ * adaptive address is saturated (grpc-js does not expose the server's HTTP/2
+ * `MAX_CONCURRENT_STREAMS` through its public API; 100 is what most servers
+ * announce, e.g. Go's grpc and Envoy; grpc-js servers announce no limit
+ * unless `grpc.max_concurrent_streams` is set).
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
+
+/**
+ * Default time an adaptive address must stay un-busy before one of its
+ * extra connections is closed, in ms (see the module doc).
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_SHRINK_IDLE_MS = 30_000
+
+/**
+ * How calls pick a connection (see the module doc): the smooth weighted
+ * round robin (the default) or the load-aware power of two choices.
+ *
+ * @since 0.3.0
+ */
+export type PickMode = Target.PickMode
+
+/**
+ * The pick modes.
+ *
+ * @since 0.3.0
+ */
+export const PICK_MODES: ReadonlyArray<PickMode> = ["round_robin", "least_request"]
+
+/**
  * The machine's tunables. Every field has a documented default.
  *
  * @since 0.2.0
@@ -131,6 +204,12 @@ export interface Options {
   readonly suspicionMs: number
   /** Build trace lines (off by default: they cost allocations on every event). */
   readonly trace: boolean
+  /** The pick mode when the address list names none. */
+  readonly pickMode: PickMode
+  /** Streams one connection is assumed to carry at once (>= 1): the saturation point of adaptive counts. */
+  readonly maxStreamsPerConnection: number
+  /** How long an adaptive address must stay un-busy before an extra connection is closed (ms, >= 1). */
+  readonly shrinkIdleMs: number
 }
 
 /**
@@ -144,18 +223,29 @@ export const defaultOptions: Options = {
   removalGraceMs: DEFAULT_REMOVAL_GRACE_MS,
   removalThreshold: 0.5,
   suspicionMs: SUSPICION_MS,
-  trace: false
+  trace: false,
+  pickMode: "round_robin",
+  maxStreamsPerConnection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+  shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS
 }
 
 /**
  * The JSON form of the `anchor_round_robin` policy config, every field
- * optional: `{ "connectionsPerAddress": 2, "startWaitMs": 250,
- * "maxConnections": 4096, "removalGraceMs": 30000 }`.
+ * optional: `{ "connectionsPerAddress": 2, "maxConnectionsPerAddress": 8,
+ * "pickMode": "least_request", "maxStreamsPerConnection": 100,
+ * "shrinkIdleMs": 30000, "startWaitMs": 250, "maxConnections": 4096,
+ * "removalGraceMs": 30000 }`. `maxConnectionsPerAddress` (>=
+ * `connectionsPerAddress`) makes the count of addresses the resolver gave
+ * no count for adaptive.
  *
  * @since 0.2.0
  */
 export const PolicyConfigJson = Schema.Struct({
   connectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
+  maxConnectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
+  pickMode: Schema.optionalKey(Schema.Literals(["round_robin", "least_request"])),
+  maxStreamsPerConnection: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
+  shrinkIdleMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400_000 }))),
   startWaitMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 60_000 }))),
   maxConnections: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
   removalGraceMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3_600_000 })))
@@ -207,9 +297,17 @@ const decodeConfigJson = Schema.decodeUnknownResult(PolicyConfigJson)
  */
 export const decodeConfig = (input: unknown): Result.Result<PolicyConfig, PolicyConfigError> => {
   const decoded = decodeConfigJson(input === undefined || input === null ? {} : input)
-  return Result.isSuccess(decoded)
-    ? Result.succeed(decoded.success)
-    : Result.fail(new PolicyConfigError({ input, reason: decoded.failure.message }))
+  if (Result.isFailure(decoded)) return Result.fail(new PolicyConfigError({ input, reason: decoded.failure.message }))
+  const config = decoded.success
+  if (config.maxConnectionsPerAddress !== undefined && config.maxConnectionsPerAddress < (config.connectionsPerAddress ?? 1)) {
+    return Result.fail(
+      new PolicyConfigError({
+        input,
+        reason: `maxConnectionsPerAddress (${config.maxConnectionsPerAddress}) is below connectionsPerAddress (${config.connectionsPerAddress ?? 1}); expected a range min..max with min <= max`
+      })
+    )
+  }
+  return Result.succeed(config)
 }
 
 /**
@@ -287,12 +385,18 @@ export type ChannelState = "CONNECTING" | "READY" | "TRANSIENT_FAILURE"
  * than one already seen counts as that one).
  *
  * - `Addresses`: a new address list (`offset`: a random whole number, the
- *   ring's start position when it was empty; `overCap`: refuse or trim a
- *   list over the cap; `note`: the resolver's note, for messages).
+ *   ring's start position when it was empty and the seed of the
+ *   `least_request` draws; `overCap`: refuse or trim a list over the cap;
+ *   `note`: the resolver's note, for messages; `pick`: the pick mode the
+ *   target asks for, else the `pickMode` option). An endpoint with
+ *   `maxCount` above `count` has an adaptive count `count..maxCount`.
  * - `ResolverError`: the resolver failed; the last list keeps serving.
  * - `StateChanged` / `HealthChanged`: one slot's connection.
  * - `TimerFired`: the wake-up asked for (early or late is fine).
  * - `ExitIdle`: the channel wants its idle connections connected.
+ * - `CallsWaiting`: {@link callStarted} answered `true` (an adaptive address
+ *   has every connection full and calls waiting); send it soon, outside the
+ *   pick, to get the connection to open.
  *
  * @since 0.2.0
  */
@@ -305,6 +409,7 @@ export type Event =
     readonly overCap: "fail" | "keepFirst"
     readonly offset: number
     readonly note?: string | undefined
+    readonly pick?: PickMode | undefined
   }
   | { readonly _tag: "ResolverError"; readonly now: number; readonly message: string }
   | {
@@ -317,6 +422,7 @@ export type Event =
   | { readonly _tag: "HealthChanged"; readonly now: number; readonly slot: number; readonly healthy: boolean }
   | { readonly _tag: "TimerFired"; readonly now: number }
   | { readonly _tag: "ExitIdle"; readonly now: number }
+  | { readonly _tag: "CallsWaiting"; readonly now: number }
 
 /**
  * A slot to open: `id` names it in later events and outputs, until it is
@@ -417,8 +523,23 @@ type Eff = 0 | 1 | 2
 const Eff = { Connecting: 0, Ready: 1, Failed: 2 } as const
 
 class AddressState {
-  /** Slots by index (the address's whole count). */
+  /** Slots by index (the address's current count). */
   slots: Array<Slot> = []
+  /** The count range: `count` (current) stays within min..max. */
+  min: number
+  max: number
+  /** Calls in flight on the address's slots. */
+  inFlight = 0
+  /** Slots with inFlight >= the stream limit. */
+  full = 0
+  /** Slots with inFlight > the stream limit (calls waiting for a stream). */
+  over = 0
+  /** In flight went over what one connection fewer could carry since the last shrink check. */
+  busy = false
+  /** Queued for a `CallsWaiting` step. */
+  growWanted = false
+  /** The pending shrink check; 0: none. */
+  shrinkAt = 0
   /** Connected (READY and healthy) slots. */
   connected = 0
   /** Siblings of a dropped connection are suspect until then; 0: none. */
@@ -427,7 +548,10 @@ class AddressState {
   suspicionGen = 0
   /** Kept beyond the listed addresses until then (mass removal grace); 0: listed. */
   retainedUntil = 0
-  constructor(readonly address: string, public count: number) {}
+  constructor(readonly address: string, public count: number) {
+    this.min = count
+    this.max = count
+  }
 }
 
 class Slot {
@@ -445,12 +569,17 @@ class Slot {
   connected = false
   pickable = false
   idle = true
+  /** Calls in flight (started and not ended), as the caller reports them. */
+  inFlight = 0
+  /** Index in the dense list of pickable (pIdx) / connected (cIdx) slots; -1: not in it. */
+  pIdx = -1
+  cIdx = -1
   constructor(readonly id: number, readonly address: AddressState, readonly index: number, readonly key: string) {}
 }
 
 interface Deadline {
   readonly at: number
-  readonly kind: "suspicion" | "retention" | "start"
+  readonly kind: "suspicion" | "retention" | "start" | "shrink"
   readonly address: AddressState | undefined
   readonly gen: number
 }
@@ -503,7 +632,21 @@ class BalancerImpl implements Balancer, Counter {
   deadlines: Array<Deadline> = []
   deadlineHead = 0
   idle = new Set<Slot>()
-  constructor(readonly options: Options) {}
+  /** The pick mode in force (the last address list's, else the option). */
+  pickMode: PickMode
+  /** Dense lists of the pickable and connected slots, for uniform draws. */
+  pickableList: Array<Slot> = []
+  connectedList: Array<Slot> = []
+  /** xorshift32 state of the least_request draws (seeded by the first address list's offset). */
+  rng = 0x9e3779b9
+  seeded = false
+  /** Addresses queued for growth by callStarted. */
+  growQueue: Array<AddressState> = []
+  /** Connections across all addresses (the cap applies to growth too). */
+  total = 0
+  constructor(readonly options: Options) {
+    this.pickMode = options.pickMode
+  }
 }
 
 /** Shared by every output that has nothing in a list; frozen, never pushed to. */
@@ -559,6 +702,9 @@ export const make = (options: Partial<Options> = {}): Balancer => {
   check("removalGraceMs", Number.isFinite(merged.removalGraceMs) && merged.removalGraceMs >= 0)
   check("removalThreshold", merged.removalThreshold >= 0 && merged.removalThreshold <= 1)
   check("suspicionMs", Number.isFinite(merged.suspicionMs) && merged.suspicionMs >= 0)
+  check("pickMode", PICK_MODES.includes(merged.pickMode))
+  check("maxStreamsPerConnection", Number.isSafeInteger(merged.maxStreamsPerConnection) && merged.maxStreamsPerConnection >= 1)
+  check("shrinkIdleMs", Number.isFinite(merged.shrinkIdleMs) && merged.shrinkIdleMs >= 1)
   return new BalancerImpl(merged)
 }
 
@@ -568,14 +714,17 @@ const slotOf = (b: BalancerImpl, id: number): Slot | undefined =>
   Number.isInteger(id) && id > 0 ? b.byId[id] : undefined
 
 /**
- * The next call's slot id, advancing the round robin, or -1 when the channel
- * is not READY. O(log32 n), allocation-free.
+ * The next call's slot id, or -1 when the channel is not READY.
+ * `round_robin`: the next ready slot of the ring, O(log32 n).
+ * `least_request`: of two ready slots drawn at random, the one with fewer
+ * calls in flight, O(1). Allocation-free.
  *
  * @since 0.2.0
  */
 export const pick = (balancer: Balancer): number => {
   const b = impl(balancer)
   if (b.state !== "READY") return -1
+  if (b.pickMode === "least_request") return pickLeastRequest(b)
   const bits = b.nPickable > 0 ? b.pickableBits : b.nConnected > 0 ? b.connectedBits : undefined
   if (bits === undefined) return -1
   let p = bits.next(b.cursor)
@@ -583,6 +732,100 @@ export const pick = (balancer: Balancer): number => {
   b.cursor = p + 1 === b.ring.length ? 0 : p + 1
   return b.ring[p]!.id
 }
+
+/** xorshift32: a whole number 0..2^32-1. */
+const draw = (b: BalancerImpl): number => {
+  let x = b.rng
+  x ^= x << 13
+  x ^= x >>> 17
+  x ^= x << 5
+  b.rng = x >>> 0
+  return b.rng
+}
+
+const pickLeastRequest = (b: BalancerImpl): number => {
+  const list = b.nPickable > 0 ? b.pickableList : b.connectedList
+  const n = list.length
+  if (n === 0) return -1
+  if (n === 1) return list[0]!.id
+  // Two distinct slots, uniform: the second draw skips the first's index.
+  const i = Math.floor((draw(b) / 4294967296) * n)
+  let j = Math.floor((draw(b) / 4294967296) * (n - 1))
+  if (j >= i) j++
+  const first = list[i]!
+  const second = list[j]!
+  return second.inFlight < first.inFlight ? second.id : first.id
+}
+
+/**
+ * Counts a call started on slot `id` (the slot a pick returned; grpc-js's
+ * `onCallStarted`). O(1). Returns `true` when the slot's address has an
+ * adaptive count below its maximum, every one of its connections carries at
+ * least `maxStreamsPerConnection` calls and some call waits for a stream:
+ * then send a `CallsWaiting` event (soon, not from inside the pick) to open
+ * one more connection. Call it only for a slot still in the pool: after a
+ * slot's `remove`, drop its calls' events (its counts went with it).
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * const b = Balancer.make({ startWaitMs: 0, maxStreamsPerConnection: 1 })
+ * const [slot] = Balancer.step(b, { _tag: "Addresses", now: 0, target: "pass:///a:1#1..2", endpoints: [{ address: "a:1", count: 1, maxCount: 2 }], overCap: "fail", offset: 0 }).create
+ * Balancer.step(b, { _tag: "StateChanged", now: 1, slot: slot!.id, state: "READY" })
+ * Balancer.callStarted(b, Balancer.pick(b)) // false: one call, one stream
+ * Balancer.callStarted(b, Balancer.pick(b)) // true: a call waits
+ * Balancer.step(b, { _tag: "CallsWaiting", now: 2 }).create // [{ id, address: "a:1", index: 1 }]
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const callStarted = (balancer: Balancer, id: number): boolean => {
+  const b = impl(balancer)
+  const slot = slotOf(b, id)
+  if (slot === undefined) return false
+  const limit = b.options.maxStreamsPerConnection
+  const address = slot.address
+  const n = ++slot.inFlight
+  address.inFlight++
+  if (n === limit) address.full++
+  else if (n === limit + 1) address.over++
+  if (address.count > address.min && address.inFlight > (address.count - 1) * limit) address.busy = true
+  if (
+    address.max > address.count && !address.growWanted && address.full === address.count && address.over > 0 &&
+    b.total < b.options.maxConnections
+  ) {
+    address.growWanted = true
+    b.growQueue.push(address)
+    return true
+  }
+  return false
+}
+
+/**
+ * Counts the end of a call {@link callStarted} counted (grpc-js's
+ * `onCallEnded`). O(1); never goes below zero.
+ *
+ * @since 0.3.0
+ */
+export const callEnded = (balancer: Balancer, id: number): void => {
+  const b = impl(balancer)
+  const slot = slotOf(b, id)
+  if (slot === undefined || slot.inFlight === 0) return
+  const limit = b.options.maxStreamsPerConnection
+  const n = slot.inFlight--
+  const address = slot.address
+  address.inFlight--
+  if (n === limit) address.full--
+  else if (n === limit + 1) address.over--
+}
+
+/**
+ * The pick mode in force: the last address list's `pick`, else the
+ * `pickMode` option.
+ *
+ * @since 0.3.0
+ */
+export const pickMode = (balancer: Balancer): PickMode => impl(balancer).pickMode
 
 /**
  * The channel state the balancer reports now.
@@ -616,6 +859,8 @@ export interface SlotView {
   readonly healthy: boolean
   /** Takes calls now (ready, not skipped by suspicion, or the fallback). */
   readonly pickable: boolean
+  /** Calls in flight, as reported by {@link callStarted} and {@link callEnded}. */
+  readonly inFlight: number
 }
 
 /**
@@ -632,7 +877,8 @@ export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
     index: slot.index,
     state: slot.raw,
     healthy: slot.healthy,
-    pickable: fallback ? slot.connected : slot.pickable
+    pickable: fallback ? slot.connected : slot.pickable,
+    inFlight: slot.inFlight
   }))
 }
 
@@ -688,10 +934,12 @@ const refresh = (b: BalancerImpl, slot: Slot): void => {
       b.nConnected++
       slot.address.connected++
       b.connectedBits.add(slot.pos, b)
+      slot.cIdx = listAdd(b.connectedList, slot, slot.cIdx)
     } else {
       b.nConnected--
       slot.address.connected--
       b.connectedBits.delete(slot.pos, b)
+      slot.cIdx = listDelete(b.connectedList, slot.cIdx, "c")
     }
   }
   const pickable = connected && !slot.suspect
@@ -700,11 +948,32 @@ const refresh = (b: BalancerImpl, slot: Slot): void => {
     if (pickable) {
       b.nPickable++
       b.pickableBits.add(slot.pos, b)
+      slot.pIdx = listAdd(b.pickableList, slot, slot.pIdx)
     } else {
       b.nPickable--
       b.pickableBits.delete(slot.pos, b)
+      slot.pIdx = listDelete(b.pickableList, slot.pIdx, "p")
     }
   }
+}
+
+/** Appends `slot` to a dense list (O(1)); returns its index. */
+const listAdd = (list: Array<Slot>, slot: Slot, at: number): number => {
+  if (at >= 0) return at
+  list.push(slot)
+  return list.length - 1
+}
+
+/** Removes index `at` from a dense list by moving the last slot there (O(1)); returns -1. */
+const listDelete = (list: Array<Slot>, at: number, which: "p" | "c"): number => {
+  if (at < 0) return -1
+  const last = list.pop()!
+  if (at < list.length) {
+    list[at] = last
+    if (which === "p") last.pIdx = at
+    else last.cIdx = at
+  }
+  return -1
 }
 
 /** Takes a slot out of every counter (before it is removed). */
@@ -716,6 +985,15 @@ const forget = (b: BalancerImpl, slot: Slot): void => {
   }
   if (slot.pickable) b.nPickable--
   if (slot.inStart) b.unsettled--
+  slot.cIdx = listDelete(b.connectedList, slot.cIdx, "c")
+  slot.pIdx = listDelete(b.pickableList, slot.pIdx, "p")
+  // The slot's calls leave the address's counts with it.
+  const limit = b.options.maxStreamsPerConnection
+  const address = slot.address
+  address.inFlight -= slot.inFlight
+  if (slot.inFlight >= limit) address.full--
+  if (slot.inFlight > limit) address.over--
+  slot.inFlight = 0
   b.idle.delete(slot)
   b.byId[slot.id] = undefined
   b.freeIds.push(slot.id)
@@ -751,6 +1029,8 @@ const stale = (b: BalancerImpl, d: Deadline): boolean => {
       return d.address!.suspicionGen !== d.gen || b.addresses.get(d.address!.address) !== d.address
     case "retention":
       return d.address!.retainedUntil !== d.at || b.addresses.get(d.address!.address) !== d.address
+    case "shrink":
+      return d.address!.shrinkAt !== d.at || b.addresses.get(d.address!.address) !== d.address
   }
 }
 
@@ -855,8 +1135,53 @@ export const step = (balancer: Balancer, event: Event): Output => {
       for (const slot of b.idle) out.pushConnect(slot.id)
       b.idle.clear()
       break
+    case "CallsWaiting":
+      onCallsWaiting(b, out)
+      break
   }
   return finish(b, out)
+}
+
+/** Grows each queued address by one connection if it is still saturated (one attempt at a time). */
+const onCallsWaiting = (b: BalancerImpl, out: Out): void => {
+  const queue = b.growQueue
+  if (queue.length === 0) return
+  b.growQueue = []
+  let grown = false
+  let total = b.total
+  for (const address of queue) {
+    address.growWanted = false
+    if (b.addresses.get(address.address) !== address) continue
+    // Re-checked: calls may have ended since callStarted asked.
+    if (address.max <= address.count || address.full !== address.count || address.over === 0) continue
+    if (total >= b.options.maxConnections) {
+      if (out.tracing) out.log(() => `${address.address}: saturated, but the channel is at its cap of ${b.options.maxConnections} connections`)
+      continue
+    }
+    address.count++
+    total++
+    grown = true
+    if (out.tracing) out.log(() => `${address.address}: every connection carries >= ${b.options.maxStreamsPerConnection} calls and ${address.inFlight} are in flight; opening connection ${address.count} of at most ${address.max}`)
+    armShrink(b, address)
+  }
+  if (grown) rebuildRing(b, currentCounts(b), out, 0)
+}
+
+/** The addresses as they are now (current counts and ranges), in pool order. */
+const currentCounts = (b: BalancerImpl): Array<Wanted> => {
+  const list: Array<Wanted> = []
+  for (const address of b.addresses.values()) {
+    list.push({ address: address.address, count: address.count, min: address.min, max: address.max })
+  }
+  return list
+}
+
+/** Schedules the next shrink check of an address above its minimum, if none is pending. */
+const armShrink = (b: BalancerImpl, address: AddressState): void => {
+  if (address.shrinkAt !== 0 || address.count <= address.min) return
+  address.busy = false
+  address.shrinkAt = b.now + b.options.shrinkIdleMs
+  pushDeadline(b, { at: address.shrinkAt, kind: "shrink", address, gen: 0 })
 }
 
 const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: string | undefined, out: Out): void => {
@@ -924,6 +1249,7 @@ const clearSuspicion = (b: BalancerImpl, address: AddressState): void => {
 const onTimer = (b: BalancerImpl, out: Out): void => {
   const queue = b.deadlines
   const expired = new Set<AddressState>()
+  let shrunk = false
   while (b.deadlineHead < queue.length && queue[b.deadlineHead]!.at <= b.now) {
     const d = queue[b.deadlineHead++]!
     if (stale(b, d)) continue
@@ -941,13 +1267,31 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
         expired.add(d.address!)
         if (out.tracing) out.log(() => `${d.address!.address}: removal grace over; removed`)
         break
+      case "shrink": {
+        const address = d.address!
+        address.shrinkAt = 0
+        if (address.count <= address.min) break
+        const last = address.slots[address.count - 1]
+        if (address.busy) {
+          if (out.tracing) out.log(() => `${address.address}: busy in the last ${b.options.shrinkIdleMs} ms; keeping ${address.count} connections`)
+        } else if (last !== undefined && last.inFlight > 0) {
+          if (out.tracing) out.log(() => `${address.address}: connection ${address.count} still carries ${last.inFlight} call(s); keeping it`)
+        } else {
+          address.count--
+          shrunk = true
+          if (out.tracing) out.log(() => `${address.address}: not busy for ${b.options.shrinkIdleMs} ms; closing connection ${address.count + 1} (${address.count} left, at least ${address.min})`)
+        }
+        armShrink(b, address)
+        break
+      }
     }
   }
   compact(b)
+  if (shrunk && expired.size === 0) rebuildRing(b, currentCounts(b), out, 0)
   if (expired.size > 0) {
-    const rest: Array<Expansion.Weighted> = []
+    const rest: Array<Wanted> = []
     for (const address of b.addresses.values()) {
-      if (!expired.has(address)) rest.push({ address: address.address, count: address.count })
+      if (!expired.has(address)) rest.push({ address: address.address, count: address.count, min: address.min, max: address.max })
     }
     rebuildRing(b, rest, out, 0)
     if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: no addresses for ${b.target}${b.note ? ` (${b.note})` : ""}`
@@ -957,13 +1301,31 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
 const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" }>, out: Out): void => {
   b.target = event.target
   b.note = event.note ?? ""
-  // Merge duplicates, first-appearance order.
+  const mode = event.pick ?? b.options.pickMode
+  if (mode !== b.pickMode) {
+    if (out.tracing) out.log(() => `pick mode ${b.pickMode} -> ${mode}`)
+    b.pickMode = mode
+  }
+  if (!b.seeded) {
+    b.seeded = true
+    // xorshift32 must not start at 0.
+    b.rng = (mod(event.offset, 4294967296) ^ 0x9e3779b9) >>> 0 || 1
+  }
+  // Merge duplicates (counts and maxima added), first-appearance order.
   const merged = new Map<string, number>()
+  const maxima = new Map<string, number>()
   for (const endpoint of event.endpoints) {
     if (!Number.isSafeInteger(endpoint.count) || endpoint.count < 0) {
       throw new RangeError(`the count of ${endpoint.address} must be a whole number >= 0, got ${endpoint.count}`)
     }
-    if (endpoint.count > 0) merged.set(endpoint.address, (merged.get(endpoint.address) ?? 0) + endpoint.count)
+    const maxCount = endpoint.maxCount ?? endpoint.count
+    if (!Number.isSafeInteger(maxCount) || maxCount < endpoint.count) {
+      throw new RangeError(`the maxCount of ${endpoint.address} must be a whole number >= its count ${endpoint.count}, got ${maxCount}`)
+    }
+    if (endpoint.count > 0) {
+      merged.set(endpoint.address, (merged.get(endpoint.address) ?? 0) + endpoint.count)
+      maxima.set(endpoint.address, (maxima.get(endpoint.address) ?? 0) + maxCount)
+    }
   }
   let total = 0
   for (const count of merged.values()) total += count
@@ -1020,12 +1382,27 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
     }
     if (out.tracing) out.log(() => `mass removal: the update drops ${removing} of ${readyAddresses} addresses with READY connections; keeping ${newlyRemoved.map((a) => a.address).join(",")} for ${b.options.removalGraceMs} ms`)
   }
-  const next: Array<Expansion.Weighted> = []
-  for (const [address, count] of merged) next.push({ address, count })
+  const next: Array<Wanted> = []
+  for (const [address, min] of merged) {
+    const max = maxima.get(address)!
+    const existing = b.addresses.get(address)
+    // An adaptive address keeps the connections it grew to (re-resolution repeats the same list).
+    const count = existing === undefined ? min : Math.min(max, Math.max(min, existing.count))
+    next.push({ address, count, min, max })
+  }
   for (const address of b.addresses.values()) {
-    if (!merged.has(address.address) && address.retainedUntil !== 0) next.push({ address: address.address, count: address.count })
+    if (!merged.has(address.address) && address.retainedUntil !== 0) {
+      next.push({ address: address.address, count: address.count, min: address.min, max: address.max })
+    }
+  }
+  let wanted = 0
+  for (const w of next) wanted += w.count
+  if (wanted > max) {
+    // Grown connections kept over a new list must not take the pool over its cap: back to the minimums.
+    for (let i = 0; i < next.length; i++) next[i] = { ...next[i]!, count: next[i]!.min }
   }
   rebuildRing(b, next, out, event.offset)
+  for (const address of b.addresses.values()) armShrink(b, address)
   if (b.ring.length === 0) {
     b.emptyReason = `anchor_round_robin: no addresses for ${b.target}${b.note ? ` (${b.note})` : ""}`
     b.lastError = b.emptyReason
@@ -1041,8 +1418,16 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
   }
 }
 
+/** An address's current count and its range, as the ring is built from. */
+interface Wanted {
+  readonly address: string
+  readonly count: number
+  readonly min: number
+  readonly max: number
+}
+
 /** Builds the ring for `weighted` (merged, counts > 0), diffing slots by key. O(n log n). */
-const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Expansion.Weighted>, out: Out, offset: number): void => {
+const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Wanted>, out: Out, offset: number): void => {
   const order = Rotation.slotOrder(weighted)
   const oldRing = b.ring
   const current = oldRing[b.cursor]
@@ -1089,19 +1474,31 @@ const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Expansion.Weighted
     slot.pos = p
     ring[p] = slot
   }
+  for (const w of weighted) {
+    const address = b.addresses.get(w.address)!
+    address.min = w.min
+    address.max = w.max
+  }
   b.ring = ring
+  b.total = ring.length
   b.connectedBits = new Bits(ring.length)
   b.pickableBits = new Bits(ring.length)
   let pickable = 0
   let connected = 0
+  b.pickableList = []
+  b.connectedList = []
   for (const slot of ring) {
+    slot.cIdx = -1
+    slot.pIdx = -1
     if (slot.connected) {
       connected++
       b.connectedBits.add(slot.pos, b)
+      slot.cIdx = listAdd(b.connectedList, slot, -1)
     }
     if (slot.pickable) {
       pickable++
       b.pickableBits.add(slot.pos, b)
+      slot.pIdx = listAdd(b.pickableList, slot, -1)
     }
   }
   b.nConnected = connected
