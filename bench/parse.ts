@@ -1,6 +1,7 @@
 /**
  * `node --import tsx bench/parse.ts`: how long `Target.parse` takes on the
- * 1 MB inputs of property-tests/Target.test.ts (valid and invalid shapes),
+ * 1 MB inputs of property-tests/Target.test.ts (valid and invalid shapes,
+ * count ranges and options among them),
  * as ms per parse and ns per byte, medians over several rounds; then the
  * time at 1 MB over the time at 100 KB for each shape, beside the 10x that
  * linear time gives (a quadratic parser would show about 100x); a shape the
@@ -23,6 +24,8 @@ const shapes: ReadonlyArray<readonly [string, (size: number) => string]> = [
   ["pass: ,,,...", (size) => `pass:///${",".repeat(size)}`],
   ["etcd: one endpoint repeated", (size) => `etcd://${"e:1,".repeat(size / 4)}e:1/s`],
   ["etcd: a huge service", (size) => `etcd:///${"ab/".repeat(Math.floor(size / 3))}#2`],
+  ["pass: count ranges, options", (size) => `pass:///${Array.from({ length: size / 24 }, (_, i) => `h${i}.example:${1 + (i % 65535)}#1..2`).join(",")}?subset=20&pick=least_request`],
+  ["etcd: options repeated", (size) => `etcd:///s?${"pick=round_robin&".repeat(Math.floor(size / 17))}`],
   ["no scheme: aaa...:", (size) => `${"a".repeat(size)}:`]
 ]
 
