@@ -19,6 +19,20 @@
  *   whole addresses in address order while they fit.
  * - `grpc_anchor.removal_grace_ms` (default 30000): how long READY backends
  *   dropped by a registry mass removal keep serving.
+ * - `grpc_anchor.max_streams_per_connection` (default 100): the calls one
+ *   connection carries at once before an adaptive address (`#MIN..MAX`)
+ *   counts it full; set it to the servers' HTTP/2 MAX_CONCURRENT_STREAMS
+ *   (grpc-js does not expose the value the server announces).
+ * - `grpc_anchor.shrink_idle_ms` (default 30000): how long an adaptive
+ *   address must stay un-busy before an extra connection closes.
+ *
+ * Pick mode: `round_robin` (default) or `least_request` (see the core
+ * `Balancer`): the resolution's `pick` (a target's `?pick=`) wins over the
+ * config's `pickMode`. Adaptive counts: the resolution's `maxCounts` (a
+ * target's `#MIN..MAX`, an etcd record's range) or, for addresses the
+ * resolver gave no count, the config's `maxConnectionsPerAddress`. Calls
+ * in flight are counted through each pick's `onCallStarted` /
+ * `onCallEnded` (O(1) each).
  *
  * They are read once, from the first address list a policy instance gets
  * (grpc-js makes a new instance when the channel leaves IDLE). A bad value
@@ -80,11 +94,51 @@ export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
 export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
 
 /**
+ * Channel option: streams one connection carries before an adaptive address
+ * counts it full (default 100; set it to the servers' MAX_CONCURRENT_STREAMS).
+ *
+ * @since 0.3.0
+ */
+export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_connection"
+
+/**
+ * Channel option: ms an adaptive address must stay un-busy before an extra
+ * connection closes (default 30000).
+ *
+ * @since 0.3.0
+ */
+export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
+
+/**
+ * What a resolver may add to its resolution attribute for the policy,
+ * beside the per-address `counts`: `maxCounts` (per address, the maximum of
+ * an adaptive count `#MIN..MAX`; absent or equal to the count: fixed) and
+ * `pick` (a target's `?pick=`). Both optional.
+ *
+ * @since 0.3.0
+ */
+export interface ResolutionHints {
+  readonly maxCounts?: ReadonlyMap<string, number> | undefined
+  readonly pick?: Balancer.PickMode | undefined
+}
+
+const hintsOf = (resolution: Resolution | undefined): ResolutionHints => {
+  if (resolution === undefined) return {}
+  const { maxCounts, pick } = resolution as Resolution & { readonly maxCounts?: unknown; readonly pick?: unknown }
+  return {
+    maxCounts: maxCounts instanceof Map ? (maxCounts as ReadonlyMap<string, number>) : undefined,
+    pick: Balancer.PICK_MODES.includes(pick as Balancer.PickMode) ? (pick as Balancer.PickMode) : undefined
+  }
+}
+
+/**
  * The policy's configuration:
- * `{ "anchor_round_robin": { "connectionsPerAddress": 2, "startWaitMs": 250, "maxConnections": 4096, "removalGraceMs": 30000 } }`,
- * every field optional. `connectionsPerAddress` (1..256, default 1) applies
+ * `{ "anchor_round_robin": { "connectionsPerAddress": 2, "maxConnectionsPerAddress": 8, "pickMode": "least_request", "maxStreamsPerConnection": 100, "shrinkIdleMs": 30000, "startWaitMs": 250, "maxConnections": 4096, "removalGraceMs": 30000 } }`,
+ * every field optional. `connectionsPerAddress` (1..256, default 1) and
+ * `maxConnectionsPerAddress` (its adaptive maximum, default: fixed) apply
  * to addresses whose count the resolver did not give (grpc-anchor's own
- * resolvers always do); the others override the channel options above.
+ * resolvers always do); `pickMode` applies unless the target names one; the
+ * others override the channel options above.
  *
  * @since 0.1.0
  */
@@ -138,9 +192,18 @@ class SlotEntry {
   inFlight = 0
   readonly onCallStarted = () => {
     this.inFlight++
+    // A released slot's id may already name another slot: its calls are not the balancer's any more.
+    if (!this.released) {
+      const balancer = this.owner.balancer
+      if (balancer !== undefined && Balancer.callStarted(balancer, this.id)) this.owner.callsWaiting()
+    }
   }
   readonly onCallEnded = () => {
     this.inFlight--
+    if (!this.released) {
+      const balancer = this.owner.balancer
+      if (balancer !== undefined) Balancer.callEnded(balancer, this.id)
+    }
   }
   readonly onState: experimental.ConnectivityStateListener
   readonly onHealth: experimental.HealthListener
@@ -150,7 +213,7 @@ class SlotEntry {
   constructor(
     readonly id: number,
     readonly subchannel: SubchannelInterface,
-    owner: AnchorRoundRobinLoadBalancer
+    private readonly owner: AnchorRoundRobinLoadBalancer
   ) {
     this.onState = (_subchannel, _previous, next, _keepalive, errorMessage) => owner.onStateChange(this, next, errorMessage)
     this.onHealth = (healthy) => owner.onHealthChange(this, healthy)
@@ -271,6 +334,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private readonly pendingConnect: Array<boolean> = []
   private budget = OPENINGS_PER_TURN
   private draining = false
+  private growScheduled = false
   private turn: ReturnType<typeof setImmediate> | undefined
   /** What `create` needs per address: grpc-js's address and the subchannel arguments. */
   private addresses = new Map<string, SubchannelAddress>()
@@ -305,6 +369,10 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
           startWaitMs: lbConfig.tuning.startWaitMs ?? intOption(channelOptions, START_WAIT_MS_OPTION, 0, 60_000) ?? Balancer.DEFAULT_START_WAIT_MS,
           maxConnections: lbConfig.tuning.maxConnections ?? intOption(channelOptions, MAX_CONNECTIONS_OPTION, 1, 1_000_000) ?? Balancer.DEFAULT_MAX_CONNECTIONS,
           removalGraceMs: lbConfig.tuning.removalGraceMs ?? intOption(channelOptions, REMOVAL_GRACE_MS_OPTION, 0, 3_600_000) ?? Balancer.DEFAULT_REMOVAL_GRACE_MS,
+          maxStreamsPerConnection: lbConfig.tuning.maxStreamsPerConnection ??
+            intOption(channelOptions, MAX_STREAMS_PER_CONNECTION_OPTION, 1, 1_000_000) ?? Balancer.DEFAULT_MAX_STREAMS_PER_CONNECTION,
+          shrinkIdleMs: lbConfig.tuning.shrinkIdleMs ?? intOption(channelOptions, SHRINK_IDLE_MS_OPTION, 1, 86_400_000) ?? Balancer.DEFAULT_SHRINK_IDLE_MS,
+          pickMode: lbConfig.tuning.pickMode ?? "round_robin",
           trace: TRACING
         })
       } catch (error) {
@@ -328,9 +396,13 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
         if (!addresses.has(key)) addresses.set(key, address)
       }
     }
+    const hints = hintsOf(resolution)
     const endpoints: Array<Expansion.Weighted> = []
     for (const key of addresses.keys()) {
-      endpoints.push({ address: key, count: resolution?.counts.get(key) ?? lbConfig.connectionsPerAddress })
+      const given = resolution?.counts.get(key)
+      const count = given ?? lbConfig.connectionsPerAddress
+      const maxCount = given !== undefined ? hints.maxCounts?.get(key) : lbConfig.tuning.maxConnectionsPerAddress
+      endpoints.push(maxCount !== undefined && maxCount > count ? { address: key, count, maxCount } : { address: key, count })
     }
     // An address the update drops may stay in the pool (mass-removal grace)
     // with slots still to open: keep its grpc-js address while it does.
@@ -355,7 +427,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       // A pass: target is fixed by its author: over the cap it is an error; a registry's set is trimmed.
       overCap: target.startsWith("pass:") ? "fail" : "keepFirst",
       offset: Math.floor(this.random() * 2 ** 31),
-      note: resolutionNote
+      note: resolutionNote,
+      pick: hints.pick
     })
     const balancer = this.balancer
     if (balancer !== undefined) {
@@ -374,6 +447,19 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   onHealthChange(entry: SlotEntry, healthy: boolean): void {
     if (this.destroyed || entry.released) return
     this.feed({ _tag: "HealthChanged", now: this.now(), slot: entry.id, healthy })
+  }
+
+  /**
+   * @internal a call found every connection of an adaptive address full:
+   * grow on the next microtask, outside grpc-js's pick and call start.
+   */
+  callsWaiting(): void {
+    if (this.growScheduled || this.destroyed) return
+    this.growScheduled = true
+    queueMicrotask(() => {
+      this.growScheduled = false
+      this.feed({ _tag: "CallsWaiting", now: this.now() })
+    })
   }
 
   /** Steps the balancer and applies its output. */
@@ -507,7 +593,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     if (this.balancer === undefined) return []
     return Balancer.slots(this.balancer).map((slot) => {
       const entry = this.entries[slot.id]
-      return { address: slot.address, index: slot.index, state: slot.state, picked: entry?.picked ?? 0, inFlight: entry?.inFlight ?? 0 }
+      return { address: slot.address, index: slot.index, state: slot.state, picked: entry?.picked ?? 0, inFlight: slot.inFlight }
     })
   }
 
