@@ -48,6 +48,7 @@ const drive = (options: Partial<Balancer.Options> = {}) => {
       return record(Balancer.step(b, { _tag: "TimerFired", now }))
     },
     exitIdle: () => record(Balancer.step(b, { _tag: "ExitIdle", now })),
+    callsWaiting: () => record(Balancer.step(b, { _tag: "CallsWaiting", now })),
     state: () => Balancer.state(b),
     picks: (n: number) => Array.from({ length: n }, () => {
       const id = Balancer.pick(b)
@@ -389,7 +390,11 @@ describe("Balancer", () => {
       { input: { connectionsPerAddress: 0 }, error: "between 1 and 256" },
       { input: { connectionsPerAddress: 1.5 }, error: "integer" },
       { input: { maxConnections: "10" }, error: "maxConnections" },
-      { input: 7, error: "anchor_round_robin config 7 is not valid" }
+      { input: 7, error: "anchor_round_robin config 7 is not valid" },
+      { input: { pickMode: "least_request", maxStreamsPerConnection: 4, shrinkIdleMs: 500, connectionsPerAddress: 2, maxConnectionsPerAddress: 8 }, ok: { pickMode: "least_request", maxStreamsPerConnection: 4, shrinkIdleMs: 500, connectionsPerAddress: 2, maxConnectionsPerAddress: 8 } },
+      { input: { pickMode: "random" }, error: "pickMode" },
+      { input: { maxStreamsPerConnection: 0 }, error: "maxStreamsPerConnection" },
+      { input: { connectionsPerAddress: 4, maxConnectionsPerAddress: 2 }, error: "maxConnectionsPerAddress (2) is below connectionsPerAddress (4)" }
     ])("decodeConfig($input)", ({ input, ok, error }) => {
       const result = Balancer.decodeConfig(input)
       if (ok !== undefined) expect(result).toEqual(Result.succeed(ok))
@@ -398,6 +403,161 @@ describe("Balancer", () => {
 
     it("rejects out-of-range options as a defect", () => {
       expect(() => Balancer.make({ maxConnections: 0 })).toThrow(/maxConnections/)
+    })
+  })
+
+  describe("least_request", () => {
+    /** Picks `n` calls, each started and (when `end`) ended at once; returns picks per address. */
+    const run = (d: ReturnType<typeof drive>, n: number, end: (key: string) => boolean) => {
+      const counts: Record<string, number> = {}
+      for (let i = 0; i < n; i++) {
+        const id = Balancer.pick(d.b)
+        expect(id).toBeGreaterThan(0)
+        const key = d.keysOf([id])[0]!
+        Balancer.callStarted(d.b, id)
+        if (end(key)) Balancer.callEnded(d.b, id)
+        const address = key.split("#")[0]!
+        counts[address] = (counts[address] ?? 0) + 1
+      }
+      return counts
+    }
+
+    it("is chosen by the address list, else by the option", () => {
+      const d = drive({ startWaitMs: 0 })
+      expect(Balancer.pickMode(d.b)).toBe("round_robin")
+      Balancer.step(d.b, { _tag: "Addresses", now: 0, target: "pass:///a:1", endpoints: parse("a:1"), overCap: "fail", offset: 0, pick: "least_request" })
+      expect(Balancer.pickMode(d.b)).toBe("least_request")
+      expect(Balancer.pickMode(Balancer.make({ pickMode: "least_request" }))).toBe("least_request")
+    })
+
+    it("never picks a slot that is not ready, and picks the one with fewer calls in flight", () => {
+      const d = drive({ startWaitMs: 0, pickMode: "least_request" })
+      d.update("a:1,b:2,c:3")
+      d.set("a:1#0", "READY")
+      d.set("b:2#0", "READY")
+      d.set("c:3#0", "TRANSIENT_FAILURE")
+      // a:1 keeps every call it gets; b:2 ends them at once: b:2 wins every comparison after the first.
+      const counts = run(d, 100, (key) => key.startsWith("b:2"))
+      expect(counts["c:3"]).toBeUndefined()
+      expect(counts["a:1"]).toBeLessThanOrEqual(1)
+      expect(Balancer.slots(d.b).find((s) => s.address === "a:1")!.inFlight).toBe(counts["a:1"] ?? 0)
+    })
+
+    it("gives shares that follow the counts when calls end at once", () => {
+      const d = drive({ startWaitMs: 0, pickMode: "least_request" })
+      d.update("a:1#3,b:2#1")
+      d.setAll("READY")
+      const counts = run(d, 8_000, () => true)
+      // Uniform draws over 4 connections: a:1 expects 6,000; 5 standard deviations (~194) of a binomial.
+      expect(Math.abs(counts["a:1"]! - 6_000)).toBeLessThan(200)
+    })
+
+    it("never counts below zero, and forgets a removed slot's calls", () => {
+      const d = drive({ startWaitMs: 0, pickMode: "least_request" })
+      d.update("a:1#2")
+      d.setAll("READY")
+      const inFlight = () => Balancer.slots(d.b).reduce((n, s) => n + s.inFlight, 0)
+      const id = Balancer.pick(d.b)
+      const key = d.keysOf([id])[0]
+      Balancer.callEnded(d.b, id) // never started: ignored
+      expect(inFlight()).toBe(0)
+      Balancer.callStarted(d.b, id)
+      Balancer.callStarted(d.b, id)
+      expect(inFlight()).toBe(2)
+      d.update("a:1#1") // releases a:1#1
+      expect(inFlight()).toBe(key === "a:1#0" ? 2 : 0)
+      d.update("a:1#2") // a new a:1#1 starts at 0
+      expect(inFlight()).toBe(key === "a:1#0" ? 2 : 0)
+    })
+  })
+
+  describe("adaptive counts", () => {
+    const adaptive = (min: number, max: number, options: Partial<Balancer.Options> = {}) => {
+      const d = drive({ startWaitMs: 0, maxStreamsPerConnection: 2, shrinkIdleMs: 1_000, ...options })
+      d.update([{ address: "a:1", count: min, maxCount: max }])
+      d.setAll("READY")
+      return d
+    }
+    /** Starts `n` calls (never ended); returns whether any asked to grow. */
+    const start = (d: ReturnType<typeof drive>, n: number) => {
+      let asked = false
+      const ids: Array<number> = []
+      for (let i = 0; i < n; i++) {
+        const id = Balancer.pick(d.b)
+        ids.push(id)
+        if (Balancer.callStarted(d.b, id)) asked = true
+      }
+      return { asked, ids }
+    }
+    const grow = (d: ReturnType<typeof drive>) => d.callsWaiting()
+
+    it("starts with the minimum and opens one more connection when every connection is full and a call waits", () => {
+      const d = adaptive(1, 3)
+      expect(d.slots()).toEqual(["a:1#0"])
+      expect(start(d, 2).asked).toBe(false) // full, nobody waits
+      expect(start(d, 1).asked).toBe(true)
+      const out = grow(d)
+      expect(out.create.map((s) => `${s.address}#${s.index}`)).toEqual(["a:1#1"])
+      expect(d.keysOf(out.connect)).toEqual(["a:1#1"])
+      expect(out.trace.join("\n")).toContain("opening connection 2 of at most 3")
+    })
+
+    it("opens one connection at a time: not again before the new one carries calls", () => {
+      const d = adaptive(1, 3)
+      start(d, 3)
+      const first = grow(d)
+      expect(first.create).toHaveLength(1)
+      // The new connection is not READY: calls keep going to a:1#0, nothing more opens.
+      expect(start(d, 5).asked).toBe(false)
+      expect(grow(d).create).toHaveLength(0)
+      d.set("a:1#1", "READY")
+      start(d, 4) // a:1#1 fills up too
+      expect(grow(d).create.map((s) => s.index)).toEqual([2])
+      d.set("a:1#2", "READY")
+      start(d, 20)
+      expect(grow(d).create).toHaveLength(0) // at the maximum
+      expect(d.slots()).toHaveLength(3)
+    })
+
+    it("does not grow a fixed count, or past the channel's cap", () => {
+      const fixed = drive({ startWaitMs: 0, maxStreamsPerConnection: 1 })
+      fixed.update("a:1")
+      fixed.setAll("READY")
+      expect(start(fixed, 5).asked).toBe(false)
+      const capped = adaptive(1, 4, { maxConnections: 1 })
+      expect(start(capped, 5).asked).toBe(false)
+    })
+
+    it("shrinks after a period without being busy, one connection per period, never below the minimum", () => {
+      const d = adaptive(1, 3)
+      const { ids } = start(d, 3)
+      grow(d)
+      d.set("a:1#1", "READY")
+      expect(d.slots()).toHaveLength(2)
+      // Still busy in the first period (3 in flight > 1 connection's 2).
+      expect(d.advance(1_000).remove).toHaveLength(0)
+      for (const id of ids) Balancer.callEnded(d.b, id)
+      // Busy flag cleared at the check; the next period is quiet.
+      const out = d.advance(1_000)
+      expect(out.remove).toHaveLength(1)
+      expect(out.trace.join("\n")).toContain("closing connection 2")
+      expect(d.slots()).toEqual(["a:1#0"])
+      expect(d.advance(5_000).remove).toHaveLength(0)
+    })
+
+    it("keeps a grown count when the same list comes again, within the new range", () => {
+      const d = adaptive(1, 4)
+      start(d, 3)
+      grow(d)
+      expect(d.update([{ address: "a:1", count: 1, maxCount: 4 }]).remove).toHaveLength(0)
+      expect(d.slots()).toHaveLength(2)
+      d.update([{ address: "a:1", count: 1 }])
+      expect(d.slots()).toHaveLength(1)
+    })
+
+    it("rejects a maximum below the count as a defect", () => {
+      const d = drive()
+      expect(() => d.update([{ address: "a:1", count: 3, maxCount: 2 }])).toThrow(/maxCount/)
     })
   })
 

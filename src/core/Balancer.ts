@@ -1272,7 +1272,8 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
         address.shrinkAt = 0
         if (address.count <= address.min) break
         const last = address.slots[address.count - 1]
-        if (address.busy) {
+        // Busy: calls in flight went over what one connection fewer carries during the period, or are now.
+        if (address.busy || address.inFlight > (address.count - 1) * b.options.maxStreamsPerConnection) {
           if (out.tracing) out.log(() => `${address.address}: busy in the last ${b.options.shrinkIdleMs} ms; keeping ${address.count} connections`)
         } else if (last !== undefined && last.inFlight > 0) {
           if (out.tracing) out.log(() => `${address.address}: connection ${address.count} still carries ${last.inFlight} call(s); keeping it`)
