@@ -23,6 +23,16 @@
  * etcd does not answer, the revoke gives up after `revokeTimeout` and the
  * record expires with its lease. Warnings go through Effect's logger.
  *
+ * With `connections` (`4`, `"4"` or `"2..8"`), the record asks clients for
+ * its own number of connections (`{"grpc_anchor.connections": 4}` in its
+ * `Metadata`, see `EtcdRecord.withConnections`), overriding the `#N` of
+ * `etcd:///svc#N` for this backend, e.g. a bigger machine. **Go interop:**
+ * any record whose `Metadata` is a JSON object crashes Go's etcd resolver
+ * under `round_robin` (`hash of unhashable type map[string]interface {}`,
+ * etcd-io/etcd#19700), so in a fleet with Go clients leave `connections`
+ * (and object metadata) off; a Go client on a service name containing `/`
+ * also needs `grpc.WithAuthority`.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -55,6 +65,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { Lease } from "etcd3"
 import * as Address from "../../core/Address.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
+import type * as Target from "../../core/Target.js"
 import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
 import { repeatRounds } from "./internal/rounds.js"
 import { watchSignals } from "./internal/watcher.js"
@@ -104,7 +115,7 @@ export type Status =
  * @since 0.1.0
  */
 export class RegistrarError extends Data.TaggedError("RegistrarError")<{
-  readonly reason: "InvalidService" | "InvalidAddress" | "InvalidTtl" | "InvalidMetadata"
+  readonly reason: "InvalidService" | "InvalidAddress" | "InvalidTtl" | "InvalidMetadata" | "InvalidConnections"
   readonly detail: string
   readonly cause?: unknown
 }> {
@@ -132,6 +143,15 @@ export interface RegistrarOptions {
   readonly ttl?: number
   /** JSON data stored as the record's `Metadata` (default null). */
   readonly metadata?: unknown
+  /**
+   * This backend's own connection count for clients, overriding their
+   * target's `#N`: a whole number 1..256 (`4` or `"4"`) or a count range
+   * (`"2..8"`, adaptive), written into the metadata as
+   * `{"grpc_anchor.connections": 4}` (the metadata must then be an object or
+   * null). Breaks Go clients of the service under `round_robin`
+   * (etcd-io/etcd#19700): leave it off in fleets with Go clients.
+   */
+  readonly connections?: number | string | Target.CountRange
   /** Bound on revoking the lease when closing (default 2 seconds; a number is milliseconds). */
   readonly revokeTimeout?: Duration.Input
   /**
@@ -285,8 +305,16 @@ const validate = (options: RegistrarOptions) =>
       return yield* new RegistrarError({ reason: "InvalidAddress", detail: parsed.failure.message, cause: parsed.failure })
     }
     const address = Address.format(parsed.success)
+    let metadata = options.metadata
+    if (options.connections !== undefined) {
+      const withCount = EtcdRecord.withConnections(metadata, options.connections)
+      if (Result.isFailure(withCount)) {
+        return yield* new RegistrarError({ reason: "InvalidConnections", detail: withCount.failure.message, cause: withCount.failure })
+      }
+      metadata = withCount.success
+    }
     const record = yield* Effect.try({
-      try: () => EtcdRecord.encode(options.service, { address, metadata: options.metadata }),
+      try: () => EtcdRecord.encode(options.service, { address, metadata }),
       catch: (cause) =>
         new RegistrarError({ reason: "InvalidMetadata", detail: `the metadata cannot be written as JSON (${String(cause)})`, cause })
     })
@@ -578,7 +606,9 @@ export const layerConfig = (
 
 /**
  * Options from the environment: `REGISTRAR_SERVICE`, `REGISTRAR_ADDRESS`,
- * `REGISTRAR_TTL` (whole seconds, default 10).
+ * `REGISTRAR_TTL` (whole seconds, default 10), and optionally
+ * `REGISTRAR_CONNECTIONS` (`4` or `2..8`: see `connections`; checked when
+ * the registrar starts).
  *
  * @example
  * ```ts
@@ -591,5 +621,10 @@ export const layerConfig = (
 export const config: Config.Config<RegistrarOptions> = Config.all({
   service: Config.String("REGISTRAR_SERVICE"),
   address: Config.String("REGISTRAR_ADDRESS"),
-  ttl: Config.Int("REGISTRAR_TTL").pipe(Config.withDefault(10))
-})
+  ttl: Config.Int("REGISTRAR_TTL").pipe(Config.withDefault(10)),
+  connections: Config.option(Config.String("REGISTRAR_CONNECTIONS"))
+}).pipe(
+  Config.map(({ connections, ...rest }): RegistrarOptions =>
+    Option.isSome(connections) ? { ...rest, connections: connections.value } : rest
+  )
+)

@@ -26,6 +26,22 @@
  * `{"serverName": "..."}` when present, else its address's host, unless the
  * channel sets `grpc.ssl_target_name_override`.
  *
+ * Connections per backend: the target's `#N` (or `#MIN..MAX`, an adaptive
+ * count), unless the backend's record asks for its own in its metadata,
+ * `{"grpc_anchor.connections": 4}` or `{"grpc_anchor.connections": "2..8"}`
+ * (see `EtcdRecord`; `Registrar`'s `connections` option writes it). A bad
+ * value there is logged once as a warning and the backend keeps the target's
+ * count. Go interop: any object `Metadata` crashes Go's etcd resolver under
+ * `round_robin` (etcd-io/etcd#19700), so fleets with Go clients leave
+ * per-endpoint counts off.
+ *
+ * Target options: `?pick=` sets the pick mode (over the policy config's
+ * `pickMode`); `?subset=K` connects to K of the discovered backends, chosen
+ * by `Subset.select` from their canonical addresses and the channel's client
+ * id (`grpc_anchor.client_id`, see `PassResolver.CLIENT_ID_OPTION`), and
+ * recomputed on every change of the backend list (few clients move when one
+ * backend joins or leaves).
+ *
  * @example
  * ```ts
  * import * as grpc from "@grpc/grpc-js"
@@ -48,12 +64,15 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Etcd3 } from "etcd3"
 import * as Address from "../../core/Address.js"
-import type * as EtcdRecord from "../../core/EtcdRecord.js"
+import * as EndpointSet from "../../core/EndpointSet.js"
+import * as EtcdRecord from "../../core/EtcdRecord.js"
+import type * as Subset from "../../core/Subset.js"
 import * as Target from "../../core/Target.js"
 import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
 import { stderrLogger } from "../internal/stderrLogger.js"
-import { CONTEXT_KEY, ETCD_CLIENT_KEY, RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
+import { CONTEXT_KEY, ETCD_CLIENT_KEY, RESOLUTION_KEY } from "./internal/keys.js"
+import { CLIENT_ID_OPTION as CLIENT_ID, clientIdOf, resolutionOf, subsetOf } from "./internal/resolution.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
 
@@ -81,6 +100,20 @@ export const SCHEME = "etcd"
  * @since 0.1.0
  */
 export const RESOLUTION_TIMEOUT_OPTION = "grpc_anchor.etcd_resolution_timeout_ms"
+
+/**
+ * Channel option naming this client for deterministic subsetting
+ * (`?subset=K`); the same option as `PassResolver.CLIENT_ID_OPTION` (see
+ * there for indices vs names).
+ *
+ * @example
+ * ```ts
+ * new EchoClient("etcd:///billing#2?subset=20", insecure, { [EtcdResolver.CLIENT_ID_OPTION]: 7 })
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const CLIENT_ID_OPTION = CLIENT_ID
 
 /**
  * What `register({ etcd })` accepts: a client you own (never closed by
@@ -170,6 +203,19 @@ const serverNameOf = (metadata: unknown): string | undefined => {
 }
 
 /**
+ * The per-endpoint count an endpoint's metadata asks for but that did not
+ * decode (the record codec kept the endpoint without `connections`), as the
+ * JSON text of the bad value; undefined when there is none.
+ */
+const badConnectionsOf = (endpoint: EtcdRecord.Endpoint): string | undefined => {
+  if (endpoint.connections !== undefined) return undefined
+  const metadata = endpoint.metadata
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return undefined
+  if (!Object.prototype.hasOwnProperty.call(metadata, EtcdRecord.CONNECTIONS_KEY)) return undefined
+  return JSON.stringify((metadata as { readonly [key: string]: unknown })[EtcdRecord.CONNECTIONS_KEY]) ?? "undefined"
+}
+
+/**
  * The grpc-js resolver class for `etcd:` targets (registered by
  * {@link setup}; grpc-js constructs it, not you).
  *
@@ -189,6 +235,9 @@ export class EtcdResolver implements experimental.Resolver {
   private readonly timeoutMs: number
   private readonly context: Context.Context<never> | undefined
   private readonly environment: ConfigProvider.ConfigProvider
+  private readonly clientId: Subset.ClientId
+  /** address -> the bad per-endpoint count last warned about there. */
+  private warned = new Map<string, string>()
   private fiber: Fiber.Fiber<void> | undefined
   private destroyed = false
   private resolved = false
@@ -201,6 +250,7 @@ export class EtcdResolver implements experimental.Resolver {
   ) {
     this.target = parseEtcd(uri)
     this.canonical = Target.format(this.target)
+    this.clientId = clientIdOf(options)
     this.context = options[CONTEXT_KEY] as Context.Context<never> | undefined
     // A plain channel reads the environment as it is when the channel is made
     // (Effect's default provider keeps the environment of its first use).
@@ -239,7 +289,7 @@ export class EtcdResolver implements experimental.Resolver {
         this.lastError = error.message
       }
       yield* discovery.watch(service, { onListingError }).pipe(
-        Stream.runForEach((snapshot) => Effect.sync(() => this.report(snapshot.endpoints)))
+        Stream.runForEach((snapshot) => Effect.suspend(() => this.report(snapshot.endpoints)))
       )
     }).pipe(Effect.provide(this.layer))
     // Beside the watch: once, if no list came in time, say why calls fail.
@@ -265,28 +315,59 @@ export class EtcdResolver implements experimental.Resolver {
     )
   }
 
-  private report(endpoints: ReadonlyArray<EtcdRecord.Endpoint>): void {
-    if (this.destroyed) return
+  private report(endpoints: ReadonlyArray<EtcdRecord.Endpoint>): Effect.Effect<void> {
+    if (this.destroyed) return Effect.void
     this.resolved = true
+    const warnings = this.badCounts(endpoints)
+    const weighted = subsetOf(EndpointSet.weighted(endpoints, this.target), this.target.options.subset, this.clientId)
+    const chosen = new Set(weighted.map((w) => w.address))
     const addresses: Array<experimental.Endpoint> = []
-    const counts = new Map<string, number>()
     const serverNames = new Map<string, string>()
     for (const endpoint of endpoints) {
+      if (!chosen.has(endpoint.address)) continue
       const parsed = Address.parse(endpoint.address)
       // The record codec has already validated the address; skip defensively.
       if (Result.isFailure(parsed)) continue
       addresses.push({ addresses: [{ host: parsed.success.host, port: parsed.success.port }] })
-      counts.set(endpoint.address, this.target.count)
       const name = serverNameOf(endpoint.metadata)
       if (name !== undefined) serverNames.set(endpoint.address, name)
     }
-    const resolution: Resolution = { target: this.canonical, counts, serverNames }
     this.listener(
       experimental.statusOrFromValue(addresses),
-      { [RESOLUTION_KEY]: resolution },
+      { [RESOLUTION_KEY]: resolutionOf(this.canonical, weighted, this.target.options, serverNames) },
       this.serviceConfig,
       addresses.length === 0 ? `service "${this.target.service}" has no endpoints registered in etcd` : ""
     )
+    return Effect.forEach(warnings, (warning) => Effect.logWarning(warning.message).pipe(Effect.annotateLogs(warning.annotations)), {
+      discard: true
+    })
+  }
+
+  /**
+   * Warnings for endpoints whose per-endpoint count is bad: once per
+   * address and bad value (again after it was fixed and broken again).
+   */
+  private badCounts(
+    endpoints: ReadonlyArray<EtcdRecord.Endpoint>
+  ): ReadonlyArray<{ readonly message: string; readonly annotations: Record<string, unknown> }> {
+    const out: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
+    const now = new Map<string, string>()
+    for (const endpoint of endpoints) {
+      const bad = badConnectionsOf(endpoint)
+      if (bad === undefined) continue
+      now.set(endpoint.address, bad)
+      if (this.warned.get(endpoint.address) === bad) continue
+      out.push({
+        message:
+          `endpoint ${endpoint.address} of service ${this.target.service}: ` +
+          `Metadata[${JSON.stringify(EtcdRecord.CONNECTIONS_KEY)}] is ${bad.length > 120 ? `${bad.slice(0, 120)}…` : bad}, ` +
+          `not a connection count (a whole number 1..${Target.MAX_COUNT} or "min..max"); ` +
+          `using the target's #${Target.formatCount(this.target)}`,
+        annotations: { service: this.target.service, address: endpoint.address, reason: "InvalidConnections" }
+      })
+    }
+    this.warned = now
+    return out
   }
 
   private fail(details: string): void {

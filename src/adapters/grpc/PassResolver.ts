@@ -13,6 +13,17 @@
  * when no per-connection name applies) is the first address, e.g.
  * `10.0.0.1:9080`.
  *
+ * Target options and ranges reach the policy with the addresses:
+ * - `#MIN..MAX` (adaptive count): the policy starts with MIN connections and
+ *   grows to at most MAX while they are saturated; the cap check counts MIN.
+ * - `?pick=round_robin|least_request`: the pick mode; it wins over the
+ *   policy config's `pickMode` (as `#N` wins over `connectionsPerAddress`),
+ *   which applies when the target names none. When the user's service config
+ *   names another policy, that policy alone decides.
+ * - `?subset=K`: the channel connects to K of the addresses, chosen by
+ *   `Subset.select` from the canonical address list and the channel's client
+ *   id ({@link CLIENT_ID_OPTION}); the cap check counts only those.
+ *
  * @example
  * ```ts
  * import * as grpc from "@grpc/grpc-js"
@@ -30,7 +41,8 @@ import * as Balancer from "../../core/Balancer.js"
 import * as Expansion from "../../core/Expansion.js"
 import * as Target from "../../core/Target.js"
 import { MAX_CONNECTIONS_OPTION } from "./AnchorRoundRobin.js"
-import { RESOLUTION_KEY, type Resolution } from "./internal/keys.js"
+import { RESOLUTION_KEY } from "./internal/keys.js"
+import { CLIENT_ID_OPTION as CLIENT_ID, clientIdOf, resolutionOf, subsetOf } from "./internal/resolution.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
 
@@ -45,6 +57,29 @@ import { targetOf } from "./internal/targetOf.js"
  * @since 0.1.0
  */
 export const SCHEME = "pass"
+
+/**
+ * Channel option naming this client for deterministic subsetting
+ * (`?subset=K` targets, `pass:` and `etcd:` alike): a client index, a whole
+ * number 0..4294967295 (or its decimal text), or any other non-empty text,
+ * a client name. Default: `${os.hostname()}/${process.pid}`, a name.
+ *
+ * Indices give the best balance: give the M clients of a service the
+ * distinct indices 0..M-1 (a StatefulSet ordinal, a task number) and every
+ * backend gets within a client or so of the mean M·K/N. Names need no
+ * coordination, and a backend joining or leaving moves the fewest clients,
+ * but then a backend's number of clients varies as with random choices
+ * (Binomial(M, K/N)). See `Subset` in grpc-anchor/core. A malformed value
+ * makes the channel constructor throw.
+ *
+ * @example
+ * ```ts
+ * new EchoClient("etcd:///billing#2?subset=20", insecure, { [PassResolver.CLIENT_ID_OPTION]: Number(process.env.ORDINAL) })
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const CLIENT_ID_OPTION = CLIENT_ID
 
 const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => targetOf(uri, "Pass")
 
@@ -87,18 +122,18 @@ export class PassResolver implements experimental.Resolver {
   ) {
     const target = parsePass(uri)
     this.serviceConfig = serviceConfigFor(options)
+    const clientId = clientIdOf(options)
+    const weighted = subsetOf(Expansion.fromTarget(target), target.options.subset, clientId)
     const max = this.serviceConfig === null ? undefined : capOf(options)
     if (max !== undefined) {
-      const checked = Balancer.checkCap(Expansion.fromTarget(target), max)
+      const checked = Balancer.checkCap(weighted, max)
       if (Result.isFailure(checked)) throw checked.failure
     }
-    this.endpoints = target.endpoints.map(({ address }) => ({ addresses: [{ host: address.host, port: address.port }] }))
-    const resolution: Resolution = {
-      target: Target.format(target),
-      counts: new Map(target.endpoints.map(({ address, count }) => [Address.format(address), count])),
-      serverNames: new Map()
-    }
-    this.attributes = { [RESOLUTION_KEY]: resolution }
+    const chosen = new Set(weighted.map((w) => w.address))
+    this.endpoints = target.endpoints
+      .filter(({ address }) => chosen.has(Address.format(address)))
+      .map(({ address }) => ({ addresses: [{ host: address.host, port: address.port }] }))
+    this.attributes = { [RESOLUTION_KEY]: resolutionOf(Target.format(target), weighted, target.options) }
   }
 
   updateResolution(): void {

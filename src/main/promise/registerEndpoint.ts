@@ -70,6 +70,16 @@ export interface RegisterEndpointOptions {
   readonly ttl?: number
   /** JSON data stored as the record's `Metadata`. */
   readonly metadata?: unknown
+  /**
+   * This backend's own connection count for clients (`4`, `"4"` or the
+   * adaptive range `"2..8"`), overriding their target's `#N`; written into
+   * the metadata as `{"grpc_anchor.connections": 4}` (the metadata must then
+   * be an object or null). Go interop: any object `Metadata` crashes Go's
+   * etcd resolver under `round_robin` (etcd-io/etcd#19700), so fleets with
+   * Go clients leave it off; a Go client on a service name containing `/`
+   * also needs `grpc.WithAuthority`.
+   */
+  readonly connections?: number | string
   /** Bound on revoking the lease in `close()` (default 2 seconds; a number is milliseconds). */
   readonly revokeTimeout?: Duration.Input
   /**
@@ -155,6 +165,7 @@ export const registerEndpoint = async (options: RegisterEndpointOptions): Promis
       address: options.address,
       ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
       metadata: options.metadata,
+      ...(options.connections === undefined ? {} : { connections: options.connections }),
       ...(revokeTimeout === undefined ? {} : { revokeTimeout })
     }).pipe(Layer.provide(EtcdLive), Layer.provide(LogLive))
   )

@@ -4,6 +4,7 @@
  * grpc-js. Internal: not exported from the package.
  */
 import { experimental } from "@grpc/grpc-js"
+import type * as Target from "../../../core/Target.js"
 
 /**
  * grpc-js drops keys with this prefix from subchannel arguments, so values
@@ -42,8 +43,20 @@ export const SSL_TARGET_NAME_OVERRIDE = "grpc.ssl_target_name_override"
 export interface Resolution {
   /** The channel target, for error messages. */
   readonly target: string
-  /** Connections per address (`Address.format` text); absent addresses get the policy's default. */
+  /**
+   * Connections per address (`Address.format` text) to start with: the
+   * target's `#N` (or `#MIN` of `#MIN..MAX`), or an etcd record's own count.
+   * Only the addresses of the client's subset (`?subset=K`) are listed;
+   * absent addresses get the policy config's default.
+   */
   readonly counts: ReadonlyMap<string, number>
+  /**
+   * Per address, the most connections an adaptive count (`#MIN..MAX`) may
+   * grow to; absent (or not above the count) means the count is fixed.
+   */
+  readonly maxCounts?: ReadonlyMap<string, number>
+  /** The target's `?pick=`; absent when the target names none (the policy config's `pickMode` applies). */
+  readonly pick?: Target.PickMode
   /** TLS server name per address, when it differs from the address's host. */
   readonly serverNames: ReadonlyMap<string, string>
 }
