@@ -54,7 +54,7 @@ class FakeSubchannel {
   }
 }
 
-const harness = (channelOptions: ChannelOptions = {}) => {
+const harness = (channelOptions: ChannelOptions = {}, config: AnchorRoundRobinConfig = new AnchorRoundRobinConfig()) => {
   const subchannels: Array<FakeSubchannel> = []
   const updates: Array<{ state: State; picker: experimental.Picker; error: string | null }> = []
   const helper: experimental.ChannelControlHelper = {
@@ -70,15 +70,19 @@ const harness = (channelOptions: ChannelOptions = {}) => {
   }
   // A fixed "random" start so the pick order is predictable; Date.now so vitest's fake timers move the clock.
   const balancer = new AnchorRoundRobinLoadBalancer(helper, { random: () => 0, now: () => Date.now() })
-  const resolve = (target: string, entries: ReadonlyArray<readonly [string, number]>) => {
-    const resolution: Resolution = { target, counts: new Map(entries), serverNames: new Map() }
+  const resolve = (
+    target: string,
+    entries: ReadonlyArray<readonly [string, number]>,
+    hints: { readonly maxCounts?: ReadonlyMap<string, number>; readonly pick?: "round_robin" | "least_request" } = {}
+  ) => {
+    const resolution: Resolution = { target, counts: new Map(entries), serverNames: new Map(), ...hints }
     const endpoints = entries.map(([address]) => {
       const [host, port] = address.split(":")
       return { addresses: [{ host: host!, port: Number(port) }] }
     })
     return balancer.updateAddressList(
       experimental.statusOrFromValue(endpoints),
-      new AnchorRoundRobinConfig(),
+      config,
       { ...channelOptions, [RESOLUTION_KEY]: resolution },
       ""
     )
@@ -96,6 +100,70 @@ const harness = (channelOptions: ChannelOptions = {}) => {
 }
 
 describe("anchor_round_robin with fake subchannels", () => {
+  describe("calls in flight", () => {
+    /** Picks `n` calls, starting each; `keep` decides which stay in flight. Returns the picked subchannels. */
+    const startCalls = (h: ReturnType<typeof harness>, n: number, keep: (s: FakeSubchannel) => boolean) =>
+      Array.from({ length: n }, () => {
+        const result = h.pickOne()
+        const subchannel = result.subchannel as unknown as FakeSubchannel
+        result.onCallStarted?.()
+        if (!keep(subchannel)) result.onCallEnded?.(0, "", {} as never)
+        return subchannel
+      })
+
+    it("least_request from the resolution: a connection holding calls loses to one that answers", () => {
+      const h = harness()
+      h.resolve("pass:///a:1,b:2?pick=least_request", [["a:1", 1], ["b:2", 1]], { pick: "least_request" })
+      const [a, b] = h.subchannels
+      a!.set(State.READY)
+      b!.set(State.READY)
+      // a keeps every call it gets; b ends them at once: after a's first call, b wins every comparison.
+      const picks = startCalls(h, 20, (s) => s === a)
+      expect(picks.filter((s) => s === a).length).toBeLessThanOrEqual(1)
+      expect(h.balancer.snapshot().find((c) => c.address === "a:1")!.inFlight).toBe(picks.filter((s) => s === a).length)
+    })
+
+    it("least_request from the config when the target names no mode; round robin by default", () => {
+      for (const [config, alternates] of [[new AnchorRoundRobinConfig(1, { pickMode: "least_request" }), false], [new AnchorRoundRobinConfig(), true]] as const) {
+        const h = harness({}, config)
+        h.resolve("t", [["a:1", 1], ["b:2", 1]])
+        const [a, b] = h.subchannels
+        a!.set(State.READY)
+        b!.set(State.READY)
+        const picks = startCalls(h, 10, (s) => s === a)
+        // Round robin alternates whatever the load; least_request avoids the loaded one.
+        expect(picks.filter((s) => s === a).length === 5).toBe(alternates)
+      }
+    })
+
+    it("opens one more connection to an adaptive address when its connections are full and a call waits", async () => {
+      const h = harness({ "grpc_anchor.max_streams_per_connection": 1 })
+      h.resolve("pass:///a:1#1..3", [["a:1", 1]], { maxCounts: new Map([["a:1", 3]]) })
+      h.subchannels[0]!.set(State.READY)
+      startCalls(h, 2, () => true)
+      expect(h.subchannels).toHaveLength(1) // not from inside the pick
+      await Promise.resolve()
+      expect(h.subchannels).toHaveLength(2)
+      expect(h.subchannels[1]!.args[SLOT_KEY]).toBe(1)
+      expect(h.subchannels[1]!.state).toBe(State.CONNECTING)
+    })
+
+    it("drops the call events of a released connection (its id may name a new one)", () => {
+      const h = harness()
+      h.resolve("t", [["a:1", 2]])
+      for (const s of h.subchannels) s.set(State.READY)
+      const results = Array.from({ length: 4 }, () => h.pickOne())
+      for (const r of results) r.onCallStarted?.()
+      h.resolve("t", [["a:1", 1]]) // a:1#1 released
+      h.resolve("t", [["a:1", 2]]) // a new a:1#1, under the same id (ids are reused)
+      h.subchannels[2]!.set(State.READY)
+      for (const r of [h.pickOne(), h.pickOne()]) r.onCallStarted?.() // one new call on each
+      for (const r of results) r.onCallEnded?.(0, "", {} as never)
+      // a:1#0 ends its 2 old calls; the released a:1#1's 2 ends do not touch the new a:1#1.
+      expect(h.balancer.snapshot().map((c) => c.inFlight)).toEqual([1, 1])
+    })
+  })
+
   it("creates one subchannel per slot, each with its own slot argument and TLS name, and connects them all", () => {
     const h = harness()
     expect(h.resolve("pass:///a:1#2,b:2", [["a:1", 2], ["b:2", 1]])).toBe(true)
