@@ -30,8 +30,8 @@ const whole = (name: string, fallback: number, min: number, max: number): number
   if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number ${min}..${max}, got ${process.env[name]}`)
   return value
 }
-const ROUNDS = whole("BENCH_ROUNDS", 5, 1, 50)
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+const ROUNDS = whole("BENCH_ROUNDS", 6, 1, 50)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.25)
 if (!(SECONDS > 0 && SECONDS <= 60)) throw new Error(`BENCH_SECONDS must be 0 < s <= 60, got ${process.env.BENCH_SECONDS}`)
 const WARMUP_MS = 2_000
 
@@ -326,7 +326,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     results.push(result)
     console.log(printScenario(result))
   }
-  console.log("summary (calls/s, client CPU µs per call; in brackets the ratio to grpc-js's own channel):\n")
+  console.log("summary (median calls/s, median client CPU µs per call; in brackets the median of per-round ratios to grpc-js's own channel):\n")
   console.log(printSummary(results))
   console.log(`\nwhole run ${fmt((Date.now() - started) / 1000)} s; load average at the end ${loads(loadavg())}`)
   if (process.env.BENCH_PROFILE === "1") {

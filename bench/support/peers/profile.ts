@@ -11,14 +11,15 @@
  *   node --import tsx bench/support/peers/profile.ts        (or BENCH_PROFILE=1 npm run bench:peers)
  *   node --import tsx bench/support/peers/profile.ts FILE.cpuprofile   (summarize one profile, whole)
  *
- * Knobs: BENCH_PROFILE_SECONDS (default 6), BENCH_PROFILE_DIR (default a
+ * Knobs: BENCH_PROFILE_SECONDS (default 6), BENCH_PROFILE_REPEATS (default 2:
+ * profiles per variant, added up), BENCH_PROFILE_DIR (default a
  * temporary directory, printed). Every process it starts is stopped at the end.
  */
 import { findSourceMap } from "node:module"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
-import { fmt, table } from "../load.js"
+import { fmt, median, table } from "../load.js"
 import { installCleanup } from "./children.js"
 import { startClient } from "./clientProcess.js"
 import { startServer } from "./serverProcess.js"
@@ -216,11 +217,35 @@ export const printProfiles = (summaries: ReadonlyArray<ProfileSummary>, top = 15
 }
 
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 6)
+const PROFILE_REPEATS = Number(process.env.BENCH_PROFILE_REPEATS ?? 2)
+
+/** Several profiles of one variant as one: times and calls added up. */
+const merge = (label: string, list: ReadonlyArray<ProfileSummary>): ProfileSummary => {
+  const add = <V>(maps: ReadonlyArray<ReadonlyMap<string, V>>, value: (v: V) => number, make: (us: number, v: V) => V) => {
+    const out = new Map<string, V>()
+    for (const map of maps) {
+      for (const [k, v] of map) {
+        const previous = out.get(k)
+        out.set(k, make((previous === undefined ? 0 : value(previous)) + value(v), v))
+      }
+    }
+    return out
+  }
+  return {
+    label,
+    calls: list.reduce((sum, s) => sum + s.calls, 0),
+    busyUs: list.reduce((sum, s) => sum + s.busyUs, 0),
+    categories: add(list.map((s) => s.categories), (v) => v, (us) => us),
+    self: add(list.map((s) => s.self), (v) => v.us, (us, v) => ({ us, category: v.category })),
+    anchorInclusive: add(list.map((s) => s.anchorInclusive), (v) => v, (us) => us)
+  }
+}
 
 /** Scenario (b) under the profiler: grpc-anchor #4, grpc-gcp (max 4, watermark 4), 4 rotated clients. */
 export const runProfiles = async (): Promise<ReadonlyArray<ProfileSummary>> => {
   await loadSourceMaps()
   if (!(PROFILE_SECONDS > 0 && PROFILE_SECONDS <= 60)) throw new Error(`BENCH_PROFILE_SECONDS must be 0 < s <= 60`)
+  if (!(Number.isInteger(PROFILE_REPEATS) && PROFILE_REPEATS >= 1 && PROFILE_REPEATS <= 10)) throw new Error(`BENCH_PROFILE_REPEATS must be 1..10`)
   const root = process.env.BENCH_PROFILE_DIR ?? mkdtempSync(join(tmpdir(), "grpc-anchor-peers-prof-"))
   mkdirSync(root, { recursive: true })
   const server = await startServer({ name: "capped", maxStreams: 4 })
@@ -232,26 +257,48 @@ export const runProfiles = async (): Promise<ReadonlyArray<ProfileSummary>> => {
       { kind: "grpc-gcp", ports: [port], policy: "pick_first", maxSize: 4, lowWatermark: 4 },
       { kind: "pool", clients: [[port], [port], [port], [port]], policy: "pick_first" }
     ]
-    for (const spec of variants) {
-      const dir = mkdtempSync(join(root, `${spec.kind}-`))
-      const client = await startClient(spec, { inFlight: 200, delayMs: 0, warmupMs: 2_000 }, [
-        "--cpu-prof",
-        "--cpu-prof-dir",
-        dir,
-        "--cpu-prof-interval",
-        "250"
-      ])
-      let run: ClientRun
-      try {
-        run = await client.run(PROFILE_SECONDS * 1_000)
-      } finally {
-        await client.stop()
+    const profiles = new Map<string, Array<{ readonly summary: ProfileSummary; readonly run: ClientRun }>>()
+    const accepted = async () => (await server.stats()).reduce((sum, w) => sum + w.connections, 0)
+    for (let repeat = 0; repeat < PROFILE_REPEATS; repeat++) {
+      // Rotated each repetition, like the benchmark's rounds.
+      for (const spec of variants.map((_, i) => variants[(i + repeat) % variants.length]!)) {
+        const dir = mkdtempSync(join(root, `${spec.kind}-`))
+        const before = await accepted()
+        const client = await startClient(spec, { inFlight: 200, delayMs: 0, warmupMs: 2_000 }, [
+          "--cpu-prof",
+          "--cpu-prof-dir",
+          dir,
+          "--cpu-prof-interval",
+          "250"
+        ])
+        let run: ClientRun
+        let opened: number
+        let openedMeasuring: number
+        try {
+          const warm = await accepted()
+          run = await client.run(PROFILE_SECONDS * 1_000)
+          // A pool that churns connections shows here.
+          const after = await accepted()
+          opened = after - before
+          openedMeasuring = after - warm
+        } finally {
+          await client.stop()
+        }
+        const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
+        if (file === undefined) throw new Error(`${client.name}: no .cpuprofile written in ${dir}`)
+        const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile
+        const summary = summarize(client.name, profile, run.calls, run.windowUs)
+        profiles.set(client.name, [...(profiles.get(client.name) ?? []), { summary, run }])
+        process.stderr.write(
+          `profile ${join(dir, file)}: ${fmt(run.callsPerSecond)} calls/s, ${fmt(run.cpuUsPerCall)} µs CPU/call, ` +
+            `${opened} connections (${openedMeasuring} while measured)\n`
+        )
       }
-      const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
-      if (file === undefined) throw new Error(`${client.name}: no .cpuprofile written in ${dir}`)
-      const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile
-      summaries.push(summarize(`${client.name} (${fmt(run.callsPerSecond)} calls/s, ${fmt(run.cpuUsPerCall)} µs CPU/call)`, profile, run.calls, run.windowUs))
-      process.stderr.write(`profile: ${join(dir, file)}\n`)
+    }
+    for (const [name, list] of profiles) {
+      const cps = median(list.map((p) => p.run.callsPerSecond))
+      const cpu = median(list.map((p) => p.run.cpuUsPerCall))
+      summaries.push(merge(`${name} (${list.length} x ${PROFILE_SECONDS} s; ${fmt(cps)} calls/s, ${fmt(cpu)} µs CPU/call)`, list.map((p) => p.summary)))
     }
   } finally {
     await server.stop()
@@ -267,7 +314,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
     console.log(printProfiles([summarize(basename(file), profile, 1)]))
   } else {
-    console.log(`profiles of scenario (b)'s clients, ${PROFILE_SECONDS} s measured window each (after a 2 s warm-up), 250 µs sampling\n`)
+    console.log(
+      `profiles of scenario (b)'s clients, ${PROFILE_REPEATS} x ${PROFILE_SECONDS} s measured windows each (after a 2 s warm-up; order rotated), 250 µs sampling\n`
+    )
     console.log(printProfiles(await runProfiles()))
   }
   process.exit(0)
