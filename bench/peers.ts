@@ -12,7 +12,7 @@
  * variant alike. Figures are medians over rounds; ratios are medians of the
  * per-round ratios.
  *
- * Knobs: BENCH_ROUNDS (default 5), BENCH_SECONDS (default 2),
+ * Knobs: BENCH_ROUNDS (default 6), BENCH_SECONDS (default 1.25),
  * BENCH_SCENARIOS (e.g. "a,c"; default all), BENCH_PROFILE=1 to finish with
  * CPU profiles of scenario b's clients (bench/support/peers/profile.ts).
  */
