@@ -452,6 +452,20 @@ describe("Balancer", () => {
       expect(Math.abs(counts["a:1"]! - 6_000)).toBeLessThan(200)
     })
 
+    it("counts a pick as in flight until its call starts or the picks are settled, so a burst spreads", () => {
+      const d = drive({ startWaitMs: 0, pickMode: "least_request" })
+      d.update("a:1,b:2")
+      d.setAll("READY")
+      // Two slots: every pick compares both. No call has started yet, only the picks count.
+      const burst = d.picks(10)
+      expect(burst.filter((k) => k === "a:1#0")).toHaveLength(5)
+      Balancer.settlePicks(d.b)
+      // A started call replaces its pick: a:1 holds one call, so the next picks go to b:2 first.
+      const a = Balancer.slots(d.b).find((s) => s.address === "a:1")!.id
+      Balancer.callStarted(d.b, a)
+      expect(d.picks(1)).toEqual(["b:2#0"])
+    })
+
     it("never counts below zero, and forgets a removed slot's calls", () => {
       const d = drive({ startWaitMs: 0, pickMode: "least_request" })
       d.update("a:1#2")

@@ -32,7 +32,9 @@
  *   gets the same long-run share, so an address's share follows its
  *   count; a backend that slows down accumulates calls in flight and loses
  *   the comparisons, so it gets less while it lags. Calls in flight come
- *   from {@link callStarted} / {@link callEnded} (O(1) each).
+ *   from {@link callStarted} / {@link callEnded} (O(1) each); a pick whose
+ *   call has not started yet counts too, until {@link settlePicks} (once
+ *   per event-loop turn), so a burst of picks in one turn spreads.
  *   Round robin stays the default: it is exact (k rounds pick each ready
  *   connection k times, the order smooth), deterministic and needs no call
  *   accounting, and with equal backends least_request only matches it in
@@ -571,6 +573,8 @@ class Slot {
   idle = true
   /** Calls in flight (started and not ended), as the caller reports them. */
   inFlight = 0
+  /** least_request picks of this slot not yet started (see {@link settlePicks}). */
+  pending = 0
   /** Index in the dense list of pickable (pIdx) / connected (cIdx) slots; -1: not in it. */
   pIdx = -1
   cIdx = -1
@@ -640,6 +644,8 @@ class BalancerImpl implements Balancer, Counter {
   /** xorshift32 state of the least_request draws (seeded by the first address list's offset). */
   rng = 0x9e3779b9
   seeded = false
+  /** Slots given pending picks since the last settlePicks (a slot once per pick). */
+  pendingSlots: Array<Slot> = []
   /** Addresses queued for growth by callStarted. */
   growQueue: Array<AddressState> = []
   /** Connections across all addresses (the cap applies to growth too). */
@@ -754,7 +760,30 @@ const pickLeastRequest = (b: BalancerImpl): number => {
   if (j >= i) j++
   const first = list[i]!
   const second = list[j]!
-  return second.inFlight < first.inFlight ? second.id : first.id
+  // Picks not yet started count too: a burst of picks in one turn must not all see the same counts.
+  const chosen = second.inFlight + second.pending < first.inFlight + first.pending ? second : first
+  chosen.pending++
+  b.pendingSlots.push(chosen)
+  return chosen.id
+}
+
+/**
+ * Forgets the `least_request` picks whose calls never started (grpc-js
+ * starts a picked call after its credentials resolve, so {@link callStarted}
+ * follows a pick by a few microtasks, and a call may be re-picked or fail
+ * before it starts). Until a call starts, its pick counts as in flight on
+ * its slot, so picks made in one burst spread instead of all seeing the
+ * same counts; call this once per event-loop turn after picks (e.g. from
+ * `setImmediate`). O(picks since the last call).
+ *
+ * @since 0.3.0
+ */
+export const settlePicks = (balancer: Balancer): void => {
+  const b = impl(balancer)
+  const list = b.pendingSlots
+  if (list.length === 0) return
+  for (let i = 0; i < list.length; i++) list[i]!.pending = 0
+  b.pendingSlots = []
 }
 
 /**
@@ -785,6 +814,7 @@ export const callStarted = (balancer: Balancer, id: number): boolean => {
   if (slot === undefined) return false
   const limit = b.options.maxStreamsPerConnection
   const address = slot.address
+  if (slot.pending > 0) slot.pending--
   const n = ++slot.inFlight
   address.inFlight++
   if (n === limit) address.full++

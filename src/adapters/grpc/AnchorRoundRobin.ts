@@ -284,6 +284,7 @@ class AnchorPicker implements experimental.Picker {
     if (id >= 0) {
       const entry = owner.entries[id]!
       entry.picked++
+      if (!owner.settleScheduled) owner.scheduleSettle()
       return entry.pickResult
     }
     if (Balancer.state(balancer) !== "TRANSIENT_FAILURE") return QUEUE
@@ -447,6 +448,20 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   onHealthChange(entry: SlotEntry, healthy: boolean): void {
     if (this.destroyed || entry.released) return
     this.feed({ _tag: "HealthChanged", now: this.now(), slot: entry.id, healthy })
+  }
+
+  /** @internal a settlePicks is scheduled for the end of this turn (least_request only) */
+  settleScheduled = false
+
+  /** @internal least_request picks count as in flight until their calls start, at most until the next turn */
+  scheduleSettle(): void {
+    const balancer = this.balancer
+    if (balancer === undefined || Balancer.pickMode(balancer) !== "least_request") return
+    this.settleScheduled = true
+    setImmediate(() => {
+      this.settleScheduled = false
+      if (this.balancer !== undefined) Balancer.settlePicks(this.balancer)
+    })
   }
 
   /**
