@@ -109,27 +109,13 @@ export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_co
  */
 export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
 
-/**
- * What a resolver may add to its resolution attribute for the policy,
- * beside the per-address `counts`: `maxCounts` (per address, the maximum of
- * an adaptive count `#MIN..MAX`; absent or equal to the count: fixed) and
- * `pick` (a target's `?pick=`). Both optional.
- *
- * @since 0.3.0
- */
-export interface ResolutionHints {
-  readonly maxCounts?: ReadonlyMap<string, number> | undefined
-  readonly pick?: Balancer.PickMode | undefined
-}
-
-const hintsOf = (resolution: Resolution | undefined): ResolutionHints => {
-  if (resolution === undefined) return {}
-  const { maxCounts, pick } = resolution as Resolution & { readonly maxCounts?: unknown; readonly pick?: unknown }
-  return {
-    maxCounts: maxCounts instanceof Map ? (maxCounts as ReadonlyMap<string, number>) : undefined,
-    pick: Balancer.PICK_MODES.includes(pick as Balancer.PickMode) ? (pick as Balancer.PickMode) : undefined
-  }
-}
+/** The resolution's adaptive maxima and pick mode (a malformed pick is ignored: the config's applies). */
+const hintsOf = (
+  resolution: Resolution | undefined
+): { readonly maxCounts: ReadonlyMap<string, number> | undefined; readonly pick: Balancer.PickMode | undefined } => ({
+  maxCounts: resolution?.maxCounts instanceof Map ? resolution.maxCounts : undefined,
+  pick: resolution?.pick !== undefined && Balancer.PICK_MODES.includes(resolution.pick) ? resolution.pick : undefined
+})
 
 /**
  * The policy's configuration:
