@@ -1,10 +1,17 @@
 /**
- * `grpc-anchor register --etcd HOSTS --service S --address A [--ttl S] [--metadata JSON]`:
+ * `grpc-anchor register --etcd HOSTS --service S --address A [--ttl S] [--metadata JSON] [--connections N|MIN..MAX]`:
  * publishes one backend in etcd (Go's naming/endpoints record under a
  * kept-alive lease, see Registrar) and keeps it there until SIGINT or
  * SIGTERM; then revokes the lease, so the record goes at once, checks that
  * it is gone, and exits 0. TLS and credentials come from the environment
  * (`ETCD_CACERT`, `ETCD_CERT`, `ETCD_KEY`, `ETCD_USERNAME`, `ETCD_PASSWORD`).
+ *
+ * `--connections 3` (or `2..8`) asks clients for this backend's own number
+ * of connections, overriding their `etcd:///svc#N`: it is written into the
+ * record's Metadata as `{"grpc_anchor.connections": 3}`. Go interop: any
+ * object Metadata crashes Go's etcd resolver under round_robin
+ * (etcd-io/etcd#19700); in a fleet with Go clients leave it off (and a Go
+ * client on a service name containing `/` needs `grpc.WithAuthority`).
  *
  * @example
  * ```sh
@@ -18,7 +25,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { CliError, Command, Flag } from "effect/cli"
 import { Etcd, Registrar } from "grpc-anchor"
-import { Address, EtcdRecord } from "grpc-anchor/core"
+import { Address, EtcdRecord, Target } from "grpc-anchor/core"
 import { etcdLayer, failure, hostsFlag, inRange, line, oneLine, probeEtcd, usage } from "./internal/common.js"
 
 /** How long the first registration may take once etcd answered the probe. */
@@ -64,6 +71,22 @@ const metadata = Flag.String("metadata").pipe(
   Flag.withDescription("JSON stored as the record's Metadata, e.g. '{\"serverName\":\"api.example\"}'.")
 )
 
+// Checked here, so a bad count is a usage error found before etcd is dialled.
+const connections = Flag.String("connections").pipe(
+  Flag.withMetavar("N|MIN..MAX"),
+  Flag.mapEffect((text) =>
+    Result.match(Target.parseCount(text), {
+      onFailure: (error) => invalid(`--connections: ${oneLine(error.message)}`),
+      onSuccess: () => Effect.succeed(text)
+    })
+  ),
+  Flag.optional,
+  Flag.withDescription(
+    "This backend's own connection count for clients (e.g. 3, or 2..8 to grow while saturated), overriding their #N; " +
+      "stored in Metadata as grpc_anchor.connections. Go clients under round_robin crash on object Metadata: leave it off for them."
+  )
+)
+
 const describeStatus = (status: Registrar.Status): string | undefined => {
   switch (status._tag) {
     case "Registered":
@@ -79,10 +102,18 @@ const describeStatus = (status: Registrar.Status): string | undefined => {
 /** The `register` subcommand. */
 export const command = Command.make(
   "register",
-  { etcd, service, address, ttl, metadata },
-  ({ address, etcd: hosts, metadata, service, ttl }) =>
+  { etcd, service, address, ttl, metadata, connections },
+  ({ address, connections, etcd: hosts, metadata, service, ttl }) =>
     Effect.gen(function* () {
-      const data = Option.getOrNull(metadata)
+      const given = Option.getOrNull(metadata)
+      const count = Option.getOrUndefined(connections)
+      // The count goes into the metadata, which must then be an object (or absent).
+      const data = count === undefined
+        ? given
+        : yield* Result.match(EtcdRecord.withConnections(given, count), {
+          onFailure: (error) => Effect.fail(usage(`--connections with --metadata: ${oneLine(error.message)}`)),
+          onSuccess: (withCount) => Effect.succeed<unknown>(withCount)
+        })
 
       /** The registrar once made, for the check after the revoke. */
       let made: Registrar.Registrar.Shape | undefined

@@ -226,3 +226,47 @@ describe("etcd with authentication", () => {
     expect(summary.servers.map((s) => s.connections)).toEqual([2, 2, 2])
   }, 90_000)
 })
+
+describe("register --connections (real etcd)", () => {
+  it("writes the count into the record's Metadata, Go's format byte for byte, beside --metadata", async () => {
+    const host = etcd.endpoints[0]!
+    const register = start([
+      "register", "--etcd", host, "--service", "counted", "--address", "127.0.0.1:7101", "--ttl", "30", "--connections", "3"
+    ])
+    await register.waitForLine("the registered line", (l) => l.startsWith("registered "))
+    expect((await etcd.ctlOk(["get", "counted/127.0.0.1:7101", "--print-value-only"])).trimEnd()).toBe(
+      `{"Op":0,"Addr":"127.0.0.1:7101","Metadata":{"grpc_anchor.connections":3}}`
+    )
+    const ranged = start([
+      "register", "--etcd", host, "--service", "counted", "--address", "127.0.0.1:7102", "--connections", "2..8", "--metadata", '{"zone":"a"}'
+    ])
+    await ranged.waitForLine("the registered line", (l) => l.startsWith("registered "))
+    expect((await etcd.ctlOk(["get", "counted/127.0.0.1:7102", "--print-value-only"])).trimEnd()).toBe(
+      `{"Op":0,"Addr":"127.0.0.1:7102","Metadata":{"grpc_anchor.connections":"2..8","zone":"a"}}`
+    )
+    for (const process of [register, ranged]) {
+      process.signal("SIGTERM")
+      const done = await process.exited(10_000)
+      expect(done.code).toBe(0)
+      expect(done.stderr).toBe("")
+    }
+    expect((await etcd.ctlOk(["get", "--prefix", "counted/"])).trim()).toBe("")
+  })
+
+  it.each([
+    ["a count of 0", ["--connections", "0"], /^grpc-anchor: --connections: the count is 0; expected a whole number 1\.\.256/],
+    ["a reversed range", ["--connections", "8..2"], /^grpc-anchor: --connections: the count range starts above its end/],
+    ["not a count", ["--connections", "many"], /^grpc-anchor: --connections: the count is not a number/],
+    ["metadata that is not an object", ["--connections", "2", "--metadata", '"zone-a"'], /^grpc-anchor: --connections with --metadata: .*the metadata is a string, not a JSON object or null/]
+  ])("%s: exit 2 with one line, nothing written", async (_name, flags, message) => {
+    const host = etcd.endpoints[0]!
+    const result = await run(["register", "--etcd", host, "--service", "refused", "--address", "127.0.0.1:7109", ...flags])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    const lines = result.stderr.trimEnd().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(message)
+    expect(hasStackTrace(result.stderr)).toBe(false)
+    expect((await etcd.ctlOk(["get", "--prefix", "refused/"])).trim()).toBe("")
+  })
+})

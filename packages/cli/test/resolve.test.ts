@@ -5,7 +5,7 @@
  */
 import * as Result from "effect/Result"
 import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Target } from "grpc-anchor/core"
+import { Subset, Target } from "grpc-anchor/core"
 import { hasAnsi, hasStackTrace, killAll, requireBuild, run } from "./run.js"
 
 beforeAll(requireBuild)
@@ -71,6 +71,67 @@ describe("resolve: good targets", () => {
     expect(text.stdout).toMatch(/^service\s+my-service$/m)
     expect(text.stdout).toMatch(/^count\s+1 connection to every endpoint/m)
     expect(text.stdout).toMatch(/^etcd\s+\(none in the target/m)
+  })
+})
+
+describe("resolve: count ranges and options", () => {
+  it("shows a range's starting and largest counts, the pick mode and the subset", async () => {
+    const result = await run(["resolve", "pass:///a:1#1..4,b:1#2,c:1,d:1?pick=least_request&subset=2"])
+    expect(result.code).toBe(0)
+    expect(result.stderr).toBe("")
+    const out = result.stdout
+    expect(out).toMatch(/^target\s+pass:\/\/\/a:1#1\.\.4,b:1#2,c:1,d:1\?subset=2&pick=least_request\s+\(canonical form of /)
+    expect(out).toMatch(/^kind\s+pass: 4 addresses, 5 connections to start with, at most 8 \(adaptive counts grow while saturated\)$/m)
+    expect(out).toMatch(/^pick\s+least_request: /m)
+    expect(out).toMatch(/^subset\s+each client connects to 2 of the 4 addresses, chosen by its client id \(channel option grpc_anchor\.client_id/m)
+    expect(out).toMatch(/^a:1\s+1\.\.4\s+20\.0%$/m)
+  })
+
+  it("with --client-id, shows that client's subset and its slots, as Subset.select chooses", async () => {
+    const input = "pass:///a:1#2,b:1,c:1,d:1?subset=2"
+    const addresses = ["a:1", "b:1", "c:1", "d:1"]
+    for (const id of ["0", "3", "web-7/4711"]) {
+      const result = await run(["resolve", "--json", "--client-id", id, input])
+      expect(result.code).toBe(0)
+      const json = JSON.parse(result.stdout) as {
+        subset: { clientId: string; of: number; addresses: Array<string> }
+        addresses: Array<{ address: string }>
+        slots: Array<{ address: string }>
+        options: { subset: number }
+      }
+      const expected = Subset.select(addresses, 2, id)
+      expect(json.options).toEqual({ subset: 2 })
+      expect(json.subset).toEqual({ clientId: id, of: 4, addresses: expected })
+      expect(json.addresses.map((a) => a.address)).toEqual(expected)
+      expect(new Set(json.slots.map((slot) => slot.address))).toEqual(new Set(expected))
+    }
+    const text = await run(["resolve", "--client-id", "3", input])
+    expect(text.stdout).toMatch(new RegExp(`^subset\\s+client 3 connects to 2 addresses of the 4: ${Subset.select(addresses, 2, 3).join(", ")}$`, "m"))
+  })
+
+  it("shows an etcd target's range and options, in JSON only when present", async () => {
+    const result = await run(["resolve", "--json", "etcd:///svc#2..8?subset=20&pick=round_robin"])
+    expect(JSON.parse(result.stdout)).toMatchObject({ count: 2, maxCount: 8, options: { subset: 20, pick: "round_robin" } })
+    const plain = JSON.parse((await run(["resolve", "--json", "etcd:///svc#2"])).stdout) as Record<string, unknown>
+    expect(plain["maxCount"]).toBeUndefined()
+    expect(plain["options"]).toBeUndefined()
+    const text = await run(["resolve", "etcd:///svc#2..8?subset=20"])
+    expect(text.stdout).toMatch(/^count\s+2\.\.8 connections to every endpoint registered in etcd, unless its record sets its own \(start with 2, grow to at most 8/m)
+    expect(text.stdout).toMatch(/^subset\s+each client connects to 20 of the endpoints/m)
+    expect(text.stdout).toContain("grpc-anchor watch etcd:///svc`")
+  })
+
+  it.each([
+    ["a reversed range", "pass:///a:1#8..2"],
+    ["an unknown option", "pass:///a:1?weight=2"],
+    ["a bad pick mode", "etcd:///svc?pick=random"],
+    ["a subset of 0", "etcd:///svc?subset=0"]
+  ])("%s: exits 2 with the core's message", async (_name, input) => {
+    const parsed = Target.parse(input)
+    if (Result.isSuccess(parsed)) throw new Error(`${input} parses`)
+    const result = await run(["resolve", input])
+    expect(result.code).toBe(2)
+    expect(result.stderr.split("\n")[0]).toBe(`grpc-anchor: bad target: ${parsed.failure.message}`)
   })
 })
 
