@@ -191,7 +191,7 @@ const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions, environme
   if (env !== undefined) return env
   throw new Error(
     `${Target.format(target)} names no etcd endpoints: write them in the target ` +
-      `(etcd://127.0.0.1:2379/${target.service}#${target.count}), pass a client to register({ etcd }), ` +
+      `(etcd://127.0.0.1:2379/${target.service}#${Target.formatCount(target)}), pass a client to register({ etcd }), ` +
       `use AnchoredChannel with an Etcd layer, or set ETCD_ENDPOINTS`
   )
 }
