@@ -80,12 +80,18 @@ export const category = (frame: CallFrame): string => {
 }
 
 const sources = new Map<string, ReadonlyArray<string>>()
-/** An arrow function's name from its source line (`const step = (...) =>`), which tsx's output drops. */
+/**
+ * An arrow function's name from its source line (`const step = (...) =>`),
+ * which tsx's output drops. The line is read from the source the map was
+ * made from (files may change while the benchmark runs), else from disk.
+ */
 const nameAt = (url: string, line: number): string => {
   let lines = sources.get(url)
   if (lines === undefined) {
+    const payload = findSourceMap(url)?.payload as { readonly sourcesContent?: ReadonlyArray<string | null> } | undefined
+    const content = payload?.sourcesContent?.[0]
     try {
-      lines = readFileSync(new URL(url), "utf8").split("\n")
+      lines = (content ?? readFileSync(new URL(url), "utf8")).split("\n")
     } catch {
       lines = []
     }
