@@ -2,16 +2,24 @@
  * Runs the echo server (`echoServerMain`) as a child process, with bounded
  * waits and guaranteed cleanup. Parent and child talk over `fork`'s IPC
  * channel (see {@link ChildMessage}); the child's stderr says why it failed.
- * From TypeScript sources (tests, benchmarks) it runs the .ts file through
- * tsx; from the build, the .js file.
+ * From the build it runs the built .js file. From TypeScript sources (tests,
+ * benchmarks) it also runs the build when there is one (`npm test` builds
+ * first), because tsx would compile the whole library for every (re)start,
+ * seconds each on a busy 2-core machine; without a build it runs the .ts
+ * file through tsx. After changing the library, `npm run build` before
+ * running a test file on its own.
  */
 import { fork, type ChildProcess } from "node:child_process"
+import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as Data from "effect/Data"
 import type { ObservedConnection } from "grpc-anchor"
 
-const fromSource = import.meta.url.endsWith(".ts")
-const MAIN = fileURLToPath(new URL(fromSource ? "./echoServerMain.ts" : "./echoServerMain.js", import.meta.url))
+const built = import.meta.url.endsWith(".ts")
+  ? fileURLToPath(new URL("../../dist/echo/echoServerMain.js", import.meta.url))
+  : fileURLToPath(new URL("./echoServerMain.js", import.meta.url))
+const fromSource = !existsSync(built)
+const MAIN = fromSource ? fileURLToPath(new URL("./echoServerMain.ts", import.meta.url)) : built
 const EXEC_ARGV = fromSource ? ["--import", "tsx"] : []
 
 /** What the server counted: its connections (open and closed) and the calls they carried. */
