@@ -368,8 +368,12 @@ describe("Balancer", () => {
       d.update("a:1,b:2")
       d.setAll("CONNECTING")
       d.set("b:2#0", "IDLE")
+      expect(Balancer.hasIdle(d.b)).toBe(true)
       expect(d.keysOf(d.exitIdle().connect)).toEqual(["b:2#0"])
+      expect(Balancer.hasIdle(d.b)).toBe(false)
       expect(d.exitIdle().connect).toEqual([])
+      d.set("a:1#0", "IDLE")
+      expect(Balancer.hasIdle(d.b)).toBe(true)
     })
 
     it("writes trace lines only when asked", () => {

@@ -862,6 +862,25 @@ export const callEnded = (balancer: Balancer, id: number): void => {
 export const pickMode = (balancer: Balancer): PickMode => impl(balancer).pickMode
 
 /**
+ * Whether some connection is IDLE, i.e. whether an `ExitIdle` event would
+ * do anything. grpc-js asks its policy to exit idle on every call, so the
+ * policy checks this first and feeds the event only when there is work:
+ * a read of a set's size, not a step.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * declare const balancer: Balancer.Balancer
+ * if (Balancer.hasIdle(balancer)) {
+ *   // feed { _tag: "ExitIdle", now }
+ * }
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const hasIdle = (balancer: Balancer): boolean => impl(balancer).idle.size > 0
+
+/**
  * The channel state the balancer reports now.
  *
  * @since 0.2.0

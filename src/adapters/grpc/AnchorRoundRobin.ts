@@ -599,6 +599,9 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   }
 
   exitIdle(): void {
+    // grpc-js calls this on every call (through its config lookup): a step
+    // only when some connection is idle.
+    if (this.balancer !== undefined && !Balancer.hasIdle(this.balancer)) return
     this.feed({ _tag: "ExitIdle", now: this.now() })
   }
 
