@@ -1,5 +1,6 @@
 /**
- * npm run bench — every benchmark in one go (picker, pool cost at size, gRPC
+ * npm run bench — every benchmark in one go (picker, pool cost at size,
+ * adaptive counts and pick modes, subsetting, peers side by side, gRPC
  * throughput, failover, etcd discovery), side by side on this machine, written to
  * bench/RESULTS.md with the machine's description and each figure next to
  * the comparison it belongs to.
@@ -27,6 +28,15 @@ console.log(pick)
 console.log("bench: pool cost at size ...")
 const pool = runScript("./pool.ts")
 console.log(pool)
+console.log("bench: adaptive counts and load-aware picking ...")
+const adaptive = runScript("./adaptive.ts")
+console.log(adaptive)
+console.log("bench: subsetting ...")
+const subset = runScript("./subset.ts")
+console.log(subset)
+console.log("bench: side by side with peers ...")
+const peers = runScript("./peers.ts")
+console.log(peers)
 console.log("bench: gRPC throughput ...")
 const grpc = await runGrpcBench()
 for (const s of grpc) console.log(printScenario(s))
@@ -75,6 +85,9 @@ const report = [
   "",
   section("Picker (npm run bench:pick)", pick),
   section("Pool cost at size (npm run bench:pool)", pool),
+  section("Side by side with grpc-gcp and a client pool (npm run bench:peers)", peers),
+  section("Adaptive connection counts and load-aware picking (npm run bench:adaptive)", adaptive),
+  section("Deterministic subsetting (npm run bench:subset)", subset),
   section("gRPC throughput (npm run bench:grpc)", grpc.map(printScenario).join("\n")),
   section("Failover (npm run bench:failover)", printFailover(failover)),
   section("etcd discovery (npm run bench:etcd)", printEtcd(etcd))
