@@ -16,13 +16,13 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { connectivityState as State, experimental, type ChannelOptions } from "@grpc/grpc-js"
-import * as net from "node:net"
 import * as os from "node:os"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { AnchorRoundRobinConfig, AnchorRoundRobinLoadBalancer } from "../src/adapters/grpc/AnchorRoundRobin.js"
 import { RESOLUTION_KEY, type Resolution } from "../src/adapters/grpc/internal/keys.js"
 import * as Balancer from "../src/core/Balancer.js"
 import { register } from "../src/main/index.js"
+import { closedPorts } from "../test/support/stress.js"
 
 const SIZES = [10, 1_000, 10_000] as const
 const EVENTS = 200_000
@@ -181,17 +181,6 @@ const costTable = (name: string, measure: (size: number) => number) => {
 // 2. Event-loop stall with 2,000 failing connections
 // ---------------------------------------------------------------------------
 
-const closedPorts = async (count: number): Promise<Array<number>> => {
-  const servers = await Promise.all(Array.from({ length: count }, () =>
-    new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer()
-      server.once("error", reject)
-      server.listen(0, "127.0.0.1", () => resolve(server))
-    })))
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))))
-  return ports
-}
 
 /**
  * The longest synchronous stretch spent inside the policy (its grpc-js
