@@ -66,13 +66,21 @@ let etcd: EtcdServer | undefined
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "grpc-anchor-consumer-"))
-  // `npm pack` runs the library's `prepare` (build) and the command's
-  // `prepack` (build, then its dependency on the library as `^VERSION`).
-  await ok("npm", ["pack", "--silent", "--pack-destination", work], { cwd: root, timeoutMs: INSTALL_TIMEOUT_MS })
-  await ok("npm", ["pack", "--silent", "--workspace", "grpc-anchor-cli", "--pack-destination", work], {
-    cwd: root,
-    timeoutMs: INSTALL_TIMEOUT_MS
-  })
+  // `npm test` has built both packages: pack them as they are, without the
+  // packages' build scripts, which would rewrite dist/ while other test
+  // files run it. The command is packed from a copy whose dependency on the
+  // library its own prepack script (scripts/manifest.mjs) rewrites, as a
+  // release does, so the working tree's package.json is never touched.
+  await ok("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], { cwd: root, timeoutMs: INSTALL_TIMEOUT_MS })
+  const copy = join(work, "repo")
+  const cliCopy = join(copy, "packages", "cli")
+  mkdirSync(cliCopy, { recursive: true })
+  cpSync(join(root, "package.json"), join(copy, "package.json"))
+  for (const entry of ["package.json", "LICENSE", "dist", "src", "scripts"]) {
+    cpSync(join(root, "packages", "cli", entry), join(cliCopy, entry), { recursive: true })
+  }
+  await ok("node", ["scripts/manifest.mjs", "publish"], { cwd: cliCopy })
+  await ok("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], { cwd: cliCopy, timeoutMs: INSTALL_TIMEOUT_MS })
   const tarballs = readdirSync(work)
   libraryTarball = join(work, tarballs.find((f) => /^grpc-anchor-\d/.test(f))!)
   commandTarball = join(work, tarballs.find((f) => f.startsWith("grpc-anchor-cli-"))!)

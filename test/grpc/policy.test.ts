@@ -444,12 +444,15 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     h.balancer.destroy()
   })
 
-  it("exitIdle costs nothing when no connection went idle", () => {
+  it("exitIdle (called by grpc-js on every call) steps the core only when a connection is idle", () => {
     const h = harness()
     h.resolve("t", [["a:1", 2]])
+    const feed = vi.spyOn(h.balancer as unknown as { feed: (event: unknown) => void }, "feed")
     const connects = h.subchannels.map((s) => s.connects)
     h.balancer.exitIdle()
+    expect(feed).not.toHaveBeenCalled()
     expect(h.subchannels.map((s) => s.connects)).toEqual(connects)
+    feed.mockRestore()
   })
 
   it("traces its decisions under GRPC_TRACE=anchor_round_robin", async () => {

@@ -63,7 +63,6 @@ describe("demo", () => {
     expect(judged["rejoined"]!.failed).toBe(0)
     expect(summary.failures.afterKillSeen).toBe(0)
     expect(summary.failures.beforeKill).toBe(0)
-    expect(summary.calls.ok).toBeGreaterThan(1_000)
   }, 60_000)
 
   it("SIGINT midway: the servers are stopped, no summary, exit 130", async () => {

@@ -24,7 +24,9 @@
  *   counts it full; set it to the servers' HTTP/2 MAX_CONCURRENT_STREAMS
  *   (grpc-js does not expose the value the server announces).
  * - `grpc_anchor.shrink_idle_ms` (default 30000): how long an adaptive
- *   address must stay un-busy before an extra connection closes.
+ *   address must stay un-busy before an extra connection is released (grpc-js
+ *   closes a released connection at its subchannel pool's next sweep, within
+ *   about 10 s).
  *
  * Pick mode: `round_robin` (default) or `least_request` (see the core
  * `Balancer`): the resolution's `pick` (a target's `?pick=`) wins over the
@@ -103,7 +105,8 @@ export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_co
 
 /**
  * Channel option: ms an adaptive address must stay un-busy before an extra
- * connection closes (default 30000).
+ * connection is released (default 30000); grpc-js closes it at its subchannel
+ * pool's next sweep, within about 10 s.
  *
  * @since 0.3.0
  */
@@ -175,9 +178,7 @@ class SlotEntry {
   /** No longer one of the policy's slots: its events are ignored. */
   released = false
   picked = 0
-  inFlight = 0
   readonly onCallStarted = () => {
-    this.inFlight++
     // A released slot's id may already name another slot: its calls are not the balancer's any more.
     if (!this.released) {
       const balancer = this.owner.balancer
@@ -185,7 +186,6 @@ class SlotEntry {
     }
   }
   readonly onCallEnded = () => {
-    this.inFlight--
     if (!this.released) {
       const balancer = this.owner.balancer
       if (balancer !== undefined) Balancer.callEnded(balancer, this.id)
@@ -270,7 +270,7 @@ class AnchorPicker implements experimental.Picker {
     if (id >= 0) {
       const entry = owner.entries[id]!
       entry.picked++
-      if (!owner.settleScheduled) owner.scheduleSettle()
+      if (owner.leastRequest && !owner.settleScheduled) owner.scheduleSettle()
       return entry.pickResult
     }
     if (Balancer.state(balancer) !== "TRANSIENT_FAILURE") return QUEUE
@@ -439,10 +439,13 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   /** @internal a settlePicks is scheduled for the end of this turn (least_request only) */
   settleScheduled = false
 
+  /** @internal the pick mode in force is least_request (read on every pick; updated with each step) */
+  leastRequest = false
+
   /** @internal least_request picks count as in flight until their calls start, at most until the next turn */
   scheduleSettle(): void {
     const balancer = this.balancer
-    if (balancer === undefined || Balancer.pickMode(balancer) !== "least_request") return
+    if (balancer === undefined) return
     this.settleScheduled = true
     setImmediate(() => {
       this.settleScheduled = false
@@ -471,6 +474,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   }
 
   private apply(out: Balancer.Output): void {
+    if (this.balancer !== undefined) this.leastRequest = Balancer.pickMode(this.balancer) === "least_request"
     for (const line of out.trace) trace(line)
     for (const id of out.remove) {
       this.pendingCreate[id] = undefined
@@ -576,8 +580,9 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     entry.subchannel.removeConnectivityStateListener(entry.onState)
     entry.subchannel.removeHealthStateWatcher(entry.onHealth)
     this.helper.removeChannelzChild(entry.subchannel.getChannelzRef())
-    // grpc-js closes the connection gracefully once nothing refers to it:
-    // calls in flight on it finish, new ones go elsewhere.
+    // New calls go elsewhere at once; calls in flight on it finish. grpc-js's
+    // subchannel pool holds its own reference and closes the connection at
+    // its next sweep (every 10 s) unless a slot takes it up again.
     entry.subchannel.unref()
   }
 
