@@ -379,7 +379,18 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
      * keeps it alive) and, had the record not moved, expire with it. Bounded;
      * one that fails is tried again after the next write.
      */
+    // One revoke round at a time: a round started while another still waits
+    // on etcd (up to revokeTimeout a lease) would send the same revokes again.
+    let revoking = false
     const revokeAbandoned = (current: string) =>
+      Effect.suspend(() => {
+        if (revoking) return Effect.void
+        revoking = true
+        return revokeRound(current).pipe(Effect.ensuring(Effect.sync(() => {
+          revoking = false
+        })))
+      })
+    const revokeRound = (current: string) =>
       Effect.forEach(
         [...abandoned].filter((id) => id !== current),
         (id) =>
