@@ -252,7 +252,10 @@ export const hostsOrEnv = (hosts: ReadonlyArray<string>, none: () => CommandErro
 export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, CommandError> =>
   Etcd.layerForHosts(hosts).pipe(
     Layer.catchCause((cause) => {
-      const error = Cause.squash(cause)
+      const failed = Cause.findErrorOption(cause)
+      // Defects and interrupts are not the user's settings: pass them on as they are.
+      if (Option.isNone(failed)) return Layer.effect(Etcd.Etcd, Effect.failCause(cause as Cause.Cause<never>))
+      const error: unknown = failed.value
       const message = oneLine(error instanceof Error ? error.message : String(error))
       return Layer.effect(
         Etcd.Etcd,
