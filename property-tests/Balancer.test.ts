@@ -12,8 +12,12 @@
  *   TRANSIENT_FAILURE holds until a connection is READY;
  * - over the ready connections the round robin is exact: k rounds pick each
  *   ready connection k times, so an address's share follows its ready count;
- * - every listed address has exactly its count of connections; only
- *   addresses that had a READY connection outlive their removal (the grace);
+ * - the pool never holds more than its cap of connections; every listed
+ *   address the cap lets in (whole, in address order) has exactly its count
+ *   of connections, whatever the grace keeps beside it; only addresses that
+ *   had a READY connection outlive their removal (the grace);
+ * - every connection that is new or goes IDLE is asked to connect in the
+ *   same output, so `hasIdle` is false and an `ExitIdle` connects nothing;
  * - a connectivity event costs a bounded amount of work at any pool size.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -22,6 +26,8 @@ import * as Balancer from "../src/core/Balancer.js"
 import type * as Expansion from "../src/core/Expansion.js"
 
 const START_WAIT = 250
+/** Small enough that lists are trimmed and the grace meets the cap. */
+const CAP = 10
 const ADDRESSES = ["a:1", "b:2", "c:3", "d:4", "e:5", "f:6"]
 const STATES: ReadonlyArray<Balancer.ConnectionState> = ["IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "SHUTDOWN"]
 
@@ -33,6 +39,8 @@ interface ModelSlot {
   sticky: boolean
   settled: boolean
   inStart: boolean
+  /** Asked to connect since it was created or last went IDLE. */
+  asked: boolean
 }
 
 class Model {
@@ -78,8 +86,13 @@ class Model {
         healthy: true,
         sticky: false,
         settled: false,
-        inStart: !this.serving
+        inStart: !this.serving,
+        asked: false
       })
+    }
+    for (const id of out.connect) {
+      const slot = this.slots.get(id)
+      if (slot !== undefined) slot.asked = true
     }
   }
 
@@ -100,6 +113,9 @@ const check = (m: Model, r: Real, before: Balancer.ChannelState, becameReady: bo
   if (before === "TRANSIENT_FAILURE" && !becameReady && !structural) expect(state).toBe("TRANSIENT_FAILURE")
   // The balancer's slots are the model's.
   expect(Balancer.slots(r.b).map((s) => s.id).sort((x, y) => x - y)).toEqual(m.ids())
+  expect(m.slots.size).toBeLessThanOrEqual(CAP)
+  // No IDLE connection is left waiting for an ExitIdle.
+  expect(Balancer.hasIdle(r.b)).toBe([...m.slots.values()].some((slot) => slot.raw === "IDLE" && !slot.asked))
 }
 
 class Update implements fc.Command<Model, Real> {
@@ -114,16 +130,24 @@ class Update implements fc.Command<Model, Real> {
     const out = Balancer.step(r.b, { _tag: "Addresses", now: m.now, target: "etcd:///svc", endpoints: this.endpoints, overCap: "keepFirst", offset: 3 })
     m.apply(out)
     if (m.slots.size > 0 && !m.serving && m.startDeadline === undefined) m.startDeadline = m.now + START_WAIT
-    // Listed addresses have exactly their count; others only if they were READY (grace).
+    // The addresses the cap lets in (whole, in address order, while they fit: keepFirst) have
+    // exactly their count, whatever the grace keeps; others only if they were READY (grace).
     const counts = new Map<string, number>()
     for (const e of this.endpoints) counts.set(e.address, (counts.get(e.address) ?? 0) + e.count)
+    const listed = new Map<string, number>()
+    let used = 0
+    for (const address of [...counts.keys()].filter((a) => counts.get(a)! > 0).sort()) {
+      if (used + counts.get(address)! > CAP) break
+      listed.set(address, counts.get(address)!)
+      used += counts.get(address)!
+    }
     const have = new Map<string, number>()
     for (const slot of m.slots.values()) have.set(slot.address, (have.get(slot.address) ?? 0) + 1)
-    for (const [address, count] of counts) if (count > 0) expect(have.get(address) ?? 0).toBe(count)
+    for (const [address, count] of listed) expect(have.get(address) ?? 0).toBe(count)
     for (const address of have.keys()) {
-      if (!counts.has(address) || counts.get(address) === 0) expect(readyBefore.has(address) || retainedBefore.has(address)).toBe(true)
+      if (!listed.has(address)) expect(readyBefore.has(address) || retainedBefore.has(address)).toBe(true)
     }
-    m.listed = new Set([...counts].filter(([, count]) => count > 0).map(([address]) => address))
+    m.listed = new Set(listed.keys())
     check(m, r, before, false, true)
   }
   toString() {
@@ -149,6 +173,8 @@ class SetState implements fc.Command<Model, Real> {
     expect(out.remove).toEqual([])
     if (this.state === "IDLE") expect(out.connect).toContain(slot.id)
     slot.raw = this.state
+    slot.asked = false
+    m.apply(out)
     m.refresh(slot)
     check(m, r, before, m.connected(slot), false)
   }
@@ -167,6 +193,23 @@ class FailAll implements fc.Command<Model, Real> {
   }
   toString() {
     return "FailAll"
+  }
+}
+
+class ExitIdle implements fc.Command<Model, Real> {
+  check() {
+    return true
+  }
+  run(m: Model, r: Real) {
+    const before = Balancer.state(r.b)
+    const idle = [...m.slots.values()].filter((slot) => slot.raw === "IDLE" && !slot.asked).map((slot) => slot.id)
+    const out = Balancer.step(r.b, { _tag: "ExitIdle", now: m.now })
+    expect([...out.connect].sort((x, y) => x - y)).toEqual(idle.sort((x, y) => x - y))
+    m.apply(out)
+    check(m, r, before, false, false)
+  }
+  toString() {
+    return "ExitIdle"
   }
 }
 
@@ -264,6 +307,7 @@ const commands = fc.commands(
     fc.tuple(fc.nat(100), fc.constantFrom("READY" as const, "IDLE" as const, "TRANSIENT_FAILURE" as const)).map(([c, s]) => new SetState(c, s)),
     fc.tuple(fc.nat(100), fc.boolean()).map(([c, h]) => new SetHealth(c, h)),
     fc.constant(new FailAll()),
+    fc.constant(new ExitIdle()),
     fc.integer({ min: 0, max: 40_000 }).map((ms) => new Advance(ms)),
     fc.integer({ min: 0, max: 400 }).map((ms) => new Advance(ms)),
     fc.integer({ min: 1, max: 20 }).map((n) => new Picks(n)),
@@ -276,7 +320,7 @@ describe("Balancer model", () => {
   it("agrees with the reference model on every random event sequence", () => {
     fc.assert(
       fc.property(commands, (cmds) => {
-        fc.modelRun(() => ({ model: new Model(), real: { b: Balancer.make({ startWaitMs: START_WAIT }) } }), cmds)
+        fc.modelRun(() => ({ model: new Model(), real: { b: Balancer.make({ startWaitMs: START_WAIT, maxConnections: CAP }) } }), cmds)
       })
     )
   })
@@ -472,7 +516,7 @@ describe("adaptive counts", () => {
             const before = Balancer.slots(b).length
             const out = Balancer.step(b, { _tag: "CallsWaiting", now })
             // Growth never takes the pool past the cap.
-            expect(before + out.create.length).toBeLessThanOrEqual(Math.max(cap, before))
+            expect(before + out.create.length).toBeLessThanOrEqual(cap)
             // A connection opens only when a call asked for it.
             if (!asked) expect(out.create).toHaveLength(0)
             expect(out.create.length).toBeLessThanOrEqual(listed.length)
@@ -487,6 +531,8 @@ describe("adaptive counts", () => {
             listed = o.endpoints
             apply(Balancer.step(b, { _tag: "Addresses", now, target: "etcd:///svc", endpoints: listed, overCap: "keepFirst", offset: 0 }))
           }
+          // The pool never holds more than its cap (the mass-removal grace included).
+          expect(Balancer.slots(b).length).toBeLessThanOrEqual(cap)
           const per = new Map<string, number>()
           for (const slot of Balancer.slots(b)) per.set(slot.address, (per.get(slot.address) ?? 0) + 1)
           const ranges = new Map<string, { min: number; max: number }>()

@@ -285,6 +285,18 @@ describe("Balancer", () => {
       }
     })
 
+    it("changes nothing when it refuses a list: target, note and pick mode stay the last list's", () => {
+      const d = drive({ maxConnections: 4 })
+      d.update("a:1", "pass:///a:1", "fail")
+      d.set("a:1#0", "TRANSIENT_FAILURE")
+      const out = Balancer.step(d.b, { _tag: "Addresses", now: 0, target: "pass:///b:2#5", endpoints: parse("b:2#5"), overCap: "fail", offset: 0, note: "n", pick: "least_request" })
+      expect(out.create).toEqual([])
+      expect(out.trace.some((line) => line.startsWith("refused"))).toBe(true)
+      expect(out.trace.some((line) => line.startsWith("pick mode"))).toBe(false)
+      expect(Balancer.pickMode(d.b)).toBe("round_robin")
+      expect(Balancer.failureMessage(d.b)).toContain("no ready connection to pass:///a:1 ")
+    })
+
     it("has a default cap of 4096", () => {
       expect(Result.isSuccess(Balancer.checkCap([{ address: "a:1", count: 4096 }]))).toBe(true)
       expect(Result.isFailure(Balancer.checkCap([{ address: "a:1", count: 4097 }]))).toBe(true)
@@ -325,6 +337,20 @@ describe("Balancer", () => {
       expect(d.picks(1)).toEqual([null])
     })
 
+    it.each([
+      { name: "no room left: all released", max: 4, first: "a:1#2,b:2#2", next: "c:3#2,d:4#2", kept: ["c:3#0", "c:3#1", "d:4#0", "d:4#1"], released: "a:1,b:2" },
+      { name: "room for some: kept in address order", max: 5, first: "a:1,b:2,c:3", next: "d:4#2,e:5#2", kept: ["a:1#0", "d:4#0", "d:4#1", "e:5#0", "e:5#1"], released: "b:2,c:3" }
+    ])("never takes the pool over its cap: the list first, then the kept addresses that fit ($name)", ({ max, first, next, kept, released }) => {
+      const d = drive({ maxConnections: max })
+      d.update(first)
+      d.setAll("READY")
+      const out = d.update(next)
+      expect(d.slots().sort()).toEqual(kept)
+      expect(out.trace).toContain(`over the cap of ${max} connections with the addresses kept by the grace: released now ${released}`)
+      d.advance(30_000)
+      expect(d.slots().length).toBeLessThanOrEqual(max)
+    })
+
     it("keeps an address listed again during the grace period for good", () => {
       const d = three()
       d.update("")
@@ -363,17 +389,16 @@ describe("Balancer", () => {
       expect(d.state()).toBe("READY")
     })
 
-    it("exitIdle connects the connections that went IDLE since the last time, once", () => {
+    it("asks a new or IDLE connection to connect at once, so exitIdle has nothing left to do", () => {
       const d = drive()
-      d.update("a:1,b:2")
+      expect(d.keysOf(d.update("a:1,b:2").connect)).toEqual(["a:1#0", "b:2#0"])
+      expect(Balancer.hasIdle(d.b)).toBe(false)
       d.setAll("CONNECTING")
-      d.set("b:2#0", "IDLE")
-      expect(Balancer.hasIdle(d.b)).toBe(true)
-      expect(d.keysOf(d.exitIdle().connect)).toEqual(["b:2#0"])
+      expect(d.keysOf(d.set("b:2#0", "IDLE").connect)).toEqual(["b:2#0"])
       expect(Balancer.hasIdle(d.b)).toBe(false)
       expect(d.exitIdle().connect).toEqual([])
-      d.set("a:1#0", "IDLE")
-      expect(Balancer.hasIdle(d.b)).toBe(true)
+      expect(d.keysOf(d.set("b:2#0", "IDLE").connect)).toEqual(["b:2#0"])
+      expect(Balancer.hasIdle(d.b)).toBe(false)
     })
 
     it("writes trace lines only when asked", () => {
@@ -468,6 +493,21 @@ describe("Balancer", () => {
       const a = Balancer.slots(d.b).find((s) => s.address === "a:1")!.id
       Balancer.callStarted(d.b, a)
       expect(d.picks(1)).toEqual(["b:2#0"])
+    })
+
+    it("settles the picks without allocating: the pending list is reused", () => {
+      const d = drive({ startWaitMs: 0, pickMode: "least_request" })
+      d.update("a:1,b:2")
+      d.setAll("READY")
+      // White box: the list is internal; settlePicks runs once per event-loop turn.
+      const internal = d.b as unknown as { readonly pendingSlots: ReadonlyArray<unknown> }
+      const list = internal.pendingSlots
+      d.picks(4)
+      expect(list).toHaveLength(4)
+      Balancer.settlePicks(d.b)
+      expect(internal.pendingSlots).toBe(list)
+      expect(list).toHaveLength(0)
+      expect(d.picks(2).sort()).toEqual(["a:1#0", "b:2#0"])
     })
 
     it("never counts below zero, and forgets a removed slot's calls", () => {

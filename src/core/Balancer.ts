@@ -104,7 +104,12 @@
  *   (restart past the TTL, hung, wiped) must not take every live backend
  *   away at once (in the spirit of Envoy's panic threshold). Removing half
  *   or fewer of them (one backend out of several) takes effect at once.
- *   Addresses without a READY connection are always removed at once.
+ *   Addresses without a READY connection are always removed at once. The
+ *   kept addresses count against `maxConnections`: the new list takes its
+ *   connections first (nothing would bring back an address left out of it
+ *   when the grace ends), and the kept ones that no longer fit beside it
+ *   are released at once (those that fit are kept in ascending address
+ *   order), traced.
  *
  * @example
  * ```ts
@@ -574,7 +579,8 @@ class Slot {
   eff: Eff = Eff.Connecting
   connected = false
   pickable = false
-  idle = true
+  /** In the balancer's `idle` set: IDLE and not asked to connect since (an `ExitIdle` would connect it). */
+  idle = false
   /** Calls in flight (started and not ended), as the caller reports them. */
   inFlight = 0
   /** least_request picks of this slot not yet started (see {@link settlePicks}). */
@@ -639,6 +645,7 @@ class BalancerImpl implements Balancer, Counter {
   publishedReason: string | null = null
   deadlines: Array<Deadline> = []
   deadlineHead = 0
+  /** IDLE slots not asked to connect since they went IDLE (what an ExitIdle connects). */
   idle = new Set<Slot>()
   /** The pick mode in force (the last address list's, else the option). */
   pickMode: PickMode
@@ -787,7 +794,7 @@ export const settlePicks = (balancer: Balancer): void => {
   const list = b.pendingSlots
   if (list.length === 0) return
   for (let i = 0; i < list.length; i++) list[i]!.pending = 0
-  b.pendingSlots = []
+  list.length = 0
 }
 
 /**
@@ -862,10 +869,13 @@ export const callEnded = (balancer: Balancer, id: number): void => {
 export const pickMode = (balancer: Balancer): PickMode => impl(balancer).pickMode
 
 /**
- * Whether some connection is IDLE, i.e. whether an `ExitIdle` event would
- * do anything. grpc-js asks its policy to exit idle on every call, so the
- * policy checks this first and feeds the event only when there is work:
- * a read of a set's size, not a step.
+ * Whether an `ExitIdle` event would do anything: whether some connection is
+ * IDLE and has not been asked to connect since it went IDLE. A slot is asked
+ * to connect when it is created and whenever it goes IDLE (as grpc-js's
+ * `round_robin` connects an IDLE child at once), so a connection waiting for
+ * its connect does not count. grpc-js asks its policy to exit idle on every
+ * call, so the policy checks this first and feeds the event only when there
+ * is work: a read of a set's size, not a step.
  *
  * @example
  * ```ts
@@ -1185,7 +1195,10 @@ export const step = (balancer: Balancer, event: Event): Output => {
       onTimer(b, out)
       break
     case "ExitIdle":
-      for (const slot of b.idle) out.pushConnect(slot.id)
+      for (const slot of b.idle) {
+        slot.idle = false
+        out.pushConnect(slot.id)
+      }
       b.idle.clear()
       break
     case "CallsWaiting":
@@ -1275,13 +1288,11 @@ const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: stri
     if (out.tracing) out.log(() => `${address.address}: reconnected; siblings used again`)
   }
   if (next === "IDLE") {
-    // Keep every slot connected; grpc-js applies its backoff between attempts.
+    // Keep every slot connected, as grpc-js's round_robin does (it connects an IDLE child at once);
+    // grpc-js applies its backoff between attempts. Asked to connect: not left for an ExitIdle.
     out.pushConnect(slot.id)
-    if (!slot.idle) {
-      slot.idle = true
-      b.idle.add(slot)
-    }
-  } else if (slot.idle) {
+  }
+  if (slot.idle) {
     slot.idle = false
     b.idle.delete(slot)
   }
@@ -1353,18 +1364,6 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
 }
 
 const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" }>, out: Out): void => {
-  b.target = event.target
-  b.note = event.note ?? ""
-  const mode = event.pick ?? b.options.pickMode
-  if (mode !== b.pickMode) {
-    if (out.tracing) out.log(() => `pick mode ${b.pickMode} -> ${mode}`)
-    b.pickMode = mode
-  }
-  if (!b.seeded) {
-    b.seeded = true
-    // xorshift32 must not start at 0.
-    b.rng = (mod(event.offset, 4294967296) ^ 0x9e3779b9) >>> 0 || 1
-  }
   // Merge duplicates (counts and maxima added), first-appearance order.
   const merged = new Map<string, number>()
   const maxima = new Map<string, number>()
@@ -1386,9 +1385,10 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
   const max = b.options.maxConnections
   if (total > max) {
     if (event.overCap === "fail") {
+      // A refused list changes nothing (target, note, pick mode, seed): the last list keeps serving.
       const error = new ConnectionCapError({ total, max })
       if (out.tracing) out.log(() => `refused: ${error.message}`)
-      if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: ${b.target}: ${error.message}`
+      if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: ${event.target}: ${error.message}`
       return
     }
     const kept = new Map<string, number>()
@@ -1408,6 +1408,19 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
       const count = kept.get(endpoint.address)
       if (count !== undefined && !merged.has(endpoint.address)) merged.set(endpoint.address, count)
     }
+  }
+
+  b.target = event.target
+  b.note = event.note ?? ""
+  const mode = event.pick ?? b.options.pickMode
+  if (mode !== b.pickMode) {
+    if (out.tracing) out.log(() => `pick mode ${b.pickMode} -> ${mode}`)
+    b.pickMode = mode
+  }
+  if (!b.seeded) {
+    b.seeded = true
+    // xorshift32 must not start at 0.
+    b.rng = (mod(event.offset, 4294967296) ^ 0x9e3779b9) >>> 0 || 1
   }
 
   // Mass-removal grace: READY addresses the update would drop.
@@ -1454,6 +1467,28 @@ const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" 
   if (wanted > max) {
     // Grown connections kept over a new list must not take the pool over its cap: back to the minimums.
     for (let i = 0; i < next.length; i++) next[i] = { ...next[i]!, count: next[i]!.min }
+    wanted = 0
+    for (const w of next) wanted += w.count
+  }
+  if (wanted > max) {
+    // Still over: the listed ones fit by themselves (trimmed above), so the addresses kept by the
+    // grace give way, keeping in ascending address order those that still fit. The list comes
+    // first: it is what serves after the grace (nothing would bring back an address left out of it
+    // when the grace ends), and an update that needs the room brings new backends, i.e. a
+    // replacement whose old servers are going away, not the lease loss the grace is for.
+    const keptByGrace = next.splice(merged.size)
+    let used = wanted
+    for (const w of keptByGrace) used -= w.count
+    const fits = new Set<string>()
+    const released: Array<string> = []
+    for (const w of [...keptByGrace].sort((x, y) => (x.address < y.address ? -1 : 1))) {
+      if (used + w.count <= max) {
+        fits.add(w.address)
+        used += w.count
+      } else released.push(w.address)
+    }
+    for (const w of keptByGrace) if (fits.has(w.address)) next.push(w)
+    if (out.tracing) out.log(() => `over the cap of ${max} connections with the addresses kept by the grace: released now ${released.join(",")}`)
   }
   rebuildRing(b, next, out, event.offset)
   for (const address of b.addresses.values()) armShrink(b, address)
@@ -1516,7 +1551,6 @@ const rebuildRing = (b: BalancerImpl, weighted: ReadonlyArray<Wanted>, out: Out,
       address.slots[key.index] = slot
       b.byId[slot.id] = slot
       b.nConnecting++
-      b.idle.add(slot)
       if (startPhase) {
         slot.inStart = true
         b.unsettled++
