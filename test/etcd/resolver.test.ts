@@ -141,6 +141,12 @@ describe("etcd:// targets", () => {
     })
   })
 
+  it.each([0, -5, 1.5, "2000", Number.NaN])("throws at construction for a bad first-resolution timeout (%s), naming the option", (bad) => {
+    expect(() => makeClient("etcd://127.0.0.1:1/svc#2", { "grpc_anchor.etcd_resolution_timeout_ms": bad })).toThrowError(
+      /grpc_anchor\.etcd_resolution_timeout_ms .*expected a whole number of milliseconds above 0/
+    )
+  })
+
   it("uses ETCD_ENDPOINTS, then register({ etcd }), for etcd:/// targets", async () => {
     const service = "from-env"
     const [a] = await servers("a")

@@ -101,6 +101,16 @@ export const SCHEME = "etcd"
  */
 export const RESOLUTION_TIMEOUT_OPTION = "grpc_anchor.etcd_resolution_timeout_ms"
 
+/** The first-resolution timeout: the channel option, else 5 s; a bad value throws (never a silent default). */
+const resolutionTimeoutOf = (options: ChannelOptions): number => {
+  const given: unknown = options[RESOLUTION_TIMEOUT_OPTION]
+  if (given === undefined) return 5_000
+  if (typeof given === "number" && Number.isInteger(given) && given > 0) return given
+  throw new Error(
+    `channel option ${RESOLUTION_TIMEOUT_OPTION} is ${JSON.stringify(given)}; expected a whole number of milliseconds above 0 (default 5000)`
+  )
+}
+
 /**
  * Channel option naming this client for deterministic subsetting
  * (`?subset=K`); the same option as `PassResolver.CLIENT_ID_OPTION` (see
@@ -257,8 +267,7 @@ export class EtcdResolver implements experimental.Resolver {
     this.environment = ConfigProvider.fromEnv()
     this.layer = etcdLayer(this.target, options, this.environment)
     this.serviceConfig = serviceConfigFor(options)
-    const timeout = options[RESOLUTION_TIMEOUT_OPTION]
-    this.timeoutMs = typeof timeout === "number" && timeout > 0 ? timeout : 5_000
+    this.timeoutMs = resolutionTimeoutOf(options)
   }
 
   updateResolution(): void {
