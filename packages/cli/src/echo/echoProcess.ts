@@ -21,6 +21,8 @@ const built = import.meta.url.endsWith(".ts")
 const fromSource = !existsSync(built)
 const MAIN = fromSource ? fileURLToPath(new URL("./echoServerMain.ts", import.meta.url)) : built
 const EXEC_ARGV = fromSource ? ["--import", "tsx"] : []
+/** Characters of the child's stderr kept for error messages (its tail). */
+const STDERR_KEPT = 4_000
 
 /** What the server counted: its connections (open and closed) and the calls they carried. */
 export interface EchoStats {
@@ -104,7 +106,8 @@ export const startEchoProcess = (options: {
   let stderr = ""
   child.stderr!.setEncoding("utf8")
   child.stderr!.on("data", (chunk: string) => {
-    stderr += chunk
+    // The tail says why it failed; a long etcd outage's warnings must not grow it without bound.
+    stderr = (stderr + chunk).slice(-STDERR_KEPT)
   })
   // Sending to a child that just died must not crash this process.
   child.on("error", () => {})
