@@ -645,5 +645,27 @@ describe("Balancer", () => {
     it("is bounded by the address's own count", () => {
       expect(workPerEvent(4, 256)).toBeLessThanOrEqual(2 * 256 + 16)
     })
+
+    it("does not grow with the number of pending 30 s deadlines (one queue per deadline kind)", () => {
+      /** Work of a drop (a suspicion deadline at +1 s) and a reconnect of s:1#0, with `kept` addresses kept by the grace (deadlines at +30 s). */
+      const workPerDrop = (kept: number) => {
+        const d = drive({ trace: false, removalGraceMs: 30_000, removalThreshold: 0.1 })
+        d.update([{ address: "s:1", count: 2 }, ...Array.from({ length: kept }, (_, i) => ({ address: `10.1.${i >> 8}.${i & 255}:1`, count: 1 }))])
+        d.setAll("READY")
+        expect(d.update("s:1#2").wakeAt).toBe(30_000)
+        expect(d.slots().length).toBe(2 + kept)
+        const before = Balancer.work(d.b)
+        const events = 50
+        for (let i = 0; i < events; i++) {
+          expect(d.set("s:1#0", "IDLE").wakeAt).toBe(1_000)
+          d.set("s:1#0", "READY")
+        }
+        return (Balancer.work(d.b) - before) / events
+      }
+      const one = workPerDrop(1)
+      const many = workPerDrop(1_000)
+      // Only the bitsets' depth (log32 of the slots) may differ; the old single sorted queue stepped over all 1,000.
+      expect(many).toBeLessThanOrEqual(one + 4)
+    })
   })
 })

@@ -596,6 +596,19 @@ interface Deadline {
   readonly kind: "suspicion" | "retention" | "start" | "shrink"
   readonly address: AddressState | undefined
   readonly gen: number
+  /** Push order: breaks ties between kinds as one sorted queue would. */
+  readonly seq: number
+}
+
+/**
+ * The pending deadlines of one kind. Each kind uses a fixed delay (the
+ * options never change) and time never goes back (a start deadline is
+ * pushed once), so pushes arrive in time order: appending keeps it sorted.
+ */
+class DeadlineQueue {
+  items: Array<Deadline> = []
+  /** First entry not yet taken. */
+  head = 0
 }
 
 /**
@@ -643,8 +656,9 @@ class BalancerImpl implements Balancer, Counter {
   state: ChannelState = "CONNECTING"
   publishedState: ChannelState | undefined
   publishedReason: string | null = null
-  deadlines: Array<Deadline> = []
-  deadlineHead = 0
+  /** One queue per kind (see {@link DeadlineQueue}); the wake-up is the earliest live head. */
+  deadlines: ReadonlyArray<DeadlineQueue> = [new DeadlineQueue(), new DeadlineQueue(), new DeadlineQueue(), new DeadlineQueue()]
+  deadlineSeq = 0
   /** IDLE slots not asked to connect since they went IDLE (what an ExitIdle connects). */
   idle = new Set<Slot>()
   /** The pick mode in force (the last address list's, else the option). */
@@ -1062,26 +1076,41 @@ const forget = (b: BalancerImpl, slot: Slot): void => {
   b.freeIds.push(slot.id)
 }
 
-const pushDeadline = (b: BalancerImpl, deadline: Deadline): void => {
-  // Deadlines of one kind are pushed in time order (constant delays, time
-  // never goes back), so a queue sorted by insertion per kind suffices; the
-  // three kinds are merged by keeping the queue sorted on insert, which
-  // touches only the tail in practice.
-  const queue = b.deadlines
-  let at = queue.length
-  while (at > b.deadlineHead && queue[at - 1]!.at > deadline.at) {
-    b.work++
-    at--
+const KIND_QUEUE = { start: 0, suspicion: 1, retention: 2, shrink: 3 } as const
+
+const pushDeadline = (b: BalancerImpl, deadline: Omit<Deadline, "seq">): void => {
+  // One FIFO queue per kind, each in time order (see DeadlineQueue): a push
+  // is an append, whatever the number of other deadlines pending.
+  b.work++
+  b.deadlines[KIND_QUEUE[deadline.kind]]!.items.push({ ...deadline, seq: b.deadlineSeq++ })
+}
+
+/**
+ * The queue whose head is due first (ties: the earlier push), dropping stale
+ * heads on the way (each entry is dropped once: amortized O(1) per push).
+ */
+const earliest = (b: BalancerImpl): DeadlineQueue | undefined => {
+  let best: DeadlineQueue | undefined
+  for (const queue of b.deadlines) {
+    while (queue.head < queue.items.length && stale(b, queue.items[queue.head]!)) {
+      b.work++
+      queue.head++
+    }
+    if (queue.head === queue.items.length) continue
+    const d = queue.items[queue.head]!
+    if (best === undefined) best = queue
+    else {
+      const e = best.items[best.head]!
+      if (d.at < e.at || (d.at === e.at && d.seq < e.seq)) best = queue
+    }
   }
-  queue.splice(at, 0, deadline)
+  return best
 }
 
 const nextWake = (b: BalancerImpl): number | undefined => {
-  const queue = b.deadlines
-  // Drop stale heads so the wake-up is not for nothing.
-  while (b.deadlineHead < queue.length && stale(b, queue[b.deadlineHead]!)) b.deadlineHead++
+  const queue = earliest(b)
   compact(b)
-  return b.deadlineHead < queue.length ? queue[b.deadlineHead]!.at : undefined
+  return queue === undefined ? undefined : queue.items[queue.head]!.at
 }
 
 const stale = (b: BalancerImpl, d: Deadline): boolean => {
@@ -1098,9 +1127,11 @@ const stale = (b: BalancerImpl, d: Deadline): boolean => {
 }
 
 const compact = (b: BalancerImpl): void => {
-  if (b.deadlineHead > 64 && b.deadlineHead * 2 > b.deadlines.length) {
-    b.deadlines = b.deadlines.slice(b.deadlineHead)
-    b.deadlineHead = 0
+  for (const queue of b.deadlines) {
+    if (queue.head > 64 && queue.head * 2 > queue.items.length) {
+      queue.items = queue.items.slice(queue.head)
+      queue.head = 0
+    }
   }
 }
 
@@ -1311,12 +1342,13 @@ const clearSuspicion = (b: BalancerImpl, address: AddressState): void => {
 }
 
 const onTimer = (b: BalancerImpl, out: Out): void => {
-  const queue = b.deadlines
   const expired = new Set<AddressState>()
   let shrunk = false
-  while (b.deadlineHead < queue.length && queue[b.deadlineHead]!.at <= b.now) {
-    const d = queue[b.deadlineHead++]!
-    if (stale(b, d)) continue
+  for (;;) {
+    // Stale heads are dropped by earliest: the head it returns is live.
+    const queue = earliest(b)
+    if (queue === undefined || queue.items[queue.head]!.at > b.now) break
+    const d = queue.items[queue.head++]!
     switch (d.kind) {
       case "start":
         b.serving = true
