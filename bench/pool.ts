@@ -23,6 +23,7 @@ import { RESOLUTION_KEY, type Resolution } from "../src/adapters/grpc/internal/k
 import * as Balancer from "../src/core/Balancer.js"
 import { register } from "../src/main/index.js"
 import { closedPorts } from "../test/support/stress.js"
+import { median } from "./support/load.js"
 
 const SIZES = [10, 1_000, 10_000] as const
 const EVENTS = 200_000
@@ -31,11 +32,6 @@ const COST_GOAL = 2
 const STALL_GOAL_MS = 50
 const STALL_CONNECTIONS = 2_000
 const STALL_WATCH_MS = 8_000
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
-}
 
 /** A deterministic pseudo-random sequence (the bench must be repeatable). */
 const lcg = (seed: number) => () => {

@@ -17,7 +17,7 @@
  *   of connections, whatever the grace keeps beside it; only addresses that
  *   had a READY connection outlive their removal (the grace);
  * - every connection that is new or goes IDLE is asked to connect in the
- *   same output, so `hasIdle` is false and an `ExitIdle` connects nothing;
+ *   same output (nothing is left for the channel's exitIdle);
  * - a connectivity event costs a bounded amount of work at any pool size.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -114,8 +114,8 @@ const check = (m: Model, r: Real, before: Balancer.ChannelState, becameReady: bo
   // The balancer's slots are the model's.
   expect(Balancer.slots(r.b).map((s) => s.id).sort((x, y) => x - y)).toEqual(m.ids())
   expect(m.slots.size).toBeLessThanOrEqual(CAP)
-  // No IDLE connection is left waiting for an ExitIdle.
-  expect(Balancer.hasIdle(r.b)).toBe([...m.slots.values()].some((slot) => slot.raw === "IDLE" && !slot.asked))
+  // No IDLE connection is left waiting for the channel's exitIdle.
+  expect([...m.slots.values()].some((slot) => slot.raw === "IDLE" && !slot.asked)).toBe(false)
 }
 
 class Update implements fc.Command<Model, Real> {
@@ -193,23 +193,6 @@ class FailAll implements fc.Command<Model, Real> {
   }
   toString() {
     return "FailAll"
-  }
-}
-
-class ExitIdle implements fc.Command<Model, Real> {
-  check() {
-    return true
-  }
-  run(m: Model, r: Real) {
-    const before = Balancer.state(r.b)
-    const idle = [...m.slots.values()].filter((slot) => slot.raw === "IDLE" && !slot.asked).map((slot) => slot.id)
-    const out = Balancer.step(r.b, { _tag: "ExitIdle", now: m.now })
-    expect([...out.connect].sort((x, y) => x - y)).toEqual(idle.sort((x, y) => x - y))
-    m.apply(out)
-    check(m, r, before, false, false)
-  }
-  toString() {
-    return "ExitIdle"
   }
 }
 
@@ -307,7 +290,6 @@ const commands = fc.commands(
     fc.tuple(fc.nat(100), fc.constantFrom("READY" as const, "IDLE" as const, "TRANSIENT_FAILURE" as const)).map(([c, s]) => new SetState(c, s)),
     fc.tuple(fc.nat(100), fc.boolean()).map(([c, h]) => new SetHealth(c, h)),
     fc.constant(new FailAll()),
-    fc.constant(new ExitIdle()),
     fc.integer({ min: 0, max: 40_000 }).map((ms) => new Advance(ms)),
     fc.integer({ min: 0, max: 400 }).map((ms) => new Advance(ms)),
     fc.integer({ min: 1, max: 20 }).map((n) => new Picks(n)),

@@ -129,7 +129,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Expansion from "./Expansion.js"
 import * as Rotation from "./Rotation.js"
-import type * as Target from "./Target.js"
+import * as Target from "./Target.js"
 
 // ---------------------------------------------------------------------------
 // Options, limits, config
@@ -191,11 +191,11 @@ export const DEFAULT_SHRINK_IDLE_MS = 30_000
 export type PickMode = Target.PickMode
 
 /**
- * The pick modes.
+ * The pick modes (the target grammar's list).
  *
  * @since 0.3.0
  */
-export const PICK_MODES: ReadonlyArray<PickMode> = ["round_robin", "least_request"]
+export const PICK_MODES: ReadonlyArray<PickMode> = Target.PICK_MODES
 
 /**
  * The machine's tunables. Every field has a documented default.
@@ -254,7 +254,7 @@ export const defaultOptions: Options = {
 export const PolicyConfigJson = Schema.Struct({
   connectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
   maxConnectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
-  pickMode: Schema.optionalKey(Schema.Literals(["round_robin", "least_request"])),
+  pickMode: Schema.optionalKey(Schema.Literals(Target.PICK_MODES)),
   maxStreamsPerConnection: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
   shrinkIdleMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400_000 }))),
   startWaitMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 60_000 }))),
@@ -404,7 +404,6 @@ export type ChannelState = "CONNECTING" | "READY" | "TRANSIENT_FAILURE"
  * - `ResolverError`: the resolver failed; the last list keeps serving.
  * - `StateChanged` / `HealthChanged`: one slot's connection.
  * - `TimerFired`: the wake-up asked for (early or late is fine).
- * - `ExitIdle`: the channel wants its idle connections connected.
  * - `CallsWaiting`: {@link callStarted} answered `true` (an adaptive address
  *   has every connection full and calls waiting); send it soon, outside the
  *   pick, to get the connection to open.
@@ -432,7 +431,6 @@ export type Event =
   }
   | { readonly _tag: "HealthChanged"; readonly now: number; readonly slot: number; readonly healthy: boolean }
   | { readonly _tag: "TimerFired"; readonly now: number }
-  | { readonly _tag: "ExitIdle"; readonly now: number }
   | { readonly _tag: "CallsWaiting"; readonly now: number }
 
 /**
@@ -579,8 +577,6 @@ class Slot {
   eff: Eff = Eff.Connecting
   connected = false
   pickable = false
-  /** In the balancer's `idle` set: IDLE and not asked to connect since (an `ExitIdle` would connect it). */
-  idle = false
   /** Calls in flight (started and not ended), as the caller reports them. */
   inFlight = 0
   /** least_request picks of this slot not yet started (see {@link settlePicks}). */
@@ -659,8 +655,6 @@ class BalancerImpl implements Balancer, Counter {
   /** One queue per kind (see {@link DeadlineQueue}); the wake-up is the earliest live head. */
   deadlines: ReadonlyArray<DeadlineQueue> = [new DeadlineQueue(), new DeadlineQueue(), new DeadlineQueue(), new DeadlineQueue()]
   deadlineSeq = 0
-  /** IDLE slots not asked to connect since they went IDLE (what an ExitIdle connects). */
-  idle = new Set<Slot>()
   /** The pick mode in force (the last address list's, else the option). */
   pickMode: PickMode
   /** Dense lists of the pickable and connected slots, for uniform draws. */
@@ -883,28 +877,6 @@ export const callEnded = (balancer: Balancer, id: number): void => {
 export const pickMode = (balancer: Balancer): PickMode => impl(balancer).pickMode
 
 /**
- * Whether an `ExitIdle` event would do anything: whether some connection is
- * IDLE and has not been asked to connect since it went IDLE. A slot is asked
- * to connect when it is created and whenever it goes IDLE (as grpc-js's
- * `round_robin` connects an IDLE child at once), so a connection waiting for
- * its connect does not count. grpc-js asks its policy to exit idle on every
- * call, so the policy checks this first and feeds the event only when there
- * is work: a read of a set's size, not a step.
- *
- * @example
- * ```ts
- * import { Balancer } from "grpc-anchor/core"
- * declare const balancer: Balancer.Balancer
- * if (Balancer.hasIdle(balancer)) {
- *   // feed { _tag: "ExitIdle", now }
- * }
- * ```
- *
- * @since 0.3.0
- */
-export const hasIdle = (balancer: Balancer): boolean => impl(balancer).idle.size > 0
-
-/**
  * The channel state the balancer reports now.
  *
  * @since 0.2.0
@@ -1071,7 +1043,6 @@ const forget = (b: BalancerImpl, slot: Slot): void => {
   if (slot.inFlight >= limit) address.full--
   if (slot.inFlight > limit) address.over--
   slot.inFlight = 0
-  b.idle.delete(slot)
   b.byId[slot.id] = undefined
   b.freeIds.push(slot.id)
 }
@@ -1185,7 +1156,7 @@ const finish = (b: BalancerImpl, out: Out): Output => {
 
 /**
  * Applies one event and returns what to do (see {@link Output}). A
- * connectivity event (`StateChanged`, `HealthChanged`, `ExitIdle`) costs
+ * connectivity event (`StateChanged`, `HealthChanged`) costs
  * O(log32 n) amortised plus the address's own count (<= 256), whatever the
  * number of slots; an `Addresses` event costs O(n log n) (the new ring).
  * Events for unknown slot ids are ignored. An id names one slot from its
@@ -1224,13 +1195,6 @@ export const step = (balancer: Balancer, event: Event): Output => {
     }
     case "TimerFired":
       onTimer(b, out)
-      break
-    case "ExitIdle":
-      for (const slot of b.idle) {
-        slot.idle = false
-        out.pushConnect(slot.id)
-      }
-      b.idle.clear()
       break
     case "CallsWaiting":
       onCallsWaiting(b, out)
@@ -1320,12 +1284,8 @@ const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: stri
   }
   if (next === "IDLE") {
     // Keep every slot connected, as grpc-js's round_robin does (it connects an IDLE child at once);
-    // grpc-js applies its backoff between attempts. Asked to connect: not left for an ExitIdle.
+    // grpc-js applies its backoff between attempts. So no slot waits for the channel's exitIdle.
     out.pushConnect(slot.id)
-  }
-  if (slot.idle) {
-    slot.idle = false
-    b.idle.delete(slot)
   }
 }
 

@@ -113,7 +113,7 @@ export type PickMode = "round_robin" | "least_request"
  *
  * @since 0.3.0
  */
-export const PICK_MODES: ReadonlyArray<PickMode> = ["round_robin", "least_request"]
+export const PICK_MODES = ["round_robin", "least_request"] as const satisfies ReadonlyArray<PickMode>
 
 /**
  * The options after `?` in a target. A field is present only when the
@@ -646,8 +646,9 @@ const parseOptions = (text: string, question: number, fail: Fail): Parsed<Option
       if (size === 0 || size > MAX_SUBSET) return fail(at, value, "InvalidSubset")
       subset = size
     } else {
-      if (value !== "round_robin" && value !== "least_request") return fail(at, value, "InvalidPick")
-      pick = value
+      const mode = PICK_MODES.find((known) => known === value)
+      if (mode === undefined) return fail(at, value, "InvalidPick")
+      pick = mode
     }
     start = i + 1
   }

@@ -14,7 +14,7 @@ import { withEnv } from "../support/env.js"
 import { captureLogs } from "../support/etcd.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
-import { pooled as openPooled } from "../support/pooled.js"
+import { pooledClosedBy } from "../support/pooled.js"
 
 register()
 
@@ -29,11 +29,7 @@ const put = (service: string, server: EchoServer) => etcd.ctlOk(["put", `${servi
 const del = (service: string, server: EchoServer) => etcd.ctlOk(["del", `${service}/127.0.0.1:${server.port}`])
 
 /** A pooled client closed after the test (see test/support/pooled.ts). */
-const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
-  const opened = openPooled(target, options)
-  defer(opened.close)
-  return opened
-}
+const pooled = pooledClosedBy(defer)
 
 describe("etcd:// targets", () => {
   it("opens N connections to every registered backend and follows registrations and removals live", async () => {

@@ -9,7 +9,7 @@ import { call, type Echo, type EchoServer } from "../../packages/cli/src/echo/ec
 import { createChannel, register } from "../../src/main/index.js"
 import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
-import { pooled as openPooled } from "../support/pooled.js"
+import { pooledClosedBy } from "../support/pooled.js"
 
 register()
 
@@ -18,11 +18,7 @@ const defer = cleanupAfterEach()
 const servers = echoServers(defer)
 
 /** A pooled client closed after the test (see test/support/pooled.ts). */
-const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
-  const opened = openPooled(target, options)
-  defer(opened.close)
-  return opened
-}
+const pooled = pooledClosedBy(defer)
 
 const liveConnections = (server: EchoServer) => server.observer.connections().length
 

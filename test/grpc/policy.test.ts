@@ -444,7 +444,7 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     h.balancer.destroy()
   })
 
-  it("exitIdle (called by grpc-js on every call) steps the core only when a connection is idle", () => {
+  it("exitIdle (called by grpc-js on every call) never steps the core: nothing waits for it", () => {
     const h = harness()
     h.resolve("t", [["a:1", 2]])
     const feed = vi.spyOn(h.balancer as unknown as { feed: (event: unknown) => void }, "feed")

@@ -11,7 +11,7 @@ import { call, type EchoServer } from "../../packages/cli/src/echo/echo.js"
 import { Subset } from "../../src/main/core.js"
 import { PassResolver, register } from "../../src/main/index.js"
 import { callMany, cleanupAfterEach, echoServers, eventually, makeClient, tally } from "../support/grpc.js"
-import { pooled as openPooled } from "../support/pooled.js"
+import { pooledClosedBy } from "../support/pooled.js"
 
 register()
 
@@ -19,11 +19,8 @@ const defer = cleanupAfterEach()
 
 const servers = echoServers(defer)
 
-const pooled = (target: string, options: grpc.ChannelOptions = {}) => {
-  const opened = openPooled(target, options)
-  defer(opened.close)
-  return opened
-}
+/** A pooled client closed after the test (see test/support/pooled.ts). */
+const pooled = pooledClosedBy(defer)
 
 const at = (server: EchoServer) => `127.0.0.1:${server.port}`
 const live = (server: EchoServer) => server.observer.connections().length

@@ -70,3 +70,15 @@ export const firstCallError = async (
     channel.close()
   }
 }
+
+/**
+ * `pooled` whose channel is closed by `defer` after the test, as
+ * `echoServers(defer)` does for servers: `const pooled = pooledClosedBy(defer)`.
+ */
+export const pooledClosedBy =
+  (defer: (cleanup: () => unknown) => void) =>
+  (target: string, options: grpc.ChannelOptions = {}): Pooled => {
+    const opened = pooled(target, options)
+    defer(opened.close)
+    return opened
+  }

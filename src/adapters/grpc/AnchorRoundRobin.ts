@@ -604,10 +604,9 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   }
 
   exitIdle(): void {
-    // grpc-js calls this on every call (through its config lookup): a step
-    // only when some connection is idle.
-    if (this.balancer !== undefined && !Balancer.hasIdle(this.balancer)) return
-    this.feed({ _tag: "ExitIdle", now: this.now() })
+    // Nothing to do, as in grpc-js's round_robin: the balancer asks every new
+    // or IDLE connection to connect at once. grpc-js calls this on every call
+    // (through its config lookup), so it must stay free.
   }
 
   resetBackoff(): void {
