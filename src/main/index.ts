@@ -40,7 +40,7 @@ export type { EndpointRegistration, EtcdConnectionOptions, RegisterEndpointOptio
  * Registers grpc-anchor's resolvers (`pass`, `etcd`) and its
  * `anchor_round_robin` policy into the app's own @grpc/grpc-js. Idempotent.
  *
- * `etcd` sets the etcd client (an `Etcd3` you own) or client options used by
+ * `etcd` sets the etcd client options (one member or a cluster) used by
  * plain grpc-js channels on `etcd:///SERVICE` targets that name no
  * endpoints; a later call replaces it. Without it such channels use
  * `ETCD_ENDPOINTS`. (`AnchoredChannel` takes its client from the `Etcd`

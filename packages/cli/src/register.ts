@@ -172,10 +172,10 @@ export const command = Command.make(
 const confirmGone = ({ address, key }: Registrar.Registrar.Shape) =>
   Effect.gen(function* () {
     const etcd = yield* Etcd.Etcd
-    const value = yield* etcd.use(`read ${key}`, (client) => client.get(key).string()).pipe(Effect.timeout(CHECK_TIMEOUT), Effect.result)
+    const value = yield* etcd.range(`read ${key}`, { key, count_only: true }).pipe(Effect.timeout(CHECK_TIMEOUT), Effect.result)
     if (Result.isFailure(value)) {
       yield* line(`deregistering ${address}: etcd did not confirm the removal (the record expires with its lease)`)
-    } else if (value.success !== null) {
+    } else if (value.success.count > 0n) {
       yield* line(`deregistering ${address}: ${key} is still in etcd; it expires with its lease`)
     } else {
       yield* line(`deregistered ${address}: lease revoked, ${key} removed`)

@@ -11,9 +11,9 @@
  * - whenever the watch cannot be trusted to continue exactly where it was (its
  *   stream broke, etcd cancelled it because the revision was compacted, or
  *   etcd's revision went backwards after a restore or wipe) it lists again
- *   from scratch and diffs: etcd3 resumes a broken watch from the response
- *   header's revision, which can skip events, so this adapter never relies on
- *   that resume;
+ *   from scratch and diffs; a stream that merely broke (its member died, hung
+ *   or lost its leader) is not such a case: the watch moves to another member
+ *   from the revision after its last event, and nothing is listed again;
  * - while etcd is unreachable it keeps the last set (emits nothing) and lists
  *   again with {@link relistSchedule} until etcd answers.
  *
@@ -39,13 +39,10 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { IKeyValue } from "etcd3"
-import { Range } from "etcd3"
 import * as EndpointSet from "../../core/EndpointSet.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
-import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
+import { backoff, Etcd, type EtcdError, isTransient, type KeyValue, prefixRange, type WatchSignal } from "./Etcd.js"
 import { repeatRounds } from "./internal/rounds.js"
-import { type WatchSignal, watchSignals } from "./internal/watcher.js"
 
 /**
  * One complete view of a service: its endpoints (one per address, ordered by
@@ -183,9 +180,9 @@ const sameSnapshot = (a: Snapshot, b: Snapshot): boolean =>
   a.endpoints.every((endpoint, i) => EtcdRecord.sameEndpoint(endpoint, b.endpoints[i]!))
 
 /** A stored key-value as a put event, with its mod revision. */
-const putOf = (kv: IKeyValue) => ({
+const putOf = (kv: KeyValue) => ({
   event: { _tag: "Put" as const, key: kv.key.toString("utf8"), value: kv.value.toString("utf8") },
-  modRevision: kv.mod_revision
+  modRevision: kv.mod_revision.toString()
 })
 
 /**
@@ -215,20 +212,23 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
      */
     const list = (prefix: string) =>
       Effect.gen(function* () {
-        const range = Range.prefix(prefix)
-        const kvs: Array<IKeyValue> = []
-        let revision: string | undefined
-        let start = range.start
+        const range = prefixRange(prefix)
+        const kvs: Array<KeyValue> = []
+        let revision: bigint | undefined
+        let start: Buffer = range.key
         for (;;) {
-          const [from, at] = [start, revision]
-          const response = yield* etcd.use(`list ${prefix}`, (client) => {
-            const builder = client.getAll().inRange({ start: from, end: range.end }).sort("Key", "Ascend").limit(pageSize)
-            return (at === undefined ? builder : builder.revision(at)).exec()
+          const response = yield* etcd.range(`list ${prefix}`, {
+            key: start,
+            range_end: range.range_end,
+            sort_order: "ASCEND",
+            sort_target: "KEY",
+            limit: pageSize,
+            ...(revision === undefined ? {} : { revision })
           })
           revision ??= response.header.revision
           kvs.push(...response.kvs)
           const last = response.kvs[response.kvs.length - 1]
-          if (!response.more || last === undefined) return { revision: BigInt(revision), kvs }
+          if (!response.more || last === undefined) return { revision, kvs }
           start = Buffer.concat([last.key, Buffer.from([0])])
         }
       })
@@ -324,27 +324,20 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
           Effect.gen(function* () {
             switch (signal._tag) {
               case "Data": {
-                const events = signal.response.events.map((e) =>
-                  e.type === "Delete"
-                    ? { event: { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }, modRevision: e.kv.mod_revision }
+                const events = signal.events.map((e) =>
+                  e.type === "DELETE"
+                    ? { event: { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }, modRevision: e.kv.mod_revision.toString() }
                     : putOf(e.kv)
                 )
                 set = yield* apply(events, set)
-                for (const e of signal.response.events) {
-                  const r = BigInt(e.kv.mod_revision)
-                  if (r > revision) revision = r
-                }
+                for (const e of signal.events) if (e.kv.mod_revision > revision) revision = e.kv.mod_revision
                 if (events.length > 0) yield* publish
                 return Option.none()
               }
-              case "Connected": {
-                const current = BigInt(signal.response.header.revision)
-                return current < revision
-                  ? Option.some(`etcd's revision went back from ${revision} to ${current} (restored or wiped)`)
+              case "Connected":
+                return signal.revision < revision
+                  ? Option.some(`etcd's revision went back from ${revision} to ${signal.revision} on ${signal.host} (restored or wiped)`)
                   : Option.none()
-              }
-              case "Broken":
-                return Option.some(signal.reason)
               case "Cancelled":
                 if (!isTransient(signal.error)) return yield* signal.error
                 return Option.some(signal.reason)
@@ -353,9 +346,7 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
 
         /** Follows the watch from revision + 1 until it can no longer be trusted; returns why. */
         const follow = Effect.suspend(() =>
-          watchSignals(etcd, `watch ${prefix}`, (client) =>
-            client.watch().prefix(prefix).startRevision((revision + 1n).toString()).watcher()
-          ).pipe(
+          etcd.watch(`watch ${prefix}`, { ...prefixRange(prefix), startRevision: revision + 1n }).pipe(
             Stream.mapEffect(onSignal),
             Stream.filter(Option.isSome),
             Stream.runHead,

@@ -1,7 +1,13 @@
 /**
- * The etcd client as an Effect service: one `etcd3` client (microsoft/etcd3)
- * owned by a scope, unary calls bounded by a deadline, and every etcd3 error
- * mapped once to an {@link EtcdError} with a `reason`.
+ * The etcd client as an Effect service, built for clusters: one gRPC
+ * channel per member (with keepalive pings), every request bounded by a
+ * deadline and moved to another member when its member fails or stays
+ * silent past `memberTimeout`, watches and lease keep-alives that move to a
+ * healthy member without losing or repeating anything, `hasleader` on every
+ * stream (a member cut off from its peers is left), and the member list
+ * learned from etcd (`autoSync`). Every failure is mapped once to an
+ * {@link EtcdError} with a `reason`. It speaks etcd's v3 gRPC API directly
+ * on `@grpc/grpc-js` (see the README for why not `etcd3`).
  *
  * One options shape, {@link EtcdOptions}, says how to reach etcd everywhere:
  * `Etcd.layer`, `registerEndpoint({ etcd })` and `register({ etcd })`.
@@ -17,6 +23,7 @@
  *
  * @since 0.1.0
  */
+import * as grpc from "@grpc/grpc-js"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -28,13 +35,41 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
-import { Etcd3, type IOptions } from "etcd3"
+import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
+import type * as EtcdMembers from "../../core/EtcdMembers.js"
+import * as Client from "./internal/client/client.js"
+import { type KeepAliveSignal, keepAlive } from "./internal/client/keepAlive.js"
+import * as Proto from "./internal/client/proto.js"
+import { watch, type WatchRequest, type WatchSignal } from "./internal/client/watch.js"
 import { EtcdError, toEtcdError } from "./internal/error.js"
-import { faultHandling } from "./internal/faultHandling.js"
 import { readTls } from "./internal/tls.js"
 
 export { backoff } from "./internal/backoff.js"
 export { EtcdError, type EtcdErrorReason, isTransient, toEtcdError } from "./internal/error.js"
+export type { KeepAliveSignal } from "./internal/client/keepAlive.js"
+export type {
+  Compare,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  Event,
+  KeyValue,
+  LeaseGrantResponse,
+  LeaseTimeToLiveResponse,
+  Member,
+  MemberListResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseHeader,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse
+} from "./internal/client/proto.js"
+export { prefixRange } from "./internal/client/proto.js"
+export type { WatchRequest, WatchSignal } from "./internal/client/watch.js"
 
 // ---------------------------------------------------------------------------
 // Options
@@ -72,9 +107,30 @@ export interface EtcdOptions {
   readonly auth?: { readonly username: string; readonly password: string | Redacted.Redacted<string> }
   /** PEM files: CA bundle, and for mutual TLS a client certificate and key. */
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string }
-  /** Deadline of one unary call (default 5 seconds; a number is milliseconds). Streams have none. */
+  /** Deadline of one request, failover to other members included (default 5 seconds; a number is milliseconds). */
   readonly callTimeout?: Duration.Input
-  /** Connect timeout of a member (default 5 seconds; a number is milliseconds). */
+  /**
+   * How long a member may stay silent before the client moves to another
+   * (default 1 second): the deadline of one attempt of a request (the last
+   * member left gets the rest of `callTimeout`), of an answer to a watch's
+   * heartbeat, and of an answer to a lease keep-alive.
+   */
+  readonly memberTimeout?: Duration.Input
+  /**
+   * gRPC keepalive pings on each member's connection while a stream is open:
+   * `time` between pings (default 5 seconds, etcd's
+   * `--grpc-keepalive-min-time`; faster pings are refused by etcd) and
+   * `timeout` for the answer (default 2 seconds).
+   */
+  readonly keepalive?: { readonly time?: Duration.Input; readonly timeout?: Duration.Input }
+  /**
+   * Learn the cluster's members from etcd's member list every so often
+   * (default 30 seconds; `false`: only the listed hosts), as clientv3's
+   * `AutoSyncInterval`: a config that lists one member finds the others.
+   * The listed hosts are always kept.
+   */
+  readonly autoSync?: Duration.Input | false
+  /** @deprecated unused: a member that does not answer is left after `memberTimeout`. */
   readonly dialTimeout?: Duration.Input
 }
 
@@ -152,21 +208,37 @@ export declare namespace Etcd {
    * ```ts
    * import { Effect } from "effect"
    * import { Etcd } from "grpc-anchor"
-   * const value = Etcd.Etcd.use((etcd) => etcd.use("get x", (client) => client.get("x").string()))
+   * const value = Etcd.Etcd.use((etcd) => etcd.range("get x", { key: "x" }))
    * ```
    *
    * @since 0.3.0
    */
   export interface Shape {
-    /** The etcd3 client, for calls this service does not wrap. */
-    readonly client: Etcd3
     /** The hosts the client was built with. */
     readonly hosts: ReadonlyArray<string>
+    /** The members known now (listed, and learned with `autoSync`) and their health. */
+    readonly members: Effect.Effect<ReadonlyArray<EtcdMembers.Member>>
+    /** KV Range; `operation` names the request in its error. */
+    readonly range: (operation: string, request: Proto.RangeRequest) => Effect.Effect<Proto.RangeResponse, EtcdError>
+    readonly put: (operation: string, request: Proto.PutRequest) => Effect.Effect<Proto.PutResponse, EtcdError>
+    readonly deleteRange: (operation: string, request: Proto.DeleteRangeRequest) => Effect.Effect<Proto.DeleteRangeResponse, EtcdError>
+    readonly txn: (operation: string, request: Proto.TxnRequest) => Effect.Effect<Proto.TxnResponse, EtcdError>
     /**
-     * Runs one etcd3 call, bounded by the call timeout, with its error mapped
-     * to an {@link EtcdError}; `operation` names it in that error.
+     * Grants a lease of `ttl` seconds. Its id is chosen here, so a grant that
+     * is retried on another member after its answer was lost is not granted
+     * twice.
      */
-    readonly use: <A>(operation: string, f: (client: Etcd3) => Promise<A>) => Effect.Effect<A, EtcdError>
+    readonly leaseGrant: (ttl: number) => Effect.Effect<{ readonly id: bigint; readonly ttl: number }, EtcdError>
+    /** Revokes a lease (its keys are deleted); `NotFound` when etcd has no such lease. */
+    readonly leaseRevoke: (id: bigint) => Effect.Effect<void, EtcdError>
+    readonly leaseTimeToLive: (id: bigint) => Effect.Effect<Proto.LeaseTimeToLiveResponse, EtcdError>
+    /** Keeps lease `id` (of `ttl` seconds) alive while the stream runs, on whichever member answers. */
+    readonly keepAlive: (id: bigint, ttl: number) => Stream.Stream<KeepAliveSignal>
+    /** A watch that moves to another member when its member fails, from the revision after its last event. */
+    readonly watch: (operation: string, request: WatchRequest) => Stream.Stream<WatchSignal>
+    /** The status of the member that answers. */
+    readonly status: Effect.Effect<Proto.StatusResponse, EtcdError>
+    readonly memberList: Effect.Effect<Proto.MemberListResponse, EtcdError>
     /** {@link toEtcdError} with this client's secrets. */
     readonly toError: (cause: unknown, operation: string) => EtcdError
   }
@@ -180,7 +252,7 @@ export declare namespace Etcd {
 }
 
 /**
- * The Etcd service: one etcd3 client.
+ * The Etcd service: one etcd client for a cluster (or a single member).
  *
  * @example
  * ```ts
@@ -188,7 +260,7 @@ export declare namespace Etcd {
  * import { Etcd } from "grpc-anchor"
  * const program = Effect.gen(function* () {
  *   const etcd = yield* Etcd.Etcd
- *   yield* etcd.use("put x", (client) => client.put("x").value("1").exec())
+ *   yield* etcd.put("put x", { key: "x", value: "1" })
  * }).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
  * ```
  *
@@ -196,48 +268,47 @@ export declare namespace Etcd {
  */
 export class Etcd extends Context.Service<Etcd, Etcd.Shape>()("grpc-anchor/Etcd") {}
 
-/**
- * The service for a client someone else owns: it is not closed by this
- * library.
- *
- * @example
- * ```ts
- * import { Etcd3 } from "etcd3"
- * import { Etcd } from "grpc-anchor"
- * const service = Etcd.fromClient(new Etcd3({ hosts: "127.0.0.1:2379" }), { callTimeout: "2 seconds" })
- * ```
- *
- * @since 0.1.0
- */
-export const fromClient = (
-  client: Etcd3,
-  options?: { readonly hosts?: ReadonlyArray<string>; readonly callTimeout?: Duration.Input; readonly secrets?: ReadonlyArray<string> }
-): Etcd.Shape => {
-  const callTimeout = Duration.fromInputUnsafe(options?.callTimeout ?? "5 seconds")
-  const secrets = options?.secrets ?? []
-  const toError = (cause: unknown, operation: string) => toEtcdError(cause, operation, secrets)
-  return {
-    client,
-    hosts: options?.hosts ?? [],
-    toError,
-    use: (operation, f) =>
-      Effect.tryPromise({ try: () => f(client), catch: (cause) => toError(cause, operation) }).pipe(
-        Effect.timeoutOrElse({
-          duration: callTimeout,
-          orElse: () =>
-            Effect.fail(
-              new EtcdError({ reason: "Unavailable", operation, cause: undefined, detail: `no answer within ${Duration.format(callTimeout)}` })
-            )
-        })
-      )
-  }
+/** A random lease id in 1..2^63-1 (etcd's ids are positive int64). */
+const randomLeaseId = (): bigint => {
+  const id = randomBytes(8).readBigUInt64BE() & 0x7fff_ffff_ffff_ffffn
+  return id === 0n ? 1n : id
 }
 
+/** Effect functions over a built client: what {@link make} returns. */
+const service = (client: Client.Client, hosts: ReadonlyArray<string>): Etcd.Shape => ({
+  hosts,
+  members: client.members,
+  range: (operation, request) => client.request(operation, Proto.methods.range, request),
+  put: (operation, request) => client.request(operation, Proto.methods.put, request),
+  deleteRange: (operation, request) => client.request(operation, Proto.methods.deleteRange, request),
+  txn: (operation, request) => client.request(operation, Proto.methods.txn, request),
+  leaseGrant: (ttl) =>
+    Effect.suspend(() => {
+      const id = randomLeaseId()
+      return client.request("grant lease", Proto.methods.leaseGrant, { TTL: ttl, ID: id }).pipe(
+        Effect.map((response) => ({ id: response.ID, ttl: Number(response.TTL) })),
+        // The grant went through on a member whose answer was lost, and the
+        // retry on another member found it: it is ours (a random 63-bit id).
+        Effect.catchIf(
+          (error) => error.detail.includes("lease already exists"),
+          () => Effect.succeed({ id, ttl })
+        )
+      )
+    }),
+  leaseRevoke: (id) => Effect.asVoid(client.request(`revoke lease ${id.toString(16)}`, Proto.methods.leaseRevoke, { ID: id })),
+  leaseTimeToLive: (id) => client.request(`lease ${id.toString(16)} time to live`, Proto.methods.leaseTimeToLive, { ID: id }),
+  keepAlive: (id, ttl) => keepAlive(client, id, ttl),
+  watch: (operation, request) => watch(client, operation, request),
+  status: client.request("status", Proto.methods.status, {}),
+  memberList: client.request("member list", Proto.methods.memberList, {}),
+  toError: client.toError
+})
+
 /**
- * Builds an etcd3 client as a scoped resource, closed when the scope closes
- * (etcd3's close is synchronous and cannot hang). Nothing is dialled until
- * the first call. Fails with `InvalidArgument` for options that cannot work
- * (no host, an unreadable TLS file, a bad duration).
+ * Builds an etcd client as a scoped resource: its channels are closed when
+ * the scope closes (closing cannot hang: nothing waits on a member). Nothing
+ * is dialled until the first request. Fails with `InvalidArgument` for
+ * options that cannot work (no host, an unreadable TLS file, a bad duration).
  *
  * @example
  * ```ts
@@ -245,8 +316,8 @@ export const fromClient = (
  * import { Etcd } from "grpc-anchor"
  * const program = Effect.scoped(
  *   Effect.gen(function* () {
- *     const etcd = yield* Etcd.make({ hosts: "127.0.0.1:2379", callTimeout: 2000 })
- *     return yield* etcd.use("get x", (client) => client.get("x").string())
+ *     const etcd = yield* Etcd.make({ hosts: "127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379", callTimeout: 2000 })
+ *     return yield* etcd.range("get x", { key: "x" })
  *   })
  * )
  * ```
@@ -259,9 +330,20 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Shape, EtcdError,
     const hosts = splitHosts(options.hosts)
     if (hosts.length === 0) return yield* invalid("no etcd hosts")
     const callTimeout = yield* durationOption("callTimeout", options.callTimeout, Duration.seconds(5))
-    const dialTimeout = yield* durationOption("dialTimeout", options.dialTimeout, Duration.seconds(5))
-    const callMillis = Duration.toMillis(callTimeout)
-    const credentials = options.tls === undefined ? undefined : yield* readTls(options.tls)
+    const memberTimeout = yield* durationOption("memberTimeout", options.memberTimeout, Duration.seconds(1))
+    const keepaliveTime = yield* durationOption("keepalive.time", options.keepalive?.time, Duration.seconds(5))
+    const keepaliveTimeout = yield* durationOption("keepalive.timeout", options.keepalive?.timeout, Duration.seconds(2))
+    const autoSync =
+      options.autoSync === false ? undefined : yield* durationOption("autoSync", options.autoSync, Duration.seconds(30))
+    const tls = options.tls !== undefined || hosts.some((host) => host.startsWith("https://"))
+    const files = options.tls === undefined ? undefined : yield* readTls(options.tls)
+    const credentials = yield* Effect.try({
+      try: () =>
+        tls
+          ? grpc.credentials.createSsl(files?.rootCertificate ?? null, files?.privateKey ?? null, files?.certChain ?? null)
+          : grpc.credentials.createInsecure(),
+      catch: (cause) => toEtcdError(cause, "connect")
+    })
     const auth =
       options.auth === undefined
         ? undefined
@@ -269,27 +351,18 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Shape, EtcdError,
             username: options.auth.username,
             password: Redacted.isRedacted(options.auth.password) ? Redacted.value(options.auth.password) : options.auth.password
           }
-    const secrets = auth === undefined ? [] : [auth.password]
-    const clientOptions: IOptions = {
-      hosts: [...hosts],
-      dialTimeout: Duration.toMillis(dialTimeout),
-      // A listing page or watch response may hold large values; grpc-js's
-      // default 4 MiB limit would make it fail forever (etcd's Go client has no limit either).
-      grpcOptions: { "grpc.max_receive_message_length": -1 },
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callMillis }),
-      faultHandling: faultHandling(hosts),
-      ...(credentials === undefined ? {} : { credentials }),
-      ...(auth === undefined ? {} : { auth })
-    }
-    const client = yield* Effect.acquireRelease(
-      Effect.try({ try: () => new Etcd3(clientOptions), catch: (cause) => toEtcdError(cause, "connect", secrets) }),
-      // etcd3's close is synchronous (it shuts the gRPC channels), so it
-      // cannot hang; the watchers and leases on it are closed before it by
-      // their own finalizers, each bounded by a timeout.
-      (client) =>
-        Effect.sync(() => client.close()).pipe(Effect.catchCause((cause) => Effect.logWarning("closing the etcd client failed", cause)))
-    )
-    return fromClient(client, { hosts, callTimeout, secrets })
+    const client = yield* Client.make({
+      hosts,
+      credentials,
+      auth,
+      callTimeout: Duration.toMillis(callTimeout),
+      memberTimeout: Duration.toMillis(memberTimeout),
+      keepaliveTime: Duration.toMillis(keepaliveTime),
+      keepaliveTimeout: Duration.toMillis(keepaliveTimeout),
+      autoSync: autoSync === undefined ? undefined : Duration.toMillis(autoSync),
+      secrets: auth === undefined ? [] : [auth.password]
+    })
+    return service(client, hosts)
   })
 
 /**
@@ -304,20 +377,6 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Shape, EtcdError,
  * @since 0.1.0
  */
 export const layer = (options: EtcdOptions): Layer.Layer<Etcd, EtcdError> => Layer.effect(Etcd, make(options))
-
-/**
- * A layer around a client you own (it is not closed).
- *
- * @example
- * ```ts
- * import { Etcd3 } from "etcd3"
- * import { Etcd } from "grpc-anchor"
- * const EtcdLive = Etcd.layerFromClient(new Etcd3({ hosts: "127.0.0.1:2379" }))
- * ```
- *
- * @since 0.1.0
- */
-export const layerFromClient = (client: Etcd3): Layer.Layer<Etcd> => Layer.succeed(Etcd, fromClient(client))
 
 /**
  * A layer with options read through `Config`, e.g. {@link config}.

@@ -8,12 +8,15 @@
  * - lease lost (etcd down or hung longer than the TTL, etcd wiped, the lease
  *   revoked, keep-alives failing): it grants a new lease and writes the record
  *   again, retrying with a capped backoff well below the TTL (see
- *   {@link retryScheduleFor}); etcd3's per-member circuit breaker does not
- *   hold the retries back (see `Etcd.make`);
- * - a lease etcd restored after a restart, which etcd3 had already declared
- *   lost on the client side: the record is moved to the new lease in one
- *   write and the abandoned lease is then revoked, so it cannot expire later
- *   and take the record with it;
+ *   {@link retryScheduleFor}); a lease is only taken as lost when etcd says
+ *   so, so a lease etcd restored after a restart is simply kept;
+ * - a lease given up on while etcd may still hold it (its grant or write
+ *   failed half-way): the record is moved to the new lease in one write and
+ *   the abandoned lease is then revoked, so it cannot expire later and take
+ *   the record with it;
+ * - a member of the cluster that dies, hangs or is cut off from its peers:
+ *   requests, the key's watch and the lease's keep-alives move to another
+ *   member within `Etcd`'s member timeout, well within the TTL;
  * - its key deleted from outside: it writes it back (it watches its own key);
  * - its key overwritten from outside with another value or lease: it logs a
  *   warning and leaves it (two writers of one key must not fight), taking the
@@ -56,19 +59,16 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import type { Lease } from "etcd3"
 import * as Address from "../../core/Address.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import type * as Target from "../../core/Target.js"
 import { backoff, Etcd, type EtcdError, isTransient } from "./Etcd.js"
 import { repeatRounds } from "./internal/rounds.js"
-import { watchSignals } from "./internal/watcher.js"
 
 /**
  * Where the registration stands.
@@ -261,35 +261,7 @@ export const retrySchedule: Schedule.Schedule<Duration.Duration> = retrySchedule
 /** Why one lease's session ended (the lease is gone or unusable). */
 class LeaseLost extends Data.TaggedClass("LeaseLost")<{ readonly reason: string; readonly error: EtcdError | undefined }> {}
 
-/** What an etcd3 lease reports. */
-type LeaseEvent =
-  | { readonly _tag: "Lost"; readonly cause: unknown }
-  | { readonly _tag: "KeepaliveFailed"; readonly cause: unknown }
-  | { readonly _tag: "KeepaliveSucceeded" }
-
-/** The events of `lease` while the stream runs; its listeners are removed when it ends. */
-const leaseEvents = (lease: Lease): Stream.Stream<LeaseEvent> =>
-  Stream.callback<LeaseEvent>((queue) =>
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const onLost = (cause: unknown) => Queue.offerUnsafe(queue, { _tag: "Lost", cause })
-        const onFailed = (cause: unknown) => Queue.offerUnsafe(queue, { _tag: "KeepaliveFailed", cause })
-        const onSucceeded = () => Queue.offerUnsafe(queue, { _tag: "KeepaliveSucceeded" })
-        lease.on("lost", onLost)
-        lease.on("keepaliveFailed", onFailed)
-        lease.on("keepaliveSucceeded", onSucceeded)
-        return { onLost, onFailed, onSucceeded }
-      }),
-      ({ onFailed, onLost, onSucceeded }) =>
-        Effect.sync(() => {
-          lease.off("lost", onLost)
-          lease.off("keepaliveFailed", onFailed)
-          lease.off("keepaliveSucceeded", onSucceeded)
-        })
-    )
-  )
-
-const hexLease = (id: string): string => BigInt(id).toString(16)
+const hexLease = (id: bigint): string => id.toString(16)
 
 const validate = (options: RegistrarOptions) =>
   Effect.gen(function* () {
@@ -359,19 +331,24 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
     const setStatus = (next: Status) =>
       Effect.flatMap(SubscriptionRef.get(status), (current) => (same(current, next) ? Effect.void : SubscriptionRef.set(status, next)))
     const annotations = { service: options.service, key }
-    /** Leases given up on whose revoke is still due (decimal ids). */
-    const abandoned = new Set<string>()
+    /** Leases given up on whose revoke is still due. */
+    const abandoned = new Set<bigint>()
 
     /**
      * Writes the record under `leaseId` unless etcd already holds exactly it;
      * one transaction. Returns the revision it is true at.
      */
-    const ensure = (leaseId: string) =>
+    const ensure = (leaseId: bigint) =>
       etcd
-        .use(`put ${key}`, (client) =>
-          client.if(key, "Value", "==", value).and(key, "Lease", "==", leaseId).else(client.put(key).value(value).lease(leaseId)).commit()
-        )
-        .pipe(Effect.map((response) => BigInt(response.header.revision)))
+        .txn(`put ${key}`, {
+          compare: [
+            { key, result: "EQUAL", target: "VALUE", value },
+            { key, result: "EQUAL", target: "LEASE", lease: leaseId }
+          ],
+          success: [],
+          failure: [{ request_put: { key, value, lease: leaseId } }]
+        })
+        .pipe(Effect.map((response) => response.header.revision))
 
     /**
      * Revokes the leases given up on, once the record is under `current`: a
@@ -382,7 +359,7 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
     // One revoke round at a time: a round started while another still waits
     // on etcd (up to revokeTimeout a lease) would send the same revokes again.
     let revoking = false
-    const revokeAbandoned = (current: string) =>
+    const revokeAbandoned = (current: bigint) =>
       Effect.suspend(() => {
         if (revoking) return Effect.void
         revoking = true
@@ -390,11 +367,11 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
           revoking = false
         })))
       })
-    const revokeRound = (current: string) =>
+    const revokeRound = (current: bigint) =>
       Effect.forEach(
         [...abandoned].filter((id) => id !== current),
         (id) =>
-          etcd.use(`revoke abandoned lease ${hexLease(id)}`, (client) => client.leaseClient.leaseRevoke({ ID: id })).pipe(
+          etcd.leaseRevoke(id).pipe(
             Effect.timeout(revokeTimeout),
             Effect.matchCauseEffect({
               onSuccess: () => Effect.sync(() => abandoned.delete(id)),
@@ -418,17 +395,14 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
           const lost = yield* Deferred.make<never, LeaseLost>()
           /** The status while the record is known to be under this lease. */
           let registered: Status | undefined
-          const granted: { id: string | undefined } = { id: undefined }
           const lease = yield* Effect.acquireRelease(
-            Effect.sync(() => etcd.client.lease(ttl)),
+            etcd.leaseGrant(ttl).pipe(Effect.mapError((error) => new LeaseLost({ reason: error.message, error }))),
             (lease, exit) =>
-              Effect.gen(function* () {
-                // An event after this point would have no listener; 'lost' is not 'error', so that is harmless.
-                if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
-                  // The registrar is closing: revoke, so the record goes at once.
-                  // Only the promise is interruptible (so the timeout can
+              Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+                ? // The registrar is closing: revoke, so the record goes at once.
+                  // Only the request is interruptible (so the timeout can
                   // abandon it); the finalizer itself must run to the end.
-                  yield* Effect.tryPromise(() => lease.revoke()).pipe(
+                  etcd.leaseRevoke(lease.id).pipe(
                     Effect.interruptible,
                     Effect.timeout(revokeTimeout),
                     Effect.catchCause((cause) =>
@@ -437,30 +411,25 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
                       )
                     )
                   )
-                } else {
-                  // The lease is gone or unusable: stop its keep-alives. Any
-                  // key still on it moves to the next lease with the next
-                  // put, after which the lease is revoked (etcd may still
-                  // hold it, e.g. restored after a restart).
-                  lease.release()
-                  if (granted.id !== undefined) abandoned.add(granted.id)
-                }
-              })
+                : // The lease is gone or unusable. Any key still on it moves to
+                  // the next lease with the next put, after which the lease is
+                  // revoked (etcd may still hold it).
+                  Effect.sync(() => abandoned.add(lease.id))
           )
-          // The lease's events: loss ends the session, keep-alives show in the status.
-          yield* leaseEvents(lease).pipe(
+          const leaseId = lease.id
+          const leaseHex = hexLease(leaseId)
+          yield* Effect.logDebug(`granted lease ${leaseHex}`).pipe(Effect.annotateLogs(annotations))
+          // The keep-alives: loss ends the session, failures and renewals show in the status.
+          yield* etcd.keepAlive(leaseId, ttl).pipe(
             Stream.runForEach((event) => {
               switch (event._tag) {
-                case "Lost": {
-                  const error = etcd.toError(event.cause, "lease")
-                  return Deferred.fail(lost, new LeaseLost({ reason: `lease lost: ${error.message}`, error }))
-                }
-                case "KeepaliveFailed": {
-                  if (registered === undefined || granted.id === undefined) return Effect.void
-                  const error = etcd.toError(event.cause, "keep-alive")
-                  return setStatus({ _tag: "Reconnecting", leaseId: hexLease(granted.id), reason: `keep-alive failed: ${error.detail}`, error })
-                }
-                case "KeepaliveSucceeded":
+                case "Lost":
+                  return Deferred.fail(lost, new LeaseLost({ reason: `lease lost: ${event.error.message}`, error: event.error }))
+                case "Failing":
+                  return registered === undefined
+                    ? Effect.void
+                    : setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: `keep-alive failed: ${event.error.detail}`, error: event.error })
+                case "Alive":
                   return registered === undefined ? Effect.void : setStatus(registered)
               }
             }),
@@ -469,13 +438,6 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
 
           // Whatever the session is doing, a lost lease ends it.
           const hold = Effect.gen(function* () {
-            const leaseId = yield* etcd
-              .use("grant lease", () => lease.grant())
-              .pipe(Effect.mapError((error) => new LeaseLost({ reason: error.message, error })))
-            granted.id = leaseId
-            const leaseHex = hexLease(leaseId)
-            yield* Effect.logDebug(`granted lease ${leaseHex}`).pipe(Effect.annotateLogs(annotations))
-
             /** Retries `ensure` while etcd is away, until the lease is found gone. */
             const ensureWhileAlive = ensure(leaseId).pipe(
               Effect.tapError((error) => setStatus({ _tag: "Reconnecting", leaseId: leaseHex, reason: error.message, error })),
@@ -498,25 +460,24 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
                 if (abandoned.size > 0) yield* Effect.forkScoped(revokeAbandoned(leaseId))
                 // Watch the key from just after the write, until something
                 // needs another `ensure` (deleted, or the watch can no longer be trusted).
-                const again = yield* watchSignals(etcd, `watch ${key}`, (client) =>
-                  client.watch().key(key).startRevision((revision + 1n).toString()).watcher()
-                ).pipe(
+                const again = yield* etcd.watch(`watch ${key}`, { key, startRevision: revision + 1n }).pipe(
                   Stream.mapEffect((signal): Effect.Effect<Option.Option<string>> => {
                     switch (signal._tag) {
-                      case "Broken":
                       case "Cancelled":
                         return Effect.succeed(Option.some(signal.reason))
                       case "Connected":
-                        return Effect.succeed(Option.none())
+                        return Effect.succeed(
+                          signal.revision < revision ? Option.some(`etcd's revision went back (restored or wiped)`) : Option.none()
+                        )
                       case "Data":
                         return Effect.gen(function* () {
-                          for (const event of signal.response.events) {
-                            if (event.type === "Delete") return Option.some("the key was deleted from outside")
+                          for (const event of signal.events) {
+                            if (event.type === "DELETE") return Option.some("the key was deleted from outside")
                             const ours = event.kv.value.toString("utf8") === value && event.kv.lease === leaseId
                             if (!ours && !foreignWarned) {
                               foreignWarned = true
                               yield* Effect.logWarning(`${key} was overwritten by another writer; leaving it (it is taken back if deleted)`).pipe(
-                                Effect.annotateLogs({ ...annotations, lease: event.kv.lease })
+                                Effect.annotateLogs({ ...annotations, lease: hexLease(event.kv.lease) })
                               )
                             }
                           }

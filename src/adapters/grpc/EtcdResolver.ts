@@ -62,7 +62,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import type { Etcd3 } from "etcd3"
 import * as Address from "../../core/Address.js"
 import * as EndpointSet from "../../core/EndpointSet.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
@@ -126,19 +125,17 @@ const resolutionTimeoutOf = (options: ChannelOptions): number => {
 export const CLIENT_ID_OPTION = CLIENT_ID
 
 /**
- * What `register({ etcd })` accepts: a client you own (never closed by
- * grpc-anchor), or options for a client each channel opens and closes
- * itself.
+ * What `register({ etcd })` accepts: options for the etcd client each
+ * channel opens and closes itself (one member, or a cluster's members).
  *
  * @example
  * ```ts
- * register({ etcd: new Etcd3({ hosts: "127.0.0.1:2379" }) })
  * register({ etcd: { hosts: ["10.0.0.5:2379", "10.0.0.6:2379"] } })
  * ```
  *
  * @since 0.1.0
  */
-export type EtcdSource = Etcd3 | Etcd.EtcdOptions
+export type EtcdSource = Etcd.EtcdOptions
 
 let defaultSource: EtcdSource | undefined
 
@@ -159,8 +156,6 @@ export const setDefaultEtcd = (source: EtcdSource | undefined): void => {
 }
 
 type EtcdService = Context.Service.Shape<typeof Etcd.Etcd>
-
-const isOptions = (source: EtcdSource): source is Etcd.EtcdOptions => "hosts" in source && !("getAll" in source)
 
 const parseEtcd = (uri: experimental.GrpcUri): Target.EtcdTarget => targetOf(uri, "Etcd")
 
@@ -195,7 +190,7 @@ const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions, environme
     throw new Error(`${Target.format(target)}: the AnchoredChannel was given no Etcd service`)
   }
   if (defaultSource !== undefined) {
-    return isOptions(defaultSource) ? Etcd.layer(defaultSource) : Etcd.layerFromClient(defaultSource)
+    return Etcd.layer(defaultSource)
   }
   const env = fromEnvironment(environment)
   if (env !== undefined) return env

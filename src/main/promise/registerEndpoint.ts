@@ -28,7 +28,6 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Stream from "effect/Stream"
-import type { Etcd3 } from "etcd3"
 import * as Etcd from "../../adapters/etcd/Etcd.js"
 import * as Registrar from "../../adapters/etcd/Registrar.js"
 import { stderrLogger } from "../../adapters/internal/stderrLogger.js"
@@ -61,8 +60,8 @@ export type EtcdConnectionOptions = Etcd.EtcdOptions
  * @since 0.1.0
  */
 export interface RegisterEndpointOptions {
-  /** An etcd3 client you own (it is not closed), or how to connect (the client is closed by `close()`). */
-  readonly etcd: Etcd3 | Etcd.EtcdOptions
+  /** How to reach etcd: one member, or the members of a cluster (the client is closed by `close()`). */
+  readonly etcd: Etcd.EtcdOptions
   readonly service: string
   /** `host:port`. */
   readonly address: string
@@ -123,9 +122,6 @@ export interface EndpointRegistration {
   close(): Promise<void>
 }
 
-const isClient = (etcd: RegisterEndpointOptions["etcd"]): etcd is Etcd3 =>
-  typeof (etcd as Partial<Etcd3>).lease === "function" && typeof (etcd as Partial<Etcd3>).watch === "function"
-
 const levels: Record<NonNullable<RegisterEndpointOptions["logLevel"]>, LogLevel.LogLevel> = {
   None: "None",
   Error: "Error",
@@ -157,7 +153,7 @@ const failureOf = (cause: Cause.Cause<unknown>): unknown => Option.getOrElse(Cau
 export const registerEndpoint = async (options: RegisterEndpointOptions): Promise<EndpointRegistration> => {
   const etcdOptions = options.etcd
   const revokeTimeout = options.revokeTimeout ?? options.revokeTimeoutMs
-  const EtcdLive = isClient(etcdOptions) ? Etcd.layerFromClient(etcdOptions) : Etcd.layer(etcdOptions)
+  const EtcdLive = Etcd.layer(etcdOptions)
   const LogLive = Layer.merge(stderrLogger, Layer.succeed(References.MinimumLogLevel, levels[options.logLevel ?? "Warning"]))
   const runtime = ManagedRuntime.make(
     Registrar.layer({

@@ -22,7 +22,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { AnchoredChannel, type Stats } from "grpc-anchor"
+import { AnchoredChannel, Etcd, type Stats } from "grpc-anchor"
 import { Address, EtcdRecord, Target } from "grpc-anchor/core"
 import { EchoClient, type Echo } from "../echo/echo.js"
 import { colors, type CommandError, etcdLayer, failure, line, oneLine, readEtcd, write } from "../internal/common.js"
@@ -136,7 +136,11 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
     if (Option.isSome(options.etcd)) {
       const { service } = options.etcd.value
       const prefix = EtcdRecord.prefix(service)
-      const keys = yield* readEtcd(`read ${prefix}`, (client) => client.getAll().prefix(prefix).keys()).pipe(
+      const keys = yield* readEtcd((etcd) =>
+        etcd.range(`read ${prefix}`, { ...Etcd.prefixRange(prefix), keys_only: true }).pipe(
+          Effect.map((response) => response.kvs.map((kv) => kv.key.toString("utf8")))
+        )
+      ).pipe(
         Effect.provide(etcdLayer(options.etcd.value.etcd.map(Address.format)))
       )
       if (keys.length > 0) {

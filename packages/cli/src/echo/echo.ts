@@ -75,12 +75,15 @@ export interface EchoServerOptions {
   /** HTTP/2 streams a client may have open per connection (grpc.max_concurrent_streams). */
   readonly maxConcurrentStreams?: number
   readonly credentials?: grpc.ServerCredentials
+  /** Other grpc-js server options, e.g. `grpc.max_connection_age_ms` (the ones above win). */
+  readonly serverOptions?: grpc.ServerOptions
 }
 
 /** Starts an echo server on loopback with a {@link ConnectionObserver}. */
 export const startEchoServer = async (options: EchoServerOptions): Promise<EchoServer> => {
   const observer = new ConnectionObserver()
   const server = new grpc.Server({
+    ...options.serverOptions,
     interceptors: [observer.interceptor],
     ...(options.maxConcurrentStreams !== undefined ? { "grpc.max_concurrent_streams": options.maxConcurrentStreams } : {})
   })

@@ -265,12 +265,14 @@ export const etcdLayer = (hosts: ReadonlyArray<string>): Layer.Layer<Etcd.Etcd, 
   )
 
 /**
- * One etcd read, `operation` naming it, with its error as one clear line:
+ * One etcd read (its request names it), with its error as one clear line:
  * `cannot reach etcd at HOSTS: ...` or `etcd at HOSTS refused: ...`.
  */
-export const readEtcd = <A>(operation: string, read: (client: Etcd.Etcd.Shape["client"]) => Promise<A>): Effect.Effect<A, CommandError, Etcd.Etcd> =>
+export const readEtcd = <A>(
+  read: (etcd: Etcd.Etcd.Shape) => Effect.Effect<A, Etcd.EtcdError>
+): Effect.Effect<A, CommandError, Etcd.Etcd> =>
   Effect.flatMap(Etcd.Etcd, (etcd) =>
-    etcd.use(operation, read).pipe(
+    read(etcd).pipe(
       Effect.mapError((error) =>
         failure(
           error.reason === "Unavailable"
@@ -288,4 +290,4 @@ export const readEtcd = <A>(operation: string, read: (client: Etcd.Etcd.Shape["c
  * silent retry loop.
  */
 export const probeEtcd = (prefix: string): Effect.Effect<void, CommandError, Etcd.Etcd> =>
-  Effect.asVoid(readEtcd(`read ${prefix}`, (client) => client.getAll().prefix(prefix).count()))
+  Effect.asVoid(readEtcd((etcd) => etcd.range(`read ${prefix}`, { ...Etcd.prefixRange(prefix), count_only: true })))

@@ -1,25 +1,9 @@
 /**
- * The etcd adapters' error type and the one mapping from whatever etcd3 (or
- * a timeout) throws to it. Re-exported by the public `Etcd` module.
+ * The etcd adapters' error type and the one mapping from what a call to etcd
+ * failed with (a gRPC status with etcd's message, a timeout) to it. Re-exported by the public `Etcd` module.
  */
+import { status as Status } from "@grpc/grpc-js"
 import * as Data from "effect/Data"
-import {
-  ClientClosedError,
-  EtcdAuthenticationFailedError,
-  EtcdInvalidAuthTokenError,
-  EtcdLeaseInvalidError,
-  EtcdPermissionDeniedError,
-  EtcdRoleNotFoundError,
-  EtcdUserNotFoundError,
-  EtcdWatchStreamEnded,
-  GRPCFailedPreconditionError,
-  GRPCGenericError,
-  GRPCInvalidArgumentError,
-  GRPCNotFoundError,
-  GRPCOutOfRangeError,
-  GRPCUnauthenticatedError,
-  isRecoverableError
-} from "etcd3"
 
 /**
  * What kind of failure an etcd call had:
@@ -58,7 +42,7 @@ export type EtcdErrorReason =
 
 /**
  * A failed etcd operation. `operation` names what was attempted (e.g.
- * `"list svc/"`), `cause` is etcd3's original error. The message never
+ * `"list svc/"`), `cause` is the original error (a gRPC `ServiceError`). The message never
  * contains the configured password.
  *
  * @example
@@ -130,49 +114,58 @@ export const tlsRefusal = (message: string): string | undefined => {
   return undefined
 }
 
-/** etcd3's per-host circuit breaker (cockatiel) refusing calls for a while after failures. */
-export const isBrokenCircuit = (cause: unknown): boolean =>
-  cause instanceof Error && (cause as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true
+/** A gRPC status code, when `cause` carries one. */
+export const grpcCode = (cause: unknown): number | undefined => {
+  const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined
+  return typeof code === "number" ? code : undefined
+}
+
+/**
+ * etcd's messages for a member that cannot serve right now while another
+ * may (no leader, an election, a timed-out proposal, a stopping server).
+ */
+const MEMBER_TROUBLE = /etcdserver: (request timed out|leader changed|no leader|not capable|server stopped|too many requests|unhealthy cluster)|no answer within/
+
+/**
+ * Whether another member may answer where this one failed: the member is
+ * unreachable, stopped answering, has no leader, or is busy. The client then
+ * marks it suspect and tries the next member.
+ */
+export const isMemberFault = (cause: unknown): boolean => {
+  const code = grpcCode(cause)
+  const message = messageOf(cause)
+  if (tlsRefusal(message) !== undefined) return false
+  return (
+    code === Status.UNAVAILABLE ||
+    code === Status.DEADLINE_EXCEEDED ||
+    code === Status.RESOURCE_EXHAUSTED ||
+    code === Status.INTERNAL ||
+    code === Status.CANCELLED ||
+    MEMBER_TROUBLE.test(message)
+  )
+}
 
 /** The reason of an error that is not a TLS refusal; `message` is its text. */
 const reasonOf = (cause: unknown, message: string): EtcdErrorReason => {
   // OpenSSL refusing a TLS key or certificate while the client is built
   // (e.g. a certificate given as the key): the options are wrong.
   if (cause instanceof Error && String((cause as { code?: unknown }).code).startsWith("ERR_OSSL")) return "InvalidArgument"
-  if (cause instanceof EtcdLeaseInvalidError) return "NotFound"
-  if (
-    cause instanceof EtcdAuthenticationFailedError ||
-    cause instanceof EtcdInvalidAuthTokenError ||
-    cause instanceof GRPCUnauthenticatedError
-  ) {
-    return "Unauthenticated"
-  }
-  if (cause instanceof EtcdPermissionDeniedError) return "PermissionDenied"
-  if (cause instanceof ClientClosedError) return "Closed"
-  // etcd 3.4 cancels a watch whose start revision was compacted with an empty
-  // cancel_reason; etcd3 turns that into "Watcher canceled: ". A range at a
-  // compacted revision says so in the message.
-  if (message.includes("has been compacted") || message.trim() === "Watcher canceled:") return "Compacted"
-  if (cause instanceof GRPCNotFoundError || cause instanceof EtcdUserNotFoundError || cause instanceof EtcdRoleNotFoundError) {
-    return "NotFound"
-  }
-  if (
-    cause instanceof GRPCInvalidArgumentError ||
-    cause instanceof GRPCOutOfRangeError ||
-    cause instanceof GRPCFailedPreconditionError
-  ) {
-    return "InvalidArgument"
-  }
-  if (
-    (cause instanceof Error && isRecoverableError(cause)) ||
-    cause instanceof EtcdWatchStreamEnded ||
-    cause instanceof GRPCGenericError ||
-    // The member is down: the breaker refuses calls for a while after failures.
-    isBrokenCircuit(cause) ||
-    (cause instanceof Error && cause.name === "TimeoutException") ||
-    /etcdserver: (request timed out|leader changed|no leader|too many requests|server stopped)/.test(message)
-  ) {
-    return "Unavailable"
+  if (/client (is )?closed/i.test(message) && grpcCode(cause) === undefined) return "Closed"
+  if (message.includes("has been compacted")) return "Compacted"
+  if (/etcdserver: (authentication failed|invalid auth token|user name is empty)/.test(message)) return "Unauthenticated"
+  if (/etcdserver: (requested lease not found|user name not found|role name not found)/.test(message)) return "NotFound"
+  if (isMemberFault(cause)) return "Unavailable"
+  switch (grpcCode(cause)) {
+    case Status.UNAUTHENTICATED:
+      return "Unauthenticated"
+    case Status.PERMISSION_DENIED:
+      return "PermissionDenied"
+    case Status.NOT_FOUND:
+      return "NotFound"
+    case Status.INVALID_ARGUMENT:
+    case Status.OUT_OF_RANGE:
+    case Status.FAILED_PRECONDITION:
+      return "InvalidArgument"
   }
   return "Unknown"
 }
@@ -181,7 +174,7 @@ const scrub = (text: string, secrets: ReadonlyArray<string>): string =>
   secrets.reduce((acc, secret) => (secret.length > 0 ? acc.split(secret).join("<redacted>") : acc), text)
 
 /**
- * The one mapping from whatever etcd3 (or a timeout) threw to an
+ * The one mapping from what an etcd call failed with (or a timeout) to an
  * {@link EtcdError}. `secrets` (the password) are cut out of the message.
  *
  * @example
@@ -197,12 +190,11 @@ export const toEtcdError = (cause: unknown, operation: string, secrets: Readonly
   if (cause instanceof EtcdError) return cause
   const message = messageOf(cause)
   const refusal = tlsRefusal(message)
-  const className = cause instanceof Error && cause.constructor.name !== "Error" ? `${cause.constructor.name}: ` : ""
   return new EtcdError({
     reason: refusal === undefined ? reasonOf(cause, message) : "Unauthenticated",
     operation,
     cause,
     // Scrubbed before it is cut, so that no part of a secret crossing the cut survives.
-    detail: scrub(`${refusal === undefined ? "" : `${refusal}; `}${className}${message}`, secrets).slice(0, 500)
+    detail: scrub(`${refusal === undefined ? "" : `${refusal}; `}${message}`, secrets).slice(0, 500)
   })
 }

@@ -1,10 +1,9 @@
 /**
- * Reading the PEM files of an etcd TLS configuration into etcd3's
- * `credentials` option. Internal to the etcd adapters.
+ * Reading the PEM files of an etcd TLS configuration. Internal to the etcd
+ * adapters.
  */
 import { readFile } from "node:fs/promises"
 import * as Effect from "effect/Effect"
-import type { IOptions } from "etcd3"
 import { EtcdError, messageOf } from "./error.js"
 
 /** PEM files: CA bundle, and for mutual TLS a client certificate and key. */
@@ -34,15 +33,17 @@ const readTlsFile = (option: keyof TlsFiles, path: string): Effect.Effect<Buffer
     }
   })
 
-/** etcd3's `credentials` option from the TLS files (read in this order: CA, key, certificate). */
-export const readTls = (tls: TlsFiles): Effect.Effect<NonNullable<IOptions["credentials"]>, EtcdError> =>
+/** The PEM contents of the TLS files (read in this order: CA, key, certificate). */
+export const readTls = (
+  tls: TlsFiles
+): Effect.Effect<{ readonly rootCertificate?: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer }, EtcdError> =>
   Effect.gen(function* () {
-    // null: the system's root certificates (grpc-js createSsl).
-    const rootCertificate = tls.caFile === undefined ? (null as unknown as Buffer) : yield* readTlsFile("caFile", tls.caFile)
+    // Absent: the system's root certificates (grpc-js createSsl).
+    const rootCertificate = tls.caFile === undefined ? undefined : yield* readTlsFile("caFile", tls.caFile)
     const privateKey = tls.keyFile === undefined ? undefined : yield* readTlsFile("keyFile", tls.keyFile)
     const certChain = tls.certFile === undefined ? undefined : yield* readTlsFile("certFile", tls.certFile)
     return {
-      rootCertificate,
+      ...(rootCertificate === undefined ? {} : { rootCertificate }),
       ...(privateKey === undefined ? {} : { privateKey }),
       ...(certChain === undefined ? {} : { certChain })
     }

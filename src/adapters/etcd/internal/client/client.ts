@@ -1,0 +1,251 @@
+/**
+ * The etcd v3 client: one gRPC channel per member, unary requests with a
+ * deadline per member and failover to the next, streams opened on the best
+ * member, a prober that re-admits suspect members, authentication, and
+ * (optionally) the member list learned from etcd. Which member to ask is
+ * decided by the pure `EtcdMembers` core. Internal; `Etcd` wraps it.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Latch from "effect/Latch"
+import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as EtcdMembers from "../../../../core/EtcdMembers.js"
+import { EtcdError, isMemberFault, toEtcdError } from "../error.js"
+import { channelOptions, dialAddress, type Duplex, duplex, unary } from "./connection.js"
+import { type Method, methods } from "./proto.js"
+
+/** What the client is built from (checked and defaulted by `Etcd.make`). */
+export interface ClientConfig {
+  /** `host:port`, optionally with `http://`/`https://`. */
+  readonly hosts: ReadonlyArray<string>
+  readonly credentials: grpc.ChannelCredentials
+  readonly auth: { readonly username: string; readonly password: string } | undefined
+  /** Deadline of one unary request, failover included (ms). */
+  readonly callTimeout: number
+  /** How long a member may stay silent before the client moves to another (ms). */
+  readonly memberTimeout: number
+  readonly keepaliveTime: number
+  readonly keepaliveTimeout: number
+  /** Interval of member list syncs (ms); undefined: never. */
+  readonly autoSync: number | undefined
+  /** Cut out of every error message (the password). */
+  readonly secrets: ReadonlyArray<string>
+}
+
+/** The client. */
+export interface Client {
+  readonly config: ClientConfig
+  /** The members known now (configured ones, and learned ones with autoSync), with their health. */
+  readonly members: Effect.Effect<ReadonlyArray<EtcdMembers.Member>>
+  /** A unary request with failover; `operation` names it in errors. */
+  readonly request: <Req, Res>(operation: string, method: Method<Req, Res>, request: Req) => Effect.Effect<Res, EtcdError>
+  /**
+   * Opens a bidirectional stream on the best member (healthy first), with
+   * `hasleader` (a member that loses its leader ends the stream) and the
+   * auth token; closed with the scope.
+   */
+  readonly open: <Req, Res>(
+    operation: string,
+    method: Method<Req, Res>
+  ) => Effect.Effect<{ readonly host: string; readonly stream: Duplex<Req, Res> }, EtcdError, Scope.Scope>
+  /** Reports that `host` answered / failed or stayed silent. */
+  readonly succeeded: (host: string) => Effect.Effect<void>
+  readonly failed: (host: string) => Effect.Effect<void>
+  /** Whether `host` is healthy now. */
+  readonly isHealthy: (host: string) => Effect.Effect<boolean>
+  /** Forgets the auth token (etcd said it is invalid): the next call authenticates again. */
+  readonly resetToken: Effect.Effect<void>
+  readonly toError: (cause: unknown, operation: string) => EtcdError
+}
+
+const isInvalidToken = (cause: unknown): boolean => /etcdserver: invalid auth token/.test(String((cause as Error)?.message))
+
+const noAnswer = (operation: string, millis: number, last: unknown, toError: Client["toError"]): EtcdError =>
+  new EtcdError({
+    reason: "Unavailable",
+    operation,
+    cause: last,
+    detail: `no answer within ${Duration.format(Duration.millis(millis))}${
+      last === undefined ? "" : ` (last error: ${toError(last, operation).detail})`
+    }`
+  })
+
+/**
+ * Builds a client; every channel is closed when the scope closes. Nothing
+ * is dialled until the first request.
+ */
+export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const toError = (cause: unknown, operation: string) => toEtcdError(cause, operation, config.secrets)
+    const members = yield* Ref.make(EtcdMembers.make(config.hosts.map(dialAddress)))
+    const channels = new Map<string, grpc.Client>()
+    const options = channelOptions(config.keepaliveTime, config.keepaliveTimeout)
+    const closed = { value: false }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed.value = true
+        for (const channel of channels.values()) channel.close()
+        channels.clear()
+      })
+    )
+    const channel = (host: string): grpc.Client => {
+      let client = channels.get(host)
+      if (client === undefined) {
+        client = new grpc.Client(host, config.credentials, options)
+        channels.set(host, client)
+      }
+      return client
+    }
+    const closedError = (operation: string) =>
+      new EtcdError({ reason: "Closed", operation, cause: undefined, detail: "the etcd client is closed" })
+
+    // -- member health --------------------------------------------------------
+    const wake = yield* Latch.make(false)
+    const succeeded = (host: string) => Ref.update(members, (state) => EtcdMembers.onSuccess(state, host))
+    const failed = (host: string) =>
+      Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => Ref.update(members, (state) => EtcdMembers.onFailure(state, host, now))),
+        Effect.andThen(wake.open)
+      )
+    const ordered = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.modify(members, (state) => {
+        const { hosts, state: next } = EtcdMembers.order(state, now)
+        return [hosts, next] as const
+      })
+    )
+    const isHealthy = (host: string) =>
+      Effect.map(Ref.get(members), (state) => state.members.find((member) => member.host === host)?.healthy ?? false)
+
+    // -- authentication --------------------------------------------------------
+    const token = yield* Ref.make<string | undefined>(undefined)
+    const authLock = yield* Semaphore.make(1)
+    /** Sends one request to the members in order, each within its share of the deadline. */
+    const failover = <Req, Res>(operation: string, method: Method<Req, Res>, request: Req, metadata: Effect.Effect<grpc.Metadata, EtcdError>) =>
+      Effect.gen(function* () {
+        const start = yield* Clock.currentTimeMillis
+        const deadline = start + config.callTimeout
+        let last: unknown = undefined
+        let reauthenticated = false
+        for (let round = 0; ; round++) {
+          const hosts = yield* ordered
+          for (const host of hosts) {
+            if (closed.value) return yield* closedError(operation)
+            const remaining = deadline - (yield* Clock.currentTimeMillis)
+            if (remaining <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
+            // The last member standing gets the rest of the deadline; others
+            // the member timeout (doubled each round, for a slow cluster).
+            const attempt = hosts.length === 1 ? remaining : Math.min(remaining, config.memberTimeout * 2 ** Math.min(round, 8))
+            const result = yield* Effect.result(Effect.flatMap(metadata, (meta) => unary(channel(host), method, request, meta, attempt)))
+            if (Result.isSuccess(result)) {
+              yield* succeeded(host)
+              return result.success
+            }
+            const error = result.failure
+            if (error instanceof EtcdError) return yield* error
+            if (isInvalidToken(error) && config.auth !== undefined && !reauthenticated) {
+              reauthenticated = true
+              yield* Ref.set(token, undefined)
+              continue
+            }
+            if (!isMemberFault(error)) return yield* toError(error, operation)
+            last = error
+            yield* failed(host)
+          }
+          // Every member failed this round (an election, a restart): a short pause.
+          const left = deadline - (yield* Clock.currentTimeMillis)
+          if (left <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
+          yield* Effect.sleep(Duration.millis(Math.min(left, 50 * 2 ** Math.min(round, 4))))
+        }
+      })
+
+    const authenticate: Effect.Effect<string, EtcdError> = authLock.withPermits(1)(
+      Effect.gen(function* () {
+        const known = yield* Ref.get(token)
+        if (known !== undefined) return known
+        const auth = config.auth!
+        const response = yield* failover(
+          "authenticate",
+          methods.authenticate,
+          { name: auth.username, password: auth.password },
+          Effect.succeed(new grpc.Metadata())
+        )
+        yield* Ref.set(token, response.token)
+        return response.token
+      })
+    )
+
+    const metadata = (stream: boolean): Effect.Effect<grpc.Metadata, EtcdError> =>
+      Effect.gen(function* () {
+        const meta = new grpc.Metadata()
+        // A member without a leader ends a stream opened with this (clientv3's WithRequireLeader).
+        if (stream) meta.set("hasleader", "true")
+        if (config.auth !== undefined) meta.set("token", yield* authenticate)
+        return meta
+      })
+
+    const request = <Req, Res>(operation: string, method: Method<Req, Res>, body: Req) =>
+      failover(operation, method, body, metadata(false))
+
+    const open = <Req, Res>(operation: string, method: Method<Req, Res>) =>
+      Effect.gen(function* () {
+        if (closed.value) return yield* closedError(operation)
+        const hosts = yield* ordered
+        const host = hosts[0]!
+        const meta = yield* metadata(true)
+        const stream = yield* duplex(channel(host), method, meta)
+        return { host, stream }
+      })
+
+    // -- probes of suspect members --------------------------------------------
+    const probe = (host: string) =>
+      Effect.gen(function* () {
+        const meta = yield* metadata(false)
+        const status = yield* unary(channel(host), methods.status, {}, meta, config.memberTimeout)
+        // Alive but without a leader (cut off from its peers): still suspect.
+        if (status.leader !== 0n) yield* succeeded(host)
+      }).pipe(Effect.ignore)
+    const probeLoop = Effect.gen(function* () {
+      yield* wake.close
+      const next = EtcdMembers.nextProbe(yield* Ref.get(members))
+      if (next === undefined) return yield* wake.await
+      const now = yield* Clock.currentTimeMillis
+      if (next > now) return yield* Effect.sleep(Duration.millis(next - now))
+      const due = yield* Ref.modify(members, (state) => {
+        const { hosts, state: after } = EtcdMembers.dueProbes(state, now)
+        return [hosts, after] as const
+      })
+      yield* Effect.forEach(due, probe, { concurrency: "unbounded", discard: true })
+    }).pipe(Effect.forever)
+    yield* Effect.forkScoped(probeLoop)
+
+    // -- member list sync --------------------------------------------------------
+    if (config.autoSync !== undefined) {
+      const configured = config.hosts.map(dialAddress)
+      const sync = request("member list", methods.memberList, {}).pipe(
+        Effect.flatMap((response) => {
+          const learned = response.members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs.map(dialAddress))
+          return Ref.update(members, (state) => EtcdMembers.setHosts(state, [...configured, ...learned]))
+        }),
+        Effect.catchCause((cause) => Effect.logDebug("etcd member list sync failed", cause))
+      )
+      yield* Effect.forkScoped(Effect.repeat(sync, Schedule.spaced(Duration.millis(config.autoSync))))
+    }
+
+    return {
+      config,
+      members: Effect.map(Ref.get(members), (state) => state.members),
+      request,
+      open,
+      succeeded,
+      failed,
+      isHealthy,
+      resetToken: Ref.set(token, undefined),
+      toError
+    }
+  })

@@ -1,0 +1,115 @@
+/**
+ * Keeping one lease alive through a cluster: keep-alives every TTL/3 on a
+ * stream opened on the best member with `hasleader`; a keep-alive left
+ * unanswered for the member timeout, a broken stream or a member without a
+ * leader moves the stream to another member at once, well within the TTL.
+ * The lease is reported lost only when etcd says so (a TTL of 0: expired or
+ * revoked), never from the client's clock: a lease etcd restored after a
+ * restart is kept. Internal to the etcd adapters.
+ */
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import { backoff } from "../backoff.js"
+import { EtcdError, isMemberFault } from "../error.js"
+import { repeatRounds } from "../rounds.js"
+import type { Client } from "./client.js"
+import { type LeaseKeepAliveResponse, methods } from "./proto.js"
+
+/**
+ * What keeping a lease alive reports:
+ * - `Alive`: etcd renewed the lease (`ttl` seconds left) through `host`;
+ * - `Failing`: a member did not renew it (why in `error`); another is tried;
+ * - `Lost`: etcd says the lease is gone (expired or revoked). The stream
+ *   ends after it.
+ */
+export type KeepAliveSignal =
+  | { readonly _tag: "Alive"; readonly ttl: number; readonly host: string }
+  | { readonly _tag: "Failing"; readonly error: EtcdError }
+  | { readonly _tag: "Lost"; readonly error: EtcdError }
+
+class StreamEnd extends Data.TaggedError("StreamEnd")<{ readonly error: EtcdError; readonly lost: boolean }> {}
+
+const TICK = Duration.millis(100)
+
+/** The keep-alive signals of lease `id` (granted with `ttl` seconds), until it is lost. */
+export const keepAlive = (client: Client, id: bigint, ttl: number): Stream.Stream<KeepAliveSignal> =>
+  Stream.callback<KeepAliveSignal>((queue) =>
+    Effect.gen(function* () {
+      const operation = `keep-alive of lease ${id.toString(16)}`
+      const memberTimeout = client.config.memberTimeout
+      const interval = Math.max(100, Math.floor((ttl * 1_000) / 3))
+
+      const once = Effect.scoped(
+        Effect.gen(function* () {
+          const { host, stream } = yield* client.open(operation, methods.leaseKeepAlive)
+          const fail = (detail: string, cause?: unknown) =>
+            new StreamEnd({ error: new EtcdError({ reason: "Unavailable", operation, cause, detail }), lost: false })
+          const beat = { sentAt: yield* Clock.currentTimeMillis, answered: false }
+          stream.send({ ID: id })
+
+          const onMessage = (response: LeaseKeepAliveResponse) =>
+            Effect.gen(function* () {
+              yield* client.succeeded(host)
+              if (response.TTL <= 0n) {
+                const error = new EtcdError({
+                  reason: "NotFound",
+                  operation,
+                  cause: undefined,
+                  detail: `lease ${id.toString(16)} is expired or revoked`
+                })
+                return yield* new StreamEnd({ error, lost: true })
+              }
+              beat.answered = true
+              yield* Queue.offer(queue, { _tag: "Alive", ttl: Number(response.TTL), host })
+            })
+
+          const onTick = Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            if (!beat.answered && now - beat.sentAt >= memberTimeout) {
+              yield* client.failed(host)
+              return yield* fail(`${host} did not answer a keep-alive within ${memberTimeout} ms`)
+            }
+            if (beat.answered && now - beat.sentAt >= interval) {
+              if (!(yield* client.isHealthy(host))) return yield* fail(`${host} stopped answering`)
+              beat.sentAt = now
+              beat.answered = false
+              stream.send({ ID: id })
+            }
+          })
+
+          return yield* Stream.merge(
+            stream.messages.pipe(
+              Stream.mapEffect(onMessage),
+              Stream.catch((cause) =>
+                Stream.fromEffect(
+                  Effect.gen(function* () {
+                    const error = client.toError(cause, operation)
+                    if (/invalid auth token/.test(error.detail)) yield* client.resetToken
+                    else if (isMemberFault(cause)) yield* client.failed(host)
+                    else return yield* new StreamEnd({ error, lost: error.reason === "NotFound" })
+                    return yield* fail(`the keep-alive stream on ${host} broke (${error.detail})`, cause)
+                  })
+                )
+              )
+            ),
+            Stream.tick(TICK).pipe(Stream.mapEffect(() => onTick)),
+            { haltStrategy: "left" }
+          ).pipe(Stream.runDrain, Effect.andThen(Effect.fail(fail(`${host} ended the keep-alive stream`))))
+        })
+      ).pipe(Effect.catchTag("EtcdError", (error) => Effect.fail(new StreamEnd({ error, lost: false }))))
+
+      return yield* repeatRounds(backoff("50 millis", Duration.millis(memberTimeout)), Duration.millis(interval), () =>
+        once.pipe(
+          Effect.catchTag("StreamEnd", (end) =>
+            end.lost
+              ? Queue.offer(queue, { _tag: "Lost", error: end.error }).pipe(Effect.andThen(Queue.end(queue)), Effect.andThen(Effect.never))
+              : Queue.offer(queue, { _tag: "Failing", error: end.error })
+          )
+        )
+      )
+    })
+  )

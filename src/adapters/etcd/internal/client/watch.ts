@@ -1,0 +1,166 @@
+/**
+ * One etcd watch that survives its member: a stream opened on the best
+ * member with `hasleader`, kept honest by a heartbeat (a progress request
+ * when the stream has been quiet; no answer within the member timeout means
+ * the member is gone), and re-opened on another member from the revision
+ * after the last event it delivered: nothing lost, nothing repeated.
+ * Internal to the etcd adapters.
+ */
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import { backoff } from "../backoff.js"
+import { EtcdError, isMemberFault } from "../error.js"
+import { repeatRounds } from "../rounds.js"
+import type { Client } from "./client.js"
+import { type Bytes, type Event, methods, type WatchResponse } from "./proto.js"
+
+/**
+ * What a watch reports:
+ * - `Data`: the events of one watch response (one etcd transaction, or a
+ *   batch), and the header's revision;
+ * - `Connected`: the watch was (re)created on `host`, whose store is at
+ *   `revision` (lower than what was seen before means etcd was restored or
+ *   wiped: the consumer should list again);
+ * - `Cancelled`: etcd cancelled the watch for a reason no other member can
+ *   fix (its start revision was compacted, permission denied). The stream
+ *   ends after it.
+ */
+export type WatchSignal =
+  | { readonly _tag: "Data"; readonly events: ReadonlyArray<Event>; readonly revision: bigint }
+  | { readonly _tag: "Connected"; readonly revision: bigint; readonly host: string }
+  | { readonly _tag: "Cancelled"; readonly reason: string; readonly error: EtcdError }
+
+/** What to watch: a key, or the range [key, range_end), from `startRevision` on. */
+export interface WatchRequest {
+  readonly key: Bytes
+  readonly range_end?: Bytes
+  readonly startRevision: bigint
+}
+
+/** Why one stream of the watch ended. */
+class StreamEnd extends Data.TaggedError("StreamEnd")<{ readonly reason: string; readonly cancelled?: EtcdError }> {}
+
+/** How often a stream checks its heartbeat. */
+const TICK = Duration.millis(100)
+
+/**
+ * The watch's signals, until it is cancelled (see {@link WatchSignal});
+ * `operation` names it in errors. The stream never fails.
+ */
+export const watch = (client: Client, operation: string, request: WatchRequest): Stream.Stream<WatchSignal> =>
+  Stream.callback<WatchSignal>((queue) =>
+    Effect.gen(function* () {
+      const memberTimeout = client.config.memberTimeout
+      /** Quiet this long, the stream asks for progress. */
+      const quiet = Math.max(50, Math.floor(memberTimeout * 0.4))
+      const next = yield* Ref.make(request.startRevision)
+
+      /** One stream on one member, until it ends (StreamEnd says why). */
+      const once = Effect.scoped(
+        Effect.gen(function* () {
+          const { host, stream } = yield* client.open(operation, methods.watch)
+          const start = yield* Ref.get(next)
+          stream.send({
+            create_request: {
+              key: request.key,
+              ...(request.range_end === undefined ? {} : { range_end: request.range_end }),
+              start_revision: start
+            }
+          })
+          const beat = { heard: yield* Clock.currentTimeMillis, askedAt: undefined as number | undefined }
+
+          const onMessage = (response: WatchResponse) =>
+            Effect.gen(function* () {
+              beat.heard = yield* Clock.currentTimeMillis
+              beat.askedAt = undefined
+              yield* client.succeeded(host)
+              if (response.canceled) {
+                const reason = response.cancel_reason
+                if (response.compact_revision > 0n || reason.includes("compacted")) {
+                  const error = new EtcdError({
+                    reason: "Compacted",
+                    operation,
+                    cause: undefined,
+                    detail: `revision ${start} has been compacted (etcd keeps revisions from ${response.compact_revision})`
+                  })
+                  return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.detail})`, cancelled: error })
+                }
+                const error = client.toError(new Error(reason.length > 0 ? reason : "watch cancelled"), operation)
+                if (reason.length === 0 || isMemberFault(new Error(reason)) || error.reason === "Unavailable") {
+                  yield* client.failed(host)
+                  return yield* new StreamEnd({ reason: `${host} cancelled the watch (${reason || "no reason given"})` })
+                }
+                return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, cancelled: error })
+              }
+              if (response.created) {
+                yield* Queue.offer(queue, { _tag: "Connected", revision: response.header.revision, host })
+              }
+              if (response.events.length > 0) {
+                yield* Ref.set(next, response.events[response.events.length - 1]!.kv.mod_revision + 1n)
+                yield* Queue.offer(queue, { _tag: "Data", events: response.events, revision: response.header.revision })
+              }
+            })
+
+          const onTick = Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            if (beat.askedAt !== undefined && now - beat.askedAt >= memberTimeout) {
+              yield* client.failed(host)
+              return yield* new StreamEnd({ reason: `${host} did not answer within ${memberTimeout} ms` })
+            }
+            // Someone else (a request, a keep-alive) found this member silent.
+            if (!(yield* client.isHealthy(host))) return yield* new StreamEnd({ reason: `${host} stopped answering` })
+            if (beat.askedAt === undefined && now - beat.heard >= quiet) {
+              beat.askedAt = now
+              stream.send({ progress_request: {} })
+            }
+          })
+
+          return yield* Stream.merge(
+            stream.messages.pipe(
+              Stream.mapEffect(onMessage),
+              Stream.catch((cause) =>
+                Stream.fromEffect(
+                  Effect.gen(function* () {
+                    const error = client.toError(cause, operation)
+                    if (/invalid auth token/.test(error.detail)) yield* client.resetToken
+                    else if (isMemberFault(cause)) yield* client.failed(host)
+                    else return yield* new StreamEnd({ reason: `etcd ended the watch (${error.reason}: ${error.detail})`, cancelled: error })
+                    return yield* new StreamEnd({ reason: `the watch stream on ${host} broke (${error.detail})` })
+                  })
+                )
+              )
+            ),
+            Stream.tick(TICK).pipe(Stream.mapEffect(() => onTick)),
+            { haltStrategy: "left" }
+          ).pipe(
+            Stream.runDrain,
+            Effect.andThen(Effect.fail(new StreamEnd({ reason: `${host} ended the watch stream` })))
+          )
+        })
+      ).pipe(
+        Effect.catchTag("EtcdError", (error) =>
+          error.reason === "Unavailable" || error.reason === "Unknown"
+            ? Effect.fail(new StreamEnd({ reason: error.message }))
+            : Effect.fail(new StreamEnd({ reason: error.message, cancelled: error }))
+        )
+      )
+
+      return yield* repeatRounds(backoff("50 millis", Duration.millis(memberTimeout)), "1 second", () =>
+        once.pipe(
+          Effect.catchTag("StreamEnd", (end) =>
+            end.cancelled === undefined
+              ? Effect.logDebug(`watch moves on: ${end.reason}`).pipe(Effect.annotateLogs({ operation }))
+              : Queue.offer(queue, { _tag: "Cancelled", reason: end.reason, error: end.cancelled }).pipe(
+                  Effect.andThen(Queue.end(queue)),
+                  Effect.andThen(Effect.never)
+                )
+          )
+        )
+      )
+    })
+  )
