@@ -134,6 +134,8 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
         let reauthenticated = false
         for (let round = 0; ; round++) {
           const hosts = yield* ordered
+          /** Whether a member answered with etcd's own error (an election, a timed-out proposal). */
+          let electing = false
           for (const host of hosts) {
             if (closed.value) return yield* closedError(operation)
             const remaining = deadline - (yield* Clock.currentTimeMillis)
@@ -155,9 +157,12 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
             }
             if (!isMemberFault(error)) return yield* toError(error, operation)
             last = error
+            electing ||= /etcdserver:/.test(error.message)
             yield* failed(host)
           }
-          // Every member failed this round (an election, a restart): a short pause.
+          // Every member failed. Unreachable ones fail fast (the caller has
+          // its own retry schedule); during an election, wait a little and ask again.
+          if (!electing) return yield* toError(last, operation)
           const left = deadline - (yield* Clock.currentTimeMillis)
           if (left <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
           yield* Effect.sleep(Duration.millis(Math.min(left, 50 * 2 ** Math.min(round, 4))))

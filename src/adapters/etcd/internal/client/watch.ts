@@ -88,7 +88,7 @@ export const watch = (client: Client, operation: string, request: WatchRequest):
                     cause: undefined,
                     detail: `revision ${start} has been compacted (etcd keeps revisions from ${response.compact_revision})`
                   })
-                  return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.detail})`, cancelled: error })
+                  return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, cancelled: error })
                 }
                 const error = client.toError(new Error(reason.length > 0 ? reason : "watch cancelled"), operation)
                 if (reason.length === 0 || isMemberFault(new Error(reason)) || error.reason === "Unavailable") {
