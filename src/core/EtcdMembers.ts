@@ -8,8 +8,8 @@
  * (`probeBase` doubling up to `probeCap`) while it keeps failing.
  *
  * - {@link order}: the members to try, in order: the healthy ones first,
- *   starting at a cursor that moves one step per call (requests and streams
- *   spread over the cluster, as clientv3's round robin does), then the
+ *   rotated one step per call (requests and streams spread over the
+ *   cluster, as clientv3's round robin does), then the
  *   suspect ones, those due for a probe first. Every member is always in the
  *   list, so with one member, or all of them suspect, a request still goes
  *   out.
@@ -100,18 +100,18 @@ export const make = (hosts: ReadonlyArray<string>, backoff: Backoff = DEFAULT_BA
  * @since 0.4.0
  */
 export const order = (state: Members, now: number): { readonly hosts: ReadonlyArray<string>; readonly state: Members } => {
-  const n = state.members.length
-  const healthy: Array<string> = []
-  for (let i = 0; i < n; i++) {
-    const member = state.members[(state.cursor + i) % n]!
-    if (member.healthy) healthy.push(member.host)
-  }
+  const healthy = state.members.filter((member) => member.healthy).map((member) => member.host)
+  const start = healthy.length === 0 ? 0 : state.cursor % healthy.length
   const suspect = state.members
     .filter((member) => !member.healthy)
     // Due (or overdue) probes first, then the ones that failed least.
     .sort((a, b) => Number(b.probeAt <= now) - Number(a.probeAt <= now) || a.failures - b.failures || a.probeAt - b.probeAt)
     .map((member) => member.host)
-  return { hosts: [...healthy, ...suspect], state: { ...state, cursor: n === 0 ? 0 : (state.cursor + 1) % n } }
+  return {
+    hosts: [...healthy.slice(start), ...healthy.slice(0, start), ...suspect],
+    // The cursor only ever needs to be compared modulo a member count.
+    state: { ...state, cursor: (state.cursor + 1) % 720_720 }
+  }
 }
 
 const update = (state: Members, host: string, f: (member: Member) => Member): Members => {
@@ -181,7 +181,7 @@ export const setHosts = (state: Members, hosts: ReadonlyArray<string>): Members 
   if (hosts.length === 0) return state
   const known = new Map(state.members.map((member) => [member.host, member]))
   const members = [...new Set(hosts)].map((host) => known.get(host) ?? healthyMember(host))
-  return { ...state, members, cursor: members.length === 0 ? 0 : state.cursor % members.length }
+  return { ...state, members }
 }
 
 /**

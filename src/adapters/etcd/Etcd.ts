@@ -307,7 +307,8 @@ const service = (client: Client.Client, hosts: ReadonlyArray<string>): Etcd.Shap
 /**
  * Builds an etcd client as a scoped resource: its channels are closed when
  * the scope closes (closing cannot hang: nothing waits on a member). Nothing
- * is dialled until the first request. Fails with `InvalidArgument` for
+ * is dialled until the first request, or the first member list sync a
+ * second after it is built (`autoSync`). Fails with `InvalidArgument` for
  * options that cannot work (no host, an unreadable TLS file, a bad duration).
  *
  * @example

@@ -78,7 +78,8 @@ const noAnswer = (operation: string, millis: number, last: unknown, toError: Cli
 
 /**
  * Builds a client; every channel is closed when the scope closes. Nothing
- * is dialled until the first request.
+ * is dialled until the first request (or the first member list sync, a
+ * second after it is built).
  */
 export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -239,7 +240,11 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
         }),
         Effect.catchCause((cause) => Effect.logDebug("etcd member list sync failed", cause))
       )
-      yield* Effect.forkScoped(Effect.repeat(sync, Schedule.spaced(Duration.millis(config.autoSync))))
+      // The first a second after the client is built, so a config that lists
+      // one member knows the others before that member can fail.
+      yield* Effect.forkScoped(
+        Effect.sleep("1 second").pipe(Effect.andThen(Effect.repeat(sync, Schedule.spaced(Duration.millis(config.autoSync)))))
+      )
     }
 
     return {
