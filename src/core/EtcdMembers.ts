@@ -117,8 +117,11 @@ export const order = (state: Members, now: number): { readonly hosts: ReadonlyAr
 const update = (state: Members, host: string, f: (member: Member) => Member): Members => {
   const i = state.members.findIndex((member) => member.host === host)
   if (i < 0) return state
+  const updated = f(state.members[i]!)
+  // Most answers come from healthy members: nothing to copy then.
+  if (updated === state.members[i]) return state
   const members = [...state.members]
-  members[i] = f(members[i]!)
+  members[i] = updated
   return { ...state, members }
 }
 
