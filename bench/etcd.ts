@@ -141,19 +141,25 @@ const scaleTrial = async (etcd: EtcdServer): Promise<Pick<EtcdBenchResult, "disc
       })
       child.once("exit", () => reject(new Error("many-ports server exited")))
     })
-    const etcdClient = await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
-      const etcdService = yield* Etcd.make({ hosts: etcd.endpoints })
-      // Go-format records, written 100 at a time.
-      for (let i = 0; i < ports.length; i += 100) {
-        yield* etcdService.use("put", (c) =>
-          Promise.all(ports.slice(i, i + 100).map((port) =>
-            c.put(`${service}/127.0.0.1:${port}`).value(JSON.stringify({ Op: 0, Addr: `127.0.0.1:${port}`, Metadata: null }))
-          ))
-        )
-      }
-      return "ok"
-    })))
-    void etcdClient
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const etcdService = yield* Etcd.make({ hosts: etcd.endpoints })
+          // Go-format records, written 100 at a time.
+          for (let i = 0; i < ports.length; i += 100) {
+            yield* Effect.forEach(
+              ports.slice(i, i + 100),
+              (port) =>
+                etcdService.put("put", {
+                  key: `${service}/127.0.0.1:${port}`,
+                  value: JSON.stringify({ Op: 0, Addr: `127.0.0.1:${port}`, Metadata: null })
+                }),
+              { concurrency: "unbounded", discard: true }
+            )
+          }
+        })
+      )
+    )
     const target = `etcd://${etcd.endpoints[0]}/${service}#2`
     const sink = makeSink(target)
     const t0 = performance.now()

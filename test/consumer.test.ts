@@ -102,11 +102,15 @@ afterAll(async () => {
 })
 
 describe("the packed library in a consumer app", () => {
-  it("installs one effect and one @grpc/grpc-js, shared with etcd3 and the command", async () => {
+  it("installs one effect and one @grpc/grpc-js, shared with the library's own etcd client and the command, and no etcd3", async () => {
     for (const name of ["effect", "@grpc/grpc-js"]) {
       const paths = (await ok("npm", ["ls", name, "--all", "--parseable"], { cwd: app })).trim().split("\n").filter(Boolean)
       expect(new Set(paths), name).toEqual(new Set([join(app, "node_modules", name)]))
     }
+    // The etcd client speaks etcd's gRPC API on the app's own @grpc/grpc-js: no etcd3 (nor its grpc-js copy) comes along.
+    const etcd3 = await run("npm", ["ls", "etcd3", "--all", "--parseable"], { cwd: app })
+    expect(etcd3.stdout.trim()).toBe("")
+    expect(existsSync(join(app, "node_modules", "etcd3"))).toBe(false)
   })
 
   it("runs as an ES module app: pass:///...#2 gives the server 2 connections", async () => {

@@ -116,7 +116,7 @@ describe("core purity checker", () => {
     [`import * as fs from "node:fs"`, ["node:fs is not effect or a core file"]],
     [`import { readFile } from "fs"`, ["fs is not effect or a core file"]],
     [`import type { ChannelOptions } from "@grpc/grpc-js"`, ["@grpc/grpc-js is not effect or a core file"]],
-    [`import {\n  Etcd3,\n} from "etcd3"`, ["etcd3 is not effect or a core file"]],
+    [`import {\n  Type,\n} from "protobufjs"`, ["protobufjs is not effect or a core file"]],
     [`export { x } from "../adapters/etcd/Etcd.js"`, ["../adapters/etcd/Etcd.js leaves src/core"]],
     [`export * from "../main/core.js"`, ["../main/core.js leaves src/core"]],
     [`import "node:net"`, ["node:net is not effect or a core file"]],

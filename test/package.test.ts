@@ -2,7 +2,7 @@
  * The published entry points, as a user imports them by package name from
  * the build (`npm test` builds before running the tests): `grpc-anchor` has
  * the whole public API, `grpc-anchor/core` the pure core without pulling in
- * grpc-js or etcd3, and `require()` of either gives the same module instance
+ * grpc-js or protobufjs (the etcd client's codec), and `require()` of either gives the same module instance
  * as `import`.
  */
 import { spawnSync } from "node:child_process"

@@ -75,8 +75,8 @@ describe("etcd with authentication (real etcd)", () => {
     Effect.gen(function* () {
       const etcd = yield* Etcd.Etcd
       expect(etcd.hosts).toEqual(server.endpoints)
-      const value = yield* etcd.use("get", (client) => client.get("authsvc/a").string())
-      expect(value).toContain("10.7.0.1:80")
+      const response = yield* etcd.range("get authsvc/a", { key: "authsvc/a" })
+      expect(response.kvs.map((kv) => kv.value.toString("utf8")).join("")).toContain("10.7.0.1:80")
     }).pipe(
       Effect.provide(Etcd.layerConfig(Etcd.config)),
       Effect.provideService(

@@ -64,17 +64,16 @@ describe("Discovery (real etcd)", () => {
         yield* Effect.promise(() => server.ctlOk(["put", "txn/base", record("10.1.0.1:80")]))
         const f = yield* follow("txn")
         yield* f.waitFor("initial", ["10.1.0.1:80"])
-        const client = etcd.client
-        yield* Effect.promise(() =>
-          client
-            .if("txn/base", "Version", ">", 0)
-            .then(
-              client.put("txn/a").value(record("10.1.0.2:80")),
-              client.put("txn/b").value(record("10.1.0.3:80")),
-              client.delete().key("txn/base")
-            )
-            .commit()
-        )
+        const txn = yield* etcd.txn("txn", {
+          compare: [{ key: "txn/base", target: "VERSION", result: "GREATER", version: 0n }],
+          success: [
+            { request_put: { key: "txn/a", value: record("10.1.0.2:80") } },
+            { request_put: { key: "txn/b", value: record("10.1.0.3:80") } },
+            { request_delete_range: { key: "txn/base" } }
+          ],
+          failure: []
+        })
+        expect(txn.succeeded).toBe(true)
         yield* f.waitFor("after txn", ["10.1.0.2:80", "10.1.0.3:80"])
         const all = yield* f.all
         expect(all.map((s) => s.addresses)).toEqual([["10.1.0.1:80"], ["10.1.0.2:80", "10.1.0.3:80"]])
@@ -134,7 +133,7 @@ describe("Discovery (real etcd)", () => {
           ["junk/huge", `{"Op":0,"Addr":"${"x".repeat(1_000_000)}"}`, "InvalidAddr"]
         ]
         yield* Effect.promise(() => server.ctlOk(["put", "junk/good1", record("10.3.0.1:80")]))
-        for (const [key, value] of garbage) yield* Effect.promise(() => etcd.client.put(key).value(value).exec())
+        for (const [key, value] of garbage) yield* etcd.put(`put ${key}`, { key, value })
         const f = yield* follow("junk")
         yield* f.waitFor("good record listed", ["10.3.0.1:80"])
         const warningsFor = (key: string) =>

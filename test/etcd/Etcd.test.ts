@@ -1,42 +1,50 @@
 /**
- * The one error mapping of the Etcd adapter, on errors etcd3 really throws
- * (a closed or unreachable client) and on its error classes.
+ * The one error mapping of the Etcd adapter, on what a call to etcd really
+ * fails with (a grpc-js ServiceError carrying etcd's status code and message,
+ * a closed or unreachable client), and the client's option checks.
  */
+import * as grpc from "@grpc/grpc-js"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import {
-  ClientClosedError,
-  EtcdAuthenticationFailedError,
-  EtcdLeaseInvalidError,
-  EtcdPermissionDeniedError,
-  GRPCDeadlineExceededError,
-  GRPCUnavailableError
-} from "etcd3"
+import * as Stream from "effect/Stream"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { freePort } from "../support/etcd.js"
 
+/** What grpc-js fails a call with: `code`, etcd's message as `details`, and grpc-js's own message text. */
+const serviceError = (code: grpc.status, details: string): grpc.ServiceError =>
+  Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata: new grpc.Metadata() })
+
 describe("Etcd.toEtcdError", () => {
+  // etcd's status codes and messages (etcd api/v3rpc/rpctypes).
   it.each([
-    ["unavailable", new GRPCUnavailableError("14 UNAVAILABLE: No connection established"), "Unavailable"],
-    ["deadline", new GRPCDeadlineExceededError("4 DEADLINE_EXCEEDED"), "Unavailable"],
-    ["auth failed", new EtcdAuthenticationFailedError("etcdserver: authentication failed"), "Unauthenticated"],
-    ["permission", new EtcdPermissionDeniedError("etcdserver: permission denied"), "PermissionDenied"],
-    ["lease", new EtcdLeaseInvalidError("1234"), "NotFound"],
-    ["closed", new ClientClosedError("KV"), "Closed"],
-    ["compacted range", new Error("etcdserver: mvcc: required revision has been compacted"), "Compacted"],
-    ["compacted watch", new Error("Watcher canceled: "), "Compacted"],
-    ["no leader", new Error("etcdserver: no leader"), "Unavailable"],
-    ["circuit open", Object.assign(new Error("Execution prevented because the circuit breaker is open"), { isBrokenCircuitError: true }), "Unavailable"],
+    ["unavailable", serviceError(grpc.status.UNAVAILABLE, "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:2379"), "Unavailable"],
+    ["deadline", serviceError(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded after 1.001s"), "Unavailable"],
+    ["auth failed", serviceError(grpc.status.INVALID_ARGUMENT, "etcdserver: authentication failed, invalid user ID or password"), "Unauthenticated"],
+    ["invalid token", serviceError(grpc.status.UNAUTHENTICATED, "etcdserver: invalid auth token"), "Unauthenticated"],
+    ["permission", serviceError(grpc.status.PERMISSION_DENIED, "etcdserver: permission denied"), "PermissionDenied"],
+    ["lease", serviceError(grpc.status.NOT_FOUND, "etcdserver: requested lease not found"), "NotFound"],
+    ["closed", new Error("the etcd client is closed"), "Closed"],
+    ["compacted range", serviceError(grpc.status.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted"), "Compacted"],
+    ["compacted watch", new Error("mvcc: required revision has been compacted"), "Compacted"],
+    ["no leader", serviceError(grpc.status.UNAVAILABLE, "etcdserver: no leader"), "Unavailable"],
+    ["request timed out", serviceError(grpc.status.UNAVAILABLE, "etcdserver: request timed out"), "Unavailable"],
+    ["too many requests", serviceError(grpc.status.RESOURCE_EXHAUSTED, "etcdserver: too many requests"), "Unavailable"],
+    ["request too large", serviceError(grpc.status.INVALID_ARGUMENT, "etcdserver: request is too large"), "InvalidArgument"],
     ["other", new Error("boom"), "Unknown"]
   ] as const)("%s -> %s", (_name, cause, reason) => {
     const error = Etcd.toEtcdError(cause, "op")
     expect(error.reason).toBe(reason)
     expect(error.cause).toBe(cause)
     expect(error.message).toContain("etcd op")
+  })
+
+  it("an EtcdError passes through unchanged", () => {
+    const error = Etcd.toEtcdError(serviceError(grpc.status.PERMISSION_DENIED, "etcdserver: permission denied"), "put x")
+    expect(Etcd.toEtcdError(error, "other")).toBe(error)
   })
 
   it("cuts secrets out of the message", () => {
@@ -52,7 +60,7 @@ describe("Etcd client", () => {
       const port = yield* Effect.promise(() => freePort())
       const error = yield* Effect.gen(function* () {
         const etcd = yield* Etcd.Etcd
-        return yield* etcd.use("get x", (client) => client.get("x").string())
+        return yield* etcd.range("get x", { key: "x" })
       }).pipe(
         Effect.provide(Etcd.layer({ hosts: [`127.0.0.1:${port}`], callTimeout: "1 second" })),
         Effect.flip,
@@ -60,6 +68,8 @@ describe("Etcd client", () => {
         Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail(new Error("no error within 5 s")) })
       )
       expect(error.reason).toBe("Unavailable")
+      expect(error.operation).toBe("get x")
+      expect(Etcd.isTransient(error)).toBe(true)
     })
   )
 
@@ -68,8 +78,13 @@ describe("Etcd client", () => {
       const scope = yield* Scope.make()
       const etcd = yield* Etcd.make({ hosts: "127.0.0.1:1" }).pipe(Scope.provide(scope))
       yield* Scope.close(scope, Exit.void)
-      const error = yield* Effect.flip(etcd.use("get x", (client) => client.get("x").string()))
+      const error = yield* Effect.flip(etcd.range("get x", { key: "x" }))
       expect(error.reason).toBe("Closed")
+      expect(error.operation).toBe("get x")
+      expect(Etcd.isTransient(error)).toBe(false)
+      // Streams too: a watch on a closed client ends with a Cancelled signal saying Closed.
+      const signal = yield* etcd.watch("watch x", { key: "x", startRevision: 0n }).pipe(Stream.runHead, Effect.timeout("5 seconds"))
+      expect(signal._tag === "Some" && signal.value._tag === "Cancelled" && signal.value.error.reason).toBe("Closed")
     })
   )
 
@@ -87,7 +102,10 @@ describe("Etcd client", () => {
     ["a TLS path not text", { hosts: "a:1", tls: { caFile: 7 } }, "at [\"tls\"][\"caFile\"]"],
     ["a password neither text nor Redacted", { hosts: "a:1", auth: { username: "u", password: 424242 } }, "auth.password must be a string or a Redacted string"],
     ["a call timeout that is no duration", { hosts: "a:1", callTimeout: "soon" }, 'callTimeout must be a positive duration ("5 seconds", or a number of milliseconds), got "soon"'],
-    ["a negative dial timeout", { hosts: "a:1", dialTimeout: -5 }, "dialTimeout must be a positive duration"]
+    // dialTimeout is deprecated and unused (a member that does not answer is left after memberTimeout): its successors are checked.
+    ["a negative member timeout", { hosts: "a:1", memberTimeout: -5 }, "memberTimeout must be a positive duration"],
+    ["a keepalive time that is no duration", { hosts: "a:1", keepalive: { time: "often" } }, 'keepalive.time must be a positive duration ("5 seconds", or a number of milliseconds), got "often"'],
+    ["a zero auto-sync interval", { hosts: "a:1", autoSync: 0 }, "autoSync must be a positive duration"]
   ] as const)("rejects %s with InvalidArgument saying what is expected", ([, options, text]) =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(Effect.scoped(Etcd.make(options as unknown as Etcd.EtcdOptions)))

@@ -4,6 +4,8 @@
  * etcd unreachable at start and at close. Every test starts its own etcd.
  */
 import { execFileSync } from "node:child_process"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -106,23 +108,36 @@ describe("Registrar and Discovery when etcd fails (real etcd)", () => {
           // Block this process's event loop (so the watch stream is not read,
           // etcd's send buffer for it fills and etcd takes the watcher off its
           // synced list) while a child process writes a thousand large
-          // revisions, deletes a key and compacts everything.
+          // revisions with the library's own client and deletes a key, and
+          // etcdctl compacts everything (the client has no Compact RPC).
           const script = `
-            const { Etcd3 } = require("etcd3")
-            const client = new Etcd3({ hosts: ${JSON.stringify(server.endpoints)} })
+            import * as Effect from "effect/Effect"
+            import * as Etcd from ${JSON.stringify(pathToFileURL(path.resolve("src/adapters/etcd/Etcd.ts")).href)}
             const pad = "x".repeat(2000)
-            ;(async () => {
+            const program = Effect.scoped(Effect.gen(function* () {
+              const etcd = yield* Etcd.make({ hosts: ${JSON.stringify(server.endpoints)}, autoSync: false })
               for (let round = 1; round <= 200; round++)
                 for (let k = 0; k < 5; k++)
-                  await client.put("comp/k" + k).value(JSON.stringify({ Op: 0, Addr: "10.9." + round + "." + k + ":80", Metadata: pad })).exec()
-              await client.delete().key("comp/k4").exec()
-              const { header } = await client.get("comp/k0").exec()
-              await client.kv.compact({ revision: header.revision, physical: true })
-              client.close()
-            })().catch((error) => { console.error(error); process.exit(1) })`
-          execFileSync(process.execPath, ["-e", script], {
+                  yield* etcd.put("put comp/k" + k, { key: "comp/k" + k, value: JSON.stringify({ Op: 0, Addr: "10.9." + round + "." + k + ":80", Metadata: pad }) })
+              yield* etcd.deleteRange("delete comp/k4", { key: "comp/k4" })
+              const { header } = yield* etcd.range("get comp/k0", { key: "comp/k0" })
+              return header.revision
+            }))
+            Effect.runPromise(program).then(
+              (revision) => process.stdout.write(String(revision)),
+              (error) => { console.error(error); process.exit(1) }
+            )`
+          const revision = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
             cwd: process.cwd(),
             timeout: 60_000,
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "inherit"]
+          }).trim()
+          expect(revision).toMatch(/^\d+$/)
+          expect(BigInt(revision)).toBeGreaterThan(1000n)
+          execFileSync("etcdctl", [`--endpoints=${server.endpoints.join(",")}`, "compact", revision, "--physical"], {
+            env: { ...process.env, ETCDCTL_API: "3" },
+            timeout: 30_000,
             stdio: ["ignore", "ignore", "inherit"]
           })
           yield* f.waitFor("final state", ["10.9.200.0:80", "10.9.200.1:80", "10.9.200.2:80", "10.9.200.3:80"], {

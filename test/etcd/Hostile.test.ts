@@ -10,9 +10,12 @@
  */
 import { randomBytes } from "node:crypto"
 import * as grpc from "@grpc/grpc-js"
-import { Etcd3 } from "etcd3"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { call, startEchoServer, type EchoServer } from "../../packages/cli/src/echo/echo.js"
+import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { register } from "../../src/main/index.js"
 import { captureOutput } from "../support/capture.js"
 import { etcdForFile } from "../support/etcdForFile.js"
@@ -25,15 +28,20 @@ const SERVICE = "hostile"
 const COUNT = 3
 
 const etcd = etcdForFile({ checkHandles: true })
-let client: Etcd3
-beforeAll(() => {
-  client = new Etcd3({ hosts: [...etcd.endpoints] })
+let scope: Scope.Closeable | undefined
+let client: Etcd.Etcd.Shape
+beforeAll(async () => {
+  scope = await Effect.runPromise(Scope.make())
+  client = await Effect.runPromise(Etcd.make({ hosts: etcd.endpoints }).pipe(Scope.provide(scope)))
 })
 // Registered after etcdForFile: afterAll hooks run newest first, so the
 // client is closed before etcd stops and the open handles are checked.
-afterAll(() => {
-  client?.close()
+afterAll(async () => {
+  if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void))
 })
+/** Writes `value` (text or any bytes) under `key` with the library's own client. */
+const put = (key: string, value: string | Buffer) => Effect.runPromise(client.put(`put ${key}`, { key, value }))
+const del = (key: string) => Effect.runPromise(client.deleteRange(`delete ${key}`, { key }))
 
 const record = (address: string, metadata: unknown = null) => JSON.stringify({ Op: 0, Addr: address, Metadata: metadata })
 
@@ -80,8 +88,8 @@ describe("hostile etcd values under a live etcd:// channel", () => {
       servers.push(...(await Promise.all(["a", "b", "c"].map((name) => startEchoServer({ name })))))
       const [a, b, c] = servers as [EchoServer, EchoServer, EchoServer]
       const address = (server: EchoServer) => `127.0.0.1:${server.port}`
-      await client.put(`${SERVICE}/${address(a)}`).value(record(address(a)))
-      await client.put(`${SERVICE}/${address(b)}`).value(record(address(b)))
+      await put(`${SERVICE}/${address(a)}`, record(address(a)))
+      await put(`${SERVICE}/${address(b)}`, record(address(b)))
 
       channel = pooled(`etcd://${etcd.endpoints[0]}/${SERVICE}#${COUNT}`)
       await channel.waitSlots(2 * COUNT)
@@ -102,12 +110,12 @@ describe("hostile etcd values under a live etcd:// channel", () => {
       traffic = Promise.all([caller(), caller()]).then(() => undefined)
 
       const bad = hostile()
-      for (const [key, value] of bad) await client.put(key).value(value)
+      for (const [key, value] of bad) await put(key, value)
       // The same address as a, under another key: one backend, still #3.
-      await client.put(`${SERVICE}/dup-of-a`).value(record(address(a)))
+      await put(`${SERVICE}/dup-of-a`, record(address(a)))
       // A valid record with 1 MB of metadata, written last: once c is served,
       // every earlier event has been through the resolver.
-      await client.put(`${SERVICE}/huge-good`).value(record(address(c), { blob: "y".repeat(1_000_000) }))
+      await put(`${SERVICE}/huge-good`, record(address(c), { blob: "y".repeat(1_000_000) }))
       await channel.waitSlots(3 * COUNT)
       expect(channel.readyByAddress()).toEqual({ [address(a)]: COUNT, [address(b)]: COUNT, [address(c)]: COUNT })
       await eventually("every server sees exactly #3", () => servers.every((s) => s.observer.connections().length === COUNT))
@@ -115,10 +123,10 @@ describe("hostile etcd values under a live etcd:// channel", () => {
       expect(a.observer.connections().map((x) => x.id).sort()).toEqual(firstIds)
 
       // The original key of a goes; its duplicate keeps it served, on the same connections.
-      await client.delete().key(`${SERVICE}/${address(a)}`)
-      await client.put(`${SERVICE}/marker`).value(record("127.0.0.1:1"))
+      await del(`${SERVICE}/${address(a)}`)
+      await put(`${SERVICE}/marker`, record("127.0.0.1:1"))
       await eventually("the marker's slots", () => channel!.slots().some((s) => s.address === "127.0.0.1:1"))
-      await client.delete().key(`${SERVICE}/marker`)
+      await del(`${SERVICE}/marker`)
       await channel.waitSlots(3 * COUNT)
       expect(a.observer.connections().map((x) => x.id).sort()).toEqual(firstIds)
 

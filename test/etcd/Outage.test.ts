@@ -2,9 +2,9 @@
  * No backend lost to an etcd outage (issue 10, findings 1 and 2), against a
  * real etcd, real echo servers and a live `etcd://` channel with traffic:
  *
- * - etcd SIGKILLed for longer than twice the lease TTL (etcd3 declares the
- *   lease lost on the client side), then restarted on its data (etcd
- *   restores the lease);
+ * - etcd SIGKILLed for longer than twice the lease TTL (a client that
+ *   judged leases by its own clock, as etcd3 did, would declare the lease
+ *   lost), then restarted on its data (etcd restores the lease);
  * - etcd SIGSTOPped for longer than the TTL, then SIGCONTed (etcd expires
  *   every lease at once and deletes every record);
  * - wiped: the service prefix deleted, and etcd restarted on an empty data dir.
@@ -89,7 +89,7 @@ type Outage = (server: EtcdServer) => Promise<number>
  */
 const scenarios: ReadonlyArray<readonly [string, Outage, { readonly kept: boolean }]> = [
   [
-    `SIGKILL for ${4 * TTL + 1} s (well past etcd3's lease-loss limit of 2 TTL), restart on the same data`,
+    `SIGKILL for ${4 * TTL + 1} s (well past a client-side lease-loss limit of 2 TTL), restart on the same data`,
     async (server) => {
       await server.kill()
       await sleep((4 * TTL + 1) * 1_000)

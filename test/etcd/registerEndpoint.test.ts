@@ -2,10 +2,9 @@
  * The Promise API over the Registrar, against a real etcd.
  */
 import { describe, expect, it } from "vitest"
-import { Etcd3 } from "etcd3"
 import { registerEndpoint } from "../../src/main/promise/registerEndpoint.js"
 import type * as Registrar from "../../src/adapters/etcd/Registrar.js"
-import { eventually } from "../support/etcd.js"
+import { connectedPorts, eventually } from "../support/etcd.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 
 const server = etcdForFile({ checkHandles: true })
@@ -46,17 +45,23 @@ describe("registerEndpoint (real etcd)", () => {
     await registration.close() // twice is fine
   })
 
-  it("uses a client it is given and leaves it open", async () => {
-    const client = new Etcd3({ hosts: [...server.endpoints] })
+  it("builds its own client from options (hosts as a list, a ttl) and closes it with close()", async () => {
+    // No client can be passed in any more: registerEndpoint owns the one it builds.
+    const port = server.member.spec.clientPort
+    const toEtcd = () => connectedPorts().filter((p) => p === port).length
+    const before = toEtcd()
+    const registration = await registerEndpoint({ etcd: { hosts: [...server.endpoints] }, service: "owned", address: "127.0.0.1:7001", ttl: 3 })
     try {
-      const registration = await registerEndpoint({ etcd: client, service: "owned", address: "127.0.0.1:7001", ttl: 3 })
       expect(await value("owned/127.0.0.1:7001")).toBe('{"Op":0,"Addr":"127.0.0.1:7001","Metadata":null}')
-      await registration.close()
-      expect(await value("owned/127.0.0.1:7001")).toBe("")
-      expect(await client.get("owned/127.0.0.1:7001").string()).toBeNull()
+      const leaseId = (registration.status() as { leaseId: string }).leaseId
+      const ttl = await server.ctlOk(["lease", "timetolive", leaseId])
+      expect(ttl).toMatch(/granted with TTL\(3s\)/)
+      expect(toEtcd()).toBeGreaterThan(before)
     } finally {
-      client.close()
+      await registration.close()
     }
+    expect(await value("owned/127.0.0.1:7001")).toBe("")
+    await eventually("its connections to etcd closed", () => toEtcd() === before, { timeoutMs: 5_000, intervalMs: 50 })
   })
 
   it("rejects invalid options with a RegistrarError", async () => {
