@@ -214,6 +214,9 @@ export declare namespace Etcd {
    * @since 0.3.0
    */
   export interface Shape {
+    // Every request may reach etcd more than once (a member that did not
+    // answer in time may still apply it while another member is asked):
+    // send idempotent requests (a txn guarded by a compare, a put of a whole value).
     /** The hosts the client was built with. */
     readonly hosts: ReadonlyArray<string>
     /** The members known now (listed, and learned with `autoSync`) and their health. */

@@ -7,11 +7,11 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Latch from "effect/Latch"
 import * as Ref from "effect/Ref"
-import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
@@ -63,6 +63,12 @@ export interface Client {
   readonly resetToken: Effect.Effect<void>
   readonly toError: (cause: unknown, operation: string) => EtcdError
 }
+
+/** How one round of a request ended. */
+type RoundOutcome<Res> =
+  | { readonly _tag: "Answered"; readonly response: Res }
+  | { readonly _tag: "Refused"; readonly error: EtcdError }
+  | { readonly _tag: "AllFailed"; readonly last: unknown; readonly electing: boolean; readonly invalidToken: boolean }
 
 const isInvalidToken = (cause: unknown): boolean => /etcdserver: invalid auth token/.test(String((cause as Error)?.message))
 
@@ -125,48 +131,123 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
 
     // -- authentication --------------------------------------------------------
     const token = yield* Ref.make<string | undefined>(undefined)
+    /** A request still unanswered this long is also sent to the next member. */
+    const hedgeAfter = Math.max(20, Math.floor(config.memberTimeout * 0.3))
     const authLock = yield* Semaphore.make(1)
-    /** Sends one request to the members in order, each within its share of the deadline. */
+    /**
+     * One round of a request over `hosts` (in order): the first member is
+     * asked at once, the next one when an attempt fails or after
+     * `hedgeAfter` without an answer (a hung member, or a follower whose
+     * proposal went to a hung leader, must not hold the request for a whole
+     * member timeout), the earlier attempts still running. The first answer
+     * wins and the other attempts are cancelled.
+     */
+    const round = <Req, Res>(
+      operation: string,
+      method: Method<Req, Res>,
+      request: Req,
+      metadata: Effect.Effect<grpc.Metadata, EtcdError>,
+      hosts: ReadonlyArray<string>,
+      attemptMs: number
+    ) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const outcome = yield* Deferred.make<RoundOutcome<Res>>()
+          const progress = { launched: 0, failed: 0, last: undefined as unknown, electing: false, invalidToken: false }
+          /** Attempts not finished yet: host -> when it was asked. */
+          const pending = new Map<string, number>()
+          const launch: Effect.Effect<void, never, Scope.Scope> = Effect.suspend(() => {
+            if (progress.launched >= hosts.length) return Effect.void
+            const host = hosts[progress.launched++]!
+            const attempt = Effect.flatMap(metadata, (meta) => unary(channel(host), method, request, meta, attemptMs)).pipe(
+              Effect.ensuring(Effect.sync(() => pending.delete(host))),
+              Effect.matchEffect({
+                onSuccess: (response) => Effect.andThen(succeeded(host), Deferred.succeed(outcome, { _tag: "Answered", response })),
+                onFailure: (error): Effect.Effect<unknown, never, Scope.Scope> => {
+                  if (error instanceof EtcdError) return Deferred.succeed(outcome, { _tag: "Refused", error })
+                  const invalidToken = isInvalidToken(error) && config.auth !== undefined
+                  if (!invalidToken && !isMemberFault(error)) {
+                    return Deferred.succeed(outcome, { _tag: "Refused", error: toError(error, operation) })
+                  }
+                  progress.last = error
+                  progress.electing ||= /etcdserver:/.test(error.message)
+                  progress.invalidToken ||= invalidToken
+                  return Effect.gen(function* () {
+                    if (!invalidToken) {
+                      yield* failed(host)
+                      yield* Effect.logDebug(`etcd ${operation}: ${host} failed (${toError(error, operation).detail}); trying the next member`)
+                    }
+                    if (++progress.failed < hosts.length) return yield* launch
+                    yield* Deferred.succeed(outcome, {
+                      _tag: "AllFailed",
+                      last: progress.last,
+                      electing: progress.electing,
+                      invalidToken: progress.invalidToken
+                    })
+                  })
+                }
+              })
+            )
+            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              pending.set(host, now)
+              return Effect.asVoid(Effect.forkScoped(attempt))
+            })
+          })
+          yield* launch
+          if (hosts.length > 1) {
+            yield* Effect.forkScoped(
+              Effect.sleep(Duration.millis(hedgeAfter)).pipe(Effect.andThen(launch), Effect.repeat({ times: hosts.length - 2 }))
+            )
+          }
+          const result = yield* Deferred.await(outcome)
+          if (result._tag === "Answered") {
+            // Another member answered first: one that had not answered
+            // within hedgeAfter is suspect (probed before it is used again).
+            const now = yield* Clock.currentTimeMillis
+            for (const [host, askedAt] of pending) {
+              if (now - askedAt < hedgeAfter) continue
+              yield* failed(host)
+              yield* Effect.logDebug(`etcd ${operation}: ${host} did not answer within ${now - askedAt} ms while another member did`)
+            }
+          }
+          return result
+        })
+      )
+
+    /**
+     * Sends one request to the members in rounds (see {@link round}) until
+     * one answers, etcd refuses it, or the call timeout is over.
+     */
     const failover = <Req, Res>(operation: string, method: Method<Req, Res>, request: Req, metadata: Effect.Effect<grpc.Metadata, EtcdError>) =>
       Effect.gen(function* () {
         const start = yield* Clock.currentTimeMillis
         const deadline = start + config.callTimeout
         let last: unknown = undefined
         let reauthenticated = false
-        for (let round = 0; ; round++) {
+        for (let n = 0; ; n++) {
+          if (closed.value) return yield* closedError(operation)
+          const remaining = deadline - (yield* Clock.currentTimeMillis)
+          if (remaining <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
           const hosts = yield* ordered
-          /** Whether a member answered with etcd's own error (an election, a timed-out proposal). */
-          let electing = false
-          for (const host of hosts) {
-            if (closed.value) return yield* closedError(operation)
-            const remaining = deadline - (yield* Clock.currentTimeMillis)
-            if (remaining <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
-            // The last member standing gets the rest of the deadline; others
-            // the member timeout (doubled each round, for a slow cluster).
-            const attempt = hosts.length === 1 ? remaining : Math.min(remaining, config.memberTimeout * 2 ** Math.min(round, 8))
-            const result = yield* Effect.result(Effect.flatMap(metadata, (meta) => unary(channel(host), method, request, meta, attempt)))
-            if (Result.isSuccess(result)) {
-              yield* succeeded(host)
-              return result.success
-            }
-            const error = result.failure
-            if (error instanceof EtcdError) return yield* error
-            if (isInvalidToken(error) && config.auth !== undefined && !reauthenticated) {
-              reauthenticated = true
-              yield* Ref.set(token, undefined)
-              continue
-            }
-            if (!isMemberFault(error)) return yield* toError(error, operation)
-            last = error
-            electing ||= /etcdserver:/.test(error.message)
-            yield* failed(host)
+          // A lone member gets the whole deadline; otherwise the member
+          // timeout (doubled each round, for a slow cluster).
+          const attemptMs = hosts.length === 1 ? remaining : Math.min(remaining, config.memberTimeout * 2 ** Math.min(n, 8))
+          const outcome = yield* round(operation, method, request, metadata, hosts, attemptMs)
+          if (outcome._tag === "Answered") return outcome.response
+          if (outcome._tag === "Refused") return yield* outcome.error
+          last = outcome.last
+          if (outcome.invalidToken && !reauthenticated) {
+            // etcd forgot the token (a restart): authenticate again, at once.
+            reauthenticated = true
+            yield* Ref.set(token, undefined)
+            continue
           }
-          // Every member failed. Unreachable ones fail fast (the caller has
-          // its own retry schedule); during an election, wait a little and ask again.
-          if (!electing) return yield* toError(last, operation)
+          // Unreachable members fail fast (the caller has its own retry
+          // schedule); during an election, wait a little and ask again.
+          if (!outcome.electing) return yield* toError(last, operation)
           const left = deadline - (yield* Clock.currentTimeMillis)
           if (left <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
-          yield* Effect.sleep(Duration.millis(Math.min(left, 50 * 2 ** Math.min(round, 4))))
+          yield* Effect.sleep(Duration.millis(Math.min(left, 50 * 2 ** Math.min(n, 4))))
         }
       })
 

@@ -91,20 +91,20 @@ export const duplex = <Req, Res>(
           call.cancel()
         })
     )
+    // Listeners from the start: an 'error' before anyone reads would
+    // otherwise be thrown, and messages are kept until they are read.
+    const incoming = yield* Queue.unbounded<Res, grpc.ServiceError | Cause.Done>()
     const state = { open: true }
-    const messages = Stream.callback<Res, grpc.ServiceError>((queue) =>
-      Effect.sync(() => {
-        call.on("data", (message: Res) => Queue.offerUnsafe(queue, message))
-        call.on("error", (error: grpc.ServiceError) => {
-          state.open = false
-          Queue.failCauseUnsafe(queue, Cause.fail(error))
-        })
-        call.on("end", () => {
-          state.open = false
-          Queue.endUnsafe(queue)
-        })
-      })
-    )
+    call.on("data", (message: Res) => Queue.offerUnsafe(incoming, message))
+    call.on("error", (error: grpc.ServiceError) => {
+      state.open = false
+      Queue.failCauseUnsafe(incoming, Cause.fail(error))
+    })
+    call.on("end", () => {
+      state.open = false
+      Queue.endUnsafe(incoming)
+    })
+    const messages = Stream.fromQueue(incoming)
     return {
       messages,
       send: (request) => {
