@@ -1,6 +1,7 @@
 /**
  * Vitest global setup: makes sure `etcd` and `etcdctl` (and `openssl`, which
- * makes the TLS suites' certificates) are on the PATH before any suite runs,
+ * makes the TLS suites' certificates, and `tmux`, the pseudo-terminal the
+ * demo's 80-column test runs in) are on the PATH before any suite runs,
  * because those suites start real servers and never skip. As root (CI, a
  * fresh machine) it installs the Debian packages; otherwise it fails with the
  * command to run.
@@ -13,7 +14,7 @@ const onPath = (command: string): boolean =>
   spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0
 
 /** Command -> the Debian package that provides it. */
-const PACKAGES: Readonly<Record<string, string>> = { etcd: "etcd-server", etcdctl: "etcd-client", openssl: "openssl" }
+const PACKAGES: Readonly<Record<string, string>> = { etcd: "etcd-server", etcdctl: "etcd-client", openssl: "openssl", tmux: "tmux" }
 
 const missing = (): ReadonlyArray<string> => Object.keys(PACKAGES).filter((command) => !onPath(command))
 

@@ -2,10 +2,14 @@
  * `grpc-anchor demo` from the build: three echo processes weighted 3/2/1,
  * the third killed and restarted; the JSON summary must say what the
  * servers saw (3/2/1 connections), the shares per phase, and no failed call
- * after the kill was seen.
+ * after the kill was seen. Piped, its progress lines must move and show the
+ * kill; in an 80-column pseudo-terminal (tmux) no line may be wider than
+ * the terminal, and the live view must be redrawn in place. Each way it is
+ * shown, it must pass its own checks.
  */
 import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import { hasAnsi, killAll, requireBuild, run, start } from "./run.js"
+import { columnsOf, runInTerminal } from "./terminal.js"
 
 beforeAll(requireBuild)
 afterEach(killAll)
@@ -67,10 +71,11 @@ describe("demo", () => {
 
   it("SIGINT midway: the servers are stopped, no summary, exit 130", async () => {
     const demo = start(["demo", "--duration", "60"])
-    const up = await demo.waitForLine("the servers-up line", (l) => l.includes("servers up:"), 30_000)
-    const pids = [...up.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))
-    expect(pids).toHaveLength(3)
+    await demo.waitForLine("the servers-up line", (l) => l.includes("servers up:"), 30_000)
     await demo.waitForLine("the traffic line", (l) => l.includes("calls in flight from now on"))
+    // The servers-up event wraps over two lines at 80 columns.
+    const pids = [...demo.stdout().matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))
+    expect(pids).toHaveLength(3)
     demo.signal("SIGINT")
     const done = await demo.exited(20_000)
     expect(done.code, done.stderr).toBe(130)
@@ -87,15 +92,52 @@ describe("demo", () => {
     expect(alive).toEqual([])
   }, 60_000)
 
-  it("prints plain progress lines and the summary when stdout is not a terminal", async () => {
-    const result = await run(["demo", "--duration", "2"], { timeoutMs: 45_000 })
+  it("piped: progress lines whose numbers move and that show the kill, every line within 80 columns, and the summary", async () => {
+    const result = await run(["demo", "--duration", "6"], { timeoutMs: 60_000 })
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0)
     expect(hasAnsi(result.stdout)).toBe(false)
+    const lines = result.stdout.trimEnd().split("\n")
+    expect(lines.filter((l) => columnsOf(l) > 80), "lines wider than 80 columns").toEqual([])
     expect(result.stdout).toMatch(/^grpc-anchor demo {2}pass:\/\/\//)
     expect(result.stdout).toMatch(/SIGKILL s3 \(pid \d+\)/)
     expect(result.stdout).toMatch(/the channel sees every connection to s3 down/)
     expect(result.stdout).toMatch(/s3 rejoined: all 6 connections READY/)
     expect(result.stdout).toMatch(/ok {4}connections seen by the servers at the end: s1 3\/3, s2 2\/2, s3 1\/1/)
-    expect(result.stdout.trimEnd().split("\n").at(-1)).toBe("PASS: every check holds")
-  }, 60_000)
+    expect(lines.at(-1)).toBe("PASS: every check holds")
+
+    // Progress, once a second: `  2.0s  1,234 answered, 7 failed | s1 3/3 60.1% | s2 2/2 39.9% | s3 down`.
+    const progress = lines.flatMap((line, at) => {
+      const m = /^ *(\d+\.\d)s {2}([\d,]+) answered, ([\d,]+) failed \| (.*)$/.exec(line)
+      return m === null ? [] : [{ at, seconds: Number(m[1]), answered: Number(m[2]!.replace(/,/g, "")), servers: m[4]! }]
+    })
+    expect(progress.length, result.stdout).toBeGreaterThanOrEqual(3)
+    // The numbers move: time and answered calls grow from line to line.
+    for (let i = 1; i < progress.length; i++) {
+      expect(progress[i]!.seconds, result.stdout).toBeGreaterThan(progress[i - 1]!.seconds)
+      expect(progress[i]!.answered, result.stdout).toBeGreaterThan(progress[i - 1]!.answered)
+    }
+    // The kill shows: s3 is up before the SIGKILL line and down in a line after it.
+    const kill = lines.findIndex((l) => /SIGKILL s3/.test(l))
+    expect(progress.filter((p) => p.at < kill).every((p) => /s3 1\/1 /.test(p.servers)), result.stdout).toBe(true)
+    expect(progress.some((p) => p.at > kill && p.servers.endsWith("s3 down")), result.stdout).toBe(true)
+  }, 90_000)
+
+  it("in an 80x24 terminal: every line within 80 columns, the live view redrawn in place, the kill shown, the summary passes", async () => {
+    const ran = await runInTerminal(["demo", "--duration", "6"], { columns: 80, rows: 24, timeoutMs: 75_000 })
+    const final = ran.final.join("\n")
+    expect(ran.code, final).toBe(0)
+    for (const screen of [...ran.screens, ran.final]) {
+      expect(screen.filter((l) => columnsOf(l) > 80), `lines wider than 80 columns in:\n${screen.join("\n")}`).toEqual([])
+    }
+    // The live view: its table and legend were on screen, and s3's row showed it down after the kill.
+    const views = ran.screens.filter((screen) => screen.some((l) => l.includes("share of this phase")))
+    expect(views.length, final).toBeGreaterThan(0)
+    expect(views.some((screen) => screen.some((l) => /^ {2}s3 +down /.test(l))), "a frame with s3 down").toBe(true)
+    expect(views.every((screen) => screen.some((l) => l.startsWith("  conns: live connections the server sees")))).toBe(true)
+    // Redrawn in place: the frame's title is in the scrollback once, followed by the summary.
+    expect(ran.final.filter((l) => l.startsWith("grpc-anchor demo  pass:///")), final).toHaveLength(1)
+    expect(ran.final.filter((l) => l.startsWith("summary  pass:///")), final).toHaveLength(1)
+    expect(final).toMatch(/ok {4}connections seen by the servers at the end: s1 3\/3, s2 2\/2, s3 1\/1/)
+    expect(ran.final.filter((l) => l !== "").at(-1)).toBe("PASS: every check holds")
+  }, 90_000)
 })

@@ -32,7 +32,7 @@ import {
   stdoutIsTty
 } from "../internal/common.js"
 import type { Output } from "./render.js"
-import { renderSummary } from "./render.js"
+import { PLAIN_COLUMNS, renderSummary } from "./render.js"
 import { type DemoOptions, run } from "./script.js"
 
 /**
@@ -49,7 +49,9 @@ const runDemo = (options: DemoOptions & { readonly json: boolean }): Effect.Effe
       Effect.scoped,
       Effect.onInterrupt(() => errorLine("grpc-anchor: demo interrupted; servers stopped, no summary"))
     )
-    yield* line(output === "json" ? JSON.stringify(summary, null, 2) : renderSummary(summary).join("\n"))
+    // On a terminal narrower than 80 columns the summary wraps to its width.
+    const columns = output === "tty" ? Math.max(40, Math.min(process.stdout.columns ?? PLAIN_COLUMNS, PLAIN_COLUMNS)) : PLAIN_COLUMNS
+    yield* line(output === "json" ? JSON.stringify(summary, null, 2) : renderSummary(summary, columns).join("\n"))
     const code = summary.ok ? 0 : EXIT_FAILURE
     yield* setInterruptedExitCode(code)
     return code

@@ -133,13 +133,13 @@ export const evaluate = (state: State, ttlSeconds: number): Summary => {
     detail:
       killSeen === undefined
         ? "the kill was never seen"
-        : `${afterKillSeenCount} failed after ${ms(killSeen)}${afterKillSeen[0] === undefined ? "" : `, e.g. ${afterKillSeen[0].error}`}; ` +
+        : `${afterKillSeenCount} of the calls started after ${ms(killSeen)} failed${afterKillSeen[0] === undefined ? "" : `, e.g. ${afterKillSeen[0].error}`}; ` +
           `${state.failedTotal - afterKillSeenCount - beforeKill} cut by the kill (in flight, or picked before the channel saw it)`
   })
   checks.push({
     name: "no failed call before the kill",
     ok: beforeKill === 0,
-    detail: `${beforeKill} failed before ${state.killSentMs === undefined ? "the kill" : ms(state.killSentMs)}`
+    detail: `${beforeKill} of the calls that ended before the kill${state.killSentMs === undefined ? "" : ` (at ${ms(state.killSentMs)})`} failed`
   })
   checks.push({
     name: "the channel saw the kill",

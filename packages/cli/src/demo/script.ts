@@ -25,9 +25,9 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { AnchoredChannel, Etcd, type Stats } from "grpc-anchor"
 import { Address, EtcdRecord, Target } from "grpc-anchor/core"
 import { EchoClient, type Echo } from "../echo/echo.js"
-import { colors, type CommandError, etcdLayer, failure, line, oneLine, readEtcd, write } from "../internal/common.js"
+import { colors, type CommandError, etcdLayer, failure, line, oneLine, percent, readEtcd, write } from "../internal/common.js"
 import { evaluate, type Summary } from "./judge.js"
-import { makeView, type Output, progress } from "./render.js"
+import { makeView, type Output, PLAIN_COLUMNS, plainEvent, progress, progressLegend, wrap } from "./render.js"
 import { killBackend, pollServers, type Registration, startBackend, stopBackend } from "./servers.js"
 import {
   addressOf,
@@ -42,6 +42,7 @@ import {
   ms,
   now,
   PHASE_EXTENSION_MS,
+  type PhaseName,
   RECORD_GONE_SLACK_MS,
   REJOIN_TIMEOUT_MS,
   RESTART_AT,
@@ -54,6 +55,18 @@ import * as Traffic from "./traffic.js"
 export interface DemoOptions extends Registration {
   readonly durationMs: number
   readonly concurrency: number
+}
+
+/** Ends the current phase and starts `name`, with an event saying what it expects. */
+const enterPhaseSaying = (state: State, name: PhaseName, emit: (text: string) => void): void => {
+  enterPhase(state, name)
+  const expected = currentPhase(state).expected
+  emit(
+    `phase ${name}: ` +
+      (expected === undefined
+        ? "a transition, not judged"
+        : `expected shares ${state.backends.map((b) => `${b.name} ${percent(expected.get(b.name) ?? 0)}`).join(", ")}`)
+  )
 }
 
 /** Updates the channel view and moves the phases on what the channel sees. */
@@ -69,8 +82,8 @@ const onChannelStats = (state: State, stats: Stats.ChannelStats, emit: (text: st
   const dead = victim(state)
   if (phase === "kill -> seen" && dead.ready === 0) {
     state.killSeenMs = now(state)
-    enterPhase(state, "third down")
     emit(`the channel sees every connection to ${dead.name} down, ${Math.round(state.killSeenMs - (state.killSentMs ?? 0))} ms after the kill`)
+    enterPhaseSaying(state, "third down", emit)
   }
   if (state.mode === "etcd" && state.killSeenMs !== undefined && state.recordGoneMs === undefined && dead.slots === 0) {
     state.recordGoneMs = now(state)
@@ -78,8 +91,8 @@ const onChannelStats = (state: State, stats: Stats.ChannelStats, emit: (text: st
   }
   if (phase === "restart -> rejoined" && state.backends.every((b) => b.slots === b.expectedConnections && b.ready === b.expectedConnections)) {
     state.rejoinedMs = now(state)
-    enterPhase(state, "rejoined")
     emit(`${dead.name} rejoined: all ${state.backends.reduce((s, b) => s + b.expectedConnections, 0)} connections READY`)
+    enterPhaseSaying(state, "rejoined", emit)
   }
 }
 
@@ -112,8 +125,9 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
     const emit = (text: string): void => {
       const atMs = now(state)
       state.events.push({ atMs, text })
-      if (output === "plain") process.stdout.write(`${ms(atMs).padStart(6)}  ${text}\n`)
+      if (output === "plain") process.stdout.write(`${plainEvent(atMs, text)}\n`)
     }
+    const startPhase = (name: PhaseName): void => enterPhaseSaying(state, name, emit)
 
     // Every change of the state bumps this; waits subscribe to it.
     const version = yield* SubscriptionRef.make(0)
@@ -163,7 +177,7 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
     state.target = anchored.target
     const client = anchored.client(EchoClient) as unknown as Echo
 
-    if (output === "plain") yield* line(`grpc-anchor demo  ${anchored.target}`)
+    if (output === "plain") yield* line(`${wrap(`grpc-anchor demo  ${anchored.target}`, PLAIN_COLUMNS, 18).join("\n")}\n${progressLegend()}`)
     const serversUp =
       `servers up: ${backends.map((b) => `${b.name} on ${addressOf(b)} (pid ${b.process?.child.pid})`).join(", ")}` +
       Option.match(options.etcd, {
@@ -188,8 +202,8 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
     // Start.
     state.t0 = performance.now()
     emit(serversUp)
-    enterPhase(state, "all up")
     emit(`${expectedTotal} connections READY; ${options.concurrency} calls in flight from now on`)
+    startPhase("all up")
     const traffic = yield* Traffic.start(state, client, options.concurrency, changed)
 
     // The view.
@@ -203,7 +217,8 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
       Effect.forkScoped
     )
     if (output === "plain") {
-      yield* line(progress(state)).pipe(Effect.delay("1 second"), Effect.forever, Effect.forkScoped)
+      // Suspended: each line reads the state as it is then.
+      yield* Effect.suspend(() => line(progress(state))).pipe(Effect.delay("1 second"), Effect.forever, Effect.forkScoped)
     }
 
     // The script.
@@ -216,13 +231,13 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
     yield* enoughCalls
     const dead = victim(state)
     state.killSentMs = now(state)
-    enterPhase(state, "kill -> seen")
     emit(`SIGKILL ${dead.name} (pid ${dead.process?.child.pid})`)
+    startPhase("kill -> seen")
     yield* killBackend(dead)
     const seen = yield* waitFor(() => state.killSeenMs !== undefined, KILL_SEEN_TIMEOUT_MS)
     if (!seen) {
       emit(`the channel did not see ${dead.name} down within ${KILL_SEEN_TIMEOUT_MS} ms`)
-      enterPhase(state, "third down")
+      startPhase("third down")
     }
     if (etcdMode) {
       const gone = yield* waitFor(() => state.recordGoneMs !== undefined, options.ttl * 1_000 + RECORD_GONE_SLACK_MS)
@@ -231,15 +246,15 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
     yield* sleepUntil(RESTART_AT * D)
     if (currentPhase(state).judged) yield* enoughCalls
     state.restartMs = now(state)
-    enterPhase(state, "restart -> rejoined")
     emit(`restarting ${dead.name} on ${addressOf(dead)}`)
+    startPhase("restart -> rejoined")
     const restarted = yield* startBackend(dead, options)
     state.restartedMs = now(state)
     emit(`${dead.name} is serving again (pid ${restarted.child.pid})${etcdMode ? " and registered" : ""}`)
     const rejoined = yield* waitFor(() => state.rejoinedMs !== undefined, REJOIN_TIMEOUT_MS)
     if (!rejoined) {
       emit(`${dead.name} did not rejoin within ${REJOIN_TIMEOUT_MS} ms`)
-      enterPhase(state, "rejoined")
+      startPhase("rejoined")
     }
     yield* sleepUntil(Math.max(D, (state.rejoinedMs ?? now(state)) + MIN_REJOINED * D))
     if (currentPhase(state).judged) yield* enoughCalls
