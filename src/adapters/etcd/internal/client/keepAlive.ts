@@ -67,6 +67,16 @@ export const keepAlive = (client: Client, id: bigint, ttl: number): Stream.Strea
               yield* Queue.offer(queue, { _tag: "Alive", ttl: Number(response.TTL), host })
             })
 
+          /** Why the call failed: another member may do (moved), or etcd refused it. */
+          const onBroken = (cause: unknown) =>
+            Effect.gen(function* () {
+              const error = client.toError(cause, operation)
+              if (/invalid auth token/.test(error.detail)) yield* client.resetToken
+              else if (isMemberFault(cause)) yield* client.failed(host)
+              else return yield* new StreamEnd({ error, lost: error.reason === "NotFound" })
+              return yield* fail(`the keep-alive stream on ${host} broke (${error.detail})`, cause)
+            })
+
           const onTick = Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
             if (!beat.answered && now - beat.sentAt >= memberTimeout) {
@@ -84,17 +94,8 @@ export const keepAlive = (client: Client, id: bigint, ttl: number): Stream.Strea
           return yield* Stream.merge(
             stream.messages.pipe(
               Stream.mapEffect(onMessage),
-              Stream.catch((cause) =>
-                Stream.fromEffect(
-                  Effect.gen(function* () {
-                    const error = client.toError(cause, operation)
-                    if (/invalid auth token/.test(error.detail)) yield* client.resetToken
-                    else if (isMemberFault(cause)) yield* client.failed(host)
-                    else return yield* new StreamEnd({ error, lost: error.reason === "NotFound" })
-                    return yield* fail(`the keep-alive stream on ${host} broke (${error.detail})`, cause)
-                  })
-                )
-              )
+              // The stream's own end (from onMessage) passes; a failed call is classified.
+              Stream.catch((cause) => (cause instanceof StreamEnd ? Stream.fail(cause) : Stream.fromEffect(onBroken(cause))))
             ),
             Stream.tick(TICK).pipe(Stream.mapEffect(() => onTick)),
             { haltStrategy: "left" }

@@ -106,6 +106,16 @@ export const watch = (client: Client, operation: string, request: WatchRequest):
               }
             })
 
+          /** Why the call failed: another member may do (moved), or etcd refused the watch (cancelled). */
+          const onBroken = (cause: unknown) =>
+            Effect.gen(function* () {
+              const error = client.toError(cause, operation)
+              if (/invalid auth token/.test(error.detail)) yield* client.resetToken
+              else if (isMemberFault(cause)) yield* client.failed(host)
+              else return yield* new StreamEnd({ reason: `etcd ended the watch (${error.reason}: ${error.detail})`, cancelled: error })
+              return yield* new StreamEnd({ reason: `the watch stream on ${host} broke (${error.detail})` })
+            })
+
           const onTick = Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
             if (beat.askedAt !== undefined && now - beat.askedAt >= memberTimeout) {
@@ -123,17 +133,8 @@ export const watch = (client: Client, operation: string, request: WatchRequest):
           return yield* Stream.merge(
             stream.messages.pipe(
               Stream.mapEffect(onMessage),
-              Stream.catch((cause) =>
-                Stream.fromEffect(
-                  Effect.gen(function* () {
-                    const error = client.toError(cause, operation)
-                    if (/invalid auth token/.test(error.detail)) yield* client.resetToken
-                    else if (isMemberFault(cause)) yield* client.failed(host)
-                    else return yield* new StreamEnd({ reason: `etcd ended the watch (${error.reason}: ${error.detail})`, cancelled: error })
-                    return yield* new StreamEnd({ reason: `the watch stream on ${host} broke (${error.detail})` })
-                  })
-                )
-              )
+              // The stream's own end (from onMessage) passes; a failed call is classified.
+              Stream.catch((cause) => (cause instanceof StreamEnd ? Stream.fail(cause) : Stream.fromEffect(onBroken(cause))))
             ),
             Stream.tick(TICK).pipe(Stream.mapEffect(() => onTick)),
             { haltStrategy: "left" }
