@@ -52,6 +52,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Target from "../../core/Target.js"
 import * as Etcd from "../etcd/Etcd.js"
+import { failureOf } from "./internal/failureOf.js"
 import { CONTEXT_KEY, ETCD_CLIENT_KEY, STATS_KEY } from "./internal/keys.js"
 import { makeSink } from "./internal/stats.js"
 import { registerAll } from "./register.js"
@@ -163,7 +164,13 @@ export declare namespace AnchoredChannel {
     readonly changes: Stream.Stream<ChannelStats>
     /** The channel's connectivity state. */
     readonly state: Effect.Effect<grpc.connectivityState>
-    /** Connects if idle and waits until at least one connection is READY. */
+    /**
+     * Connects if idle and waits until at least one connection is READY. At
+     * the deadline it fails with `NotReady`, whose message says why in the
+     * words a plain grpc-js call would get: e.g. `service "billing" has no
+     * endpoints registered in etcd`, no answer from etcd, or the last
+     * connection error.
+     */
     readonly waitForReady: (timeout: Duration.Input) => Effect.Effect<void, AnchoredChannelError>
   }
 
@@ -216,10 +223,26 @@ const sameStats = (a: ChannelStats, b: ChannelStats): boolean =>
       x.inFlight === y.inFlight
   })
 
+/**
+ * The NotReady error at the deadline: in TRANSIENT_FAILURE, with the reason a
+ * plain grpc-js call gets (no endpoints registered, etcd unreachable, the
+ * last connection error); otherwise the state the channel is still in.
+ */
+const notReady = (channel: grpc.Channel, target: string, slots: () => number): Effect.Effect<never, AnchoredChannelError> =>
+  Effect.flatMap(Effect.promise(() => failureOf(channel)), (why) => {
+    const state = grpc.connectivityState[channel.getConnectivityState(false)]
+    // Before the etcd resolver's first-list timeout (grpc_anchor.etcd_resolution_timeout_ms) the channel has no reason yet.
+    const noList = target.startsWith("etcd:") && slots() === 0 ? ", with no endpoint list from etcd yet" : ""
+    return Effect.fail(
+      new AnchoredChannelError({ reason: "NotReady", target, cause: new Error(why ?? `still ${state} at the deadline${noList}`) })
+    )
+  })
+
 const waitForReady = (
   channel: grpc.Channel,
   target: string,
-  timeout: Duration.Input
+  timeout: Duration.Input,
+  slots: () => number
 ): Effect.Effect<void, AnchoredChannelError> =>
   Effect.callback<void, AnchoredChannelError>((resume) => {
     const deadline = Date.now() + Duration.toMillis(timeout)
@@ -238,8 +261,7 @@ const waitForReady = (
       channel.watchConnectivityState(state, deadline, (error) => {
         if (error && !done) {
           done = true
-          const last = grpc.connectivityState[channel.getConnectivityState(false)]
-          return resume(Effect.fail(new AnchoredChannelError({ reason: "NotReady", target, cause: new Error(`still ${last} at the deadline`) })))
+          return resume(notReady(channel, target, slots))
         }
         check()
       })
@@ -317,7 +339,7 @@ export const make = <const T extends string>(
           ))
       ),
       state: Effect.sync(() => channel.getConnectivityState(false)),
-      waitForReady: (timeout) => waitForReady(channel, target, timeout)
+      waitForReady: (timeout) => waitForReady(channel, target, timeout, () => sink.read().connections.length)
     }
     return service
     // The Etcd service is read only for `etcd:///` targets, exactly when Requirements<T> names it.
