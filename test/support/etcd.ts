@@ -35,7 +35,9 @@ import * as References from "effect/References"
 import * as Discovery from "../../src/adapters/etcd/Discovery.js"
 import type { EtcdError } from "../../src/adapters/etcd/Etcd.js"
 import type * as Registrar from "../../src/adapters/etcd/Registrar.js"
+import { memberStatus } from "./etcdGateway.js"
 import { eventually } from "./eventually.js"
+import { type PeerProxies, type PeerProxyStats, startPeerProxies } from "./peerProxy.js"
 import type * as Scope from "effect/Scope"
 
 const START_TIMEOUT_MS = 20_000
@@ -200,7 +202,10 @@ export const etcdctlOk = async (
 interface MemberSpec {
   readonly name: string
   readonly clientPort: number
+  /** The peer port the member advertises (its proxy's in a cluster with peer proxies). */
   readonly peerPort: number
+  /** The peer port it listens on, when a proxy stands in front of it (default: `peerPort`). */
+  readonly peerListenPort?: number
 }
 
 /** One etcd process of a server or cluster. */
@@ -208,6 +213,7 @@ export class EtcdMember {
   private child: ChildProcess | undefined
   private reaper: ChildProcess | undefined
   private started = 0
+  private stopped = false
 
   constructor(
     readonly spec: MemberSpec,
@@ -236,6 +242,11 @@ export class EtcdMember {
     return this.running ? this.child?.pid : undefined
   }
 
+  /** Whether it is SIGSTOPped by {@link pause} (and not resumed since). */
+  get paused(): boolean {
+    return this.running && this.stopped
+  }
+
   /** Starts the process (keeping any data in its data dir) without waiting for health. */
   spawn(): void {
     if (this.running) throw new Error(`etcd ${this.spec.name} is already running`)
@@ -243,6 +254,7 @@ export class EtcdMember {
     fs.mkdirSync(path.dirname(this.dataDir), { recursive: true })
     const log = fs.openSync(this.logFile, "a")
     const peer = `http://127.0.0.1:${this.spec.peerPort}`
+    const peerListen = `http://127.0.0.1:${this.spec.peerListenPort ?? this.spec.peerPort}`
     const client = this.url
     const tls =
       this.tls === undefined
@@ -261,7 +273,7 @@ export class EtcdMember {
         `--data-dir=${this.dataDir}`,
         `--listen-client-urls=${client}`,
         `--advertise-client-urls=${client}`,
-        `--listen-peer-urls=${peer}`,
+        `--listen-peer-urls=${peerListen}`,
         `--initial-advertise-peer-urls=${peer}`,
         `--initial-cluster=${this.initialCluster}`,
         `--initial-cluster-token=${this.token}`,
@@ -279,6 +291,7 @@ export class EtcdMember {
     running.add(child)
     child.once("exit", () => running.delete(child))
     this.child = child
+    this.stopped = false
     this.started++
     // If this test process dies without running its exit hooks (SIGKILL, OOM),
     // the pipe to the reaper closes, `read` returns and the reaper kills etcd.
@@ -336,12 +349,14 @@ export class EtcdMember {
     const child = this.child
     if (child === undefined || exited(child)) throw new Error(`etcd ${this.spec.name} is not running`)
     child.kill("SIGSTOP")
+    this.stopped = true
   }
 
   /** SIGCONT after {@link pause}; harmless when it is not paused. */
   resume(): void {
     const child = this.child
     if (child !== undefined && !exited(child)) child.kill("SIGCONT")
+    this.stopped = false
   }
 
   /** SIGTERM, then SIGKILL after a bound. */
@@ -366,10 +381,11 @@ export class EtcdMember {
 
 const startMembers = async (
   size: number,
-  tls?: EtcdTls
-): Promise<{ readonly root: string; readonly members: ReadonlyArray<EtcdMember> }> => {
+  tls?: EtcdTls,
+  options?: { readonly peerProxies?: boolean }
+): Promise<{ readonly root: string; readonly members: ReadonlyArray<EtcdMember>; readonly proxies: PeerProxies | undefined }> => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "grpc-anchor-etcd-"))
-  const specs: Array<MemberSpec> = []
+  const allocated: Array<{ readonly name: string; readonly clientPort: number; readonly peerListenPort: number }> = []
   const taken = new Set<number>()
   for (let i = 0; i < size; i++) {
     const ports: Array<number> = []
@@ -381,23 +397,30 @@ const startMembers = async (
       }
     }
     if (ports.length < 2) throw new Error("could not find free ports")
-    specs.push({ name: `m${i}`, clientPort: ports[0]!, peerPort: ports[1]! })
+    allocated.push({ name: `m${i}`, clientPort: ports[0]!, peerListenPort: ports[1]! })
   }
-  const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(",")
   const token = `grpc-anchor-${randomBytes(6).toString("hex")}`
-  const members = specs.map(
-    (spec) =>
-      new EtcdMember(spec, initialCluster, token, path.join(root, spec.name, "data"), path.join(root, `${spec.name}.log`), tls)
-  )
+  let proxies: PeerProxies | undefined
+  let members: ReadonlyArray<EtcdMember> = []
   try {
+    if (options?.peerProxies === true) {
+      proxies = await startPeerProxies({ token, names: allocated.map((a) => a.name), targets: allocated.map((a) => a.peerListenPort) })
+    }
+    const specs: ReadonlyArray<MemberSpec> = allocated.map((a, i) => ({ ...a, peerPort: proxies?.ports[i] ?? a.peerListenPort }))
+    const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(",")
+    members = specs.map(
+      (spec) =>
+        new EtcdMember(spec, initialCluster, token, path.join(root, spec.name, "data"), path.join(root, `${spec.name}.log`), tls)
+    )
     for (const member of members) member.spawn()
     await Promise.all(members.map((member) => member.waitHealthy()))
   } catch (error) {
     await Promise.all(members.map((member) => member.kill().catch(() => undefined)))
+    await proxies?.close()
     fs.rmSync(root, { recursive: true, force: true })
     throw error
   }
-  return { root, members }
+  return { root, members, proxies }
 }
 
 /** A single-member etcd. */
@@ -475,31 +498,105 @@ export const startEtcd = async (options?: StartEtcdOptions): Promise<EtcdServer>
   }
 }
 
-/** A cluster of etcd members on loopback. */
+/** A cluster of etcd members on loopback, with their peer traffic through proxies the harness owns. */
 export interface EtcdCluster {
-  /** Client endpoints of all members. */
+  /** Client endpoints of all members (`127.0.0.1:<port>`), by index. */
   readonly endpoints: ReadonlyArray<string>
   readonly members: ReadonlyArray<EtcdMember>
+  /** etcdctl against the {@link available} members (all that run when none is). */
   readonly ctl: Ctl
   readonly ctlOk: (args: ReadonlyArray<string>, options?: CtlOptions) => Promise<string>
   /** SIGKILLs member `index` and waits until the others are healthy again (have a leader). */
   readonly kill: (index: number) => Promise<void>
-  /** Starts member `index` again with its data and waits until it is healthy. */
+  /** SIGKILLs member `index` and returns at once (nothing waited for). */
+  readonly crash: (index: number) => Promise<void>
+  /** Starts member `index` again with its data (stopping it first if it runs) and waits until it is healthy. */
   readonly restart: (index: number) => Promise<void>
-  /** Kills every member (its data is thrown away, so no graceful stop) and removes the data dirs. */
+  /** SIGSTOP: member `index` hangs, its connections open and silent, until {@link resume}. */
+  readonly pause: (index: number) => void
+  /** SIGCONT after {@link pause}. */
+  readonly resume: (index: number) => void
+  /**
+   * Cuts member `index` off from its peers (every peer connection from or to
+   * it is cut, new ones refused) while its client port still answers. It
+   * loses its leader within a few election timeouts; the others keep (or
+   * elect) one. Returns once the connections are cut.
+   */
+  readonly isolate: (index: number) => Promise<void>
+  /** Ends {@link isolate}: the member's peers redial it on their own. */
+  readonly heal: (index: number) => Promise<void>
+  /** Whether member `index` is isolated now. */
+  readonly isolated: (index: number) => boolean
+  /**
+   * The index of the leader: the member that says it leads and that a
+   * majority of the cluster's members say they follow. Polls until there is
+   * one, at most `timeoutMs` (default 10 s), then throws.
+   */
+  readonly leader: (timeoutMs?: number) => Promise<number>
+  /** Whether member `index`'s `/health` says true now (it has a leader and answers), within a second. */
+  readonly healthy: (index: number) => Promise<boolean>
+  /**
+   * Waits until every member that runs, is not paused and not isolated is
+   * healthy and they agree on a leader; at most `timeoutMs` (default 20 s).
+   */
+  readonly waitHealthy: (timeoutMs?: number) => Promise<void>
+  /** Indexes of the members that run and are neither paused nor isolated. */
+  readonly available: () => ReadonlyArray<number>
+  /** The peer proxies' counters (connections accepted, refused, cut, relayed now). */
+  readonly proxyStats: () => Promise<PeerProxyStats>
+  /** Kills every member (its data is thrown away, so no graceful stop), closes the proxies and removes the data dirs. */
   readonly stop: () => Promise<void>
 }
 
-/** Starts a cluster of `size` (default 3) members and waits until every one is healthy. */
+/**
+ * Starts a cluster of `size` (default 3) members, their peer traffic through
+ * {@link startPeerProxies}, and waits until every one is healthy.
+ *
+ * @example
+ * ```ts
+ * const cluster = await startCluster()
+ * const leader = await cluster.leader()
+ * await cluster.isolate(leader) // the other two elect a new leader; clients still reach it
+ * await cluster.heal(leader)
+ * cluster.pause(1); cluster.resume(1)
+ * await cluster.stop()
+ * ```
+ */
 export const startCluster = async (size = 3): Promise<EtcdCluster> => {
-  const { root, members } = await startMembers(size)
+  const { root, members, proxies } = await startMembers(size, undefined, { peerProxies: true })
+  const peerProxies = proxies!
+  const isolated = new Set<number>()
   const endpoints = members.map((m) => m.endpoint)
-  const live = () => members.filter((m) => m.running).map((m) => m.endpoint)
   const at = (index: number) => {
     const member = members[index]
     if (member === undefined) throw new Error(`no member ${index}`)
     return member
   }
+  const available = () => members.flatMap((m, i) => (m.running && !m.paused && !isolated.has(i) ? [i] : []))
+  // A paused or isolated member would take (and hang) some of etcdctl's requests.
+  const live = () => {
+    const good = available()
+    return good.length > 0 ? good.map((i) => members[i]!.endpoint) : members.filter((m) => m.running).map((m) => m.endpoint)
+  }
+  const findLeader = async (): Promise<number | undefined> => {
+    const statuses = await Promise.all(members.map((m) => (m.running && !m.paused ? memberStatus(m.spec.clientPort) : undefined)))
+    for (const [index, status] of statuses.entries()) {
+      if (status === undefined || status.leader !== status.memberId) continue
+      const followers = statuses.filter((other) => other?.leader === status.memberId).length
+      if (followers > size / 2) return index
+    }
+    return undefined
+  }
+  const leader = async (timeoutMs = 10_000): Promise<number> => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = await findLeader()
+      if (found !== undefined) return found
+      if (Date.now() > deadline) throw new Error(`no leader agreed by a majority within ${timeoutMs} ms`)
+      await sleep(50)
+    }
+  }
+  let stopping: Promise<void> | undefined
   return {
     endpoints,
     members,
@@ -507,23 +604,56 @@ export const startCluster = async (size = 3): Promise<EtcdCluster> => {
     ctlOk: (args, options) => etcdctlOk(live(), args, options),
     kill: async (index) => {
       await at(index).kill()
-      await Promise.all(members.filter((m) => m.running).map((m) => m.waitHealthy()))
+      await Promise.all(members.filter((m) => m.running && !m.paused).map((m) => m.waitHealthy()))
     },
+    crash: (index) => at(index).kill(),
     restart: async (index) => {
       const member = at(index)
       if (member.running) await member.stop()
       member.spawn()
       await member.waitHealthy()
     },
-    stop: async () => {
-      try {
-        // A graceful stop of a member whose peers stop too waits for them
-        // (leadership transfer) until its own timeout: SIGKILL instead.
-        await Promise.all(members.map((m) => m.kill()))
-      } finally {
-        fs.rmSync(root, { recursive: true, force: true })
+    pause: (index) => at(index).pause(),
+    resume: (index) => at(index).resume(),
+    isolate: async (index) => {
+      at(index)
+      isolated.add(index)
+      await peerProxies.isolate(index)
+    },
+    heal: async (index) => {
+      at(index)
+      isolated.delete(index)
+      await peerProxies.heal(index)
+    },
+    isolated: (index) => isolated.has(index),
+    leader,
+    healthy: (index) => healthy(at(index).spec.clientPort),
+    waitHealthy: async (timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs
+      const ready = async () =>
+        (await Promise.all(available().map((i) => healthy(members[i]!.spec.clientPort)))).every(Boolean) &&
+        (await findLeader()) !== undefined
+      while (!(await ready())) {
+        if (Date.now() > deadline) {
+          const states = await Promise.all(members.map(async (m, i) => `${m.spec.name}: ${!m.running ? "down" : m.paused ? "paused" : isolated.has(i) ? "isolated" : (await healthy(m.spec.clientPort)) ? "healthy" : "unhealthy"}`))
+          throw new Error(`cluster not healthy within ${timeoutMs} ms (${states.join(", ")})`)
+        }
+        await sleep(50)
       }
-    }
+    },
+    available,
+    proxyStats: () => peerProxies.stats(),
+    stop: () =>
+      (stopping ??= (async () => {
+        try {
+          // A graceful stop of a member whose peers stop too waits for them
+          // (leadership transfer) until its own timeout: SIGKILL instead.
+          await Promise.all(members.map((m) => m.kill()))
+        } finally {
+          await peerProxies.close()
+          fs.rmSync(root, { recursive: true, force: true })
+        }
+      })())
   }
 }
 
