@@ -26,7 +26,7 @@ import * as Stream from "effect/Stream"
 import { CliError, Command, Flag } from "effect/cli"
 import { Etcd, Registrar } from "grpc-anchor"
 import { Address, EtcdRecord, Target } from "grpc-anchor/core"
-import { etcdLayer, failure, hostsFlag, inRange, line, oneLine, probeEtcd, usage } from "./internal/common.js"
+import { etcdLayer, failure, helpText, hostsFlag, inRange, line, oneLine, probeEtcd, usage } from "./internal/common.js"
 
 /** How long the first registration may take once etcd answered the probe. */
 const REGISTER_TIMEOUT = "15 seconds"
@@ -35,14 +35,17 @@ const CHECK_TIMEOUT = "3 seconds"
 
 const invalid = (message: string) => Effect.fail(new CliError.ValidationError({ message }))
 
+/** The lease TTL, in seconds, when --ttl is not given. */
+const DEFAULT_TTL = 10
+
 const etcd = hostsFlag("etcd").pipe(
   Flag.withMetavar("HOSTS"),
-  Flag.withDescription("etcd endpoints, host:port[,host:port...] (https://host:port for TLS).")
+  Flag.withDescription(helpText("etcd endpoints, host:port[,host:port...] (https://host:port for TLS).", "required"))
 )
 const service = Flag.String("service").pipe(
   Flag.withMetavar("SERVICE"),
   Flag.mapEffect((name) => (name.length === 0 ? invalid("--service must not be empty") : Effect.succeed(name))),
-  Flag.withDescription("The service (etcd key prefix).")
+  Flag.withDescription(helpText("The service (etcd key prefix).", "required"))
 )
 // Checked here, so a bad address is a usage error found before etcd is dialled.
 const address = Flag.String("address").pipe(
@@ -53,13 +56,15 @@ const address = Flag.String("address").pipe(
       onSuccess: () => Effect.succeed(text)
     })
   ),
-  Flag.withDescription("The backend's address, as clients should dial it.")
+  Flag.withDescription(helpText("The backend's address, as clients should dial it.", "required"))
 )
 const ttl = Flag.Int("ttl").pipe(
   Flag.withMetavar("SECONDS"),
-  Flag.withDefault(10),
+  Flag.withDefault(DEFAULT_TTL),
   Flag.mapEffect(inRange("--ttl", 1, 9_000_000_000, "a whole number of seconds >= 1")),
-  Flag.withDescription("Lease TTL in seconds: how long the record outlives this process if it dies without deregistering.")
+  Flag.withDescription(
+    helpText("Lease TTL in seconds: how long the record outlives this process if it dies without deregistering.", { default: DEFAULT_TTL })
+  )
 )
 const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Unknown))
 const metadata = Flag.String("metadata").pipe(

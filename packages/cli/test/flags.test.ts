@@ -91,4 +91,17 @@ describe("help and version", () => {
     expect(sub.code).toBe(0)
     for (const flag of ["--etcd", "--service", "--address", "--ttl", "--metadata"]) expect(sub.stdout).toContain(flag)
   })
+
+  it.each([
+    ["demo", { "--duration": "(default: 10)", "--concurrency": "(default: 16)", "--service": "(default: demo)", "--ttl": "(default: 2)" }],
+    ["register", { "--etcd": "(required)", "--service": "(required)", "--address": "(required)", "--ttl": "(default: 10)" }]
+  ])("%s --help shows each flag's default and marks the required ones", async (command, ends) => {
+    const help = await run([command, "--help"])
+    expect(help.code).toBe(0)
+    for (const [flag, end] of Object.entries(ends)) {
+      const line = help.stdout.split("\n").find((l) => l.trimStart().startsWith(`${flag} `))
+      expect(line, flag).toBeDefined()
+      expect(line!.trimEnd().endsWith(end), `${line}`).toBe(true)
+    }
+  })
 })

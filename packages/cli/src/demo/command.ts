@@ -24,6 +24,7 @@ import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
   errorLine,
+  helpText,
   hostsFlag,
   inRange,
   line,
@@ -57,18 +58,26 @@ const runDemo = (options: DemoOptions & { readonly json: boolean }): Effect.Effe
     return code
   })
 
+/** The defaults of the flags, shown in the help. */
+const DEFAULT_DURATION = 10
+const DEFAULT_CONCURRENCY = 16
+const DEFAULT_SERVICE = "demo"
+const DEFAULT_TTL = 2
+
 const duration = Flag.Finite("duration").pipe(
   Flag.withMetavar("SECONDS"),
-  Flag.withDefault(10),
+  Flag.withDefault(DEFAULT_DURATION),
   Flag.mapEffect(inRange("--duration", 1, 3_600)),
-  Flag.withDescription("How long to drive calls, in seconds (about; the rejoined phase gets at least 15% of it).")
+  Flag.withDescription(
+    helpText("How long to drive calls, in seconds (about; the rejoined phase gets at least 15% of it).", { default: DEFAULT_DURATION })
+  )
 )
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("Print only the summary, as JSON (no live view)."))
 const concurrency = Flag.Int("concurrency").pipe(
   Flag.withMetavar("N"),
-  Flag.withDefault(16),
+  Flag.withDefault(DEFAULT_CONCURRENCY),
   Flag.mapEffect(inRange("--concurrency", 1, 1_000)),
-  Flag.withDescription("Calls in flight.")
+  Flag.withDescription(helpText("Calls in flight.", { default: DEFAULT_CONCURRENCY }))
 )
 /** `http://`, `https://` or any other scheme in front of a host. */
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
@@ -87,18 +96,20 @@ const etcd = hostsFlag("etcd").pipe(
         )
   }),
   Flag.optional,
-  Flag.withDescription("Register the servers in this etcd and dial etcd://HOST:PORT/SERVICE#2 instead of a pass target.")
+  Flag.withDescription("Register the servers in this etcd and dial etcd://HOST:PORT/SERVICE#2 (without it: a pass:/// target, no etcd).")
 )
 const service = Flag.String("service").pipe(
   Flag.withMetavar("SERVICE"),
-  Flag.withDefault("demo"),
-  Flag.withDescription("With --etcd: the service the servers register under.")
+  Flag.withDefault(DEFAULT_SERVICE),
+  Flag.withDescription(helpText("With --etcd: the service the servers register under.", { default: DEFAULT_SERVICE }))
 )
 const ttl = Flag.Int("ttl").pipe(
   Flag.withMetavar("SECONDS"),
-  Flag.withDefault(2),
+  Flag.withDefault(DEFAULT_TTL),
   Flag.mapEffect(inRange("--ttl", 1, 60)),
-  Flag.withDescription("With --etcd: the lease TTL of the servers' records (a killed server's record lasts this long).")
+  Flag.withDescription(
+    helpText("With --etcd: the lease TTL of the servers' records (a killed server's record lasts this long).", { default: DEFAULT_TTL })
+  )
 )
 
 /** The `demo` subcommand. */

@@ -91,6 +91,20 @@ export const inRange =
       ? Effect.succeed(value)
       : Effect.fail(new CliError.ValidationError({ message: `${flag} must be ${expected}, got ${value}` }))
 
+/**
+ * A flag's help text ending with what a user must know beside it: the value
+ * it takes when not given, or that it must be given (effect/cli's help shows
+ * neither on its own).
+ *
+ * @example
+ * ```ts
+ * Flag.Int("ttl").pipe(Flag.withDefault(TTL), Flag.withDescription(helpText("Lease TTL in seconds.", { default: TTL })))
+ * // --ttl SECONDS    Lease TTL in seconds. (default: 10)
+ * ```
+ */
+export const helpText = (text: string, need: { readonly default: string | number } | "required"): string =>
+  `${text} (${need === "required" ? "required" : `default: ${need.default}`})`
+
 /** Whether stdout is a terminal (and colors are welcome). */
 export const stdoutIsTty = (): boolean => process.stdout.isTTY === true
 
