@@ -350,6 +350,20 @@ export class EtcdMember {
     if (child === undefined || exited(child)) throw new Error(`etcd ${this.spec.name} is not running`)
     child.kill("SIGSTOP")
     this.stopped = true
+    // The signal is delivered asynchronously: return only once the process
+    // is stopped ("T" in /proc/PID/stat), so nothing it answers after this
+    // call returns. Bounded: at most 1,000 checks 1 ms apart.
+    const pause = new Int32Array(new SharedArrayBuffer(4))
+    for (let i = 0; i < 1_000; i++) {
+      let state = ""
+      try {
+        state = /^\d+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${child.pid}/stat`, "utf8"))?.[1] ?? ""
+      } catch {
+        return
+      }
+      if (state === "T" || state === "t") return
+      Atomics.wait(pause, 0, 0, 1)
+    }
   }
 
   /** SIGCONT after {@link pause}; harmless when it is not paused. */

@@ -114,6 +114,7 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
 
     // -- member health --------------------------------------------------------
     const wake = yield* Latch.make(false)
+    const streamsOpen = yield* Latch.make(false)
     const succeeded = (host: string) => Ref.update(members, (state) => EtcdMembers.onSuccess(state, host))
     const failed = (host: string) =>
       Clock.currentTimeMillis.pipe(
@@ -285,9 +286,46 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
         const hosts = yield* ordered
         const host = hosts[0]!
         const meta = yield* metadata(true)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => streamHosts.set(host, (streamHosts.get(host) ?? 0) + 1)).pipe(Effect.andThen(streamsOpen.open)),
+          () => Effect.sync(() => (streamHosts.get(host) === 1 ? streamHosts.delete(host) : streamHosts.set(host, streamHosts.get(host)! - 1)))
+        )
         const stream = yield* duplex(channel(host), method, meta)
         return { host, stream }
       })
+
+    // -- leader checks of the members that carry streams ------------------------
+    // etcd ends a `hasleader` stream only after its member has had no leader
+    // for 3 more election timeouts (its monitorLeader), about 4 s with the
+    // default 1 s election timeout, while a member cut off from its peers
+    // still answers heartbeats from its own state. Asking such a member for
+    // its status shows it has no leader one election timeout after it lost
+    // its peers: it is then suspect, and its streams move.
+    const streamHosts = new Map<string, number>()
+    const leaderCheck = Effect.gen(function* () {
+      // No stream, no timer: an idle client keeps no process alive.
+      if (streamHosts.size === 0) {
+        yield* streamsOpen.close
+        if (streamHosts.size === 0) yield* streamsOpen.await
+        return
+      }
+      yield* Effect.sleep(Duration.millis(Math.max(500, config.memberTimeout)))
+      const hosts = [...streamHosts.keys()]
+      yield* Effect.forEach(
+        hosts,
+        (host) =>
+          Effect.gen(function* () {
+            if (!(yield* isHealthy(host))) return
+            const meta = yield* metadata(false)
+            const status = yield* unary(channel(host), methods.status, {}, meta, config.memberTimeout)
+            if (status.leader !== 0n) return
+            yield* failed(host)
+            yield* Effect.logDebug(`etcd member ${host} has no leader (cut off from its peers?); its streams move`)
+          }).pipe(Effect.ignore),
+        { concurrency: "unbounded", discard: true }
+      )
+    }).pipe(Effect.forever)
+    yield* Effect.forkScoped(leaderCheck)
 
     // -- probes of suspect members --------------------------------------------
     const probe = (host: string) =>
