@@ -28,14 +28,14 @@
  * EtcdMembers.order(members, 1_000).hosts // the two healthy members first, then 127.0.0.1:2379
  * ```
  *
- * @since 0.4.0
+ * @since 0.3.0
  */
 
 /**
  * One member's state.
  *
  * @category models
- * @since 0.4.0
+ * @since 0.3.0
  */
 export interface Member {
   readonly host: string
@@ -51,7 +51,7 @@ export interface Member {
  * first failure, doubling with each failure in a row, at most `probeCap`.
  *
  * @category models
- * @since 0.4.0
+ * @since 0.3.0
  */
 export interface Backoff {
   readonly probeBase: number
@@ -62,7 +62,7 @@ export interface Backoff {
  * The members and the round-robin cursor.
  *
  * @category models
- * @since 0.4.0
+ * @since 0.3.0
  */
 export interface Members {
   readonly members: ReadonlyArray<Member>
@@ -75,7 +75,7 @@ export interface Members {
  * most 2 s apart, so a member that returns is back within 2 s.
  *
  * @category constants
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const DEFAULT_BACKOFF: Backoff = { probeBase: 250, probeCap: 2_000 }
 
@@ -85,7 +85,7 @@ const healthyMember = (host: string): Member => ({ host, healthy: true, failures
  * Members for `hosts` (duplicates dropped), all healthy.
  *
  * @category constructors
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const make = (hosts: ReadonlyArray<string>, backoff: Backoff = DEFAULT_BACKOFF): Members => ({
   members: [...new Set(hosts)].map(healthyMember),
@@ -97,7 +97,7 @@ export const make = (hosts: ReadonlyArray<string>, backoff: Backoff = DEFAULT_BA
  * The members to try, in order, and the state with its cursor moved on.
  *
  * @category picking
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const order = (state: Members, now: number): { readonly hosts: ReadonlyArray<string>; readonly state: Members } => {
   const healthy = state.members.filter((member) => member.healthy).map((member) => member.host)
@@ -129,7 +129,7 @@ const update = (state: Members, host: string, f: (member: Member) => Member): Me
  * `host` answered: it is healthy.
  *
  * @category events
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const onSuccess = (state: Members, host: string): Members =>
   update(state, host, (member) => (member.healthy ? member : healthyMember(host)))
@@ -139,7 +139,7 @@ export const onSuccess = (state: Members, host: string): Members =>
  * delay that doubles with each failure in a row.
  *
  * @category events
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const onFailure = (state: Members, host: string, now: number): Members =>
   update(state, host, (member) => {
@@ -153,7 +153,7 @@ export const onFailure = (state: Members, host: string, now: number): Members =>
  * next probe already pushed back (so a slow probe is not sent twice).
  *
  * @category picking
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const dueProbes = (state: Members, now: number): { readonly hosts: ReadonlyArray<string>; readonly state: Members } => {
   const hosts = state.members.filter((member) => !member.healthy && member.probeAt <= now).map((member) => member.host)
@@ -164,7 +164,7 @@ export const dueProbes = (state: Members, now: number): { readonly hosts: Readon
  * When the next probe is due (ms), or undefined when every member is healthy.
  *
  * @category picking
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const nextProbe = (state: Members): number | undefined => {
   let next: number | undefined
@@ -178,7 +178,7 @@ export const nextProbe = (state: Members): number | undefined => {
  * has no members; such an answer is wrong, not news).
  *
  * @category events
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const setHosts = (state: Members, hosts: ReadonlyArray<string>): Members => {
   if (hosts.length === 0) return state
@@ -191,6 +191,6 @@ export const setHosts = (state: Members, hosts: ReadonlyArray<string>): Members 
  * The hosts, healthy or not.
  *
  * @category getters
- * @since 0.4.0
+ * @since 0.3.0
  */
 export const hosts = (state: Members): ReadonlyArray<string> => state.members.map((member) => member.host)
