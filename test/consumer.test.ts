@@ -7,7 +7,12 @@
  * module nodenext and skipLibCheck false, an Effect 4 app with Etcd,
  * Registrar and AnchoredChannel, and the `grpc-anchor` bin. Also publint and
  * arethetypeswrong on the packed library, and a library-only install that
- * must bring none of the command's dependencies.
+ * must bring none of the command's dependencies. The packed manifests hold
+ * no install script and no development fields, and npm names neither
+ * package among those with install scripts. Importing anything from the
+ * library registers it in grpc-js, bundled with esbuild too. Every ```ts
+ * block of both READMEs type-checks against the packed packages, and the
+ * quick starts run against local servers and etcd.
  */
 import { execFile } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -15,7 +20,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startEchoServer, type EchoServer } from "../packages/cli/src/echo/echo.js"
 import { type EtcdServer, startEtcd } from "./support/etcd.js"
+import { backendsOf, expectedConnections, localize, preamble, RUN_EPILOGUE, runPreamble, tsBlocks } from "./support/readme.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const appSources = fileURLToPath(new URL("./consumer/app", import.meta.url))
@@ -63,23 +70,42 @@ let app = ""
 let libraryTarball = ""
 let commandTarball = ""
 let etcd: EtcdServer | undefined
+/** What npm printed installing the packed packages into the app. */
+let installed: Ran | undefined
+
+/** A file's text inside a tarball (`package/...`). */
+const fromTarball = (tarball: string, path: string): Promise<string> => ok("tar", ["-xzOf", tarball, path], { cwd: work })
+
+/** npm's "added N packages" of an install's output. */
+const addedPackages = (output: string): number => {
+  const added = /added (\d+) packages?/.exec(output)
+  if (added === null) throw new Error(`no "added N packages" in:\n${output}`)
+  return Number(added[1])
+}
+
+/** `du -sk` of a directory, in MB. */
+const megabytes = async (dir: string): Promise<number> => Number((await ok("du", ["-sk", dir], { cwd: work })).split("\t")[0]) / 1024
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "grpc-anchor-consumer-"))
-  // `npm test` has built both packages: pack them as they are, without the
-  // packages' build scripts, which would rewrite dist/ while other test
-  // files run it. The command is packed from a copy whose dependency on the
-  // library its own prepack script (scripts/manifest.mjs) rewrites, as a
-  // release does, so the working tree's package.json is never touched.
-  await ok("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], { cwd: root, timeoutMs: INSTALL_TIMEOUT_MS })
+  // `npm test` has built both packages: pack them as they are, as a release
+  // does but from a copy, without the packages' build scripts (which would
+  // rewrite dist/ while other test files run it). In the copy the manifest
+  // script of `prepack` (scripts/manifest.mjs) writes the published
+  // manifests, so the working tree's package.json files are never touched.
   const copy = join(work, "repo")
   const cliCopy = join(copy, "packages", "cli")
   mkdirSync(cliCopy, { recursive: true })
-  cpSync(join(root, "package.json"), join(copy, "package.json"))
-  for (const entry of ["package.json", "LICENSE", "dist", "src", "scripts"]) {
+  for (const entry of ["package.json", "LICENSE", "README.md", "dist", "src", "scripts"]) {
+    cpSync(join(root, entry), join(copy, entry), { recursive: true })
+  }
+  for (const entry of ["package.json", "LICENSE", "README.md", "dist", "src"]) {
     cpSync(join(root, "packages", "cli", entry), join(cliCopy, entry), { recursive: true })
   }
-  await ok("node", ["scripts/manifest.mjs", "publish"], { cwd: cliCopy })
+  // The command first: its `file:../..` dependency is read from the library's development manifest.
+  await ok("node", ["../../scripts/manifest.mjs", "publish"], { cwd: cliCopy })
+  await ok("node", ["scripts/manifest.mjs", "publish"], { cwd: copy })
+  await ok("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], { cwd: copy, timeoutMs: INSTALL_TIMEOUT_MS })
   await ok("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], { cwd: cliCopy, timeoutMs: INSTALL_TIMEOUT_MS })
   const tarballs = readdirSync(work)
   libraryTarball = join(work, tarballs.find((f) => /^grpc-anchor-\d/.test(f))!)
@@ -88,11 +114,12 @@ beforeAll(async () => {
   mkdirSync(app)
   cpSync(appSources, app, { recursive: true })
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer-app", private: true, version: "1.0.0" }, null, 2))
-  await ok(
+  installed = await run(
     "npm",
     ["install", "--prefer-offline", libraryTarball, commandTarball, "@grpc/grpc-js@~1.14.7", "effect@^4.1.0", "@types/node@^24"],
     { cwd: app, timeoutMs: INSTALL_TIMEOUT_MS }
   )
+  if (installed.code !== 0) throw new Error(`npm install exited ${installed.code}\n${installed.stdout}\n${installed.stderr}`)
   etcd = await startEtcd()
 }, 2 * INSTALL_TIMEOUT_MS)
 
@@ -150,15 +177,64 @@ describe("the packed library in a consumer app", () => {
     const refused = await run(bin, ["resolve", "pass:///10.0.0.1:9080#0"], { cwd: app })
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain("count is 0; expected a whole number 1..256")
-    // The README shows this very run: its sample must be the real text.
+    // Both READMEs show this very run: their samples must be the real text.
+    for (const file of ["README.md", "packages/cli/README.md"]) {
+      const readme = readFileSync(join(root, file), "utf8")
+      const sample = /\$ grpc-anchor resolve 'pass:\/\/\/10\.0\.0\.1:9080#0'\n([\s\S]*?)```/.exec(readme)
+      expect(sample, `${file}: sample of a refused target`).not.toBeNull()
+      expect(refused.stdout + refused.stderr, file).toBe(sample![1])
+    }
+  })
+
+  it("registers on import: without register(), a client on pass:///...#2 reaches a plain grpc-js server over 2 connections", async () => {
+    const result = lastJsonLine(await ok("node", ["implicit.mjs"], { cwd: app }))
+    expect(result).toMatchObject({ answered: 40, connections: 2 })
+    expect(result.error).toBeUndefined()
+  })
+
+  it("registers on import in an esbuild bundle too (the package's sideEffects keep the registering entry point)", async () => {
+    const esbuild = join(root, "node_modules", ".bin", "esbuild")
+    const bundled = join(work, "bundle")
+    await ok(esbuild, ["implicit.mjs", "--bundle", "--platform=node", "--format=cjs", `--outfile=${join(bundled, "implicit.cjs")}`, "--log-level=warning"], {
+      cwd: app,
+      timeoutMs: 120_000
+    })
+    // Run outside the app: the bundle alone, no node_modules to fall back on.
+    const result = lastJsonLine(await ok("node", ["implicit.cjs"], { cwd: bundled }))
+    expect(result).toMatchObject({ answered: 40, connections: 2 })
+  })
+
+  it("never imported, grpc-anchor cannot register: grpc-js's DNS error, which the README explains", async () => {
+    const result = lastJsonLine(await ok("node", ["noImport.mjs"], { cwd: app }))
+    expect(result.answered).toBe(0)
+    const error = String(result.error)
+    expect(error).toMatch(/^Name resolution failed for target dns:pass:\/\/\/127\.0\.0\.1:\d+#2$/)
     const readme = readFileSync(join(root, "README.md"), "utf8")
-    const sample = /\$ grpc-anchor resolve 'pass:\/\/\/10\.0\.0\.1:9080#0'\n([\s\S]*?)```/.exec(readme)
-    expect(sample, "README sample of a refused target").not.toBeNull()
-    expect(refused.stdout + refused.stderr).toBe(sample![1])
+    expect(readme).toContain("Name resolution failed for target dns:pass:///")
   })
 })
 
 describe("the packed library's metadata", () => {
+  it("the published manifests hold what a consumer needs: no scripts, no development fields; the command's README ships", async () => {
+    const library = JSON.parse(await fromTarball(libraryTarball, "package/package.json")) as Record<string, unknown>
+    const command = JSON.parse(await fromTarball(commandTarball, "package/package.json")) as Record<string, unknown>
+    for (const [name, manifest] of [["grpc-anchor", library], ["grpc-anchor-cli", command]] as const) {
+      for (const field of ["scripts", "devDependencies", "workspaces"]) expect(manifest[field], `${name}: ${field}`).toBeUndefined()
+    }
+    const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version
+    expect(command.dependencies).toMatchObject({ "grpc-anchor": `^${version}` })
+    // The entry points that register on import are the ones the manifest declares as having side effects.
+    expect(library.sideEffects).toEqual(["./dist/main/index.js", "./dist/main/cjs/index.cjs"])
+    const files = (await ok("tar", ["-tzf", commandTarball], { cwd: work })).split("\n")
+    expect(files).toContain("package/README.md")
+    expect(await fromTarball(commandTarball, "package/README.md")).toBe(readFileSync(join(root, "packages", "cli", "README.md"), "utf8"))
+  })
+
+  it("npm names neither package among those with install scripts", () => {
+    const output = `${installed!.stdout}\n${installed!.stderr}`
+    expect(output.split("\n").filter((line) => /install-scripts\s+grpc-anchor(-cli)?@/.test(line))).toEqual([])
+  })
+
   it("passes publint --strict", async () => {
     const linted = await run(join(root, "node_modules", ".bin", "publint"), ["--strict", libraryTarball], { cwd: work, timeoutMs: 120_000 })
     expect(linted.stdout + linted.stderr).not.toMatch(/warning|error|suggestion/i)
@@ -181,7 +257,7 @@ describe("the packed library's metadata", () => {
     const lean = join(work, "lean")
     mkdirSync(lean)
     writeFileSync(join(lean, "package.json"), JSON.stringify({ name: "lean-app", private: true, version: "1.0.0" }))
-    await ok("npm", ["install", "--prefer-offline", libraryTarball, "@grpc/grpc-js@~1.14.7", "effect@^4.1.0"], {
+    const install = await ok("npm", ["install", "--prefer-offline", libraryTarball, "@grpc/grpc-js@~1.14.7", "effect@^4.1.0"], {
       cwd: lean,
       timeoutMs: INSTALL_TIMEOUT_MS
     })
@@ -190,7 +266,119 @@ describe("the packed library's metadata", () => {
     for (const commandOnly of ["grpc-anchor-cli", "@effect/platform-node", "@effect/platform-node-shared", "undici"]) {
       expect(names, commandOnly).not.toContain(commandOnly)
     }
-    const size = (await ok("du", ["-sk", join(lean, "node_modules")], { cwd: lean })).split("\t")[0]
-    console.log(`[consumer] library-only install: ${new Set(names).size} packages, ${(Number(size) / 1024).toFixed(1)} MB`)
+    // The README's figures, as a user measures them: npm's "added N packages" and `du -sh node_modules`,
+    // for the library with its peers and for the peers alone.
+    const peersOnly = join(work, "peers-only")
+    mkdirSync(peersOnly)
+    writeFileSync(join(peersOnly, "package.json"), JSON.stringify({ name: "peers-app", private: true, version: "1.0.0" }))
+    const peers = await ok("npm", ["install", "--prefer-offline", "@grpc/grpc-js@~1.14.7", "effect@^4.1.0"], {
+      cwd: peersOnly,
+      timeoutMs: INSTALL_TIMEOUT_MS
+    })
+    const measured = {
+      added: addedPackages(install),
+      mb: await megabytes(join(lean, "node_modules")),
+      peersAdded: addedPackages(peers),
+      peersMb: await megabytes(join(peersOnly, "node_modules"))
+    }
+    console.log(`[consumer] library-only install: ${JSON.stringify(measured)}`)
+    const readme = readFileSync(join(root, "README.md"), "utf8")
+    const stated = /npm prints `added (\d+) packages` and `du -sh node_modules` shows (\d+)M[^]*?the peers alone: `added (\d+) packages`, (\d+)M/.exec(readme)
+    expect(stated, "the README's install figures").not.toBeNull()
+    const [, added, mb, peersAdded, peersMb] = stated!.map(Number)
+    expect({ added, peersAdded }, "update the README's install figures").toEqual({ added: measured.added, peersAdded: measured.peersAdded })
+    expect(Math.abs(mb! - measured.mb) / measured.mb, `README ${mb}M, measured ${measured.mb.toFixed(1)} MB`).toBeLessThanOrEqual(0.1)
+    expect(Math.abs(peersMb! - measured.peersMb) / measured.peersMb, `README ${peersMb}M, measured ${measured.peersMb.toFixed(1)} MB`).toBeLessThanOrEqual(0.1)
   }, INSTALL_TIMEOUT_MS)
+})
+
+describe("the READMEs' TypeScript examples", () => {
+  const readmes = ["README.md", "packages/cli/README.md"]
+  const blocks = readmes.flatMap((file) => tsBlocks(file, readFileSync(join(root, file), "utf8")))
+
+  /** The library's export names, as the packed package has them. */
+  const libraryExports = async (): Promise<ReadonlyArray<string>> =>
+    JSON.parse(await ok("node", ["--input-type=module", "-e", 'console.log(JSON.stringify(Object.keys(await import("grpc-anchor"))))'], { cwd: app })) as ReadonlyArray<string>
+
+  it("every ```ts block of both READMEs type-checks against the packed packages (strict, module nodenext, skipLibCheck false)", async () => {
+    expect(blocks.length).toBeGreaterThan(0)
+    const exports = await libraryExports()
+    const dir = join(app, "readme")
+    mkdirSync(dir, { recursive: true })
+    const names = blocks.map((block, i) => {
+      const name = `block${i}.mts`
+      writeFileSync(join(dir, name), preamble(block.code, exports) + block.code + "\n")
+      return name
+    })
+    const tsconfig = JSON.parse(readFileSync(join(app, "tsconfig.json"), "utf8")) as { compilerOptions: Record<string, unknown> }
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: tsconfig.compilerOptions, files: names }, null, 2))
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
+    const checked = await run("node", [tsc, "-p", "tsconfig.json", "--pretty", "false"], { cwd: dir, timeoutMs: 180_000 })
+    // Each error names the README line it comes from.
+    const errors = (checked.stdout + checked.stderr).split("\n").filter(Boolean).map((line) => {
+      const at = /^block(\d+)\.mts\((\d+),(\d+)\): (.*)$/.exec(line)
+      if (at === null) return line
+      const block = blocks[Number(at[1])]!
+      const preambleLines = preamble(block.code, exports).split("\n").length - 1
+      return `${block.file}:${block.line + Number(at[2]) - 1 - preambleLines} (${block.heading}): ${at[4]}`
+    })
+    expect(errors).toEqual([])
+    expect(checked.code).toBe(0)
+  }, 240_000)
+
+  const quickStarts = blocks.filter((block) => block.heading.startsWith("Quick start"))
+
+  it("has quick starts to run", () => {
+    expect(quickStarts.map((b) => b.heading)).toEqual(expect.arrayContaining(["Quick start: plain grpc-js", "Quick start: Effect"]))
+  })
+
+  it.each(quickStarts.map((block, i) => [`${block.heading} (README.md line ${block.line})`, block, i] as const))(
+    "%s runs: each backend's server sees the connections the example asks for",
+    async (_name, block, i) => {
+      const exports = await libraryExports()
+      const backends = backendsOf(block.code)
+      const expected = expectedConnections(block.code)
+      const servers = new Map<string, EchoServer>()
+      try {
+        for (const backend of backends) servers.set(backend, await startEchoServer({ name: backend }))
+        const code = localize(
+          block.code,
+          new Map([...servers].map(([backend, server]) => [backend, server.address])),
+          etcd!.endpoints[0]!,
+          { from: "billing", to: `billing-readme-${i}` }
+        )
+        writeFileSync(join(app, `readme-run-${i}.mts`), runPreamble(code, exports) + code + "\n" + RUN_EPILOGUE)
+        const child = execFile("node", [`readme-run-${i}.mts`], {
+          cwd: app,
+          env: { ...process.env, ETCD_ENDPOINTS: etcd!.endpoints.join(",") },
+          timeout: 60_000
+        })
+        let output = ""
+        child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+        child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+        try {
+          // The servers' own count of the connections they were opened, live or since closed.
+          const seen = () => [...servers].map(([backend, server]) => [backend, server.observer.connections({ includeClosed: true }).length])
+          const want = backends.map((backend) => [backend, expected.get(backend)])
+          const deadline = Date.now() + 40_000
+          while (Date.now() < deadline && (JSON.stringify(seen()) !== JSON.stringify(want) || !output.includes("README-EXAMPLE-RUNNING"))) {
+            if (child.exitCode !== null) break
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+          expect(seen(), output).toEqual(want)
+          // Settled: no more connections come.
+          await new Promise((resolve) => setTimeout(resolve, 500))
+          expect(seen(), output).toEqual(want)
+          expect(output).not.toMatch(/error/i)
+        } finally {
+          child.kill("SIGKILL")
+          await exited
+        }
+      } finally {
+        for (const server of servers.values()) await server.close({ force: true })
+      }
+    },
+    90_000
+  )
 })

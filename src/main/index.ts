@@ -2,7 +2,13 @@
  * grpc-anchor: a connection pool with weighted round robin for
  * @grpc/grpc-js clients, and etcd service discovery.
  *
- * Plain grpc-js: {@link register}, {@link createChannel},
+ * Importing this module registers grpc-anchor's resolvers (`pass`, `etcd`)
+ * and its `anchor_round_robin` policy into the app's @grpc/grpc-js: a
+ * client made after any import from `grpc-anchor` takes `pass:///` and
+ * `etcd:///` targets. (The package declares this module in `sideEffects`,
+ * so bundlers keep it.) `grpc-anchor/core` registers nothing.
+ *
+ * Plain grpc-js: {@link register} (for etcd settings), {@link createChannel},
  * {@link registerEndpoint}, `ConnectionObserver`. Effect 4: the
  * `AnchoredChannel`, `Etcd`, `Registrar` and `Discovery` layers. The pure
  * core's namespaces (`Target`, `Rotation`, `Picker`, ...) are re-exported
@@ -11,8 +17,7 @@
  * @example
  * ```ts
  * import * as grpc from "@grpc/grpc-js"
- * import { register } from "grpc-anchor"
- * register()
+ * import "grpc-anchor" // or any import from it
  * const client = new EchoClient("pass:///10.0.0.1:9080#2,10.0.0.2:9090#1", grpc.credentials.createInsecure())
  * ```
  *
@@ -36,9 +41,17 @@ export * as Discovery from "../adapters/etcd/Discovery.js"
 export { registerEndpoint } from "./promise/registerEndpoint.js"
 export type { EndpointRegistration, EtcdConnectionOptions, RegisterEndpointOptions } from "./promise/registerEndpoint.js"
 
+// The first mistake a newcomer would make is a client made without
+// `register()`: grpc-js then falls back to DNS and fails every call with
+// "Name resolution failed for target dns:pass:///...", naming neither
+// grpc-anchor nor the fix. So importing grpc-anchor registers it.
+registerAll()
+
 /**
  * Registers grpc-anchor's resolvers (`pass`, `etcd`) and its
- * `anchor_round_robin` policy into the app's own @grpc/grpc-js. Idempotent.
+ * `anchor_round_robin` policy into the app's own @grpc/grpc-js. Idempotent,
+ * and already done by importing `grpc-anchor`: call it to give plain
+ * channels their etcd settings, or to make the registration explicit.
  *
  * `etcd` sets the etcd client options (one member or a cluster) used by
  * plain grpc-js channels on `etcd:///SERVICE` targets that name no
