@@ -73,8 +73,8 @@ describe("demo", () => {
     const demo = start(["demo", "--duration", "60"])
     await demo.waitForLine("the servers-up line", (l) => l.includes("servers up:"), 30_000)
     await demo.waitForLine("the traffic line", (l) => l.includes("calls in flight from now on"))
-    // The servers-up event wraps over two lines at 80 columns.
-    const pids = [...demo.stdout().matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))
+    // The servers-up event wraps at 80 columns, possibly inside "(pid N)".
+    const pids = [...demo.stdout().matchAll(/\(pid\s+(\d+)\)/g)].map((m) => Number(m[1]))
     expect(pids).toHaveLength(3)
     demo.signal("SIGINT")
     const done = await demo.exited(20_000)
