@@ -28,6 +28,7 @@ import {
   FAULT_KINDS,
   type FaultResult,
   type Fleet,
+  longestGap,
   memberLabel,
   ms,
   runFault,
@@ -102,7 +103,16 @@ describe("a 3-member etcd cluster with one member hung, killed or cut off: nothi
       console.log(describeResult(r))
       expect.soft(r.problems, "the scenario could not measure everything").toEqual([])
       expect.soft(r.failed.length, `failed calls: ${JSON.stringify(r.failed.slice(0, 5))}`).toBe(0)
-      expect.soft(r.gaps.length, `reads of etcd without a live backend's record: ${JSON.stringify(r.gaps.slice(0, 5))}`).toBe(0)
+      // etcd before 3.4.31 / 3.5.13 has a leader that comes back from a hang
+      // (or from being cut off) revoke every lease it thinks expired while it
+      // was away (etcd-io/etcd#15247, fixed by etcd-io/etcd#16822); the
+      // Registrar puts each record back at once, so such a gap never lasts
+      // into the next read. Any other gap is ours.
+      if (r.wasLeader && (kind === "pause" || kind === "isolate")) {
+        expect.soft(longestGap(r.gaps), `a record missing in two reads in a row: ${JSON.stringify(r.gaps.slice(0, 5))}`).toBeLessThanOrEqual(1)
+      } else {
+        expect.soft(r.gaps.length, `reads of etcd without a live backend's record: ${JSON.stringify(r.gaps.slice(0, 5))}`).toBe(0)
+      }
       expect.soft(r.registerMs, "registerEndpoint (ms)").toBeLessThan(GOAL_MS)
       expect.soft(r.closeMs, "close() (ms)").toBeLessThan(GOAL_MS)
       expect.soft(r.joinMs, "join: new key in etcd -> first call to it (ms)").toBeLessThan(GOAL_MS)
@@ -169,6 +179,7 @@ describe("a 3-member etcd cluster with one member hung, killed or cut off: nothi
     expect.soft(end.tcp, "TCP handles").toBeLessThanOrEqual(baseline!.tcp + slack)
     expect.soft(end.timers, "timers").toBeLessThanOrEqual(baseline!.timers + slack)
     expect.soft(failed.length, `failed calls: ${JSON.stringify(failed.slice(0, 5))}`).toBe(0)
-    expect.soft(reads.gaps.length, `record gaps: ${JSON.stringify(reads.gaps.slice(0, 5))}`).toBe(0)
+    // Leaders are among the members paused: see etcd-io/etcd#15247 above.
+    expect.soft(longestGap(reads.gaps), `a record missing in two reads in a row: ${JSON.stringify(reads.gaps.slice(0, 5))}`).toBeLessThanOrEqual(1)
   }, 240_000)
 })

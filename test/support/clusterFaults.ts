@@ -343,6 +343,25 @@ export interface Gap {
   readonly missing: ReadonlyArray<string>
 }
 
+/**
+ * The most reads in a row (`intervalMs` apart, as {@link startPoller} reads)
+ * that missed the same key: 1 means every absence was mended before the next
+ * read.
+ */
+export const longestGap = (gaps: ReadonlyArray<Gap>, intervalMs = 250): number => {
+  const last = new Map<string, { at: number; run: number }>()
+  let longest = 0
+  for (const gap of [...gaps].sort((a, b) => a.at - b.at)) {
+    for (const key of gap.missing) {
+      const before = last.get(key)
+      const run = before !== undefined && gap.at - before.at <= intervalMs * 1.6 ? before.run + 1 : 1
+      last.set(key, { at: gap.at, run })
+      longest = Math.max(longest, run)
+    }
+  }
+  return longest
+}
+
 /** A running {@link startPoller}. */
 export interface Poller {
   readonly stop: () => Promise<{ readonly polls: number; readonly errors: number; readonly gaps: ReadonlyArray<Gap> }>
