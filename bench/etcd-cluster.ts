@@ -133,7 +133,7 @@ export const printEtcdCluster = (r: EtcdClusterBenchResult): string => {
   }
   const failed = faulted.reduce((sum, x) => sum + x.failed.length, 0)
   const gaps = faulted.reduce((sum, x) => sum + x.gaps.length, 0)
-  // etcd before 3.4.31 / 3.5.13: a leader back from a hang revokes every lease (etcd-io/etcd#15247).
+  // etcd releases before etcd-io/etcd#16822 (3.4.23 here): a leader back from a hang revokes every lease (etcd-io/etcd#15247).
   const leaderBack = faulted.filter((x) => x.wasLeader && (x.kind === "pause" || x.kind === "isolate"))
   const leaderGaps = leaderBack.reduce((sum, x) => sum + x.gaps.length, 0)
   const longest = worst(faulted.map((x) => longestGap(x.gaps)))

@@ -103,7 +103,7 @@ describe("a 3-member etcd cluster with one member hung, killed or cut off: nothi
       console.log(describeResult(r))
       expect.soft(r.problems, "the scenario could not measure everything").toEqual([])
       expect.soft(r.failed.length, `failed calls: ${JSON.stringify(r.failed.slice(0, 5))}`).toBe(0)
-      // etcd before 3.4.31 / 3.5.13 has a leader that comes back from a hang
+      // etcd releases before etcd-io/etcd#16822 (3.4.23 here) have a leader that comes back from a hang
       // (or from being cut off) revoke every lease it thinks expired while it
       // was away (etcd-io/etcd#15247, fixed by etcd-io/etcd#16822); the
       // Registrar puts each record back at once, so such a gap never lasts
