@@ -182,7 +182,7 @@ export const run = (options: DemoOptions, output: Output): Effect.Effect<Summary
       `servers up: ${backends.map((b) => `${b.name} on ${addressOf(b)} (pid ${b.process?.child.pid})`).join(", ")}` +
       Option.match(options.etcd, {
         onNone: () => "",
-        onSome: ({ service }) => `, registered under ${EtcdRecord.prefix(service)} with a ${options.ttl} s lease`
+        onSome: ({ service }) => `, registered under ${EtcdRecord.prefix(service)} with a ${options.ttl}s lease`
       })
 
     // The channel's view, and the phase changes it triggers.
