@@ -68,7 +68,13 @@ export interface Client {
 type RoundOutcome<Res> =
   | { readonly _tag: "Answered"; readonly response: Res }
   | { readonly _tag: "Refused"; readonly error: EtcdError }
-  | { readonly _tag: "AllFailed"; readonly last: unknown; readonly electing: boolean; readonly invalidToken: boolean }
+  | {
+      readonly _tag: "AllFailed"
+      readonly last: unknown
+      /** Some member answered with etcd's own error, or did not answer in time: another round may work. */
+      readonly electing: boolean
+      readonly invalidToken: boolean
+    }
 
 const isInvalidToken = (cause: unknown): boolean => /etcdserver: invalid auth token/.test(String((cause as Error)?.message))
 
@@ -171,7 +177,9 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
                     return Deferred.succeed(outcome, { _tag: "Refused", error: toError(error, operation) })
                   }
                   progress.last = error
-                  progress.electing ||= /etcdserver:/.test(error.message)
+                  // etcd's own word (an election, a timed-out proposal) or no
+                  // answer in time (a proposal forwarded to a hung leader): asking again may work.
+                  progress.electing ||= /etcdserver:/.test(error.message) || error.code === grpc.status.DEADLINE_EXCEEDED
                   progress.invalidToken ||= invalidToken
                   return Effect.gen(function* () {
                     if (!invalidToken) {
@@ -244,7 +252,8 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
             continue
           }
           // Unreachable members fail fast (the caller has its own retry
-          // schedule); during an election, wait a little and ask again.
+          // schedule); during an election, or when members were only too slow,
+          // wait a little and ask again (with a longer member timeout).
           if (!outcome.electing) return yield* toError(last, operation)
           const left = deadline - (yield* Clock.currentTimeMillis)
           if (left <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
