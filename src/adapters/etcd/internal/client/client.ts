@@ -184,7 +184,9 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
                   return Effect.gen(function* () {
                     if (!invalidToken) {
                       yield* failed(host)
-                      yield* Effect.logDebug(`etcd ${operation}: ${host} failed (${toError(error, operation).detail}); trying the next member`)
+                      if (hosts.length > 1) {
+                        yield* Effect.logDebug(`etcd ${operation}: ${host} failed (${toError(error, operation).detail}); trying the next member`)
+                      }
                     }
                     if (++progress.failed < hosts.length) return yield* launch
                     yield* Deferred.succeed(outcome, {
