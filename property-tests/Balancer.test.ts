@@ -537,3 +537,170 @@ describe("adaptive counts", () => {
     )
   })
 })
+
+describe("retries after a connection ends", () => {
+  type Op =
+    | { readonly op: "connect"; readonly k: number; readonly ms: number }
+    | { readonly op: "end"; readonly k: number; readonly calls: number }
+    | { readonly op: "fail"; readonly k: number }
+    | { readonly op: "finish"; readonly n: number }
+    | { readonly op: "advance"; readonly ms: number }
+    | { readonly op: "picks"; readonly n: number }
+    | { readonly op: "turn" }
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("connect" as const), k: fc.nat(7), ms: fc.integer({ min: 0, max: 60 }) }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("end" as const), k: fc.nat(7), calls: fc.integer({ min: 0, max: 6 }) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("fail" as const), k: fc.nat(7) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("finish" as const), n: fc.integer({ min: 1, max: 10 }) }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 700 }) }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("picks" as const), n: fc.integer({ min: 1, max: 12 }) }) },
+    { weight: 2, arbitrary: fc.constant({ op: "turn" as const }) }
+  )
+  const WAIT = 1_000
+
+  /**
+   * Opens a pool of 8 connections (a:1#3, b:2#3, c:3#2) one after another
+   * (each attempt taking a `stagger` time, so their ages differ), runs
+   * `ops` (`turn`: the event-loop turn ends) and checks: a pick never returns a connection that is not READY;
+   * right after a connection with calls in flight ends, as many picks as it
+   * carried each wait or land on a connection whose attempt began no
+   * earlier than the end minus a third of the ended connection's life; a pick
+   * waits while the channel is READY only within the bound after such an
+   * end; no waiting call is left without a new publish once the bound has
+   * passed. Returns what the run reached, for the statistics.
+   */
+  const run = (ops: ReadonlyArray<Op>, pickMode: Balancer.PickMode, stagger: ReadonlyArray<number>) => {
+    const reached = { ends: 0, waits: 0, redirected: 0 }
+    const b = Balancer.make({ startWaitMs: 0, pickMode, replacementWaitMs: WAIT })
+    const ids = Balancer.step(b, {
+      _tag: "Addresses",
+      now: 0,
+      target: "pass:///x",
+      endpoints: [{ address: "a:1", count: 3 }, { address: "b:2", count: 3 }, { address: "c:3", count: 2 }],
+      overCap: "fail",
+      offset: 1
+    }).create.map((s) => s.id)
+    let now = 0
+    // The reference, from the events this test sends: each connection's state, when the attempt
+    // that made it READY began, the calls started on each.
+    const state = new Map<number, Balancer.ConnectionState>(ids.map((id) => [id, "IDLE"]))
+    const opened = new Map<number, number>()
+    let calls: Array<number> = []
+    let waiting = false
+    let lastEnd = Number.NEGATIVE_INFINITY
+    const step = (event: Balancer.Event) => {
+      if (Balancer.step(b, event).publish !== undefined) waiting = false
+    }
+    /** The `k`-th (mod their number) connection that is READY, or that is not. */
+    const nth = (k: number, ready: boolean): number | undefined => {
+      const some = ids.filter((id) => (state.get(id) === "READY") === ready)
+      return some.length === 0 ? undefined : some[k % some.length]
+    }
+    const connect = (id: number, ms: number) => {
+      const began = now
+      state.set(id, "CONNECTING")
+      step({ _tag: "StateChanged", now, slot: id, state: "CONNECTING" })
+      now += ms
+      step({ _tag: "TimerFired", now })
+      state.set(id, "READY")
+      opened.set(id, began)
+      step({ _tag: "StateChanged", now, slot: id, state: "READY" })
+    }
+    const pick = (): number => {
+      const ready = Balancer.state(b) === "READY"
+      const id = Balancer.pick(b)
+      if (id >= 0) {
+        expect(state.get(id)).toBe("READY")
+        Balancer.callStarted(b, id)
+        calls.push(id)
+      } else if (ready) {
+        expect(now - lastEnd).toBeLessThan(WAIT)
+        waiting = true
+        reached.waits++
+      }
+      return id
+    }
+    for (const [i, id] of ids.entries()) connect(id, stagger[i % stagger.length]!)
+    for (const o of ops) {
+      switch (o.op) {
+        case "connect": {
+          const id = nth(o.k, false)
+          if (id !== undefined) connect(id, o.ms)
+          break
+        }
+        case "end": {
+          const id = nth(o.k, true)
+          if (id === undefined) break
+          for (let k = 0; k < o.calls; k++) {
+            Balancer.callStarted(b, id)
+            calls.push(id)
+          }
+          const carried = calls.filter((c) => c === id).length
+          const freshAfter = now - (now - opened.get(id)!) / 3
+          state.set(id, "IDLE")
+          step({ _tag: "StateChanged", now, slot: id, state: "IDLE" })
+          if (carried === 0) break
+          reached.ends++
+          lastEnd = now
+          // Its calls were refused and end; grpc-js retries each at once.
+          for (const c of calls.filter((c) => c === id)) Balancer.callEnded(b, c)
+          calls = calls.filter((c) => c !== id)
+          for (let k = 0; k < carried; k++) {
+            const picked = pick()
+            if (picked < 0) continue
+            expect(opened.get(picked)!).toBeGreaterThanOrEqual(freshAfter)
+            reached.redirected++
+          }
+          break
+        }
+        case "fail": {
+          const id = nth(o.k, false)
+          if (id === undefined) break
+          state.set(id, "TRANSIENT_FAILURE")
+          step({ _tag: "StateChanged", now, slot: id, state: "TRANSIENT_FAILURE", error: "refused" })
+          break
+        }
+        case "finish":
+          for (const c of calls.splice(0, o.n)) Balancer.callEnded(b, c)
+          break
+        case "advance":
+          now += o.ms
+          step({ _tag: "TimerFired", now })
+          if (now - lastEnd >= WAIT) expect(waiting).toBe(false)
+          break
+        case "picks":
+          for (let k = 0; k < o.n; k++) pick()
+          break
+        case "turn":
+          Balancer.settlePicks(b)
+          break
+      }
+    }
+    // However the run ended, once the bound has passed every waiting call was placed again.
+    now = Math.max(now, lastEnd + WAIT)
+    step({ _tag: "TimerFired", now })
+    expect(waiting).toBe(false)
+    return reached
+  }
+
+  const runs = fc.tuple(
+    fc.array(op, { maxLength: 80 }),
+    fc.constantFrom<Balancer.PickMode>("round_robin", "least_request"),
+    fc.array(fc.integer({ min: 0, max: 70 }), { minLength: 1, maxLength: 8 })
+  )
+
+  it("places the retries after an end on connections opened at most a third of its life ago, and lets no call wait past the bound", () => {
+    fc.assert(fc.property(runs, ([ops, pickMode, stagger]) => void run(ops, pickMode, stagger)), { numRuns: 400 })
+  })
+
+  it("reaches ends with calls in flight, redirected retries and waits (statistics)", () => {
+    fc.statistics(
+      runs,
+      ([ops, pickMode, stagger]) => {
+        const r = run(ops, pickMode, stagger)
+        return `${r.ends === 0 ? "no end" : r.ends < 4 ? "1-3 ends" : "4+ ends"}, ${r.redirected === 0 ? "no" : "some"} retries placed, ${r.waits === 0 ? "no" : "some"} waits`
+      },
+      { numRuns: 400 }
+    )
+  })
+})

@@ -1,6 +1,7 @@
 /**
  * The pool state machine, rule by rule: slots and updates, the balanced
- * start, steady failure, sibling suspicion, the cap, the mass-removal grace,
+ * start, steady failure, sibling suspicion, retries after a connection
+ * ends, the cap, the mass-removal grace,
  * health, exitIdle, messages, trace lines and the cost of an event.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -34,6 +35,7 @@ const drive = (options: Partial<Balancer.Options> = {}) => {
   const d = {
     b,
     outputs,
+    id: idOf,
     get now() {
       return now
     },
@@ -251,6 +253,143 @@ describe("Balancer", () => {
       d.set("a:1#0", "IDLE")
       expect(d.state()).toBe("READY")
       expect(new Set(d.picks(6))).toEqual(new Set(["a:1#1", "a:1#2"]))
+    })
+  })
+
+  describe("retries after a connection ends", () => {
+    /**
+     * Serving `list`; each connection's attempt begins (CONNECTING) at the
+     * time `opened` gives and is READY at once; the clock then stands at `at`.
+     */
+    const pool = (list: string, opened: Record<string, number>, at: number, options: Partial<Balancer.Options> = {}) => {
+      const d = drive({ startWaitMs: 0, ...options })
+      d.update(list)
+      for (const [key, t] of Object.entries(opened).sort((x, y) => x[1] - y[1])) {
+        d.advance(t - d.now)
+        d.set(key, "CONNECTING")
+        d.set(key, "READY")
+      }
+      d.advance(at - d.now)
+      return d
+    }
+    /** `n` calls started on `key`, as grpc-js reports them after picks of it. */
+    const carry = (d: ReturnType<typeof drive>, key: string, n: number) => {
+      for (let i = 0; i < n; i++) Balancer.callStarted(d.b, d.id(key))
+    }
+
+    it("places as many picks as the ended connection carried calls on connections opened at most a third of its life ago", () => {
+      // c:3#0 lived 600 ms: fresh means opened at 400 or later. a:1#1 and b:2#0 are; a:1#0 is not.
+      const opened = { "a:1#0": 0, "a:1#1": 400, "b:2#0": 450, "c:3#0": 0 }
+      const d = pool("a:1#2,b:2,c:3", opened, 600)
+      // The same pool where nothing is redirected: the picks each turn would give.
+      const twin = pool("a:1#2,b:2,c:3", opened, 600, { replacementWaitMs: 0 })
+      carry(d, "c:3#0", 4)
+      carry(twin, "c:3#0", 4)
+      const out = d.set("c:3#0", "IDLE")
+      twin.set("c:3#0", "IDLE")
+      expect(out.trace).toContain(
+        "c:3#0 ended after 600 ms with 4 call(s) in flight: the next 4 pick(s) go to connections opened at most 200 ms ago (or wait for one) until its replacement answers"
+      )
+      const turns = twin.picks(6)
+      expect(turns).toContain("a:1#0")
+      // a:1#0's turns stay with its address, on its fresh connection; the others are fresh already.
+      expect(d.picks(4)).toEqual(turns.slice(0, 4).map((key) => (key === "a:1#0" ? "a:1#1" : key)))
+      // Then the round robin as before.
+      expect(d.picks(2)).toEqual(turns.slice(4))
+    })
+
+    it("goes to the pool's newest connection when the pick's address has no fresh one", () => {
+      const d = pool("a:1#2,b:2,c:3", { "a:1#0": 0, "a:1#1": 0, "b:2#0": 0, "c:3#0": 400 }, 500)
+      carry(d, "a:1#0", 3)
+      d.set("a:1#0", "IDLE")
+      expect(d.picks(3)).toEqual(["c:3#0", "c:3#0", "c:3#0"])
+      expect(new Set(d.picks(4))).toEqual(new Set(["b:2#0", "c:3#0"])) // a:1#1 is suspect (sibling suspicion)
+    })
+
+    it("makes the retries wait when no connection is fresh, places them on the replacement, and ends at the next wake-up", () => {
+      const d = pool("a:1#2,b:2", { "a:1#0": 0, "a:1#1": 0, "b:2#0": 0 }, 500)
+      carry(d, "a:1#0", 2)
+      d.set("a:1#0", "IDLE")
+      expect(d.state()).toBe("READY")
+      expect(d.picks(2)).toEqual([null, null])
+      // Later calls are not retries: they go their own way (a:1#1 is suspect).
+      expect(d.picks(2)).toEqual(["b:2#0", "b:2#0"])
+      d.set("a:1#0", "CONNECTING")
+      d.advance(3)
+      const ready = d.set("a:1#0", "READY")
+      // Published again (the state is unchanged): grpc-js picks the 2 queued calls again, first.
+      expect(ready.publish).toEqual({ state: "READY", message: null })
+      expect(ready.wakeAt).toBe(d.now)
+      expect(d.picks(2)).toEqual(["a:1#0", "a:1#0"])
+      const end = d.advance(0)
+      expect(end.trace).toContain("retries no longer redirected (every replacement answered; 0 pick(s) of the turn not redirected)")
+      expect(end.publish).toBeUndefined() // nothing waits
+      expect(d.count(30)).toEqual({ "a:1#0": 10, "a:1#1": 10, "b:2#0": 10 })
+    })
+
+    it("redirects only the picks of the turn the connection ended in (settlePicks ends it)", () => {
+      const d = pool("a:1#2,b:2,c:3", { "a:1#0": 0, "a:1#1": 0, "b:2#0": 0, "c:3#0": 400 }, 500)
+      carry(d, "a:1#0", 3)
+      d.set("a:1#0", "IDLE")
+      expect(d.picks(1)).toEqual(["c:3#0"])
+      Balancer.settlePicks(d.b)
+      expect(new Set(d.picks(4))).toEqual(new Set(["b:2#0", "c:3#0"]))
+    })
+
+    it("ends when the replacement fails, placing the waiting calls as the suspicion rules say", () => {
+      const d = pool("a:1#2,b:2", { "a:1#0": 0, "a:1#1": 0, "b:2#0": 0 }, 500)
+      carry(d, "a:1#0", 1)
+      d.set("a:1#0", "IDLE")
+      expect(d.picks(1)).toEqual([null])
+      d.set("a:1#0", "CONNECTING")
+      expect(d.set("a:1#0", "TRANSIENT_FAILURE", "connect ECONNREFUSED").publish).toBeUndefined()
+      const end = d.advance(0)
+      expect(end.publish).toEqual({ state: "READY", message: null })
+      // The queued call is picked again, as any other: a:1#1 is still suspect.
+      expect(d.picks(4)).toEqual(["b:2#0", "b:2#0", "b:2#0", "b:2#0"])
+    })
+
+    it("ends after replacementWaitMs without an answer", () => {
+      const d = pool("a:1,b:2", { "a:1#0": 0, "b:2#0": 0 }, 500)
+      carry(d, "a:1#0", 1)
+      expect(d.set("a:1#0", "IDLE").wakeAt).toBe(500 + Balancer.DEFAULT_REPLACEMENT_WAIT_MS)
+      expect(d.picks(1)).toEqual([null])
+      d.set("a:1#0", "CONNECTING")
+      expect(d.advance(999).publish).toBeUndefined()
+      const end = d.advance(1)
+      expect(end.publish).toEqual({ state: "READY", message: null })
+      expect(end.trace).toContain("retries no longer redirected (no answer within 1000 ms; 0 pick(s) of the turn not redirected)")
+      expect(d.picks(2)).toEqual(["b:2#0", "b:2#0"])
+    })
+
+    it("counts a connection's age from the start of its attempt: a slow connect is not fresh", () => {
+      const d = pool("a:1,b:2", { "a:1#0": 0 }, 100)
+      d.set("b:2#0", "CONNECTING") // at 100
+      d.advance(300)
+      d.set("b:2#0", "READY") // at 400, opened at 100: before 333
+      d.advance(100)
+      carry(d, "a:1#0", 1)
+      d.set("a:1#0", "IDLE")
+      expect(d.picks(1)).toEqual([null])
+    })
+
+    it.each([
+      { name: "without calls in flight", calls: 0, options: {} },
+      { name: "with replacementWaitMs 0", calls: 3, options: { replacementWaitMs: 0 } }
+    ])("redirects nothing $name", ({ calls, options }) => {
+      const d = pool("a:1,b:2", { "a:1#0": 0, "b:2#0": 0 }, 500, options)
+      carry(d, "a:1#0", calls)
+      d.set("a:1#0", "IDLE")
+      expect(d.picks(3)).toEqual(["b:2#0", "b:2#0", "b:2#0"])
+    })
+
+    it("moves a least_request pick's pending count to the connection it is redirected to", () => {
+      const d = pool("a:1#2,b:2", { "a:1#0": 0, "a:1#1": 0, "b:2#0": 400 }, 500, { pickMode: "least_request", suspicionMs: 0 })
+      carry(d, "a:1#0", 2)
+      d.set("a:1#0", "IDLE")
+      expect(d.picks(2)).toEqual(["b:2#0", "b:2#0"])
+      // Both picks count on b:2#0 until their calls start: the next draw prefers a:1#1.
+      expect(d.picks(1)).toEqual(["a:1#1"])
     })
   })
 

@@ -73,6 +73,32 @@
  *   clears it), at most `suspicionMs` (1 s): a dying server's connections are
  *   not all seen to close at the same moment. Suspicion only steers calls
  *   away while another connection can take them (readiness fallback).
+ * - **Retries after a connection ends.** A READY connection that ends while
+ *   it carries calls (typically at a server's max connection age: GOAWAY)
+ *   may have had its newest calls refused: a GOAWAY that crosses new streams
+ *   on the wire refuses them, and grpc-js retries a refused call at once, but
+ *   once only (gRFC A6 transparent retry). Those retries must not land on a
+ *   connection as old as the one that ended: the same age limit may be
+ *   closing it too, its GOAWAY not read yet, and a second refusal fails the
+ *   call. grpc-js makes them within the event-loop turn that reads the
+ *   GOAWAY, before other sockets are read. So the next picks of that turn
+ *   (until {@link settlePicks}), as many as the ended connection carried
+ *   calls, go to a *fresh* connection: one opened (its connect attempt
+ *   began) at most a third of the ended connection's life ago. That is the
+ *   pick itself when it is fresh, else the newest connection of its
+ *   address, else the newest of the pool. gRPC servers jitter their age
+ *   limit by ±10%, and a client sees a life late by the time it takes to
+ *   read the GOAWAY (hundreds of ms when its event loop is starved), so a
+ *   connection a third as old as one just closed stays clear of its own
+ *   limit for read delays up to about 1.6 times the limit. With none (the pool's connections all opened together
+ *   and reach their age together), such a pick returns -1: grpc-js queues
+ *   the call, and picks it again when the channel state is published, which
+ *   happens as soon as a fresh connection is READY; those picks are
+ *   redirected too. Redirection stops once the replacement of every ended
+ *   connection has answered (READY or failed) and the next wake-up has come,
+ *   at most `replacementWaitMs` (1 s) after the last end. Later calls are
+ *   not redirected, so the shares barely move: a redirected pick also stays
+ *   with its address when it can.
  * - **Channel state.** READY when a connection is ready (after the start
  *   rule); else CONNECTING while a connection that has not failed since its
  *   last READY is connecting; else TRANSIENT_FAILURE. A connection that
@@ -164,6 +190,17 @@ export const DEFAULT_REMOVAL_GRACE_MS = 30_000
 export const SUSPICION_MS = 1_000
 
 /**
+ * Default bound on how long retries are redirected after a connection with
+ * calls in flight ends, in ms (see the module doc). A reconnect answers in a
+ * few ms to tens of ms, but a busy process reads its sockets late: 1 s, as
+ * {@link SUSPICION_MS}, covers that. Only picks that find no fresh
+ * connection wait, and only until one is READY.
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_REPLACEMENT_WAIT_MS = 1_000
+
+/**
  * Default stream limit assumed per connection when deciding that an
  * adaptive address is saturated (grpc-js does not expose the server's HTTP/2
  * `MAX_CONCURRENT_STREAMS` through its public API; 100 is what most servers
@@ -221,6 +258,8 @@ export interface Options {
   readonly maxStreamsPerConnection: number
   /** How long an adaptive address must stay un-busy before an extra connection is closed (ms, >= 1). */
   readonly shrinkIdleMs: number
+  /** Bound on the redirection of retries after a connection with calls in flight ends (ms, >= 0; 0 turns it off). */
+  readonly replacementWaitMs: number
 }
 
 /**
@@ -237,7 +276,8 @@ export const defaultOptions: Options = {
   trace: false,
   pickMode: "round_robin",
   maxStreamsPerConnection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
-  shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS
+  shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS,
+  replacementWaitMs: DEFAULT_REPLACEMENT_WAIT_MS
 }
 
 /**
@@ -448,7 +488,8 @@ export interface NewSlot {
 /**
  * What to do after an event, in this order: release `remove`, open
  * `create` (then report each new connection's current state with a
- * `StateChanged` event unless it is IDLE), publish `publish` if set, ask
+ * `StateChanged` event unless it is IDLE), publish `publish` if set (the
+ * channel state changed, or picks that waited should be placed again), ask
  * `connect` to connect (those still IDLE), request re-resolution if
  * `reresolve`, arm one timer for `wakeAt` (absolute; `undefined`: none
  * needed), write `trace`.
@@ -574,6 +615,22 @@ class Slot {
   /** Created during the start phase: the start waits for it. */
   inStart = false
   suspect = false
+  /** When its connection last became READY (the READY list's order). */
+  readyAt = 0
+  /** When its current connection attempt began (CONNECTING); -Infinity: none seen since its last READY. */
+  attemptAt = Number.NEGATIVE_INFINITY
+  /**
+   * Its connection's start, as the server's age limit counts it: the start of
+   * the attempt that made it READY (a slow connect must not make an old
+   * connection look young), or when it was seen READY if no attempt was seen
+   * (a subchannel another channel had connected).
+   */
+  openedAt = Number.NEGATIVE_INFINITY
+  /** Neighbours in the pool's list of READY connections, oldest to newest (see `BalancerImpl.newest`). */
+  older: Slot | undefined = undefined
+  newer: Slot | undefined = undefined
+  /** Its connection ended with calls in flight in redirection window `awaitedIn`: its replacement is awaited. */
+  awaitedIn = 0
   eff: Eff = Eff.Connecting
   connected = false
   pickable = false
@@ -589,7 +646,7 @@ class Slot {
 
 interface Deadline {
   readonly at: number
-  readonly kind: "suspicion" | "retention" | "start" | "shrink"
+  readonly kind: "suspicion" | "retention" | "start" | "shrink" | "redirect" | "settled"
   readonly address: AddressState | undefined
   readonly gen: number
   /** Push order: breaks ties between kinds as one sorted queue would. */
@@ -653,7 +710,7 @@ class BalancerImpl implements Balancer, Counter {
   publishedState: ChannelState | undefined
   publishedReason: string | null = null
   /** One queue per kind (see {@link DeadlineQueue}); the wake-up is the earliest live head. */
-  deadlines: ReadonlyArray<DeadlineQueue> = [new DeadlineQueue(), new DeadlineQueue(), new DeadlineQueue(), new DeadlineQueue()]
+  deadlines: ReadonlyArray<DeadlineQueue> = Array.from({ length: 6 }, () => new DeadlineQueue())
   deadlineSeq = 0
   /** The pick mode in force (the last address list's, else the option). */
   pickMode: PickMode
@@ -669,6 +726,31 @@ class BalancerImpl implements Balancer, Counter {
   growQueue: Array<AddressState> = []
   /** Connections across all addresses (the cap applies to growth too). */
   total = 0
+  /** The newest READY connection: the tail of the READY list, in the order they became READY. */
+  newest: Slot | undefined = undefined
+  /** A redirection window is open: from a connection's end with calls in flight to its replacement's answer. */
+  redirecting = false
+  /**
+   * Picks of this event-loop turn still to place on fresh connections: the
+   * retries of the calls that connections ended this turn carried (grpc-js
+   * retries a refused call within the turn that reads the GOAWAY). Dropped
+   * by {@link settlePicks}.
+   */
+  redirect = 0
+  /** Picks that returned -1 since the channel state was last published (grpc-js queued their calls). */
+  queuedCalls = 0
+  /** Picks still to come that grpc-js makes again for the calls queued before the last publish. */
+  replay = 0
+  /** A connection is fresh when it was opened (see `Slot.openedAt`) at or after this time. */
+  freshAfter = Number.NEGATIVE_INFINITY
+  /** The current redirection window (counts up; slots awaited in an older one are not awaited). */
+  window = 1
+  /** Ended connections of this window whose replacement has not answered yet. */
+  awaiting = 0
+  /** Generation of the window's deadlines: each end pushes a later bound, so older ones are stale. */
+  redirectGen = 0
+  /** A pick waited for a fresh connection since the channel state was last published. */
+  queued = false
   constructor(readonly options: Options) {
     this.pickMode = options.pickMode
   }
@@ -683,6 +765,8 @@ class Out {
   create: Array<NewSlot> = NONE
   connect: Array<number> = NONE
   reresolve = false
+  /** Publish the channel state again, unchanged, so that picks that waited are placed. */
+  republish = false
   trace: Array<string> = NONE
   constructor(readonly tracing: boolean) {}
   log(line: () => string): void {
@@ -730,6 +814,7 @@ export const make = (options: Partial<Options> = {}): Balancer => {
   check("pickMode", PICK_MODES.includes(merged.pickMode))
   check("maxStreamsPerConnection", Number.isSafeInteger(merged.maxStreamsPerConnection) && merged.maxStreamsPerConnection >= 1)
   check("shrinkIdleMs", Number.isFinite(merged.shrinkIdleMs) && merged.shrinkIdleMs >= 1)
+  check("replacementWaitMs", Number.isFinite(merged.replacementWaitMs) && merged.replacementWaitMs >= 0)
   return new BalancerImpl(merged)
 }
 
@@ -739,23 +824,72 @@ const slotOf = (b: BalancerImpl, id: number): Slot | undefined =>
   Number.isInteger(id) && id > 0 ? b.byId[id] : undefined
 
 /**
- * The next call's slot id, or -1 when the channel is not READY.
+ * The next call's slot id, or -1 when the channel is not READY or the call
+ * must wait (queue) for a fresh connection (see "Retries after a connection
+ * ends" in the module doc; the channel publishes its state again when it
+ * may be picked).
  * `round_robin`: the next ready slot of the ring, O(log32 n).
  * `least_request`: of two ready slots drawn at random, the one with fewer
- * calls in flight, O(1). Allocation-free.
+ * calls in flight, O(1). A pick redirected to a fresh connection costs up
+ * to O(its address's count) more. Allocation-free.
  *
  * @since 0.2.0
  */
 export const pick = (balancer: Balancer): number => {
   const b = impl(balancer)
-  if (b.state !== "READY") return -1
-  if (b.pickMode === "least_request") return pickLeastRequest(b)
+  // After a publish grpc-js first picks again, at once, every call it queued: those come first.
+  const again = b.replay > 0
+  if (again) b.replay--
+  let id = b.state !== "READY" ? -1 : b.pickMode === "least_request" ? pickLeastRequest(b) : pickRoundRobin(b)
+  if (id >= 0 && b.redirecting && (again || b.redirect > 0)) {
+    // A retry of this turn, or a call that waited (it may be one): to a fresh connection.
+    if (!again) b.redirect--
+    id = redirected(b, b.byId[id]!)
+  }
+  if (id < 0) b.queuedCalls++
+  return id
+}
+
+const pickRoundRobin = (b: BalancerImpl): number => {
   const bits = b.nPickable > 0 ? b.pickableBits : b.nConnected > 0 ? b.connectedBits : undefined
   if (bits === undefined) return -1
   let p = bits.next(b.cursor)
   if (p < 0) p = bits.next(0)
   b.cursor = p + 1 === b.ring.length ? 0 : p + 1
   return b.ring[p]!.id
+}
+
+/**
+ * A redirected pick: `slot` when it is fresh, else the newest connection of
+ * its address, else the newest of the pool, when fresh; else -1: the call
+ * waits, and is redirected again when grpc-js picks it again after the next
+ * publish.
+ */
+const redirected = (b: BalancerImpl, slot: Slot): number => {
+  let target: Slot | undefined = slot.openedAt >= b.freshAfter ? slot : undefined
+  if (target === undefined) {
+    for (const sibling of slot.address.slots) {
+      if (sibling.connected && sibling.openedAt >= b.freshAfter && (target === undefined || sibling.openedAt > target.openedAt)) {
+        target = sibling
+      }
+    }
+  }
+  // The pool's newest first. A connection opened at or after `freshAfter` became READY then or
+  // later too, so the walk stops at the first one READY before.
+  for (let s = b.newest; target === undefined && s !== undefined && s.readyAt >= b.freshAfter; s = s.older) {
+    if (s.connected && s.openedAt >= b.freshAfter) target = s
+  }
+  if (target === undefined) {
+    b.queued = true
+    return -1
+  }
+  if (target !== slot && slot.pending > 0) {
+    // least_request counted the pick on `slot` until its call starts: move it.
+    slot.pending--
+    target.pending++
+    b.pendingSlots.push(target)
+  }
+  return target.id
 }
 
 /** xorshift32: a whole number 0..2^32-1. */
@@ -787,18 +921,22 @@ const pickLeastRequest = (b: BalancerImpl): number => {
 }
 
 /**
- * Forgets the `least_request` picks whose calls never started (grpc-js
- * starts a picked call after its credentials resolve, so {@link callStarted}
- * follows a pick by a few microtasks, and a call may be re-picked or fail
- * before it starts). Until a call starts, its pick counts as in flight on
- * its slot, so picks made in one burst spread instead of all seeing the
- * same counts; call this once per event-loop turn after picks (e.g. from
- * `setImmediate`). O(picks since the last call).
+ * Ends an event-loop turn: call it once per turn after picks or connectivity
+ * events (e.g. from `setImmediate`). It forgets the `least_request` picks
+ * whose calls never started (grpc-js starts a picked call after its
+ * credentials resolve, so {@link callStarted} follows a pick by a few
+ * microtasks, and a call may be re-picked or fail before it starts; until a
+ * call starts, its pick counts as in flight on its slot, so picks made in
+ * one burst spread instead of all seeing the same counts), and the picks
+ * left to redirect after a connection ended (grpc-js made the retries of
+ * its refused calls within the turn). O(picks since the last call).
  *
  * @since 0.3.0
  */
 export const settlePicks = (balancer: Balancer): void => {
   const b = impl(balancer)
+  b.redirect = 0
+  b.replay = 0
   const list = b.pendingSlots
   if (list.length === 0) return
   for (let i = 0; i < list.length; i++) list[i]!.pending = 0
@@ -954,6 +1092,16 @@ export const work = (balancer: Balancer): number => impl(balancer).work
 
 /** Recomputes a slot's derived flags from its raw state and moves the counters and bitsets. */
 const refresh = (b: BalancerImpl, slot: Slot): void => {
+  const listed = slot.newer !== undefined || b.newest === slot
+  if (slot.raw === "READY" && !listed) {
+    // Its connection became READY now: the newest (raw READY, so a health flap keeps its age).
+    slot.readyAt = b.now
+    slot.openedAt = slot.attemptAt === Number.NEGATIVE_INFINITY ? b.now : slot.attemptAt
+    slot.attemptAt = Number.NEGATIVE_INFINITY
+    slot.older = b.newest
+    if (b.newest !== undefined) b.newest.newer = slot
+    b.newest = slot
+  } else if (slot.raw !== "READY" && listed) unlinkReady(b, slot)
   const connected = slot.raw === "READY" && slot.healthy
   let eff: Eff
   if (connected) {
@@ -1006,6 +1154,15 @@ const refresh = (b: BalancerImpl, slot: Slot): void => {
   }
 }
 
+/** Takes a slot out of the pool's READY list (O(1)). */
+const unlinkReady = (b: BalancerImpl, slot: Slot): void => {
+  if (slot.newer !== undefined) slot.newer.older = slot.older
+  else b.newest = slot.older
+  if (slot.older !== undefined) slot.older.newer = slot.newer
+  slot.older = undefined
+  slot.newer = undefined
+}
+
 /** Appends `slot` to a dense list (O(1)); returns its index. */
 const listAdd = (list: Array<Slot>, slot: Slot, at: number): number => {
   if (at >= 0) return at
@@ -1036,6 +1193,8 @@ const forget = (b: BalancerImpl, slot: Slot): void => {
   if (slot.inStart) b.unsettled--
   slot.cIdx = listDelete(b.connectedList, slot.cIdx, "c")
   slot.pIdx = listDelete(b.pickableList, slot.pIdx, "p")
+  if (slot.newer !== undefined || b.newest === slot) unlinkReady(b, slot)
+  if (slot.awaitedIn === b.window) answered(b, slot)
   // The slot's calls leave the address's counts with it.
   const limit = b.options.maxStreamsPerConnection
   const address = slot.address
@@ -1047,7 +1206,7 @@ const forget = (b: BalancerImpl, slot: Slot): void => {
   b.freeIds.push(slot.id)
 }
 
-const KIND_QUEUE = { start: 0, suspicion: 1, retention: 2, shrink: 3 } as const
+const KIND_QUEUE = { start: 0, suspicion: 1, retention: 2, shrink: 3, redirect: 4, settled: 5 } as const
 
 const pushDeadline = (b: BalancerImpl, deadline: Omit<Deadline, "seq">): void => {
   // One FIFO queue per kind, each in time order (see DeadlineQueue): a push
@@ -1094,6 +1253,9 @@ const stale = (b: BalancerImpl, d: Deadline): boolean => {
       return d.address!.retainedUntil !== d.at || b.addresses.get(d.address!.address) !== d.address
     case "shrink":
       return d.address!.shrinkAt !== d.at || b.addresses.get(d.address!.address) !== d.address
+    case "redirect":
+    case "settled":
+      return d.gen !== b.redirectGen
   }
 }
 
@@ -1130,7 +1292,11 @@ const finish = (b: BalancerImpl, out: Out): Output => {
   // An empty pool republishes when its reason changes (a resolver error after "no addresses").
   const reason = next === "TRANSIENT_FAILURE" && b.ring.length === 0 ? b.emptyReason ?? "" : null
   let publish: Output["publish"]
-  if (next !== b.publishedState || reason !== b.publishedReason) {
+  if (next !== b.publishedState || reason !== b.publishedReason || (out.republish && next === "READY")) {
+    // grpc-js picks every queued call again when the state is published.
+    b.replay = b.queuedCalls
+    b.queuedCalls = 0
+    b.queued = false
     const message = next === "TRANSIENT_FAILURE" ? failureMessage(b) : null
     publish = { state: next, message }
     const previous = b.publishedState ?? "IDLE"
@@ -1251,6 +1417,8 @@ const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: stri
   const previous = slot.raw
   const wasConnected = slot.connected
   slot.raw = next
+  if (next === "CONNECTING" && previous !== "CONNECTING") slot.attemptAt = b.now
+  else if (next === "TRANSIENT_FAILURE" || next === "SHUTDOWN") slot.attemptAt = Number.NEGATIVE_INFINITY
   if (next === "TRANSIENT_FAILURE" && error) b.lastError = error
   refresh(b, slot)
   if (out.tracing) out.log(() => `${slot.key} ${previous} -> ${next}${error ? ` (${error})` : ""}`)
@@ -1277,6 +1445,15 @@ const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: stri
       }
     }
   }
+  if (previous === "READY" && next !== "READY" && slot.inFlight > 0 && b.options.replacementWaitMs > 0) {
+    redirectRetries(b, slot, out)
+  }
+  if (slot.awaitedIn === b.window && (next === "READY" || next === "TRANSIENT_FAILURE" || next === "SHUTDOWN")) {
+    answered(b, slot)
+    if (out.tracing) out.log(() => `${slot.key}: the replacement answered ${next}; ${b.awaiting} still awaited`)
+  }
+  // A fresh connection for the picks that waited for one.
+  if (slot.connected && !wasConnected && b.queued && b.redirecting) out.republish = true
   if (next === "READY" && address.suspectUntil !== 0) {
     // The address answers new connections: its other connections are fine.
     clearSuspicion(b, address)
@@ -1287,6 +1464,54 @@ const onState = (b: BalancerImpl, id: number, next: ConnectionState, error: stri
     // grpc-js applies its backoff between attempts. So no slot waits for the channel's exitIdle.
     out.pushConnect(slot.id)
   }
+}
+
+/** A fresh connection is at most 1 / FRESH_SHARE as old as the one that ended (see the module doc). */
+const FRESH_SHARE = 3
+
+/**
+ * `slot`'s connection ended with calls in flight: the next picks of this
+ * turn, as many as it carried calls (grpc-js retries the refused ones at
+ * once), go to connections opened at most a third of its life ago; the
+ * window (that threshold, for calls that wait) lasts until its replacement
+ * answers.
+ */
+const redirectRetries = (b: BalancerImpl, slot: Slot, out: Out): void => {
+  const life = b.now - slot.openedAt
+  const after = b.now - life / FRESH_SHARE
+  if (after > b.freshAfter) b.freshAfter = after
+  b.redirecting = true
+  b.redirect += slot.inFlight
+  if (slot.awaitedIn !== b.window) {
+    slot.awaitedIn = b.window
+    b.awaiting++
+  }
+  pushDeadline(b, { at: b.now + b.options.replacementWaitMs, kind: "redirect", address: undefined, gen: ++b.redirectGen })
+  if (out.tracing) {
+    out.log(() => `${slot.key} ended after ${Math.round(life)} ms with ${slot.inFlight} call(s) in flight: the next ${b.redirect} pick(s) go to connections opened at most ${Math.round(b.now - b.freshAfter)} ms ago (or wait for one) until its replacement answers`)
+  }
+}
+
+/** `slot`'s replacement answered (or it was removed): the window ends at the next wake-up once none is awaited. */
+const answered = (b: BalancerImpl, slot: Slot): void => {
+  slot.awaitedIn = 0
+  b.awaiting--
+  // The next wake-up, not now: the picks that waited are placed on the new connection first.
+  if (b.awaiting === 0 && b.redirecting) pushDeadline(b, { at: b.now, kind: "settled", address: undefined, gen: b.redirectGen })
+}
+
+/** The redirection window ends: picks go their own way again (those that waited are placed again). */
+const endRedirect = (b: BalancerImpl, out: Out, why: string): void => {
+  const left = b.redirect
+  b.redirecting = false
+  b.redirect = 0
+  b.replay = 0
+  b.freshAfter = Number.NEGATIVE_INFINITY
+  b.awaiting = 0
+  b.window++
+  b.redirectGen++
+  if (b.queued) out.republish = true
+  if (out.tracing) out.log(() => `retries no longer redirected (${why}; ${left} pick(s) of the turn not redirected)`)
 }
 
 const clearSuspicion = (b: BalancerImpl, address: AddressState): void => {
@@ -1313,6 +1538,12 @@ const onTimer = (b: BalancerImpl, out: Out): void => {
       case "start":
         b.serving = true
         if (out.tracing) out.log(() => `start: waited ${b.options.startWaitMs} ms (${b.unsettled} first attempt(s) unsettled); serving`)
+        break
+      case "redirect":
+        endRedirect(b, out, `no answer within ${b.options.replacementWaitMs} ms`)
+        break
+      case "settled":
+        endRedirect(b, out, "every replacement answered")
         break
       case "suspicion":
         clearSuspicion(b, d.address!)

@@ -5,9 +5,11 @@
  *
  * Every decision lives in the pure core's `Balancer` state machine (slots,
  * sibling suspicion, the channel state, the balanced start, the cap, the
- * mass-removal grace); this class only forwards grpc-js events to it (with
- * the time) and applies what it answers: subchannels to create, release or
- * connect, the channel state to publish, one timer, trace lines.
+ * mass-removal grace, where retries go after a connection ends); this class
+ * only forwards grpc-js events to it (with the time) and applies what it
+ * answers: subchannels to create, release or connect, the channel state to
+ * publish, one timer, trace lines; it ends each event-loop turn for it
+ * (`Balancer.settlePicks`) after picks or connectivity events.
  *
  * Tracing: `GRPC_TRACE=anchor_round_robin GRPC_VERBOSITY=DEBUG` logs every
  * decision through grpc-js's `experimental.trace`.
@@ -257,7 +259,10 @@ const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, s
  * never picks a released slot and needs no replacement when readiness
  * changes. Not READY: calls queue while CONNECTING and fail with the
  * balancer's failure message (target and last error) in TRANSIENT_FAILURE
- * (grpc-js queues them instead when they ask for `waitForReady`).
+ * (grpc-js queues them instead when they ask for `waitForReady`). READY: a
+ * call also queues while the balancer waits for a fresh connection to place
+ * the retries of a connection that just ended on; the balancer then
+ * publishes the state again, and grpc-js picks the queued calls again.
  */
 class AnchorPicker implements experimental.Picker {
   constructor(private readonly owner: AnchorRoundRobinLoadBalancer) {}
@@ -428,6 +433,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   onStateChange(entry: SlotEntry, state: ConnectivityState, errorMessage: string | undefined): void {
     if (this.destroyed || entry.released) return
     this.feed({ _tag: "StateChanged", now: this.now(), slot: entry.id, state: STATES[state], error: errorMessage })
+    // A connection that ended redirects the retries grpc-js makes in this turn, not later calls.
+    if (!this.settleScheduled) this.scheduleSettle()
   }
 
   /** @internal called by a slot's health watcher (outlier detection) */
@@ -436,19 +443,25 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.feed({ _tag: "HealthChanged", now: this.now(), slot: entry.id, healthy })
   }
 
-  /** @internal a settlePicks is scheduled for the end of this turn (least_request only) */
+  /** @internal a settlePicks is scheduled for the end of this turn */
   settleScheduled = false
+  private settleTurn: ReturnType<typeof setImmediate> | undefined
 
   /** @internal the pick mode in force is least_request (read on every pick; updated with each step) */
   leastRequest = false
 
-  /** @internal least_request picks count as in flight until their calls start, at most until the next turn */
+  /**
+   * @internal ends the balancer's event-loop turn on the next one: least_request
+   * picks count as in flight until their calls start, at most until then, and
+   * retries are redirected only in the turn their connection ended
+   */
   scheduleSettle(): void {
     const balancer = this.balancer
     if (balancer === undefined) return
     this.settleScheduled = true
-    setImmediate(() => {
+    this.settleTurn = setImmediate(() => {
       this.settleScheduled = false
+      this.settleTurn = undefined
       if (this.balancer !== undefined) Balancer.settlePicks(this.balancer)
     })
   }
@@ -621,6 +634,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.pendingConnect.length = 0
     if (this.turn !== undefined) clearImmediate(this.turn)
     this.turn = undefined
+    if (this.settleTurn !== undefined) clearImmediate(this.settleTurn)
+    this.settleTurn = undefined
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     for (const entry of this.entries) if (entry !== undefined) this.release(entry)
