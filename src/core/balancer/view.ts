@@ -1,0 +1,84 @@
+/** Reads of the pool from outside: the pick mode, the channel state, the slots. */
+import type { PickMode } from "./config.js"
+import type { ChannelState, ConnectionState } from "./events.js"
+import { type Balancer, impl } from "./state.js"
+
+/**
+ * The pick mode in force: the last address list's `pick`, else the
+ * `pickMode` option.
+ *
+ * @since 0.3.0
+ */
+export const pickMode = (balancer: Balancer): PickMode => impl(balancer).pickMode
+
+/**
+ * The channel state the balancer reports now.
+ *
+ * @since 0.2.0
+ */
+export const state = (balancer: Balancer): ChannelState => impl(balancer).state
+
+/**
+ * Why calls fail while the channel is TRANSIENT_FAILURE: the target, what is
+ * wrong and the last connection error.
+ *
+ * @since 0.2.0
+ */
+export const failureMessage = (balancer: Balancer): string => {
+  const b = impl(balancer)
+  if (b.ring.length === 0) return b.emptyReason ?? `anchor_round_robin: no addresses for ${b.target}`
+  return `anchor_round_robin: no ready connection to ${b.target} (${b.ring.length} connections failing; last error: ${b.lastError ?? "none"})`
+}
+
+/**
+ * One slot as seen from outside.
+ *
+ * @since 0.2.0
+ */
+export interface SlotView {
+  readonly id: number
+  readonly address: string
+  readonly index: number
+  readonly state: ConnectionState
+  readonly healthy: boolean
+  /** Takes calls now (ready, not skipped by suspicion, or the fallback). */
+  readonly pickable: boolean
+  /** Calls in flight, as reported by {@link callStarted} and {@link callEnded}. */
+  readonly inFlight: number
+}
+
+/**
+ * The slots in ring (pick) order. O(n): for stats and tests, not per event.
+ *
+ * @since 0.2.0
+ */
+export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
+  const b = impl(balancer)
+  const fallback = b.nPickable === 0
+  return b.ring.map((slot) => ({
+    id: slot.id,
+    address: slot.address.address,
+    index: slot.index,
+    state: slot.raw,
+    healthy: slot.healthy,
+    pickable: fallback ? slot.connected : slot.pickable,
+    inFlight: slot.inFlight
+  }))
+}
+
+/**
+ * Whether `address` has slots in the pool (listed, or kept by the
+ * mass-removal grace). O(1).
+ *
+ * @since 0.2.0
+ */
+export const hasAddress = (balancer: Balancer, address: string): boolean => impl(balancer).addresses.has(address)
+
+/**
+ * Units of work done so far by events (bitset levels touched, slots
+ * visited). Tests use it to check that a connectivity event costs the same
+ * at any pool size.
+ *
+ * @since 0.2.0
+ */
+export const work = (balancer: Balancer): number => impl(balancer).work
