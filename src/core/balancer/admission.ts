@@ -4,13 +4,26 @@ import { pushDeadline } from "./deadlines.js"
 import type { Event } from "./events.js"
 import { armShrink } from "./adaptive.js"
 import { rebuildRing } from "./ring.js"
-import { type AddressState, type BalancerImpl, mod, type Out } from "./state.js"
+import { type BalancerImpl, mod, type Out } from "./state.js"
 
-export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" }>, out: Out): void => {
+/**
+ * Merges duplicates of `endpoints` (counts and maxima added,
+ * first-appearance order) and fits the list under `max` connections: refused
+ * with `overCap: "fail"`, else the addresses that fit in ascending address
+ * order are kept (in the resolver's order). Pure; `log` receives trace lines.
+ *
+ * @throws RangeError on a count or maxCount that is not a whole number in range.
+ */
+export const trim = (
+  endpoints: Extract<Event, { _tag: "Addresses" }>["endpoints"],
+  overCap: "fail" | "keepFirst",
+  max: number,
+  log: (line: () => string) => void
+): Trimmed | Refused => {
   // Merge duplicates (counts and maxima added), first-appearance order.
   const merged = new Map<string, number>()
   const maxima = new Map<string, number>()
-  for (const endpoint of event.endpoints) {
+  for (const endpoint of endpoints) {
     if (!Number.isSafeInteger(endpoint.count) || endpoint.count < 0) {
       throw new RangeError(`the count of ${endpoint.address} must be a whole number >= 0, got ${endpoint.count}`)
     }
@@ -25,14 +38,11 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
   }
   let total = 0
   for (const count of merged.values()) total += count
-  const max = b.options.maxConnections
   if (total > max) {
-    if (event.overCap === "fail") {
-      // A refused list changes nothing (target, note, pick mode, seed): the last list keeps serving.
+    if (overCap === "fail") {
       const error = new ConnectionCapError({ total, max })
-      if (out.tracing) out.log(() => `refused: ${error.message}`)
-      if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: ${event.target}: ${error.message}`
-      return
+      log(() => `refused: ${error.message}`)
+      return { _tag: "Refused", error }
     }
     const kept = new Map<string, number>()
     const dropped: Array<string> = []
@@ -44,35 +54,80 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
         used += count
       } else dropped.push(address)
     }
-    if (out.tracing) out.log(() => `over the cap of ${max} connections (${total} asked): kept ${kept.size} addresses in address order, left out ${dropped.length}: ${dropped.slice(0, 20).join(",")}${dropped.length > 20 ? ",..." : ""}`)
+    log(() => `over the cap of ${max} connections (${total} asked): kept ${kept.size} addresses in address order, left out ${dropped.length}: ${dropped.slice(0, 20).join(",")}${dropped.length > 20 ? ",..." : ""}`)
     merged.clear()
     // Keep the resolver's order among the kept ones.
-    for (const endpoint of event.endpoints) {
+    for (const endpoint of endpoints) {
       const count = kept.get(endpoint.address)
       if (count !== undefined && !merged.has(endpoint.address)) merged.set(endpoint.address, count)
     }
   }
+  return { _tag: "Trimmed", merged, maxima }
+}
 
-  b.target = event.target
-  b.note = event.note ?? ""
-  const mode = event.pick ?? b.options.pickMode
-  if (mode !== b.pickMode) {
-    if (out.tracing) out.log(() => `pick mode ${b.pickMode} -> ${mode}`)
-    b.pickMode = mode
-  }
-  if (!b.seeded) {
-    b.seeded = true
-    // xorshift32 must not start at 0.
-    b.rng = (mod(event.offset, 4294967296) ^ 0x9e3779b9) >>> 0 || 1
-  }
+/** A list merged and within the cap: counts (the minimums) and maxima by address, in the resolver's order. */
+export interface Trimmed {
+  readonly _tag: "Trimmed"
+  readonly merged: ReadonlyMap<string, number>
+  readonly maxima: ReadonlyMap<string, number>
+}
 
+/** A list refused: over the cap with `overCap: "fail"`. */
+export interface Refused {
+  readonly _tag: "Refused"
+  readonly error: ConnectionCapError
+}
+
+/** An address of the pool as admission sees it. */
+export interface PoolAddress {
+  readonly address: string
+  readonly count: number
+  readonly min: number
+  readonly max: number
+  /** Connected (READY and healthy) connections. */
+  readonly connected: number
+  /** Kept by the mass-removal grace until then; 0: listed. */
+  readonly retainedUntil: number
+}
+
+/** The limits admission applies. */
+export interface Limits {
+  readonly maxConnections: number
+  readonly removalGraceMs: number
+  readonly removalThreshold: number
+}
+
+/** A list admitted: the counts and ranges to build the ring from, and the addresses the grace now keeps. */
+export interface Admitted {
+  readonly _tag: "Admitted"
+  /** The listed addresses (the resolver's order), then those kept by the grace. */
+  readonly next: ReadonlyArray<Wanted>
+  /** The addresses the update drops that the grace keeps from now (empty: no grace). */
+  readonly retain: ReadonlySet<string>
+}
+
+/**
+ * Admission of a list {@link trim} let through, a pure function of the pool,
+ * the list and the limits: applies the mass-removal grace (READY addresses
+ * the update would drop are kept when it drops more than the threshold's
+ * share of them), keeps the counts adaptive addresses grew to within their
+ * new range, and fits the whole under the cap (grown counts back to their
+ * minimums, then the addresses kept by the grace give way). `log` receives
+ * trace lines (lazily).
+ */
+export const admit = (
+  pool: ReadonlyMap<string, PoolAddress>,
+  { maxima, merged }: Trimmed,
+  limits: Limits,
+  log: (line: () => string) => void
+): Admitted => {
+  const max = limits.maxConnections
   // Mass-removal grace: READY addresses the update would drop.
   let readyAddresses = 0
   let alreadyRetained = 0
-  const newlyRemoved: Array<AddressState> = []
-  for (const address of b.addresses.values()) {
+  const newlyRemoved: Array<PoolAddress> = []
+  for (const address of pool.values()) {
     if (merged.has(address.address)) {
-      address.retainedUntil = 0
       if (address.connected > 0) readyAddresses++
       continue
     }
@@ -82,26 +137,23 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
     else newlyRemoved.push(address)
   }
   const removing = newlyRemoved.length + alreadyRetained
-  const grace = b.options.removalGraceMs > 0 && newlyRemoved.length > 0 &&
-    removing > b.options.removalThreshold * readyAddresses
+  const grace = limits.removalGraceMs > 0 && newlyRemoved.length > 0 &&
+    removing > limits.removalThreshold * readyAddresses
+  const retain = new Set<string>()
   if (grace) {
-    const until = b.now + b.options.removalGraceMs
-    for (const address of newlyRemoved) {
-      address.retainedUntil = until
-      pushDeadline(b, { at: until, kind: "retention", address, gen: 0 })
-    }
-    if (out.tracing) out.log(() => `mass removal: the update drops ${removing} of ${readyAddresses} addresses with READY connections; keeping ${newlyRemoved.map((a) => a.address).join(",")} for ${b.options.removalGraceMs} ms`)
+    for (const address of newlyRemoved) retain.add(address.address)
+    log(() => `mass removal: the update drops ${removing} of ${readyAddresses} addresses with READY connections; keeping ${newlyRemoved.map((a) => a.address).join(",")} for ${limits.removalGraceMs} ms`)
   }
   const next: Array<Wanted> = []
   for (const [address, min] of merged) {
     const max = maxima.get(address)!
-    const existing = b.addresses.get(address)
+    const existing = pool.get(address)
     // An adaptive address keeps the connections it grew to (re-resolution repeats the same list).
     const count = existing === undefined ? min : Math.min(max, Math.max(min, existing.count))
     next.push({ address, count, min, max })
   }
-  for (const address of b.addresses.values()) {
-    if (!merged.has(address.address) && address.retainedUntil !== 0) {
+  for (const address of pool.values()) {
+    if (!merged.has(address.address) && (address.retainedUntil !== 0 || retain.has(address.address))) {
       next.push({ address: address.address, count: address.count, min: address.min, max: address.max })
     }
   }
@@ -131,7 +183,43 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
       } else released.push(w.address)
     }
     for (const w of keptByGrace) if (fits.has(w.address)) next.push(w)
-    if (out.tracing) out.log(() => `over the cap of ${max} connections with the addresses kept by the grace: released now ${released.join(",")}`)
+    log(() => `over the cap of ${max} connections with the addresses kept by the grace: released now ${released.join(",")}`)
+  }
+  return { _tag: "Admitted", next, retain }
+}
+
+/** Applies an `Addresses` event: {@link trim}, then {@link admit}, then the ring, the retention deadlines and the start. */
+export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addresses" }>, out: Out): void => {
+  const log = (line: () => string): void => {
+    if (out.tracing) out.log(line)
+  }
+  const trimmed = trim(event.endpoints, event.overCap, b.options.maxConnections, log)
+  if (trimmed._tag === "Refused") {
+    // A refused list changes nothing (target, note, pick mode, seed): the last list keeps serving.
+    if (b.ring.length === 0) b.emptyReason = `anchor_round_robin: ${event.target}: ${trimmed.error.message}`
+    return
+  }
+  b.target = event.target
+  b.note = event.note ?? ""
+  const mode = event.pick ?? b.options.pickMode
+  if (mode !== b.pickMode) {
+    if (out.tracing) out.log(() => `pick mode ${b.pickMode} -> ${mode}`)
+    b.pickMode = mode
+  }
+  if (!b.seeded) {
+    b.seeded = true
+    // xorshift32 must not start at 0.
+    b.rng = (mod(event.offset, 4294967296) ^ 0x9e3779b9) >>> 0 || 1
+  }
+
+  const { next, retain } = admit(b.addresses, trimmed, b.options, log)
+  const until = b.now + b.options.removalGraceMs
+  for (const address of b.addresses.values()) {
+    if (trimmed.merged.has(address.address)) address.retainedUntil = 0
+    else if (retain.has(address.address)) {
+      address.retainedUntil = until
+      pushDeadline(b, { at: until, kind: "retention", address, gen: 0 })
+    }
   }
   rebuildRing(b, next, out, event.offset)
   for (const address of b.addresses.values()) armShrink(b, address)
