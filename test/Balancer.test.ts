@@ -121,6 +121,22 @@ describe("Balancer", () => {
       expect(d.state()).toBe("READY")
     })
 
+    it.each([
+      { name: "before any list: the resolver's message alone (it names the target)", lists: [], message: "anchor_round_robin: etcd:///svc#2: no answer from etcd" },
+      { name: "after a refused list: still none accepted", lists: ["refused"], message: "anchor_round_robin: etcd:///svc#2: no answer from etcd" },
+      { name: "after an empty list: the target it named", lists: ["empty"], message: "anchor_round_robin: pass:///: etcd:///svc#2: no answer from etcd" }
+    ])("a resolver error with no slots reads, $name", ({ lists, message }) => {
+      const d = drive({ maxConnections: 1 })
+      for (const list of lists) {
+        const endpoints = list === "refused" ? [{ address: "a:1", count: 2 }] : []
+        Balancer.step(d.b, { _tag: "Addresses", now: 0, target: "pass:///", endpoints, overCap: "fail", offset: 0 })
+      }
+      const out = Balancer.step(d.b, { _tag: "ResolverError", now: 0, message: "etcd:///svc#2: no answer from etcd" })
+      expect(Balancer.failureMessage(d.b)).toBe(message)
+      expect(out.publish?.message ?? message).toBe(message)
+      expect(message).not.toContain("unknown target")
+    })
+
     it("fails naming the target and the resolver note when the list is empty", () => {
       const d = drive()
       const out = Balancer.step(d.b, { _tag: "Addresses", now: 0, target: "etcd:///svc#2", endpoints: [], overCap: "keepFirst", offset: 0, note: "no records" })

@@ -482,7 +482,7 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
       "channel IDLE -> CONNECTING",
       "10.0.0.1:1#0 IDLE -> TRANSIENT_FAILURE (connect ECONNREFUSED)",
       "start: every first connection attempt settled; serving",
-      "channel CONNECTING -> TRANSIENT_FAILURE: anchor_round_robin: no ready connection to (unknown target) (1 connections failing; last error: connect ECONNREFUSED)"
+      "channel CONNECTING -> TRANSIENT_FAILURE: anchor_round_robin: no ready connection to the channel's target (1 connections failing; last error: connect ECONNREFUSED)"
     ])
   })
 })

@@ -373,7 +373,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
         return true
       }
     }
-    const target = resolution?.target ?? "(unknown target)"
+    // A resolver that is not grpc-anchor's does not pass the target through.
+    const target = resolution?.target ?? "the channel's target"
     if (!endpointList.ok) {
       // Keep serving the last good list; fail only when there is none.
       this.feed({ _tag: "ResolverError", now: this.now(), message: endpointList.error.details })

@@ -200,6 +200,7 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
     return
   }
   b.target = event.target
+  b.listed = true
   b.note = event.note ?? ""
   const mode = event.pick ?? b.options.pickMode
   if (mode !== b.pickMode) {

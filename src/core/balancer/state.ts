@@ -104,6 +104,8 @@ export class BalancerImpl implements Balancer, Counter {
   /** Ids of removed slots, reused so `byId` stays dense under churn. */
   freeIds: Array<number> = []
   target = "(unknown target)"
+  /** An address list was accepted (`target` is the resolver's). */
+  listed = false
   note = ""
   lastError: string | null = null
   /** Why the pool is empty: no addresses, a resolver error, a refused list. */

@@ -78,7 +78,8 @@ export const step = (balancer: Balancer, event: Event): Output => {
       break
     case "ResolverError":
       if (b.ring.length === 0) {
-        b.emptyReason = `anchor_round_robin: ${b.target}: ${event.message}`
+        // Before any list the target is not known here; the resolver's message names it.
+        b.emptyReason = b.listed ? `anchor_round_robin: ${b.target}: ${event.message}` : `anchor_round_robin: ${event.message}`
         if (out.tracing) out.log(() => `resolver error with no addresses: ${event.message}`)
       } else {
         if (out.tracing) out.log(() => `resolver error, keeping ${b.ring.length} connections: ${event.message}`)
