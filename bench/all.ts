@@ -1,5 +1,5 @@
 /**
- * npm run bench — every benchmark in one go (picker, pool cost at size,
+ * npm run bench — every benchmark in one go (pool cost at size,
  * adaptive counts and pick modes, subsetting, peers side by side, gRPC
  * throughput, failover, etcd discovery), side by side on this machine, written to
  * bench/RESULTS.md with the machine's description and each figure next to
@@ -22,9 +22,6 @@ const section = (title: string, body: string) => `## ${title}\n\n\`\`\`\n${body.
 const runScript = (file: string): string =>
   execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL(file, import.meta.url))], { encoding: "utf8" })
 
-console.log("bench: picker ...")
-const pick = runScript("./pick.ts")
-console.log(pick)
 console.log("bench: pool cost at size ...")
 const pool = runScript("./pool.ts")
 console.log(pool)
@@ -83,7 +80,6 @@ const report = [
   "",
   headlines,
   "",
-  section("Picker (npm run bench:pick)", pick),
   section("Pool cost at size (npm run bench:pool)", pool),
   section("Side by side with grpc-gcp and a client pool (npm run bench:peers)", peers),
   section("Adaptive connection counts and load-aware picking (npm run bench:adaptive)", adaptive),

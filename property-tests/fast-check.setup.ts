@@ -28,7 +28,7 @@
  * Replay exactly that case (the path skips straight to the shrunk
  * counterexample) by passing both back, with -t to pick the property:
  *
- *     FC_SEED=-1819918769 FC_PATH="11:4:2" npx vitest run property-tests/Picker.test.ts -t "full passes"
+ *     FC_SEED=-1819918769 FC_PATH="11:4:2" npx vitest run property-tests/Balancer.test.ts -t "reference model"
  *
  * FC_SEED alone reruns the whole run with that seed (both engines); FC_RUNS
  * changes the number of runs (e.g. FC_RUNS=100000 for a longer soak). Then

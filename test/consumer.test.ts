@@ -157,7 +157,7 @@ describe("the packed library in a consumer app", () => {
     expect(checked.stdout + checked.stderr, "tsc output").toBe("")
     expect(checked.code).toBe(0)
     const result = lastJsonLine(await ok("node", ["typed.mts"], { cwd: app }))
-    expect(result).toMatchObject({ format: "pass:///localhost:9080#2,localhost:9090", rotation: "object", picker: "object" })
+    expect(result).toMatchObject({ format: "pass:///localhost:9080#2,localhost:9090", rotation: "object", balancer: "object" })
     expect(result.message).toMatch(/count is 0; expected a whole number 1\.\.256/)
   })
 

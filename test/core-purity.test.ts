@@ -168,7 +168,7 @@ describe("src/core", () => {
 
   it("has the core modules", () => {
     const names = files.map((file) => path.relative(CORE, file))
-    for (const name of ["Address.ts", "Target.ts", "Expansion.ts", "Rotation.ts", "Picker.ts", "EtcdRecord.ts", "EndpointSet.ts"]) expect(names).toContain(name)
+    for (const name of ["Address.ts", "Target.ts", "Expansion.ts", "Rotation.ts", "Balancer.ts", "EtcdRecord.ts", "EndpointSet.ts"]) expect(names).toContain(name)
   })
 
   it.each(files.map((file) => [path.relative(CORE, file), file] as const))(

@@ -25,7 +25,7 @@ describe("package entry points", () => {
     const api = (await importBuilt("grpc-anchor")) as typeof import("../src/main/index.js")
     for (const name of [
       "register", "createChannel", "registerEndpoint", "ConnectionObserver", "AnchoredChannel", "Etcd", "Registrar",
-      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Target", "Expansion", "Rotation", "Picker", "Balancer", "Subset",
+      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Target", "Expansion", "Rotation", "Balancer", "Subset",
       "EtcdRecord", "EndpointSet", "Address"
     ]) {
       expect(api, name).toHaveProperty(name)
@@ -61,7 +61,7 @@ describe("package entry points", () => {
 
   it("exports the pure core from grpc-anchor/core, with no I/O module in its import graph", async () => {
     const core = (await importBuilt("grpc-anchor/core")) as typeof import("../src/main/core.js")
-    expect(Object.keys(core)).toEqual(expect.arrayContaining(["Address", "Balancer", "EndpointSet", "EtcdRecord", "Expansion", "Picker", "Rotation", "Subset", "Target"]))
+    expect(Object.keys(core)).toEqual(expect.arrayContaining(["Address", "Balancer", "EndpointSet", "EtcdRecord", "Expansion", "Rotation", "Subset", "Target"]))
     expect(core).not.toHaveProperty("Schedule")
     const seen = new Set<string>()
     const visit = (file: string) => {

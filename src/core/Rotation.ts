@@ -17,7 +17,7 @@
  * The module was called `Schedule` before 0.2.0; it was renamed so that it
  * does not collide with `effect`'s `Schedule` in Effect code. Its two
  * functions are {@link period} (indices) and {@link slotOrder} (connection
- * slots, what `Picker.make` takes).
+ * slots, the ring `Balancer` picks from).
  *
  * @example
  * ```ts
@@ -140,7 +140,7 @@ export const period = (weights: ReadonlyArray<number>, offset = 0): ReadonlyArra
  * `{ address: endpoints[i].address, index: k }`, so each slot of
  * `Expansion.expand(endpoints)` appears exactly once (an address listed
  * twice is merged first, as `expand` does). The offset, if any, belongs to
- * the picker's start position (`Picker.make`), so this order is shared by
+ * balancer's start position (an `Addresses` event's `offset`), so this order is shared by
  * every client.
  *
  * @example

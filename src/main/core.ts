@@ -2,7 +2,7 @@
  * The pure core of grpc-anchor, usable on its own: the target grammar
  * (`Target`, `Address`), the expansion of addresses into connection slots
  * (`Expansion`), the smooth weighted rotation over them (`Rotation`, called
- * `Schedule` before 0.2.0), the picker (`Picker`), the codec of etcd's
+ * `Schedule` before 0.2.0), the pool state machine (`Balancer`), the codec of etcd's
  * endpoint records (`EtcdRecord`), the endpoint set they make
  * (`EndpointSet`) and deterministic subsetting for large fleets (`Subset`).
  * Nothing here does I/O or runs Effects; fallible functions
@@ -10,11 +10,10 @@
  *
  * @example
  * ```ts
- * import { Expansion, Picker, Rotation, Target } from "grpc-anchor/core"
+ * import { Expansion, Rotation, Target } from "grpc-anchor/core"
  * const target = Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
  * const slots = Rotation.slotOrder(Expansion.fromTarget(target as Target.PassTarget))
- * const picked = Picker.pick(Picker.make(slots), Picker.readiness(slots.length, true))
- * // picked.slot: { address: "10.0.0.1:9080", index: 0 }
+ * // slots[0]: { address: "10.0.0.1:9080", index: 0 }: the ring `Balancer` picks from
  * ```
  *
  * @since 0.1.0
@@ -23,7 +22,6 @@ export * as Address from "../core/Address.js"
 export * as Target from "../core/Target.js"
 export * as Expansion from "../core/Expansion.js"
 export * as Rotation from "../core/Rotation.js"
-export * as Picker from "../core/Picker.js"
 export * as EtcdRecord from "../core/EtcdRecord.js"
 export * as EndpointSet from "../core/EndpointSet.js"
 export * as Subset from "../core/Subset.js"

@@ -11,7 +11,7 @@
  * Plain grpc-js: {@link register} (for etcd settings), {@link createChannel},
  * {@link registerEndpoint}, `ConnectionObserver`. Effect 4: the
  * `AnchoredChannel`, `Etcd`, `Registrar` and `Discovery` layers. The pure
- * core's namespaces (`Target`, `Rotation`, `Picker`, ...) are re-exported
+ * core's namespaces (`Target`, `Rotation`, `Balancer`, ...) are re-exported
  * from `grpc-anchor/core`.
  *
  * @example

@@ -2,7 +2,7 @@
 // skipLibCheck false, then run by Node's own type stripping.
 import * as grpc from "@grpc/grpc-js"
 import { createChannel, register, type Target as TargetTypes } from "grpc-anchor"
-import { Picker, Rotation, Target } from "grpc-anchor/core"
+import { Balancer, Rotation, Target } from "grpc-anchor/core"
 import { Result } from "effect"
 
 register()
@@ -13,4 +13,4 @@ const message: string = parsed.failure.message
 const target = Target.unsafeParse("pass:///:9080#2,:9090")
 const channel: grpc.Channel = createChannel(Target.format(target), grpc.credentials.createInsecure())
 channel.close()
-console.log(JSON.stringify({ message, format: Target.format(target), rotation: typeof Rotation, picker: typeof Picker }))
+console.log(JSON.stringify({ message, format: Target.format(target), rotation: typeof Rotation, balancer: typeof Balancer }))
