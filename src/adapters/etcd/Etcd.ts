@@ -232,7 +232,7 @@ export declare namespace Etcd {
      * twice.
      */
     readonly leaseGrant: (ttl: number) => Effect.Effect<{ readonly id: bigint; readonly ttl: number }, EtcdError>
-    /** Revokes a lease (its keys are deleted); `NotFound` when etcd has no such lease. */
+    /** Revokes a lease (its keys are deleted); succeeds when etcd has no such lease (already expired or revoked). */
     readonly leaseRevoke: (id: bigint) => Effect.Effect<void, EtcdError>
     readonly leaseTimeToLive: (id: bigint) => Effect.Effect<Proto.LeaseTimeToLiveResponse, EtcdError>
     /** Keeps lease `id` (of `ttl` seconds) alive while the stream runs, on whichever member answers. */
@@ -298,7 +298,12 @@ const service = (client: Client.Client, hosts: ReadonlyArray<string>): Etcd.Shap
         )
       )
     }),
-  leaseRevoke: (id) => Effect.asVoid(client.request(`revoke lease ${id.toString(16)}`, Proto.methods.leaseRevoke, { ID: id })),
+  leaseRevoke: (id) =>
+    client.request(`revoke lease ${id.toString(16)}`, Proto.methods.leaseRevoke, { ID: id }).pipe(
+      Effect.asVoid,
+      // Already gone: what a revoke is for (and what a hedged twin of this revoke leaves behind).
+      Effect.catchIf((error) => error.reason === "NotFound", () => Effect.void)
+    ),
   leaseTimeToLive: (id) => client.request(`lease ${id.toString(16)} time to live`, Proto.methods.leaseTimeToLive, { ID: id }),
   keepAlive: (id, ttl) => keepAlive(client, id, ttl),
   watch: (operation, request) => watch(client, operation, request),

@@ -145,6 +145,14 @@ export const isMemberFault = (cause: unknown): boolean => {
   )
 }
 
+/**
+ * Whether etcd refused the auth token the call carried: it expired or etcd
+ * forgot it (a restart), or the auth store changed since it was issued
+ * (a JWT token). Authenticating again fixes it (clientv3's `shouldRefreshToken`).
+ */
+export const isStaleToken = (cause: unknown): boolean =>
+  /etcdserver: (invalid auth token|revision of auth store is old)/.test(messageOf(cause))
+
 /** The reason of an error that is not a TLS refusal; `message` is its text. */
 const reasonOf = (cause: unknown, message: string): EtcdErrorReason => {
   // OpenSSL refusing a TLS key or certificate while the client is built
@@ -152,7 +160,10 @@ const reasonOf = (cause: unknown, message: string): EtcdErrorReason => {
   if (cause instanceof Error && String((cause as { code?: unknown }).code).startsWith("ERR_OSSL")) return "InvalidArgument"
   if (/client (is )?closed/i.test(message) && grpcCode(cause) === undefined) return "Closed"
   if (message.includes("has been compacted")) return "Compacted"
-  if (/etcdserver: (authentication failed|invalid auth token|user name is empty)/.test(message)) return "Unauthenticated"
+  if (/etcdserver: (authentication failed|invalid auth token|user name is empty|revision of auth store is old)/.test(message)) {
+    return "Unauthenticated"
+  }
+  if (/etcdserver: permission denied/.test(message)) return "PermissionDenied"
   if (/etcdserver: (requested lease not found|user name not found|role name not found)/.test(message)) return "NotFound"
   if (isMemberFault(cause)) return "Unavailable"
   switch (grpcCode(cause)) {

@@ -16,7 +16,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as EtcdMembers from "../../../../core/EtcdMembers.js"
-import { EtcdError, isMemberFault, toEtcdError } from "../error.js"
+import { EtcdError, isMemberFault, isStaleToken, messageOf, tlsRefusal, toEtcdError } from "../error.js"
 import { channelOptions, dialAddress, type Duplex, duplex, unary } from "./connection.js"
 import { type Method, methods } from "./proto.js"
 
@@ -53,12 +53,12 @@ export interface Client {
   readonly open: <Req, Res>(
     operation: string,
     method: Method<Req, Res>
-  ) => Effect.Effect<{ readonly host: string; readonly stream: Duplex<Req, Res> }, EtcdError, Scope.Scope>
-  /** Reports that `host` answered / failed or stayed silent. */
-  readonly succeeded: (host: string) => Effect.Effect<void>
+  ) => Effect.Effect<{ readonly host: string; readonly since: number; readonly stream: Duplex<Req, Res> }, EtcdError, Scope.Scope>
+  /** Reports that `host` answered (`answer` tells which member it is) / failed or stayed silent. */
+  readonly succeeded: (host: string, answer?: unknown) => Effect.Effect<void>
   readonly failed: (host: string) => Effect.Effect<void>
-  /** Whether `host` is healthy now. */
-  readonly isHealthy: (host: string) => Effect.Effect<boolean>
+  /** Whether `host` failed (for anyone) since `open` gave `since` for it. */
+  readonly failedSince: (host: string, since: number) => Effect.Effect<boolean>
   /** Forgets the auth token (etcd said it is invalid): the next call authenticates again. */
   readonly resetToken: Effect.Effect<void>
   readonly toError: (cause: unknown, operation: string) => EtcdError
@@ -73,10 +73,9 @@ type RoundOutcome<Res> =
       readonly last: unknown
       /** Some member answered with etcd's own error, or did not answer in time: another round may work. */
       readonly electing: boolean
-      readonly invalidToken: boolean
+      /** Some member no longer took the auth token. */
+      readonly staleToken: boolean
     }
-
-const isInvalidToken = (cause: unknown): boolean => /etcdserver: invalid auth token/.test(String((cause as Error)?.message))
 
 const noAnswer = (operation: string, millis: number, last: unknown, toError: Client["toError"]): EtcdError =>
   new EtcdError({
@@ -121,9 +120,19 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
     // -- member health --------------------------------------------------------
     const wake = yield* Latch.make(false)
     const streamsOpen = yield* Latch.make(false)
-    const succeeded = (host: string) => Ref.update(members, (state) => EtcdMembers.onSuccess(state, host))
+    /** Which etcd member answers at each host (from answers' headers): autoSync adds no second host for one member. */
+    const memberIds = new Map<string, bigint>()
+    /** Failures of each host so far, never reset: a stream ends when its host failed after it opened. */
+    const strikes = new Map<string, number>()
+    const succeeded = (host: string, answer?: unknown) =>
+      Effect.suspend(() => {
+        const id = (answer as { readonly header?: { readonly member_id?: unknown } } | undefined)?.header?.member_id
+        if (typeof id === "bigint" && id !== 0n) memberIds.set(host, id)
+        return Ref.update(members, (state) => EtcdMembers.onSuccess(state, host))
+      })
     const failed = (host: string) =>
       Clock.currentTimeMillis.pipe(
+        Effect.tap(() => Effect.sync(() => strikes.set(host, (strikes.get(host) ?? 0) + 1))),
         Effect.flatMap((now) => Ref.update(members, (state) => EtcdMembers.onFailure(state, host, now))),
         Effect.andThen(wake.open)
       )
@@ -135,74 +144,93 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
     )
     const isHealthy = (host: string) =>
       Effect.map(Ref.get(members), (state) => state.members.find((member) => member.host === host)?.healthy ?? false)
+    const failedSince = (host: string, since: number) => Effect.sync(() => (strikes.get(host) ?? 0) > since)
 
     // -- authentication --------------------------------------------------------
     const token = yield* Ref.make<string | undefined>(undefined)
     /** A request still unanswered this long is also sent to the next member. */
     const hedgeAfter = Math.max(20, Math.floor(config.memberTimeout * 0.3))
     const authLock = yield* Semaphore.make(1)
+    /** A unary call on `host`, unless the client is closed (no channel is made again after close). */
+    const call = <Req, Res>(
+      host: string,
+      method: Method<Req, Res>,
+      request: Req,
+      meta: grpc.Metadata,
+      ms: number,
+      operation: string
+    ): Effect.Effect<Res, grpc.ServiceError | EtcdError> =>
+      Effect.suspend((): Effect.Effect<Res, grpc.ServiceError | EtcdError> => (closed.value ? Effect.fail(closedError(operation)) : unary(channel(host), method, request, meta, ms)))
+
     /**
      * One round of a request over `hosts` (in order): the first member is
      * asked at once, the next one when an attempt fails or after
      * `hedgeAfter` without an answer (a hung member, or a follower whose
      * proposal went to a hung leader, must not hold the request for a whole
      * member timeout), the earlier attempts still running. The first answer
-     * wins and the other attempts are cancelled.
+     * wins and the other attempts are cancelled. No attempt runs past
+     * `deadline`.
      */
     const round = <Req, Res>(
       operation: string,
       method: Method<Req, Res>,
       request: Req,
-      metadata: Effect.Effect<grpc.Metadata, EtcdError>,
+      meta: grpc.Metadata,
       hosts: ReadonlyArray<string>,
-      attemptMs: number
+      attemptMs: number,
+      deadline: number
     ) =>
       Effect.scoped(
         Effect.gen(function* () {
           const outcome = yield* Deferred.make<RoundOutcome<Res>>()
-          const progress = { launched: 0, failed: 0, last: undefined as unknown, electing: false, invalidToken: false }
+          const progress = { launched: 0, failed: 0, last: undefined as unknown, electing: false, staleToken: false }
           /** Attempts not finished yet: host -> when it was asked. */
           const pending = new Map<string, number>()
-          const launch: Effect.Effect<void, never, Scope.Scope> = Effect.suspend(() => {
-            if (progress.launched >= hosts.length) return Effect.void
+          const allFailed = Effect.suspend(() =>
+            Deferred.succeed(outcome, { _tag: "AllFailed", last: progress.last, electing: progress.electing, staleToken: progress.staleToken })
+          )
+          const launch: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
+            if (progress.launched >= hosts.length) return
             const host = hosts[progress.launched++]!
-            const attempt = Effect.flatMap(metadata, (meta) => unary(channel(host), method, request, meta, attemptMs)).pipe(
+            const now = yield* Clock.currentTimeMillis
+            const ms = Math.min(attemptMs, deadline - now)
+            if (ms <= 0) {
+              if (++progress.failed >= hosts.length) yield* allFailed
+              return
+            }
+            pending.set(host, now)
+            const attempt = call(host, method, request, meta, ms, operation).pipe(
               Effect.ensuring(Effect.sync(() => pending.delete(host))),
               Effect.matchEffect({
-                onSuccess: (response) => Effect.andThen(succeeded(host), Deferred.succeed(outcome, { _tag: "Answered", response })),
+                onSuccess: (response) =>
+                  Effect.andThen(succeeded(host, response), Deferred.succeed(outcome, { _tag: "Answered", response })),
                 onFailure: (error): Effect.Effect<unknown, never, Scope.Scope> => {
                   if (error instanceof EtcdError) return Deferred.succeed(outcome, { _tag: "Refused", error })
-                  const invalidToken = isInvalidToken(error) && config.auth !== undefined
-                  if (!invalidToken && !isMemberFault(error)) {
+                  const staleToken = isStaleToken(error) && config.auth !== undefined
+                  // A certificate one member presents may be wrong while the others' are fine.
+                  const tls = tlsRefusal(messageOf(error)) !== undefined
+                  if (!staleToken && !tls && !isMemberFault(error)) {
                     return Deferred.succeed(outcome, { _tag: "Refused", error: toError(error, operation) })
                   }
                   progress.last = error
                   // etcd's own word (an election, a timed-out proposal) or no
                   // answer in time (a proposal forwarded to a hung leader): asking again may work.
                   progress.electing ||= /etcdserver:/.test(error.message) || error.code === grpc.status.DEADLINE_EXCEEDED
-                  progress.invalidToken ||= invalidToken
+                  progress.staleToken ||= staleToken
                   return Effect.gen(function* () {
-                    if (!invalidToken) {
+                    if (!staleToken) {
                       yield* failed(host)
                       if (hosts.length > 1) {
                         yield* Effect.logDebug(`etcd ${operation}: ${host} failed (${toError(error, operation).detail}); trying the next member`)
                       }
                     }
                     if (++progress.failed < hosts.length) return yield* launch
-                    yield* Deferred.succeed(outcome, {
-                      _tag: "AllFailed",
-                      last: progress.last,
-                      electing: progress.electing,
-                      invalidToken: progress.invalidToken
-                    })
+                    yield* allFailed
                   })
                 }
               })
             )
-            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              pending.set(host, now)
-              return Effect.asVoid(Effect.forkScoped(attempt))
-            })
+            yield* Effect.forkScoped(attempt)
           })
           yield* launch
           if (hosts.length > 1) {
@@ -233,22 +261,25 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
       Effect.gen(function* () {
         const start = yield* Clock.currentTimeMillis
         const deadline = start + config.callTimeout
+        const timedOut = (last: unknown) => Effect.fail(noAnswer(operation, config.callTimeout, last, toError))
         let last: unknown = undefined
         let reauthenticated = false
         for (let n = 0; ; n++) {
           if (closed.value) return yield* closedError(operation)
           const remaining = deadline - (yield* Clock.currentTimeMillis)
-          if (remaining <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
+          if (remaining <= 0) return yield* timedOut(last)
+          // The token (authenticating if need be) within the same deadline.
+          const meta = yield* metadata.pipe(Effect.timeoutOrElse({ duration: Duration.millis(remaining), orElse: () => timedOut(last) }))
           const hosts = yield* ordered
           // A lone member gets the whole deadline; otherwise the member
           // timeout (doubled each round, for a slow cluster).
-          const attemptMs = hosts.length === 1 ? remaining : Math.min(remaining, config.memberTimeout * 2 ** Math.min(n, 8))
-          const outcome = yield* round(operation, method, request, metadata, hosts, attemptMs)
+          const attemptMs = hosts.length === 1 ? remaining : config.memberTimeout * 2 ** Math.min(n, 8)
+          const outcome = yield* round(operation, method, request, meta, hosts, attemptMs, deadline)
           if (outcome._tag === "Answered") return outcome.response
           if (outcome._tag === "Refused") return yield* outcome.error
           last = outcome.last
-          if (outcome.invalidToken && !reauthenticated) {
-            // etcd forgot the token (a restart): authenticate again, at once.
+          if (outcome.staleToken && !reauthenticated) {
+            // etcd no longer takes the token: authenticate again, at once.
             reauthenticated = true
             yield* Ref.set(token, undefined)
             continue
@@ -258,7 +289,7 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
           // wait a little and ask again (with a longer member timeout).
           if (!outcome.electing) return yield* toError(last, operation)
           const left = deadline - (yield* Clock.currentTimeMillis)
-          if (left <= 0) return yield* noAnswer(operation, config.callTimeout, last, toError)
+          if (left <= 0) return yield* timedOut(last)
           yield* Effect.sleep(Duration.millis(Math.min(left, 50 * 2 ** Math.min(n, 4))))
         }
       })
@@ -301,8 +332,9 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
           Effect.sync(() => streamHosts.set(host, (streamHosts.get(host) ?? 0) + 1)).pipe(Effect.andThen(streamsOpen.open)),
           () => Effect.sync(() => (streamHosts.get(host) === 1 ? streamHosts.delete(host) : streamHosts.set(host, streamHosts.get(host)! - 1)))
         )
+        const since = strikes.get(host) ?? 0
         const stream = yield* duplex(channel(host), method, meta)
-        return { host, stream }
+        return { host, since, stream }
       })
 
     // -- leader checks of the members that carry streams ------------------------
@@ -364,10 +396,25 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
     if (config.autoSync !== undefined) {
       const configured = config.hosts.map(dialAddress)
       const sync = request("member list", methods.memberList, {}).pipe(
-        Effect.flatMap((response) => {
-          const learned = response.members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs.map(dialAddress))
-          return Ref.update(members, (state) => EtcdMembers.setHosts(state, [...configured, ...learned]))
-        }),
+        Effect.flatMap((response) =>
+          Effect.gen(function* () {
+            // A member already reached through a configured host (a DNS name,
+            // say) is not added again under the URL it advertises.
+            const reached = new Set(configured.flatMap((host) => (memberIds.has(host) ? [memberIds.get(host)!] : [])))
+            const learned = response.members
+              .filter((member) => !member.isLearner && !reached.has(member.ID))
+              .flatMap((member) => member.clientURLs.map(dialAddress))
+            const hosts = [...configured, ...learned]
+            yield* Ref.update(members, (state) => EtcdMembers.setHosts(state, hosts))
+            // Members no longer listed: their channels are closed (a stream on one moves).
+            const listed = new Set(hosts)
+            for (const [host, client] of channels) {
+              if (listed.has(host)) continue
+              client.close()
+              channels.delete(host)
+            }
+          })
+        ),
         Effect.catchCause((cause) => Effect.logDebug("etcd member list sync failed", cause))
       )
       // The first a second after the client is built, so a config that lists
@@ -384,7 +431,7 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
       open,
       succeeded,
       failed,
-      isHealthy,
+      failedSince,
       resetToken: Ref.set(token, undefined),
       toError
     }

@@ -8,15 +8,15 @@
  * restart is kept. Internal to the etcd adapters.
  */
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { backoff } from "../backoff.js"
-import { EtcdError, isMemberFault } from "../error.js"
+import { EtcdError } from "../error.js"
 import { repeatRounds } from "../rounds.js"
 import type { Client } from "./client.js"
+import { runOnMember, StreamEnd } from "./memberStream.js"
 import { type LeaseKeepAliveResponse, methods } from "./proto.js"
 
 /**
@@ -31,10 +31,6 @@ export type KeepAliveSignal =
   | { readonly _tag: "Failing"; readonly error: EtcdError }
   | { readonly _tag: "Lost"; readonly error: EtcdError }
 
-class StreamEnd extends Data.TaggedError("StreamEnd")<{ readonly error: EtcdError; readonly lost: boolean }> {}
-
-const TICK = Duration.millis(100)
-
 /** The keep-alive signals of lease `id` (granted with `ttl` seconds), until it is lost. */
 export const keepAlive = (client: Client, id: bigint, ttl: number): Stream.Stream<KeepAliveSignal> =>
   Stream.callback<KeepAliveSignal>((queue) =>
@@ -43,72 +39,46 @@ export const keepAlive = (client: Client, id: bigint, ttl: number): Stream.Strea
       const memberTimeout = client.config.memberTimeout
       const interval = Math.max(100, Math.floor((ttl * 1_000) / 3))
 
-      const once = Effect.scoped(
+      const once = runOnMember(client, operation, methods.leaseKeepAlive, (host, send) =>
         Effect.gen(function* () {
-          const { host, stream } = yield* client.open(operation, methods.leaseKeepAlive)
-          const fail = (detail: string, cause?: unknown) =>
-            new StreamEnd({ error: new EtcdError({ reason: "Unavailable", operation, cause, detail }), lost: false })
           const beat = { sentAt: yield* Clock.currentTimeMillis, answered: false }
-          stream.send({ ID: id })
-
-          const onMessage = (response: LeaseKeepAliveResponse) =>
-            Effect.gen(function* () {
-              yield* client.succeeded(host)
-              if (response.TTL <= 0n) {
-                const error = new EtcdError({
-                  reason: "NotFound",
-                  operation,
-                  cause: undefined,
-                  detail: `lease ${id.toString(16)} is expired or revoked`
-                })
-                return yield* new StreamEnd({ error, lost: true })
-              }
-              beat.answered = true
-              yield* Queue.offer(queue, { _tag: "Alive", ttl: Number(response.TTL), host })
-            })
-
-          /** Why the call failed: another member may do (moved), or etcd refused it. */
-          const onBroken = (cause: unknown) =>
-            Effect.gen(function* () {
-              const error = client.toError(cause, operation)
-              if (/invalid auth token/.test(error.detail)) yield* client.resetToken
-              else if (isMemberFault(cause)) yield* client.failed(host)
-              else return yield* new StreamEnd({ error, lost: error.reason === "NotFound" })
-              return yield* fail(`the keep-alive stream on ${host} broke (${error.detail})`, cause)
-            })
-
-          const onTick = Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            if (!beat.answered && now - beat.sentAt >= memberTimeout) {
-              yield* client.failed(host)
-              return yield* fail(`${host} did not answer a keep-alive within ${memberTimeout} ms`)
-            }
-            if (beat.answered && now - beat.sentAt >= interval) {
-              if (!(yield* client.isHealthy(host))) return yield* fail(`${host} stopped answering`)
-              beat.sentAt = now
-              beat.answered = false
-              stream.send({ ID: id })
-            }
-          })
-
-          return yield* Stream.merge(
-            stream.messages.pipe(
-              Stream.mapEffect(onMessage),
-              // The stream's own end (from onMessage) passes; a failed call is classified.
-              Stream.catch((cause) => (cause instanceof StreamEnd ? Stream.fail(cause) : Stream.fromEffect(onBroken(cause))))
-            ),
-            Stream.tick(TICK).pipe(Stream.mapEffect(() => onTick)),
-            { haltStrategy: "left" }
-          ).pipe(Stream.runDrain, Effect.andThen(Effect.fail(fail(`${host} ended the keep-alive stream`))))
+          send({ ID: id })
+          return {
+            onMessage: (response: LeaseKeepAliveResponse) =>
+              Effect.gen(function* () {
+                yield* client.succeeded(host, response)
+                if (response.TTL <= 0n) {
+                  const error = new EtcdError({ reason: "NotFound", operation, cause: undefined, detail: `lease ${id.toString(16)} is expired or revoked` })
+                  return yield* new StreamEnd({ reason: error.detail, refused: error })
+                }
+                beat.answered = true
+                yield* Queue.offer(queue, { _tag: "Alive", ttl: Number(response.TTL), host })
+              }),
+            onTick: (now: number) =>
+              Effect.gen(function* () {
+                if (!beat.answered && now - beat.sentAt >= memberTimeout) {
+                  yield* client.failed(host)
+                  return yield* new StreamEnd({ reason: `${host} did not answer a keep-alive within ${memberTimeout} ms` })
+                }
+                if (beat.answered && now - beat.sentAt >= interval) {
+                  beat.sentAt = now
+                  beat.answered = false
+                  send({ ID: id })
+                }
+              })
+          }
         })
-      ).pipe(Effect.catchTag("EtcdError", (error) => Effect.fail(new StreamEnd({ error, lost: false }))))
+      )
 
       return yield* repeatRounds(backoff("50 millis", Duration.millis(memberTimeout)), Duration.millis(interval), () =>
         once.pipe(
           Effect.catchTag("StreamEnd", (end) =>
-            end.lost
-              ? Queue.offer(queue, { _tag: "Lost", error: end.error }).pipe(Effect.andThen(Queue.end(queue)), Effect.andThen(Effect.never))
-              : Queue.offer(queue, { _tag: "Failing", error: end.error })
+            end.refused?.reason === "NotFound"
+              ? Queue.offer(queue, { _tag: "Lost", error: end.refused }).pipe(Effect.andThen(Queue.end(queue)), Effect.andThen(Effect.never))
+              : Queue.offer(queue, {
+                  _tag: "Failing",
+                  error: end.refused ?? new EtcdError({ reason: "Unavailable", operation, cause: undefined, detail: end.reason })
+                })
           )
         )
       )

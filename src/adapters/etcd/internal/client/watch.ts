@@ -7,16 +7,16 @@
  * Internal to the etcd adapters.
  */
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import { backoff } from "../backoff.js"
-import { EtcdError, isMemberFault } from "../error.js"
+import { EtcdError } from "../error.js"
 import { repeatRounds } from "../rounds.js"
 import type { Client } from "./client.js"
+import { runOnMember, StreamEnd } from "./memberStream.js"
 import { type Bytes, type Event, methods, type WatchResponse } from "./proto.js"
 
 /**
@@ -42,12 +42,6 @@ export interface WatchRequest {
   readonly startRevision: bigint
 }
 
-/** Why one stream of the watch ended. */
-class StreamEnd extends Data.TaggedError("StreamEnd")<{ readonly reason: string; readonly cancelled?: EtcdError }> {}
-
-/** How often a stream checks its heartbeat. */
-const TICK = Duration.millis(100)
-
 /**
  * The watch's signals, until it is cancelled (see {@link WatchSignal});
  * `operation` names it in errors. The stream never fails.
@@ -59,13 +53,13 @@ export const watch = (client: Client, operation: string, request: WatchRequest):
       /** Quiet this long, the stream asks for progress. */
       const quiet = Math.max(50, Math.floor(memberTimeout * 0.4))
       const next = yield* Ref.make(request.startRevision)
+      /** Watches refused for permission in a row: the first may be a stale token. */
+      const denied = yield* Ref.make(0)
 
-      /** One stream on one member, until it ends (StreamEnd says why). */
-      const once = Effect.scoped(
+      const once = runOnMember(client, operation, methods.watch, (host, send) =>
         Effect.gen(function* () {
-          const { host, stream } = yield* client.open(operation, methods.watch)
           const start = yield* Ref.get(next)
-          stream.send({
+          send({
             create_request: {
               key: request.key,
               ...(request.range_end === undefined ? {} : { range_end: request.range_end }),
@@ -73,90 +67,67 @@ export const watch = (client: Client, operation: string, request: WatchRequest):
             }
           })
           const beat = { heard: yield* Clock.currentTimeMillis, askedAt: undefined as number | undefined }
-
-          const onMessage = (response: WatchResponse) =>
+          const cancelled = (response: WatchResponse) =>
             Effect.gen(function* () {
-              beat.heard = yield* Clock.currentTimeMillis
-              beat.askedAt = undefined
-              yield* client.succeeded(host)
-              if (response.canceled) {
-                const reason = response.cancel_reason
-                if (response.compact_revision > 0n || reason.includes("compacted")) {
-                  const error = new EtcdError({
-                    reason: "Compacted",
-                    operation,
-                    cause: undefined,
-                    detail: `revision ${start} has been compacted (etcd keeps revisions from ${response.compact_revision})`
-                  })
-                  return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, cancelled: error })
+              const reason = response.cancel_reason
+              if (response.compact_revision > 0n || reason.includes("compacted")) {
+                const error = new EtcdError({
+                  reason: "Compacted",
+                  operation,
+                  cause: undefined,
+                  detail: `revision ${start} has been compacted (etcd keeps revisions from ${response.compact_revision})`
+                })
+                return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, refused: error })
+              }
+              const error = client.toError(new Error(reason.length > 0 ? reason : "watch cancelled"), operation)
+              if (error.reason === "PermissionDenied" && client.config.auth !== undefined && (yield* Ref.getAndUpdate(denied, (n) => n + 1)) === 0) {
+                // An expired token is refused this way: authenticate once more before giving up.
+                yield* client.resetToken
+                return yield* new StreamEnd({ reason: `${host} refused the watch (${reason}); trying a fresh token` })
+              }
+              if (reason.length === 0 || error.reason === "Unavailable") {
+                yield* client.failed(host)
+                return yield* new StreamEnd({ reason: `${host} cancelled the watch (${reason || "no reason given"})` })
+              }
+              return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, refused: error })
+            })
+          return {
+            onMessage: (response: WatchResponse) =>
+              Effect.gen(function* () {
+                beat.heard = yield* Clock.currentTimeMillis
+                beat.askedAt = undefined
+                yield* client.succeeded(host, response)
+                if (response.canceled) return yield* cancelled(response)
+                if (response.created) {
+                  yield* Ref.set(denied, 0)
+                  yield* Queue.offer(queue, { _tag: "Connected", revision: response.header.revision, host })
                 }
-                const error = client.toError(new Error(reason.length > 0 ? reason : "watch cancelled"), operation)
-                if (reason.length === 0 || isMemberFault(new Error(reason)) || error.reason === "Unavailable") {
+                if (response.events.length > 0) {
+                  yield* Ref.set(next, response.events[response.events.length - 1]!.kv.mod_revision + 1n)
+                  yield* Queue.offer(queue, { _tag: "Data", events: response.events, revision: response.header.revision })
+                }
+              }),
+            onTick: (now: number) =>
+              Effect.gen(function* () {
+                if (beat.askedAt !== undefined && now - beat.askedAt >= memberTimeout) {
                   yield* client.failed(host)
-                  return yield* new StreamEnd({ reason: `${host} cancelled the watch (${reason || "no reason given"})` })
+                  return yield* new StreamEnd({ reason: `${host} did not answer within ${memberTimeout} ms` })
                 }
-                return yield* new StreamEnd({ reason: `etcd cancelled the watch (${error.reason}: ${error.detail})`, cancelled: error })
-              }
-              if (response.created) {
-                yield* Queue.offer(queue, { _tag: "Connected", revision: response.header.revision, host })
-              }
-              if (response.events.length > 0) {
-                yield* Ref.set(next, response.events[response.events.length - 1]!.kv.mod_revision + 1n)
-                yield* Queue.offer(queue, { _tag: "Data", events: response.events, revision: response.header.revision })
-              }
-            })
-
-          /** Why the call failed: another member may do (moved), or etcd refused the watch (cancelled). */
-          const onBroken = (cause: unknown) =>
-            Effect.gen(function* () {
-              const error = client.toError(cause, operation)
-              if (/invalid auth token/.test(error.detail)) yield* client.resetToken
-              else if (isMemberFault(cause)) yield* client.failed(host)
-              else return yield* new StreamEnd({ reason: `etcd ended the watch (${error.reason}: ${error.detail})`, cancelled: error })
-              return yield* new StreamEnd({ reason: `the watch stream on ${host} broke (${error.detail})` })
-            })
-
-          const onTick = Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            if (beat.askedAt !== undefined && now - beat.askedAt >= memberTimeout) {
-              yield* client.failed(host)
-              return yield* new StreamEnd({ reason: `${host} did not answer within ${memberTimeout} ms` })
-            }
-            // Someone else (a request, a keep-alive) found this member silent.
-            if (!(yield* client.isHealthy(host))) return yield* new StreamEnd({ reason: `${host} stopped answering` })
-            if (beat.askedAt === undefined && now - beat.heard >= quiet) {
-              beat.askedAt = now
-              stream.send({ progress_request: {} })
-            }
-          })
-
-          return yield* Stream.merge(
-            stream.messages.pipe(
-              Stream.mapEffect(onMessage),
-              // The stream's own end (from onMessage) passes; a failed call is classified.
-              Stream.catch((cause) => (cause instanceof StreamEnd ? Stream.fail(cause) : Stream.fromEffect(onBroken(cause))))
-            ),
-            Stream.tick(TICK).pipe(Stream.mapEffect(() => onTick)),
-            { haltStrategy: "left" }
-          ).pipe(
-            Stream.runDrain,
-            Effect.andThen(Effect.fail(new StreamEnd({ reason: `${host} ended the watch stream` })))
-          )
+                if (beat.askedAt === undefined && now - beat.heard >= quiet) {
+                  beat.askedAt = now
+                  send({ progress_request: {} })
+                }
+              })
+          }
         })
-      ).pipe(
-        Effect.catchTag("EtcdError", (error) =>
-          error.reason === "Unavailable" || error.reason === "Unknown"
-            ? Effect.fail(new StreamEnd({ reason: error.message }))
-            : Effect.fail(new StreamEnd({ reason: error.message, cancelled: error }))
-        )
       )
 
       return yield* repeatRounds(backoff("50 millis", Duration.millis(memberTimeout)), "1 second", () =>
         once.pipe(
           Effect.catchTag("StreamEnd", (end) =>
-            end.cancelled === undefined
+            end.refused === undefined
               ? Effect.logDebug(`watch moves on: ${end.reason}`).pipe(Effect.annotateLogs({ operation }))
-              : Queue.offer(queue, { _tag: "Cancelled", reason: end.reason, error: end.cancelled }).pipe(
+              : Queue.offer(queue, { _tag: "Cancelled", reason: end.reason, error: end.refused }).pipe(
                   Effect.andThen(Queue.end(queue)),
                   Effect.andThen(Effect.never)
                 )
