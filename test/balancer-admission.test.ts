@@ -56,3 +56,40 @@ describe("admission", () => {
     expect(next).toEqual([{ address: "c:1", count: 5, min: 5, max: 5 }, { address: "a:1", count: 3, min: 3, max: 3 }])
   })
 })
+
+describe("admission: StrykerJS survivors, killed", () => {
+  const admitted = (p: Map<string, PoolAddress>, list: ReadonlyArray<string>, max = 10) => {
+    const trimmed = trim(list.map((address) => ({ address, count: 1 })), "fail", max, noLog)
+    if (trimmed._tag !== "Trimmed") throw new Error("refused")
+    return admit(p, trimmed, { ...limits, maxConnections: max }, noLog)
+  }
+
+  it.each([-1, 1.5, Number.NaN])("trim refuses a count of %s as a defect", (count) => {
+    expect(() => trim([{ address: "a:1", count }], "fail", 10, noLog)).toThrow(RangeError)
+  })
+
+  it("trim keeps no address after the first one that does not fit, even a small one", () => {
+    const result = trim([{ address: "c:1", count: 1 }, { address: "b:1", count: 9 }, { address: "a:1", count: 3 }], "keepFirst", 10, noLog)
+    expect(result._tag === "Trimmed" && [...result.merged]).toEqual([["a:1", 3]])
+  })
+
+  it("listed addresses with nothing READY do not count among the READY ones", () => {
+    // 1 READY address of 1 dropped: a mass removal.
+    expect([...admitted(pool(["a:1", 1, 1], ["b:1", 1, 0], ["c:1", 1, 0]), ["b:1", "c:1"]).retain]).toEqual(["a:1"])
+  })
+
+  it("addresses the grace already keeps count as removed, and stay in the pool", () => {
+    const p = pool(["a:1", 1, 1], ["b:1", 1, 1], ["c:1", 1, 1], ["d:1", 1, 1])
+    p.set("a:1", { ...p.get("a:1")!, retainedUntil: 5 })
+    // a (already kept) + b + c of 4 READY: 3 > 2, so b and c are kept too.
+    const { next, retain } = admitted(p, ["d:1"])
+    expect([...retain]).toEqual(["b:1", "c:1"])
+    expect(next.map((w) => w.address)).toEqual(["d:1", "a:1", "b:1", "c:1"])
+  })
+
+  it("the addresses the grace keeps fit when they reach exactly the cap", () => {
+    const { next } = admitted(pool(["a:1", 2, 1], ["b:1", 1, 1]), ["c:1"], 3)
+    expect(next.map((w) => w.address)).toEqual(["c:1", "a:1"])
+    expect(admitted(pool(["a:1", 2, 1], ["b:1", 1, 1]), ["c:1"], 4).next.map((w) => w.address)).toEqual(["c:1", "a:1", "b:1"])
+  })
+})
