@@ -63,4 +63,22 @@ describe("Balancer: bugs the integration tests alone used to catch", () => {
     Balancer.step(b, { _tag: "TimerFired", now: 2 + Balancer.DEFAULT_REMOVAL_GRACE_MS })
     expect(Balancer.hasAddress(b, "a:1")).toBe(false)
   })
+
+  it("a call's end gives back its stream: full and waiting counts go down (callEnded)", () => {
+    const b = Balancer.make({ startWaitMs: 0, maxStreamsPerConnection: 1 })
+    const first = Balancer.step(b, { ...addresses(0, []), endpoints: [{ address: "a:1", count: 1, maxCount: 2 }] })
+    Balancer.step(b, { _tag: "StateChanged", now: 1, slot: first.create[0]!.id, state: "READY" })
+    const c1 = Balancer.pick(b)
+    expect(Balancer.callStarted(b, c1)).toBe(false)
+    const c2 = Balancer.pick(b)
+    expect(Balancer.callStarted(b, c2)).toBe(true) // one connection full, one call waits
+    // The waiting call ended before the step: nobody waits, nothing opens.
+    Balancer.callEnded(b, c2)
+    expect(Balancer.step(b, { _tag: "CallsWaiting", now: 2 }).create).toHaveLength(0)
+    // Every call ended: the same two calls again ask again.
+    Balancer.callEnded(b, c1)
+    expect(Balancer.callStarted(b, Balancer.pick(b))).toBe(false)
+    expect(Balancer.callStarted(b, Balancer.pick(b))).toBe(true)
+    expect(Balancer.step(b, { _tag: "CallsWaiting", now: 3 }).create).toHaveLength(1)
+  })
 })
