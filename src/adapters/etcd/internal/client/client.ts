@@ -337,6 +337,13 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
         return { host, since, stream }
       })
 
+    /** Whether `host` answers its status within the member timeout, and has a leader. */
+    const hasLeader = (host: string) =>
+      metadata(false).pipe(
+        Effect.flatMap((meta) => call(host, methods.status, {}, meta, config.memberTimeout, `status of ${host}`)),
+        Effect.map((status) => status.leader !== 0n)
+      )
+
     // -- leader checks of the members that carry streams ------------------------
     // etcd ends a `hasleader` stream only after its member has had no leader
     // for 3 more election timeouts (its monitorLeader), about 4 s with the
@@ -358,10 +365,7 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
         hosts,
         (host) =>
           Effect.gen(function* () {
-            if (!(yield* isHealthy(host))) return
-            const meta = yield* metadata(false)
-            const status = yield* unary(channel(host), methods.status, {}, meta, config.memberTimeout)
-            if (status.leader !== 0n) return
+            if (!(yield* isHealthy(host)) || (yield* hasLeader(host))) return
             yield* failed(host)
             yield* Effect.logDebug(`etcd member ${host} has no leader (cut off from its peers?); its streams move`)
           }).pipe(Effect.ignore),
@@ -371,13 +375,9 @@ export const make = (config: ClientConfig): Effect.Effect<Client, never, Scope.S
     yield* Effect.forkScoped(leaderCheck)
 
     // -- probes of suspect members --------------------------------------------
+    // Alive but without a leader (cut off from its peers): still suspect.
     const probe = (host: string) =>
-      Effect.gen(function* () {
-        const meta = yield* metadata(false)
-        const status = yield* unary(channel(host), methods.status, {}, meta, config.memberTimeout)
-        // Alive but without a leader (cut off from its peers): still suspect.
-        if (status.leader !== 0n) yield* succeeded(host)
-      }).pipe(Effect.ignore)
+      hasLeader(host).pipe(Effect.flatMap((leader) => (leader ? succeeded(host) : Effect.void)), Effect.ignore)
     const probeLoop = Effect.gen(function* () {
       yield* wake.close
       const next = EtcdMembers.nextProbe(yield* Ref.get(members))
