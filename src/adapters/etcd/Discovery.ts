@@ -8,12 +8,12 @@
  *   watches from that revision + 1, so no event between the two is missed;
  * - the events of one watch response (one etcd transaction, or one batch of
  *   them) are applied together, so a consumer never sees half a transaction;
- * - whenever the watch cannot be trusted to continue exactly where it was (its
- *   stream broke, etcd cancelled it because the revision was compacted, or
- *   etcd's revision went backwards after a restore or wipe) it lists again
- *   from scratch and diffs; a stream that merely broke (its member died, hung
- *   or lost its leader) is not such a case: the watch moves to another member
- *   from the revision after its last event, and nothing is listed again;
+ * - whenever the watch cannot continue exactly where it was (etcd cancelled
+ *   it because the revision was compacted, or etcd's revision went backwards
+ *   after a restore or wipe) it lists again from scratch and diffs; a stream
+ *   that merely broke (its member died, hung or lost its leader) is not such
+ *   a case: the watch moves to another member from the revision after its
+ *   last event, and nothing is listed again;
  * - while etcd is unreachable it keeps the last set (emits nothing) and lists
  *   again with {@link relistSchedule} until etcd answers.
  *
