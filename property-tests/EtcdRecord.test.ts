@@ -16,7 +16,7 @@ const port = fc.integer({ min: 1, max: 65_535 })
 /** Any address Address.parse accepts, in canonical form. */
 const address = fc
   .tuple(fc.oneof(ipv4, hostname, ipv6), port)
-  .map(([host, p]) => Address.format(Address.unsafeParse(`${host}:${p}`)))
+  .map(([host, p]) => Address.format(Address.parseUnsafe(`${host}:${p}`)))
 const service = fc.string({ minLength: 1, maxLength: 12 })
 const metadata = fc.oneof(fc.constant(null), fc.jsonValue({ maxDepth: 3 }))
 
@@ -73,7 +73,7 @@ describe("EtcdRecord properties", () => {
     fc.assert(
       fc.property(service, address, range, fc.option(others, { nil: null }), (svc, addr, connections, metadata) => {
         const { key, value } = EtcdRecord.encode(svc, { address: addr, metadata, connections })
-        const record = EtcdRecord.unsafeDecode(key, value)
+        const record = EtcdRecord.decodeUnsafe(key, value)
         expect(record.warning).toBeUndefined()
         expect(record.endpoint.connections).toEqual(connections)
         const { [EtcdRecord.CONNECTIONS_KEY]: written, ...rest } = record.endpoint.metadata as Record<string, unknown>
@@ -87,7 +87,7 @@ describe("EtcdRecord properties", () => {
     fc.assert(
       fc.property(address, fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.integer({ min: -5, max: 300 }), fc.string({ maxLength: 8 })), (addr, raw) => {
         const value = JSON.stringify({ Op: 0, Addr: addr, Metadata: { [EtcdRecord.CONNECTIONS_KEY]: raw } })
-        const record = EtcdRecord.unsafeDecode("svc/x", value)
+        const record = EtcdRecord.decodeUnsafe("svc/x", value)
         expect(record.endpoint.address).toBe(addr)
         const c = record.endpoint.connections
         if (c === undefined) {

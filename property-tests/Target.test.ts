@@ -55,8 +55,8 @@ const etcdText = (input: EtcdInput) =>
 const target: fc.Arbitrary<Target.Target> = fc.oneof(
   fc
     .record({ entries: fc.array(entry(16), { minLength: 1, maxLength: 12 }), options: arb.options })
-    .map(({ entries, options }) => Target.unsafeParse(passText(entries, options.text))),
-  etcdInput.map((input) => Target.unsafeParse(etcdText(input)))
+    .map(({ entries, options }) => Target.parseUnsafe(passText(entries, options.text))),
+  etcdInput.map((input) => Target.parseUnsafe(etcdText(input)))
 )
 
 /** Strings made of the grammar's own pieces, so that the parser is driven deep, plus noise. */
@@ -130,7 +130,7 @@ const edited = fc
 /**
  * The totality check of one text: parse never throws and returns a Result;
  * a Failure is a TargetError naming a piece of the input at its position (and
- * unsafeParse throws it); a Success formats to text that parses back to it.
+ * parseUnsafe throws it); a Success formats to text that parses back to it.
  * Returns the problem, or undefined for a Success.
  */
 const checkTotal = (text: string): Target.TargetProblem | undefined => {
@@ -150,7 +150,7 @@ const checkTotal = (text: string): Target.TargetProblem | undefined => {
   expect(error.position).toBeLessThanOrEqual(text.length)
   expect(text.startsWith(error.piece, error.position)).toBe(true)
   expect(error.message).toContain(`at position ${error.position}`)
-  expect(() => Target.unsafeParse(text)).toThrow(Target.TargetError)
+  expect(() => Target.parseUnsafe(text)).toThrow(Target.TargetError)
   return error.problem
 }
 
@@ -186,7 +186,7 @@ describe("Target properties", () => {
     fc.assert(
       fc.property(target, (t) => {
         const canonical = Target.format(t)
-        expect(Target.format(Target.unsafeParse(canonical))).toBe(canonical)
+        expect(Target.format(Target.parseUnsafe(canonical))).toBe(canonical)
       })
     )
   })

@@ -435,7 +435,7 @@ describe("Balancer", () => {
       if (typeof result === "number") expect(checked).toEqual(Result.succeed(result))
       else {
         expect(Result.isFailure(checked) && checked.failure.message).toContain(result)
-        expect(() => Balancer.unsafeCheckCap(parse(endpoints), max)).toThrow(result)
+        expect(() => Balancer.checkCapUnsafe(parse(endpoints), max)).toThrow(result)
       }
     })
 

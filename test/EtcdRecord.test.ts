@@ -105,7 +105,7 @@ describe("EtcdRecord.decode", () => {
   })
 
   it("ignores a __proto__ field and does not let it change the result", () => {
-    const decoded = EtcdRecord.unsafeDecode("svc/k", `{"__proto__":{"Addr":"evil:1"},"Addr":"h:1"}`)
+    const decoded = EtcdRecord.decodeUnsafe("svc/k", `{"__proto__":{"Addr":"evil:1"},"Addr":"h:1"}`)
     expect(decoded.endpoint).toEqual({ address: "h:1", metadata: null })
     expect(Object.getPrototypeOf(decoded.endpoint)).toBe(Object.prototype)
   })
@@ -148,9 +148,9 @@ describe("EtcdRecord.decode", () => {
     expect(error.message.length).toBeLessThan(600)
   })
 
-  it("unsafeDecode throws the error", () => {
-    expect(() => EtcdRecord.unsafeDecode("svc/k", "nope")).toThrow(/not JSON/)
-    expect(() => EtcdRecord.unsafeDecode("svc/k", "nope")).toThrow(EtcdRecord.EtcdRecordError)
+  it("decodeUnsafe throws the error", () => {
+    expect(() => EtcdRecord.decodeUnsafe("svc/k", "nope")).toThrow(/not JSON/)
+    expect(() => EtcdRecord.decodeUnsafe("svc/k", "nope")).toThrow(EtcdRecord.EtcdRecordError)
   })
 })
 
@@ -187,7 +187,7 @@ describe("EtcdRecord keys", () => {
 })
 
 describe("per-endpoint connection counts", () => {
-  const decoded = (metadata: string) => EtcdRecord.unsafeDecode("svc/a", goValue("h:1", metadata))
+  const decoded = (metadata: string) => EtcdRecord.decodeUnsafe("svc/a", goValue("h:1", metadata))
 
   it.each([
     [`{"grpc_anchor.connections":4}`, { count: 4, maxCount: 4 }],
@@ -238,7 +238,7 @@ describe("per-endpoint connection counts", () => {
       EtcdRecord.encode("svc", { address: "h:1", metadata: { zone: "a" }, connections: { count: 2, maxCount: 8 } }).value
     ).toBe(`{"Op":0,"Addr":"h:1","Metadata":{"grpc_anchor.connections":"2..8","zone":"a"}}`)
     const { value } = EtcdRecord.encode("svc", { address: "h:1", metadata: undefined, connections: { count: 2, maxCount: 8 } })
-    expect(EtcdRecord.unsafeDecode("svc/h:1", value).endpoint.connections).toEqual({ count: 2, maxCount: 8 })
+    expect(EtcdRecord.decodeUnsafe("svc/h:1", value).endpoint.connections).toEqual({ count: 2, maxCount: 8 })
     expect(() => EtcdRecord.encode("svc", { address: "h:1", metadata: "x", connections: { count: 2, maxCount: 2 } })).toThrow(
       `cannot set "grpc_anchor.connections": the metadata is a string, not a JSON object or null`
     )

@@ -55,7 +55,7 @@ describe("Expansion", () => {
   })
 
   it("takes the canonical addresses of a pass target", () => {
-    const target = Target.unsafeParse("pass:///A:1#2,[0:0::1]:2,:3") as Target.PassTarget
+    const target = Target.parseUnsafe("pass:///A:1#2,[0:0::1]:2,:3") as Target.PassTarget
     expect(Expansion.fromTarget(target)).toEqual([
       { address: "a:1", count: 2 },
       { address: "[::1]:2", count: 1 },
@@ -64,7 +64,7 @@ describe("Expansion", () => {
   })
 
   it("keeps a count range of a pass target as maxCount, and expands the minimum", () => {
-    const target = Target.unsafeParse("pass:///a:1#2..8,b:2#3..3,c:3#1..2") as Target.PassTarget
+    const target = Target.parseUnsafe("pass:///a:1#2..8,b:2#3..3,c:3#1..2") as Target.PassTarget
     const weighted = Expansion.fromTarget(target)
     expect(weighted).toEqual([
       { address: "a:1", count: 2, maxCount: 8 },

@@ -249,11 +249,11 @@ describe("Target.parse errors", () => {
     )
   })
 
-  it("unsafeParse throws the same TargetError", () => {
+  it("parseUnsafe throws the same TargetError", () => {
     const input = "pass:///a:1,,b:2"
-    expect(() => Target.unsafeParse(input)).toThrow(Target.TargetError)
+    expect(() => Target.parseUnsafe(input)).toThrow(Target.TargetError)
     try {
-      Target.unsafeParse(input)
+      Target.parseUnsafe(input)
     } catch (thrown) {
       expect(thrown).toEqual(errorOf(input))
       expect((thrown as Error).message).toBe(errorOf(input).message)
@@ -263,7 +263,7 @@ describe("Target.parse errors", () => {
 
 describe("Target.parse results", () => {
   it("parses the README examples", () => {
-    expect(Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090#1")).toEqual({
+    expect(Target.parseUnsafe("pass:///10.0.0.1:9080#2,10.0.0.2:9090#1")).toEqual({
       _tag: "Pass",
       endpoints: [
         { address: { host: "10.0.0.1", port: 9080 }, count: 2, maxCount: 2 },
@@ -271,7 +271,7 @@ describe("Target.parse results", () => {
       ],
       options: {}
     })
-    expect(Target.unsafeParse("etcd:///my-service#2")).toEqual({
+    expect(Target.parseUnsafe("etcd:///my-service#2")).toEqual({
       _tag: "Etcd",
       etcd: [],
       service: "my-service",
@@ -279,7 +279,7 @@ describe("Target.parse results", () => {
       maxCount: 2,
       options: {}
     })
-    expect(Target.unsafeParse("etcd:///prod/billing#3")).toEqual({
+    expect(Target.parseUnsafe("etcd:///prod/billing#3")).toEqual({
       _tag: "Etcd",
       etcd: [],
       service: "prod/billing",
@@ -290,7 +290,7 @@ describe("Target.parse results", () => {
   })
 
   it("merges duplicates in first-appearance order", () => {
-    expect(Target.unsafeParse("pass:///a:1#2,b:2,A:1#1")).toEqual({
+    expect(Target.parseUnsafe("pass:///a:1#2,b:2,A:1#1")).toEqual({
       _tag: "Pass",
       endpoints: [
         { address: { host: "a", port: 1 }, count: 3, maxCount: 3 },
@@ -298,7 +298,7 @@ describe("Target.parse results", () => {
       ],
       options: {}
     })
-    expect(Target.unsafeParse("pass:///a:1#128,a:1#128")).toEqual({
+    expect(Target.parseUnsafe("pass:///a:1#128,a:1#128")).toEqual({
       _tag: "Pass",
       endpoints: [{ address: { host: "a", port: 1 }, count: 256, maxCount: 256 }],
       options: {}
@@ -306,7 +306,7 @@ describe("Target.parse results", () => {
   })
 
   it("merges duplicates with ranges: minimums added, maximums added", () => {
-    expect(Target.unsafeParse("pass:///a:1#2..8,b:2,a:1#3,a:1#1..100")).toEqual({
+    expect(Target.parseUnsafe("pass:///a:1#2..8,b:2,a:1#3,a:1#1..100")).toEqual({
       _tag: "Pass",
       endpoints: [
         { address: { host: "a", port: 1 }, count: 6, maxCount: 111 },
@@ -314,11 +314,11 @@ describe("Target.parse results", () => {
       ],
       options: {}
     })
-    expect(Target.unsafeParse("pass:///a:1#1..128,a:1#1..128")).toMatchObject({ endpoints: [{ count: 2, maxCount: 256 }] })
+    expect(Target.parseUnsafe("pass:///a:1#1..128,a:1#1..128")).toMatchObject({ endpoints: [{ count: 2, maxCount: 256 }] })
   })
 
   it("parses count ranges for pass and etcd targets", () => {
-    expect(Target.unsafeParse("pass:///a:1#2..8,b:2#1..256")).toEqual({
+    expect(Target.parseUnsafe("pass:///a:1#2..8,b:2#1..256")).toEqual({
       _tag: "Pass",
       endpoints: [
         { address: { host: "a", port: 1 }, count: 2, maxCount: 8 },
@@ -326,7 +326,7 @@ describe("Target.parse results", () => {
       ],
       options: {}
     })
-    expect(Target.unsafeParse("etcd:///svc#2..8")).toEqual({
+    expect(Target.parseUnsafe("etcd:///svc#2..8")).toEqual({
       _tag: "Etcd",
       etcd: [],
       service: "svc",
@@ -334,11 +334,11 @@ describe("Target.parse results", () => {
       maxCount: 8,
       options: {}
     })
-    expect(Target.unsafeParse("etcd:///svc#02..0008")).toMatchObject({ count: 2, maxCount: 8 })
+    expect(Target.parseUnsafe("etcd:///svc#02..0008")).toMatchObject({ count: 2, maxCount: 8 })
   })
 
   it("parses options in any order", () => {
-    expect(Target.unsafeParse("etcd:///svc#2?subset=20&pick=least_request")).toEqual({
+    expect(Target.parseUnsafe("etcd:///svc#2?subset=20&pick=least_request")).toEqual({
       _tag: "Etcd",
       etcd: [],
       service: "svc",
@@ -346,10 +346,10 @@ describe("Target.parse results", () => {
       maxCount: 2,
       options: { subset: 20, pick: "least_request" }
     })
-    expect(Target.unsafeParse("pass:///a:1,b:2?pick=round_robin&subset=1").options).toEqual({ subset: 1, pick: "round_robin" })
-    expect(Target.unsafeParse("etcd://e:1/svc?subset=010000").options).toEqual({ subset: 10_000 })
+    expect(Target.parseUnsafe("pass:///a:1,b:2?pick=round_robin&subset=1").options).toEqual({ subset: 1, pick: "round_robin" })
+    expect(Target.parseUnsafe("etcd://e:1/svc?subset=010000").options).toEqual({ subset: 10_000 })
     // "?" was a service character before 0.3.0; it now starts the options.
-    expect(Target.unsafeParse("etcd:///svc?pick=least_request")).toMatchObject({ service: "svc" })
+    expect(Target.parseUnsafe("etcd:///svc?pick=least_request")).toMatchObject({ service: "svc" })
   })
 
   it("parseCount and formatCount read and write what follows #", () => {
@@ -367,7 +367,7 @@ describe("Target.parse results", () => {
   })
 
   it("lists etcd endpoints once, in order", () => {
-    expect(Target.unsafeParse("etcd://E1:2379,[0::1]:2379,e1:2379/svc")).toEqual({
+    expect(Target.parseUnsafe("etcd://E1:2379,[0::1]:2379,e1:2379/svc")).toEqual({
       _tag: "Etcd",
       etcd: [
         { host: "e1", port: 2379 },
@@ -381,7 +381,7 @@ describe("Target.parse results", () => {
   })
 
   it("accepts the largest count", () => {
-    expect(Target.unsafeParse("pass:///a:1#256")).toEqual({
+    expect(Target.parseUnsafe("pass:///a:1#256")).toEqual({
       _tag: "Pass",
       endpoints: [{ address: { host: "a", port: 1 }, count: Target.MAX_COUNT, maxCount: Target.MAX_COUNT }],
       options: {}
@@ -419,9 +419,9 @@ describe("Target.format", () => {
     ["etcd:///svc#1..1?subset=007", "etcd:///svc?subset=7"],
     ["etcd://E:1/svc#002..08", "etcd://e:1/svc#2..8"]
   ])("%j is %j", (input, canonical) => {
-    const target = Target.unsafeParse(input)
+    const target = Target.parseUnsafe(input)
     expect(Target.format(target)).toBe(canonical)
-    expect(Target.format(Target.unsafeParse(canonical))).toBe(canonical)
-    expect(Target.unsafeParse(canonical)).toEqual(target)
+    expect(Target.format(Target.parseUnsafe(canonical))).toBe(canonical)
+    expect(Target.parseUnsafe(canonical)).toEqual(target)
   })
 })

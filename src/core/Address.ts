@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { Address } from "grpc-anchor/core"
- * Address.unsafeParse("[0:0::1]:9080") // { host: "::1", port: 9080 }
+ * Address.parseUnsafe("[0:0::1]:9080") // { host: "::1", port: 9080 }
  * Address.format({ host: "::1", port: 9080 }) // "[::1]:9080"
  * ```
  *
@@ -23,7 +23,7 @@ import * as Result from "effect/Result"
  * @example
  * ```ts
  * import { Address } from "grpc-anchor/core"
- * const address: Address.Address = Address.unsafeParse("[0:0::1]:9080") // { host: "::1", port: 9080 }
+ * const address: Address.Address = Address.parseUnsafe("[0:0::1]:9080") // { host: "::1", port: 9080 }
  * ```
  *
  * @since 0.1.0
@@ -39,7 +39,7 @@ export interface Address {
  * @example
  * ```ts
  * import { Address } from "grpc-anchor/core"
- * Address.unsafeParse(":9080").host === Address.LOCAL_HOST // true: "localhost"
+ * Address.parseUnsafe(":9080").host === Address.LOCAL_HOST // true: "localhost"
  * ```
  *
  * @since 0.1.0
@@ -87,7 +87,7 @@ const describe: Record<AddressProblem, string> = {
  * ```ts
  * import { Address } from "grpc-anchor/core"
  * try {
- *   Address.unsafeParse("10.0.0.1:99999")
+ *   Address.parseUnsafe("10.0.0.1:99999")
  * } catch (error) {
  *   // AddressError: problem "PortOutOfRange", piece "99999", position 9,
  *   // message 'the port is outside 1..65535: "99999" at position 9 in "10.0.0.1:99999"'
@@ -134,7 +134,7 @@ export const format = (address: Address): string =>
  * @example
  * ```ts
  * import { Address } from "grpc-anchor/core"
- * Address.equals(Address.unsafeParse("[0:0::1]:80"), Address.unsafeParse("[::1]:80")) // true
+ * Address.equals(Address.parseUnsafe("[0:0::1]:80"), Address.parseUnsafe("[::1]:80")) // true
  * ```
  *
  * @since 0.1.0
@@ -211,13 +211,13 @@ export const parse = (text: string, offset = 0): Result.Result<Address, AddressE
  * @example
  * ```ts
  * import { Address } from "grpc-anchor/core"
- * Address.unsafeParse(":9080") // { host: "localhost", port: 9080 }
- * Address.unsafeParse("h") // throws AddressError (MissingPort)
+ * Address.parseUnsafe(":9080") // { host: "localhost", port: 9080 }
+ * Address.parseUnsafe("h") // throws AddressError (MissingPort)
  * ```
  *
  * @since 0.1.0
  */
-export const unsafeParse = (text: string): Address =>
+export const parseUnsafe = (text: string): Address =>
   // Result.getOrThrow would throw a generic Error; the doc promises the AddressError.
   Result.getOrThrowWith(parse(text), (error) => error)
 

@@ -179,8 +179,8 @@ export {
   PolicyConfigError,
   PolicyConfigJson,
   SUSPICION_MS,
-  unsafeCheckCap,
-  unsafeDecodeConfig
+  checkCapUnsafe,
+  decodeConfigUnsafe
 } from "./balancer/config.js"
 export type { ChannelState, ConnectionState, Event, NewSlot, Output } from "./balancer/events.js"
 export { type Balancer, TypeId } from "./balancer/state.js"

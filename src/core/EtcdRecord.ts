@@ -110,9 +110,9 @@ export interface Endpoint {
  * @example
  * ```ts
  * import { EtcdRecord } from "grpc-anchor/core"
- * const record: EtcdRecord.Record = EtcdRecord.unsafeDecode("svc/a", '{"Op":0,"Addr":"h:1","Metadata":null}')
+ * const record: EtcdRecord.Record = EtcdRecord.decodeUnsafe("svc/a", '{"Op":0,"Addr":"h:1","Metadata":null}')
  * // { key: "svc/a", endpoint: { address: "h:1", metadata: null } }
- * EtcdRecord.unsafeDecode("svc/b", '{"Addr":"h:2","Metadata":{"grpc_anchor.connections":0}}').warning?.problem
+ * EtcdRecord.decodeUnsafe("svc/b", '{"Addr":"h:2","Metadata":{"grpc_anchor.connections":0}}').warning?.problem
  * // "InvalidConnections"
  * ```
  *
@@ -175,7 +175,7 @@ const shorten = (text: string): string =>
  * ```ts
  * import { EtcdRecord } from "grpc-anchor/core"
  * try {
- *   EtcdRecord.unsafeDecode("svc/a", '{"Op":0,"Addr":"10.0.0.1"}')
+ *   EtcdRecord.decodeUnsafe("svc/a", '{"Op":0,"Addr":"10.0.0.1"}')
  * } catch (error) {
  *   // EtcdRecordError, problem "InvalidAddr", reason "Addr is not a valid host:port address",
  *   // message 'etcd record "svc/a": Addr is not a valid host:port address (the address has no port; ...)'
@@ -520,7 +520,7 @@ const Addr = Schema.String.check(
   Schema.decodeTo(
     Schema.String,
     SchemaTransformation.transform({
-      decode: (text: string) => Address.format(Address.unsafeParse(text)),
+      decode: (text: string) => Address.format(Address.parseUnsafe(text)),
       encode: (text: string) => text
     })
   )
@@ -562,7 +562,7 @@ const Connections = Schema.Union([Schema.Number, Schema.String]).check(
   Schema.decodeTo(
     Schema.Struct({ count: Schema.Number, maxCount: Schema.Number }),
     SchemaTransformation.transform<Target.CountRange, number | string>({
-      decode: (value) => Target.unsafeParseCount(String(value)),
+      decode: (value) => Target.parseCountUnsafe(String(value)),
       encode: (range) => Target.formatCount(range)
     })
   )
@@ -670,13 +670,13 @@ const describeCount = (error: Target.TargetError): string => {
  * @example
  * ```ts
  * import { EtcdRecord } from "grpc-anchor/core"
- * EtcdRecord.unsafeDecode("svc/a", '{"addr":"H:1"}') // { key: "svc/a", endpoint: { address: "h:1", metadata: null } }
- * EtcdRecord.unsafeDecode("svc/a", "nope") // throws EtcdRecordError (InvalidJson)
+ * EtcdRecord.decodeUnsafe("svc/a", '{"addr":"H:1"}') // { key: "svc/a", endpoint: { address: "h:1", metadata: null } }
+ * EtcdRecord.decodeUnsafe("svc/a", "nope") // throws EtcdRecordError (InvalidJson)
  * ```
  *
  * @since 0.1.0
  */
-export const unsafeDecode = (key: string, value: string): Record =>
+export const decodeUnsafe = (key: string, value: string): Record =>
   Result.getOrThrowWith(decode(key, value), (error) => error)
 
 /**

@@ -110,7 +110,7 @@ export const expand = (endpoints: ReadonlyArray<Weighted>): ReadonlyArray<Slot> 
  * @example
  * ```ts
  * import { Expansion, Target } from "grpc-anchor/core"
- * Expansion.fromTarget(Target.unsafeParse("pass:///A:1#2,[0::1]:2#1..4") as Target.PassTarget)
+ * Expansion.fromTarget(Target.parseUnsafe("pass:///A:1#2,[0::1]:2#1..4") as Target.PassTarget)
  * // [{ address: "a:1", count: 2 }, { address: "[::1]:2", count: 1, maxCount: 4 }]
  * ```
  *

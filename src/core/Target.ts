@@ -25,11 +25,11 @@
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
+ * Target.parseUnsafe("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
  * // { _tag: "Pass", endpoints: [{ address: { host: "10.0.0.1", port: 9080 }, count: 2, maxCount: 2 },
  * //                             { address: { host: "10.0.0.2", port: 9090 }, count: 1, maxCount: 1 }], options: {} }
- * Target.format(Target.unsafeParse("pass:///A.example:1#1,a.example:1#2")) // "pass:///a.example:1#3"
- * Target.format(Target.unsafeParse("etcd:///svc#2..2?pick=least_request&subset=20")) // "etcd:///svc#2?subset=20&pick=least_request"
+ * Target.format(Target.parseUnsafe("pass:///A.example:1#1,a.example:1#2")) // "pass:///a.example:1#3"
+ * Target.format(Target.parseUnsafe("etcd:///svc#2..2?pick=least_request&subset=20")) // "etcd:///svc#2?subset=20&pick=least_request"
  * ```
  *
  * @since 0.1.0
@@ -95,7 +95,7 @@ export interface CountRange {
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.unsafeParse("pass:///a:1#2?pick=least_request").options.pick // "least_request"
+ * Target.parseUnsafe("pass:///a:1#2?pick=least_request").options.pick // "least_request"
  * ```
  *
  * @since 0.3.0
@@ -129,8 +129,8 @@ export const PICK_MODES = ["round_robin", "least_request"] as const satisfies Re
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.unsafeParse("etcd:///billing#2?subset=20").options // { subset: 20 }
- * Target.unsafeParse("etcd:///billing").options // {}
+ * Target.parseUnsafe("etcd:///billing#2?subset=20").options // { subset: 20 }
+ * Target.parseUnsafe("etcd:///billing").options // {}
  * ```
  *
  * @since 0.3.0
@@ -166,7 +166,7 @@ export interface WeightedAddress extends CountRange {
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * const target = Target.unsafeParse("pass:///a:1#2,b:2,a:1") // a PassTarget
+ * const target = Target.parseUnsafe("pass:///a:1#2,b:2,a:1") // a PassTarget
  * target._tag === "Pass" && target.endpoints.map((e) => e.count) // [3, 1]
  * ```
  *
@@ -189,7 +189,7 @@ export interface PassTarget {
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.unsafeParse("etcd://10.0.0.5:2379/prod/billing#3")
+ * Target.parseUnsafe("etcd://10.0.0.5:2379/prod/billing#3")
  * // an EtcdTarget: { _tag: "Etcd", etcd: [{ host: "10.0.0.5", port: 2379 }], service: "prod/billing",
  * //                  count: 3, maxCount: 3, options: {} }
  * ```
@@ -211,7 +211,7 @@ export interface EtcdTarget extends CountRange {
  * import { Target } from "grpc-anchor/core"
  * const describe = (target: Target.Target): string =>
  *   target._tag === "Pass" ? `${target.endpoints.length} addresses` : `service ${target.service}`
- * describe(Target.unsafeParse("etcd:///billing")) // "service billing"
+ * describe(Target.parseUnsafe("etcd:///billing")) // "service billing"
  * ```
  *
  * @since 0.1.0
@@ -689,14 +689,14 @@ const ZERO = 0x30
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.unsafeParse("etcd:///my-service#2")
+ * Target.parseUnsafe("etcd:///my-service#2")
  * // { _tag: "Etcd", etcd: [], service: "my-service", count: 2, maxCount: 2, options: {} }
- * Target.unsafeParse("http://x") // throws TargetError (UnknownScheme)
+ * Target.parseUnsafe("http://x") // throws TargetError (UnknownScheme)
  * ```
  *
  * @since 0.1.0
  */
-export const unsafeParse = (text: string): Target => Result.getOrThrowWith(parse(text), (error) => error)
+export const parseUnsafe = (text: string): Target => Result.getOrThrowWith(parse(text), (error) => error)
 
 /**
  * Parses a count or count range on its own, as written after `#` (`"4"`,
@@ -724,13 +724,13 @@ export const parseCount = (text: string): Parsed<CountRange> => {
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.unsafeParseCount("2..8") // { count: 2, maxCount: 8 }
- * Target.unsafeParseCount("0") // throws TargetError (ZeroCount)
+ * Target.parseCountUnsafe("2..8") // { count: 2, maxCount: 8 }
+ * Target.parseCountUnsafe("0") // throws TargetError (ZeroCount)
  * ```
  *
  * @since 0.3.0
  */
-export const unsafeParseCount = (text: string): CountRange => Result.getOrThrowWith(parseCount(text), (error) => error)
+export const parseCountUnsafe = (text: string): CountRange => Result.getOrThrowWith(parseCount(text), (error) => error)
 
 /**
  * Writes a count range as it follows `#`: `"4"` for a fixed count, `"2..8"`
@@ -786,9 +786,9 @@ const withOptions = (text: string, options: Options): string => {
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.format(Target.unsafeParse("pass:///:9080#1,[0:0::1]:9090#2")) // "pass:///localhost:9080,[::1]:9090#2"
- * Target.format(Target.unsafeParse("etcd://E1:2379/svc#1")) // "etcd://e1:2379/svc"
- * Target.format(Target.unsafeParse("pass:///a:1#1..4,a:1#2..2?pick=round_robin")) // "pass:///a:1#3..6?pick=round_robin"
+ * Target.format(Target.parseUnsafe("pass:///:9080#1,[0:0::1]:9090#2")) // "pass:///localhost:9080,[::1]:9090#2"
+ * Target.format(Target.parseUnsafe("etcd://E1:2379/svc#1")) // "etcd://e1:2379/svc"
+ * Target.format(Target.parseUnsafe("pass:///a:1#1..4,a:1#2..2?pick=round_robin")) // "pass:///a:1#3..6?pick=round_robin"
  * ```
  *
  * @since 0.1.0

@@ -6,12 +6,12 @@
  * endpoint records (`EtcdRecord`), the endpoint set they make
  * (`EndpointSet`) and deterministic subsetting for large fleets (`Subset`).
  * Nothing here does I/O or runs Effects; fallible functions
- * return a `Result` and have an `unsafe` twin that throws the same error.
+ * return a `Result` and have a twin suffixed `Unsafe` (Effect 4's naming) that throws the same error.
  *
  * @example
  * ```ts
  * import { Expansion, Rotation, Target } from "grpc-anchor/core"
- * const target = Target.unsafeParse("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
+ * const target = Target.parseUnsafe("pass:///10.0.0.1:9080#2,10.0.0.2:9090")
  * const slots = Rotation.slotOrder(Expansion.fromTarget(target as Target.PassTarget))
  * // slots[0]: { address: "10.0.0.1:9080", index: 0 }: the ring `Balancer` picks from
  * ```

@@ -69,7 +69,7 @@ describe("parseTarget", () => {
   })
 
   it("gives the parsed target", () => {
-    expect(Effect.runSync(parseTarget("etcd://LOCALHOST:2379/svc#2"))).toEqual(Target.unsafeParse("etcd://localhost:2379/svc#2"))
+    expect(Effect.runSync(parseTarget("etcd://LOCALHOST:2379/svc#2"))).toEqual(Target.parseUnsafe("etcd://localhost:2379/svc#2"))
   })
 })
 

@@ -149,7 +149,7 @@ export class AnchorRoundRobinConfig implements experimental.TypedLoadBalancingCo
 
   /** @throws Error with the decoding problem (grpc-js reports it as a bad service config). */
   static createFromJson(obj: unknown): AnchorRoundRobinConfig {
-    const { connectionsPerAddress, ...tuning } = Balancer.unsafeDecodeConfig(obj)
+    const { connectionsPerAddress, ...tuning } = Balancer.decodeConfigUnsafe(obj)
     return new AnchorRoundRobinConfig(connectionsPerAddress ?? 1, tuning)
   }
 }

@@ -215,7 +215,7 @@ export const decodeConfig = (input: unknown): Result.Result<PolicyConfig, Policy
  *
  * @since 0.2.0
  */
-export const unsafeDecodeConfig = (input: unknown): PolicyConfig =>
+export const decodeConfigUnsafe = (input: unknown): PolicyConfig =>
   Result.getOrThrowWith(decodeConfig(input), (error) => error)
 
 /**
@@ -259,7 +259,7 @@ export const checkCap = (
  *
  * @since 0.2.0
  */
-export const unsafeCheckCap = (endpoints: ReadonlyArray<Expansion.Weighted>, max: number = DEFAULT_MAX_CONNECTIONS): number =>
+export const checkCapUnsafe = (endpoints: ReadonlyArray<Expansion.Weighted>, max: number = DEFAULT_MAX_CONNECTIONS): number =>
   Result.getOrThrowWith(checkCap(endpoints, max), (error) => error)
 
 // ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * @example
  * ```js
  * const { Target } = require("grpc-anchor/core")
- * Target.format(Target.unsafeParse("pass:///10.0.0.1:9080#2"))
+ * Target.format(Target.parseUnsafe("pass:///10.0.0.1:9080#2"))
  * ```
  *
  * @since 0.2.0

@@ -15,7 +15,7 @@ const main = async () => {
   client.close()
   channel.close()
   await server.close()
-  console.log(JSON.stringify({ format: Target.format(Target.unsafeParse(target)), answers, connections }))
+  console.log(JSON.stringify({ format: Target.format(Target.parseUnsafe(target)), answers, connections }))
 }
 main().catch((error) => {
   console.error(error)

@@ -7,7 +7,7 @@ import { callPlain, PlainClient, startPlainServer } from "./plain.mjs"
 
 const main = async () => {
   const server = await startPlainServer()
-  const target = Target.format(Target.unsafeParse(`pass:///127.0.0.1:${server.port}#2`))
+  const target = Target.format(Target.parseUnsafe(`pass:///127.0.0.1:${server.port}#2`))
   const client = new PlainClient(target, grpc.credentials.createInsecure())
   const result = await callPlain(client, 40)
   client.close()

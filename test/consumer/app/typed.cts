@@ -2,6 +2,6 @@
 import grpcAnchor = require("grpc-anchor")
 import core = require("grpc-anchor/core")
 
-const target: string = core.Target.format(core.Target.unsafeParse("pass:///:9080#2"))
+const target: string = core.Target.format(core.Target.parseUnsafe("pass:///:9080#2"))
 grpcAnchor.register()
 console.log(JSON.stringify({ target }))

@@ -10,7 +10,7 @@ const parsed: Result.Result<TargetTypes.Target, TargetTypes.TargetError> = Targe
 if (Result.isSuccess(parsed)) throw new Error("#0 must be refused")
 const message: string = parsed.failure.message
 
-const target = Target.unsafeParse("pass:///:9080#2,:9090")
+const target = Target.parseUnsafe("pass:///:9080#2,:9090")
 const channel: grpc.Channel = createChannel(Target.format(target), grpc.credentials.createInsecure())
 channel.close()
 console.log(JSON.stringify({ message, format: Target.format(target), rotation: typeof Rotation, balancer: typeof Balancer }))
