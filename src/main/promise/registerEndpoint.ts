@@ -116,6 +116,19 @@ export interface EndpointRegistration {
   /** Calls `listener` on every status change; returns a function that stops it. */
   onStatus(listener: (status: Registrar.Status) => void): () => void
   /**
+   * The registration's counts so far: leases re-granted, record re-puts,
+   * moves onto a new lease, and when etcd last renewed the lease (see
+   * `Registrar.Counters`). Still readable after `close()`.
+   *
+   * @example
+   * ```ts
+   * const { leaseRegrants, lastKeepAliveMillis } = registration.counters()
+   * ```
+   *
+   * @since 0.3.0
+   */
+  counters(): Registrar.Counters
+  /**
    * Revokes the lease (the record disappears at once) and closes what was
    * opened. Bounded even when etcd is unreachable; safe to call twice.
    */
@@ -215,6 +228,7 @@ export const registerEndpoint = async (options: RegisterEndpointOptions): Promis
         listeners.add(listener)
         return () => listeners.delete(listener)
       },
+      counters: () => Effect.runSync(registrar.counters),
       close
     }
   } catch (error) {
