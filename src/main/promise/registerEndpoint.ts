@@ -122,6 +122,8 @@ export interface EndpointRegistration {
    *
    * @example
    * ```ts
+   * import { registerEndpoint } from "grpc-anchor"
+   * const registration = await registerEndpoint({ etcd: { hosts: "127.0.0.1:2379" }, service: "billing", address: "10.0.0.7:9080" })
    * const { leaseRegrants, lastKeepAliveMillis } = registration.counters()
    * ```
    *
