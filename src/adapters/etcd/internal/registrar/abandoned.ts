@@ -5,10 +5,8 @@
  * restart would otherwise live on (nobody keeps it alive) and, had the
  * record not moved, expire with it. Internal to the Registrar.
  */
-import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Semaphore from "effect/Semaphore"
 import type { Etcd } from "../../Etcd.js"
@@ -48,18 +46,13 @@ export const makeAbandoned = (
     const revoke = (lease: bigint) =>
       etcd.leaseRevoke(lease).pipe(
         Effect.timeout(revokeTimeout),
+        // A lease etcd no longer has counts as revoked (`leaseRevoke` takes NotFound as done).
         Effect.matchCauseEffect({
           onSuccess: () => Ref.update(leases, removed(lease)),
-          onFailure: (cause) => {
-            const error = Cause.findErrorOption(cause)
-            // NotFound: etcd had already dropped it, nothing left to do.
-            if (Option.isSome(error) && error.value._tag === "EtcdError" && error.value.reason === "NotFound") {
-              return Ref.update(leases, removed(lease))
-            }
-            return Effect.logDebug(`revoking abandoned lease ${lease.toString(16)} failed; trying again later`, cause).pipe(
+          onFailure: (cause) =>
+            Effect.logDebug(`revoking abandoned lease ${lease.toString(16)} failed; trying again later`, cause).pipe(
               Effect.annotateLogs(annotations)
             )
-          }
         })
       )
 
