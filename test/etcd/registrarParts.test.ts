@@ -12,9 +12,10 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
+import fc from "fast-check"
 import * as Etcd from "../../src/adapters/etcd/Etcd.js"
 import { makeAbandoned } from "../../src/adapters/etcd/internal/registrar/abandoned.js"
-import { makeCounters } from "../../src/adapters/etcd/internal/registrar/counters.js"
+import * as Tally from "../../src/adapters/etcd/internal/registrar/counters.js"
 import { check } from "../../src/adapters/etcd/internal/registrar/record.js"
 import { retryScheduleFor } from "../../src/adapters/etcd/internal/registrar/retry.js"
 import { LeaseLost, session } from "../../src/adapters/etcd/internal/registrar/session.js"
@@ -111,7 +112,7 @@ const registration = (key: string, ttl: number) =>
       revokeTimeout,
       annotations: { key },
       status: yield* makeStatus,
-      counters: yield* makeCounters,
+      counters: yield* Tally.makeCounters,
       abandoned: yield* makeAbandoned(etcd, revokeTimeout, {})
     }
   })
@@ -206,5 +207,37 @@ describe("record check", () => {
     const checked = check(options)
     expect(Result.isFailure(checked) && checked.failure.reason).toBe(reason)
     expect(Result.isFailure(checked) && checked.failure.detail).toMatch(detail)
+  })
+})
+
+describe("counters tally", () => {
+  type Step =
+    | { readonly _tag: "granted" }
+    | { readonly _tag: "confirmed"; readonly lease: bigint; readonly put: boolean }
+    | { readonly _tag: "alive"; readonly now: number }
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.constant({ _tag: "granted" as const }),
+    // Few leases, so that a confirmation under the last lease and under another both come up.
+    fc.record({ _tag: fc.constant("confirmed" as const), lease: fc.bigInt({ min: 1n, max: 3n }), put: fc.boolean() }),
+    fc.record({ _tag: fc.constant("alive" as const), now: fc.nat() })
+  )
+
+  it("counts as documented: re-grants after the first grant, re-puts and moves after the first confirmation, the last renewal", () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const tally = steps.reduce(
+          (t, s) => (s._tag === "granted" ? Tally.granted(t) : s._tag === "confirmed" ? Tally.confirmed(t, s.lease, s.put) : Tally.alive(t, s.now)),
+          Tally.initial
+        )
+        const confirms = steps.filter((s) => s._tag === "confirmed")
+        const alives = steps.filter((s) => s._tag === "alive")
+        expect(tally.counters).toEqual({
+          leaseRegrants: Math.max(0, steps.filter((s) => s._tag === "granted").length - 1),
+          recordReputs: confirms.slice(1).filter((s) => s.put).length,
+          leaseMoves: confirms.filter((s, i) => i > 0 && s.lease !== confirms[i - 1]!.lease).length,
+          lastKeepAliveMillis: alives.at(-1)?.now
+        })
+      })
+    )
   })
 })

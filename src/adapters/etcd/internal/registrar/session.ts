@@ -168,6 +168,8 @@ export const session = (r: Registration, attempt: number): Effect.Effect<never, 
           yield* r.status.set(now)
           if (round === 0) {
             yield* Effect.logInfo(`registered ${address} with lease ${leaseHex}`).pipe(Effect.annotateLogs({ ...r.annotations, attempt }))
+          } else {
+            yield* Effect.logDebug(put ? `put ${key} back` : `${key} is in place`).pipe(Effect.annotateLogs(r.annotations))
           }
           if ((yield* r.abandoned.pending).size > 0) yield* Effect.forkScoped(r.abandoned.revokeExcept(leaseId))
           const again = yield* untilRecheck(r, leaseId, revision, warned)
