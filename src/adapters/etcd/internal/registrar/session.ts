@@ -20,7 +20,7 @@ import { repeatRounds } from "../rounds.js"
 import type { Abandoned } from "./abandoned.js"
 import type { CounterCell } from "./counters.js"
 import type { Checked } from "./record.js"
-import type { Registered, StatusCell } from "./status.js"
+import type { Registered, Status, StatusCell } from "./status.js"
 
 /** Why one lease's session ended (the lease is gone or unusable). */
 export class LeaseLost extends Data.TaggedClass("LeaseLost")<{ readonly reason: string; readonly error: EtcdError | undefined }> {}
@@ -134,11 +134,10 @@ export const session = (r: Registration, attempt: number): Effect.Effect<never, 
           switch (event._tag) {
             case "Lost":
               return Deferred.fail(lost, new LeaseLost({ reason: `lease lost: ${event.error.message}`, error: event.error }))
-            case "Failing":
-              return Effect.flatMap(Ref.get(registered), (now) =>
-                Option.isNone(now)
-                  ? Effect.void
-                  : r.status.set({ _tag: "Reconnecting", leaseId: leaseHex, reason: `keep-alive failed: ${event.error.detail}`, error: event.error }))
+            case "Failing": {
+              const failing: Status = { _tag: "Reconnecting", leaseId: leaseHex, reason: `keep-alive failed: ${event.error.detail}`, error: event.error }
+              return Effect.flatMap(Ref.get(registered), (now) => (Option.isNone(now) ? Effect.void : r.status.set(failing)))
+            }
             case "Alive":
               return r.counters.alive.pipe(
                 Effect.andThen(Ref.get(registered)),
