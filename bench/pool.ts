@@ -104,7 +104,7 @@ const policyCost = (size: number): number => {
   }
   const lb = new AnchorRoundRobinLoadBalancer(helper, { random: () => 0 })
   const endpoints = endpointsOf(size)
-  const resolution: Resolution = { target: "pass:///bench", counts: new Map(endpoints.map((e) => [e.address, e.count])), serverNames: new Map() }
+  const resolution: Resolution = { target: "pass:///bench", counts: new Map(endpoints.map((e) => [e.address, e.count])), overCap: "fail", serverNames: new Map() }
   lb.updateAddressList(
     experimental.statusOrFromValue(endpoints.map((e) => {
       const [host, port] = e.address.split(":")

@@ -150,11 +150,13 @@
  *
  * @since 0.2.0
  */
-import { defaultOptions, type Options, PICK_MODES } from "./balancer/config.js"
+import { defaultOptions, type Options, PICK_MODES } from "./balancer/options.js"
 import { type Balancer, BalancerImpl } from "./balancer/state.js"
 
-// The machine lives in ./balancer/, one concern a file: config (options, the
-// policy config's Schema, errors, the cap), events (inputs and outputs), bits
+// The machine lives in ./balancer/, one concern a file: options (the
+// machine's options and defaults), config (the settings, their Schemas and
+// precedence), cap (the cap check), listing (a resolver's answer as an
+// Addresses event), events (inputs and outputs), bits
 // (the bitset), deadlines (the wake-up queues), state (the pool), slots (the
 // counters), picking and leastRequest (picks), adaptive (call accounting,
 // grow and shrink), replacement (retries after a connection ends),
@@ -162,9 +164,6 @@ import { type Balancer, BalancerImpl } from "./balancer/state.js"
 // events), view (reads). This facade is the public API.
 
 export {
-  checkCap,
-  ConnectionCapError,
-  decodeConfig,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_STREAMS_PER_CONNECTION,
   DEFAULT_REMOVAL_GRACE_MS,
@@ -175,13 +174,29 @@ export {
   type Options,
   PICK_MODES,
   type PickMode,
+  SUSPICION_MS
+} from "./balancer/options.js"
+export {
+  decodeConfig,
+  decodeConfigUnsafe,
+  decodeSettings,
+  defaultSettings,
+  MAX_CONNECTIONS_OPTION,
+  MAX_STREAMS_PER_CONNECTION_OPTION,
+  optionsOf,
   type PolicyConfig,
   PolicyConfigError,
   PolicyConfigJson,
-  SUSPICION_MS,
-  checkCapUnsafe,
-  decodeConfigUnsafe
+  REMOVAL_GRACE_MS_OPTION,
+  SETTINGS,
+  SettingError,
+  type Settings,
+  SettingsInput,
+  SHRINK_IDLE_MS_OPTION,
+  START_WAIT_MS_OPTION
 } from "./balancer/config.js"
+export { checkCap, checkCapUnsafe, ConnectionCapError } from "./balancer/cap.js"
+export { DEFAULT_OVER_CAP, type Hints, type Listing, listing, type OverCap } from "./balancer/listing.js"
 export type { ChannelState, ConnectionState, Event, NewSlot, Output } from "./balancer/events.js"
 export { type Balancer, TypeId } from "./balancer/state.js"
 export { pick, settlePicks } from "./balancer/picking.js"

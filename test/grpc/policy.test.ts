@@ -73,9 +73,11 @@ const harness = (channelOptions: ChannelOptions = {}, config: AnchorRoundRobinCo
   const resolve = (
     target: string,
     entries: ReadonlyArray<readonly [string, number]>,
-    hints: { readonly maxCounts?: ReadonlyMap<string, number>; readonly pick?: "round_robin" | "least_request" } = {}
+    hints: { readonly maxCounts?: ReadonlyMap<string, number>; readonly pick?: "round_robin" | "least_request"; readonly overCap?: "fail" | "keepFirst" } = {}
   ) => {
-    const resolution: Resolution = { target, counts: new Map(entries), serverNames: new Map(), ...hints }
+    // As grpc-anchor's resolvers say: a pass: target fails over the cap, an etcd set keeps what fits.
+    const overCap = target.startsWith("pass:") ? "fail" : "keepFirst"
+    const resolution: Resolution = { target, counts: new Map(entries), overCap, serverNames: new Map(), ...hints }
     const endpoints = entries.map(([address]) => {
       const [host, port] = address.split(":")
       return { addresses: [{ host: host!, port: Number(port) }] }

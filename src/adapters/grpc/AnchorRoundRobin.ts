@@ -3,47 +3,32 @@
  * connections per address, calls spread over the ready ones in the smooth
  * weighted order of the core.
  *
- * Every decision lives in the pure core's `Balancer` state machine (slots,
- * sibling suspicion, the channel state, the balanced start, the cap, the
- * mass-removal grace, where retries go after a connection ends); this class
- * only forwards grpc-js events to it (with the time) and applies what it
- * answers: subchannels to create, release or connect, the channel state to
- * publish, one timer, trace lines; it ends each event-loop turn for it
- * (`Balancer.settlePicks`) after picks or connectivity events.
+ * Every decision lives in the pure core's `Balancer` (the settings and their
+ * precedence, each address's count and range, what a list over the cap
+ * does, slots, sibling suspicion, the channel state, the balanced start,
+ * the cap, the mass-removal grace, where retries go after a connection
+ * ends); this class only forwards grpc-js events to it (with the time) and
+ * applies what it answers: subchannels to create, release or connect, the
+ * channel state to publish, one timer, trace lines. What stays here is
+ * event-loop mechanics the core cannot see: where a turn ends (for
+ * `Balancer.settlePicks`), and how many grpc-js subchannels to open per
+ * turn (see {@link OPENINGS_PER_TURN}).
  *
  * Tracing: `GRPC_TRACE=anchor_round_robin GRPC_VERBOSITY=DEBUG` logs every
  * decision through grpc-js's `experimental.trace`.
  *
- * Channel options (a policy config field of the same meaning wins):
- * - `grpc_anchor.start_wait_ms` (default 250): bound on the balanced start.
- * - `grpc_anchor.max_connections` (default 4096): cap on the channel's
- *   connections; a `pass:` target over it fails, an etcd set over it keeps
- *   whole addresses in address order while they fit.
- * - `grpc_anchor.removal_grace_ms` (default 30000): how long READY backends
- *   dropped by a registry mass removal keep serving.
- * - `grpc_anchor.max_streams_per_connection` (default 100): the calls one
- *   connection carries at once before an adaptive address (`#MIN..MAX`)
- *   counts it full; set it to the servers' HTTP/2 MAX_CONCURRENT_STREAMS
- *   (grpc-js does not expose the value the server announces).
- * - `grpc_anchor.shrink_idle_ms` (default 30000): how long an adaptive
- *   address must stay un-busy before an extra connection is released (grpc-js
- *   closes a released connection at its subchannel pool's next sweep, within
- *   about 10 s).
- *
- * Pick mode: `round_robin` (default) or `least_request` (see the core
- * `Balancer`): the resolution's `pick` (a target's `?pick=`) wins over the
- * config's `pickMode`. Adaptive counts: the resolution's `maxCounts` (a
- * target's `#MIN..MAX`, an etcd record's range) or, for addresses the
- * resolver gave no count, the config's `maxConnectionsPerAddress`. Calls
- * in flight are counted through each pick's `onCallStarted` /
- * `onCallEnded` (O(1) each).
- *
+ * Settings (`Balancer.SETTINGS`, decoded by `Balancer.decodeSettings`):
+ * each from the policy config's field, else its channel option, else its
+ * default. Channel options: {@link START_WAIT_MS_OPTION},
+ * {@link MAX_CONNECTIONS_OPTION}, {@link REMOVAL_GRACE_MS_OPTION},
+ * {@link MAX_STREAMS_PER_CONNECTION_OPTION}, {@link SHRINK_IDLE_MS_OPTION}.
  * They are read once, from the first address list a policy instance gets
- * (grpc-js makes a new instance when the channel leaves IDLE). A bad value
- * puts the channel in TRANSIENT_FAILURE with a message naming the option.
- * Subchannels are opened and connections started at most 16 per
- * event-loop turn, so a pool of thousands never blocks the event loop for
- * long while it opens or reconnects after a backoff wave.
+ * (grpc-js makes a new instance when the channel leaves IDLE); the counts
+ * of addresses the resolver gave none follow the latest config. A bad value
+ * puts the channel in TRANSIENT_FAILURE with a message naming the setting.
+ * The resolver's resolution (grpc-anchor's own resolvers) gives the counts,
+ * the adaptive maxima, the target's pick mode (it wins over `pickMode`) and
+ * what a list over the cap does (`Balancer.listing`).
  *
  * @since 0.1.0
  */
@@ -55,10 +40,12 @@ import {
   status as Status,
   type ChannelOptions
 } from "@grpc/grpc-js"
+import * as Result from "effect/Result"
 import * as Address from "../../core/Address.js"
 import * as Balancer from "../../core/Balancer.js"
 import type * as Expansion from "../../core/Expansion.js"
 import { isResolution, RESOLUTION_KEY, SLOT_KEY, SSL_TARGET_NAME_OVERRIDE, STATS_KEY, type Resolution } from "./internal/keys.js"
+import { Queue } from "./internal/queue.js"
 import type { StatsSink, StatsSource } from "./internal/stats.js"
 import type { ConnectionStats } from "./Stats.js"
 
@@ -76,61 +63,79 @@ const { PickResultType } = experimental
 export const TYPE_NAME = "anchor_round_robin"
 
 /**
- * Channel option: bound on the balanced-start wait in ms (default 250).
+ * Channel option: bound on the balanced-start wait in ms (default 250); the
+ * core's `Balancer.START_WAIT_MS_OPTION`.
  *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { AnchorRoundRobin } from "grpc-anchor"
+ * const client = new EchoClient("pass:///10.0.0.1:9080#2", grpc.credentials.createInsecure(), { [AnchorRoundRobin.START_WAIT_MS_OPTION]: 100 })
+ * ```
+ *
+ * @category settings
  * @since 0.2.0
  */
-export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
+export const START_WAIT_MS_OPTION = Balancer.START_WAIT_MS_OPTION
 
 /**
- * Channel option: cap on one channel's connections (default 4096).
+ * Channel option: cap on one channel's connections (default 4096); a `pass:`
+ * target over it fails, an etcd set over it keeps whole addresses in
+ * address order while they fit. The core's `Balancer.MAX_CONNECTIONS_OPTION`.
  *
+ * @category settings
  * @since 0.2.0
  */
-export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
+export const MAX_CONNECTIONS_OPTION = Balancer.MAX_CONNECTIONS_OPTION
 
 /**
  * Channel option: grace period in ms for READY backends dropped by a
- * registry mass removal (default 30000; 0 turns the protection off).
+ * registry mass removal (default 30000; 0 turns the protection off). The
+ * core's `Balancer.REMOVAL_GRACE_MS_OPTION`.
  *
+ * @category settings
  * @since 0.2.0
  */
-export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
+export const REMOVAL_GRACE_MS_OPTION = Balancer.REMOVAL_GRACE_MS_OPTION
 
 /**
  * Channel option: streams one connection carries before an adaptive address
- * counts it full (default 100; set it to the servers' MAX_CONCURRENT_STREAMS).
+ * (`#MIN..MAX`) counts it full (default 100; set it to the servers' HTTP/2
+ * MAX_CONCURRENT_STREAMS: grpc-js does not expose the value the server
+ * announces). The core's `Balancer.MAX_STREAMS_PER_CONNECTION_OPTION`.
  *
- * @since 0.3.0
+ * @category settings
+ * @since 0.2.0
  */
-export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_connection"
+export const MAX_STREAMS_PER_CONNECTION_OPTION = Balancer.MAX_STREAMS_PER_CONNECTION_OPTION
 
 /**
  * Channel option: ms an adaptive address must stay un-busy before an extra
  * connection is released (default 30000); grpc-js closes it at its subchannel
- * pool's next sweep, within about 10 s.
+ * pool's next sweep, within about 10 s. The core's
+ * `Balancer.SHRINK_IDLE_MS_OPTION`.
  *
- * @since 0.3.0
+ * @category settings
+ * @since 0.2.0
  */
-export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
-
-/** The resolution's adaptive maxima and pick mode (a malformed pick is ignored: the config's applies). */
-const hintsOf = (
-  resolution: Resolution | undefined
-): { readonly maxCounts: ReadonlyMap<string, number> | undefined; readonly pick: Balancer.PickMode | undefined } => ({
-  maxCounts: resolution?.maxCounts instanceof Map ? resolution.maxCounts : undefined,
-  pick: resolution?.pick !== undefined && Balancer.PICK_MODES.includes(resolution.pick) ? resolution.pick : undefined
-})
+export const SHRINK_IDLE_MS_OPTION = Balancer.SHRINK_IDLE_MS_OPTION
 
 /**
  * The policy's configuration:
  * `{ "anchor_round_robin": { "connectionsPerAddress": 2, "maxConnectionsPerAddress": 8, "pickMode": "least_request", "maxStreamsPerConnection": 100, "shrinkIdleMs": 30000, "startWaitMs": 250, "maxConnections": 4096, "removalGraceMs": 30000 } }`,
- * every field optional. `connectionsPerAddress` (1..256, default 1) and
- * `maxConnectionsPerAddress` (its adaptive maximum, default: fixed) apply
- * to addresses whose count the resolver did not give (grpc-anchor's own
- * resolvers always do); `pickMode` applies unless the target names one; the
- * others override the channel options above.
+ * every field optional (`Balancer.PolicyConfigJson`, ranges and defaults in
+ * `Balancer.SETTINGS`). `connectionsPerAddress` and
+ * `maxConnectionsPerAddress` apply to addresses whose count the resolver did
+ * not give (grpc-anchor's own resolvers always do); `pickMode` applies
+ * unless the target names one; the others win over their channel options.
  *
+ * @example
+ * ```ts
+ * import { AnchorRoundRobin } from "grpc-anchor"
+ * AnchorRoundRobin.AnchorRoundRobinConfig.createFromJson({ connectionsPerAddress: 2 }).connectionsPerAddress // 2
+ * ```
+ *
+ * @category models
  * @since 0.1.0
  */
 export class AnchorRoundRobinConfig implements experimental.TypedLoadBalancingConfig {
@@ -139,18 +144,23 @@ export class AnchorRoundRobinConfig implements experimental.TypedLoadBalancingCo
     readonly tuning: Omit<Balancer.PolicyConfig, "connectionsPerAddress"> = {}
   ) {}
 
+  /** The config as the core reads it (`Balancer.decodeSettings`). */
+  get config(): Balancer.PolicyConfig {
+    return { connectionsPerAddress: this.connectionsPerAddress, ...this.tuning }
+  }
+
   getLoadBalancerName(): string {
     return TYPE_NAME
   }
 
   toJsonObject(): object {
-    return { [TYPE_NAME]: { connectionsPerAddress: this.connectionsPerAddress, ...this.tuning } }
+    return { [TYPE_NAME]: this.config }
   }
 
   /** @throws Error with the decoding problem (grpc-js reports it as a bad service config). */
   static createFromJson(obj: unknown): AnchorRoundRobinConfig {
     const { connectionsPerAddress, ...tuning } = Balancer.decodeConfigUnsafe(obj)
-    return new AnchorRoundRobinConfig(connectionsPerAddress ?? 1, tuning)
+    return new AnchorRoundRobinConfig(connectionsPerAddress ?? Balancer.SETTINGS.connectionsPerAddress.default, tuning)
   }
 }
 
@@ -216,41 +226,16 @@ class SlotEntry {
 }
 
 /**
- * Subchannels created plus connections started per event-loop turn, at most:
- * each costs grpc-js up to ~1 ms (its subchannel pool compares options
- * with every subchannel of the address; a connect opens a socket), so a
- * pool of thousands is opened (and reconnected after a backoff wave) over
- * many turns instead of stalling the event loop for seconds. Pools up to
- * this size open synchronously.
+ * Subchannels created plus connections started per event-loop turn, at most.
+ * Not a decision of the pool (the core says which connections to open, and
+ * every one of them is opened): it paces grpc-js calls over event-loop
+ * turns, which only the adapter has. Each costs grpc-js up to ~1 ms (its
+ * subchannel pool compares options with every subchannel of the address; a
+ * connect opens a socket), so a pool of thousands is opened (and
+ * reconnected after a backoff wave) over many turns instead of stalling
+ * the event loop for seconds. Pools up to this size open synchronously.
  */
 const OPENINGS_PER_TURN = 16
-
-/** A FIFO queue: O(1) push and shift, compacted as it drains. */
-class Queue<A> {
-  private items: Array<A> = []
-  private head = 0
-  get size(): number {
-    return this.items.length - this.head
-  }
-  push(item: A): void {
-    this.items.push(item)
-  }
-  shift(): A {
-    const item = this.items[this.head++]!
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return item
-  }
-  clear(): void {
-    this.items = []
-    this.head = 0
-  }
-}
 
 const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
 
@@ -292,16 +277,6 @@ class AnchorPicker implements experimental.Picker {
 const subchannelAddressKey = (address: SubchannelAddress): string =>
   "host" in address ? Address.format({ host: address.host, port: address.port }) : `unix:${address.path}`
 
-/** A channel option that must be a whole number in a range; undefined when absent. */
-const intOption = (options: ChannelOptions, key: string, min: number, max: number): number | undefined => {
-  const value: unknown = options[key]
-  if (value === undefined) return undefined
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`channel option ${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`)
-  }
-  return value
-}
-
 /**
  * The load balancer. grpc-js creates one per channel (and again after the
  * channel leaves IDLE).
@@ -328,8 +303,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private draining = false
   private growScheduled = false
   private turn: ReturnType<typeof setImmediate> | undefined
-  /** What `create` needs per address: grpc-js's address and the subchannel arguments. */
-  private addresses = new Map<string, SubchannelAddress>()
+  /** What `open` needs per address of the pool: grpc-js's address, and the subchannel arguments. */
+  private readonly addresses = new Map<string, SubchannelAddress>()
   private subchannelArgs: (address: SubchannelAddress, slot: Expansion.Slot) => ChannelOptions = () => ({})
   private readonly random: () => number
   private readonly now: () => number
@@ -355,24 +330,13 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       : undefined
     this.attachSink(channelOptions[STATS_KEY])
 
-    if (this.balancer === undefined) {
-      try {
-        this.balancer = Balancer.make({
-          startWaitMs: lbConfig.tuning.startWaitMs ?? intOption(channelOptions, START_WAIT_MS_OPTION, 0, 60_000) ?? Balancer.DEFAULT_START_WAIT_MS,
-          maxConnections: lbConfig.tuning.maxConnections ?? intOption(channelOptions, MAX_CONNECTIONS_OPTION, 1, 1_000_000) ?? Balancer.DEFAULT_MAX_CONNECTIONS,
-          removalGraceMs: lbConfig.tuning.removalGraceMs ?? intOption(channelOptions, REMOVAL_GRACE_MS_OPTION, 0, 3_600_000) ?? Balancer.DEFAULT_REMOVAL_GRACE_MS,
-          maxStreamsPerConnection: lbConfig.tuning.maxStreamsPerConnection ??
-            intOption(channelOptions, MAX_STREAMS_PER_CONNECTION_OPTION, 1, 1_000_000) ?? Balancer.DEFAULT_MAX_STREAMS_PER_CONNECTION,
-          shrinkIdleMs: lbConfig.tuning.shrinkIdleMs ?? intOption(channelOptions, SHRINK_IDLE_MS_OPTION, 1, 86_400_000) ?? Balancer.DEFAULT_SHRINK_IDLE_MS,
-          pickMode: lbConfig.tuning.pickMode ?? "round_robin",
-          trace: TRACING
-        })
-      } catch (error) {
-        const details = `${TYPE_NAME}: ${(error as Error).message}`
-        this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details)
-        return true
-      }
+    const settings = Balancer.decodeSettings(lbConfig.config, channelOptions)
+    if (Result.isFailure(settings)) {
+      const details = `${TYPE_NAME}: ${settings.failure.message}`
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details)
+      return true
     }
+    this.balancer ??= Balancer.make({ ...Balancer.optionsOf(settings.success), trace: TRACING })
     // A resolver that is not grpc-anchor's does not pass the target through.
     const target = resolution?.target ?? "the channel's target"
     if (!endpointList.ok) {
@@ -381,27 +345,15 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       return true
     }
 
-    // One entry per distinct address, in resolver order.
-    const addresses = new Map<string, SubchannelAddress>()
+    // The grpc-js address behind each address key, for `open`.
+    const keys: Array<string> = []
     for (const endpoint of endpointList.value) {
       for (const address of endpoint.addresses) {
         const key = subchannelAddressKey(address)
-        if (!addresses.has(key)) addresses.set(key, address)
+        keys.push(key)
+        this.addresses.set(key, address)
       }
     }
-    const hints = hintsOf(resolution)
-    const endpoints: Array<Expansion.Weighted> = []
-    for (const key of addresses.keys()) {
-      const given = resolution?.counts.get(key)
-      const count = given ?? lbConfig.connectionsPerAddress
-      const maxCount = given !== undefined ? hints.maxCounts?.get(key) : lbConfig.tuning.maxConnectionsPerAddress
-      endpoints.push(maxCount !== undefined && maxCount > count ? { address: key, count, maxCount } : { address: key, count })
-    }
-    // An address the update drops may stay in the pool (mass-removal grace)
-    // with slots still to open: keep its grpc-js address while it does.
-    for (const [key, address] of this.addresses) if (!addresses.has(key)) addresses.set(key, address)
-    this.addresses = addresses
-
     const userServerName = channelOptions[SSL_TARGET_NAME_OVERRIDE] as string | undefined
     this.subchannelArgs = (address, slot) => {
       const args: ChannelOptions = { ...channelOptions, [SLOT_KEY]: slot.index }
@@ -416,17 +368,14 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       _tag: "Addresses",
       now: this.now(),
       target,
-      endpoints,
-      // A pass: target is fixed by its author: over the cap it is an error; a registry's set is trimmed.
-      overCap: target.startsWith("pass:") ? "fail" : "keepFirst",
+      ...Balancer.listing(keys, resolution, settings.success),
       offset: Math.floor(this.random() * 2 ** 31),
-      note: resolutionNote,
-      pick: hints.pick
+      note: resolutionNote
     })
+    // The pool decides which addresses stay (the new list, and dropped ones
+    // under the mass-removal grace): keep grpc-js's address of those only.
     const balancer = this.balancer
-    if (balancer !== undefined) {
-      for (const key of this.addresses.keys()) if (!Balancer.hasAddress(balancer, key)) this.addresses.delete(key)
-    }
+    for (const key of this.addresses.keys()) if (!Balancer.hasAddress(balancer, key)) this.addresses.delete(key)
     return true
   }
 

@@ -338,7 +338,7 @@ export class EtcdResolver implements experimental.Resolver {
     }
     this.listener(
       experimental.statusOrFromValue(addresses),
-      { [RESOLUTION_KEY]: resolutionOf(this.canonical, weighted, this.target.options, serverNames) },
+      { [RESOLUTION_KEY]: resolutionOf(this.canonical, weighted, this.target.options, "keepFirst", serverNames) },
       this.serviceConfig,
       addresses.length === 0 ? `service "${this.target.service}" has no endpoints registered in etcd` : ""
     )

@@ -40,7 +40,6 @@ import * as Address from "../../core/Address.js"
 import * as Balancer from "../../core/Balancer.js"
 import * as Expansion from "../../core/Expansion.js"
 import * as Target from "../../core/Target.js"
-import { MAX_CONNECTIONS_OPTION } from "./AnchorRoundRobin.js"
 import { RESOLUTION_KEY } from "./internal/keys.js"
 import { CLIENT_ID_OPTION as CLIENT_ID, clientIdOf, resolutionOf, subsetOf } from "./internal/resolution.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
@@ -85,15 +84,14 @@ const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => targetOf(uri
 
 /**
  * The connection cap this channel's policy will apply, when the resolver can
- * know it: the channel option, or the default. (When the user's service
- * config names a policy, that config may set its own cap or pick another
- * policy: then the policy alone decides.)
+ * know it: the core's settings from the channel options (the option, or the
+ * default). (When the user's service config names a policy, that config may
+ * set its own cap or pick another policy: then the policy alone decides.)
  */
 const capOf = (options: ChannelOptions): number | undefined => {
-  const max = options[MAX_CONNECTIONS_OPTION]
-  if (max === undefined) return Balancer.DEFAULT_MAX_CONNECTIONS
+  const settings = Balancer.decodeSettings(undefined, options)
   // A malformed value is the policy's to report.
-  return typeof max === "number" && Number.isInteger(max) && max >= 1 ? max : undefined
+  return Result.isSuccess(settings) ? settings.success.maxConnections : undefined
 }
 
 /**
@@ -133,7 +131,7 @@ export class PassResolver implements experimental.Resolver {
     this.endpoints = target.endpoints
       .filter(({ address }) => chosen.has(Address.format(address)))
       .map(({ address }) => ({ addresses: [{ host: address.host, port: address.port }] }))
-    this.attributes = { [RESOLUTION_KEY]: resolutionOf(Target.format(target), weighted, target.options) }
+    this.attributes = { [RESOLUTION_KEY]: resolutionOf(Target.format(target), weighted, target.options, "fail") }
   }
 
   updateResolution(): void {

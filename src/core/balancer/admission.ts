@@ -1,7 +1,8 @@
 /** A new address list: merge, trim to the cap, the mass-removal grace, the cap with the grace. */
-import { ConnectionCapError } from "./config.js"
+import { ConnectionCapError } from "./cap.js"
 import { pushDeadline } from "./deadlines.js"
 import type { Event } from "./events.js"
+import type { OverCap } from "./listing.js"
 import { armShrink } from "./adaptive.js"
 import { rebuildRing } from "./ring.js"
 import { type BalancerImpl, mod, type Out } from "./state.js"
@@ -16,7 +17,7 @@ import { type BalancerImpl, mod, type Out } from "./state.js"
  */
 export const trim = (
   endpoints: Extract<Event, { _tag: "Addresses" }>["endpoints"],
-  overCap: "fail" | "keepFirst",
+  overCap: OverCap,
   max: number,
   log: (line: () => string) => void
 ): Trimmed | Refused => {

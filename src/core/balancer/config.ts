@@ -1,155 +1,137 @@
 /**
- * The balancer's options, their defaults and limits, the policy config
- * (its Schema and errors) and the connection cap.
+ * The policy's settings, one entry each (`SETTINGS`: Schema and range,
+ * channel option, default), the Schemas of the policy config and of the
+ * channel options, and their one precedence (`decodeSettings`: policy
+ * config, then channel option, then default).
  *
  * @since 0.2.0
  */
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type * as Expansion from "../Expansion.js"
 import * as Target from "../Target.js"
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_STREAMS_PER_CONNECTION,
+  DEFAULT_REMOVAL_GRACE_MS,
+  DEFAULT_SHRINK_IDLE_MS,
+  DEFAULT_START_WAIT_MS,
+  type Options
+} from "./options.js"
 
 /**
- * Default cap on one channel's connections (see the module doc).
+ * Channel option for {@link Settings} `startWaitMs`: bound on the
+ * balanced-start wait in ms (default 250).
  *
+ * @category settings
  * @since 0.2.0
  */
-export const DEFAULT_MAX_CONNECTIONS = 4096
+export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
 
 /**
- * Default bound on the balanced-start wait, in ms (see the module doc).
+ * Channel option for {@link Settings} `maxConnections`: cap on one
+ * channel's connections (default 4096).
  *
+ * @category settings
  * @since 0.2.0
  */
-export const DEFAULT_START_WAIT_MS = 250
+export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
 
 /**
- * Default grace period for READY addresses removed by a mass removal, in ms.
+ * Channel option for {@link Settings} `removalGraceMs`: grace period in ms
+ * for READY backends dropped by a registry mass removal (default 30000; 0
+ * turns the protection off).
  *
+ * @category settings
  * @since 0.2.0
  */
-export const DEFAULT_REMOVAL_GRACE_MS = 30_000
+export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
 
 /**
- * How long the siblings of a dropped connection are skipped, at most, in ms.
+ * Channel option for {@link Settings} `maxStreamsPerConnection`: streams one
+ * connection carries before an adaptive address counts it full (default
+ * 100; set it to the servers' MAX_CONCURRENT_STREAMS).
  *
+ * @category settings
  * @since 0.2.0
  */
-export const SUSPICION_MS = 1_000
+export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_connection"
 
 /**
- * Default bound on how long retries are redirected after a connection with
- * calls in flight ends, in ms (see the module doc). A reconnect answers in a
- * few ms to tens of ms, but a busy process reads its sockets late: 1 s, as
- * {@link SUSPICION_MS}, covers that. Only picks that find no fresh
- * connection wait, and only until one is READY.
+ * Channel option for {@link Settings} `shrinkIdleMs`: ms an adaptive address
+ * must stay un-busy before an extra connection is released (default 30000).
  *
+ * @category settings
+ * @since 0.2.0
+ */
+export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
+
+const whole = (minimum: number, maximum: number) => ({
+  schema: Schema.Int.check(Schema.isBetween({ minimum, maximum })),
+  expected: `a whole number from ${minimum} to ${maximum}`
+})
+
+/**
+ * The policy's settings, one entry each: the Schema of its value (with its
+ * range), what a person should write (for error messages), the channel
+ * option that also sets it (`undefined`: only the policy config does) and
+ * its default. {@link PolicyConfigJson} and {@link decodeSettings} are built
+ * from it, so a new setting is one entry here. Precedence, for every
+ * setting: the policy config's field, then the channel option, then the
+ * default.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * Balancer.SETTINGS.maxConnections.option // "grpc_anchor.max_connections"
+ * Balancer.SETTINGS.maxConnections.default // 4096
+ * ```
+ *
+ * @category settings
  * @since 0.3.0
  */
-export const DEFAULT_REPLACEMENT_WAIT_MS = 1_000
+export const SETTINGS = {
+  /** Connections per address the resolver gave no count for. */
+  connectionsPerAddress: { ...whole(1, 256), option: undefined, default: 1 },
+  /** Their adaptive maximum (`undefined`: the count is fixed); at least `connectionsPerAddress`. */
+  maxConnectionsPerAddress: { ...whole(1, 256), option: undefined, default: undefined },
+  /** The pick mode when the target names none. */
+  pickMode: {
+    schema: Schema.Literals(Target.PICK_MODES),
+    expected: `one of ${Target.PICK_MODES.map((mode) => `"${mode}"`).join(", ")}`,
+    option: undefined,
+    default: "round_robin"
+  },
+  maxStreamsPerConnection: { ...whole(1, 1_000_000), option: MAX_STREAMS_PER_CONNECTION_OPTION, default: DEFAULT_MAX_STREAMS_PER_CONNECTION },
+  shrinkIdleMs: { ...whole(1, 86_400_000), option: SHRINK_IDLE_MS_OPTION, default: DEFAULT_SHRINK_IDLE_MS },
+  startWaitMs: { ...whole(0, 60_000), option: START_WAIT_MS_OPTION, default: DEFAULT_START_WAIT_MS },
+  maxConnections: { ...whole(1, 1_000_000), option: MAX_CONNECTIONS_OPTION, default: DEFAULT_MAX_CONNECTIONS },
+  removalGraceMs: { ...whole(0, 3_600_000), option: REMOVAL_GRACE_MS_OPTION, default: DEFAULT_REMOVAL_GRACE_MS }
+} as const
 
-/**
- * Default stream limit assumed per connection when deciding that an
- * adaptive address is saturated (grpc-js does not expose the server's HTTP/2
- * `MAX_CONCURRENT_STREAMS` through its public API; 100 is what most servers
- * announce, e.g. Go's grpc and Envoy; grpc-js servers announce no limit
- * unless `grpc.max_concurrent_streams` is set).
- *
- * @since 0.3.0
- */
-export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
+type Table = typeof SETTINGS
+type Name = keyof Table
 
-/**
- * Default time an adaptive address must stay un-busy before one of its
- * extra connections is closed, in ms (see the module doc).
- *
- * @since 0.3.0
- */
-export const DEFAULT_SHRINK_IDLE_MS = 30_000
+const NAMES = Object.keys(SETTINGS) as ReadonlyArray<Name>
 
-/**
- * How calls pick a connection (see the module doc): the smooth weighted
- * round robin (the default) or the load-aware power of two choices.
- *
- * @since 0.3.0
- */
-export type PickMode = Target.PickMode
-
-/**
- * The pick modes (the target grammar's list).
- *
- * @since 0.3.0
- */
-export const PICK_MODES: ReadonlyArray<PickMode> = Target.PICK_MODES
-
-/**
- * The machine's tunables. Every field has a documented default.
- *
- * @since 0.2.0
- */
-export interface Options {
-  /** Bound on the balanced-start wait (ms, >= 0; 0 serves at the first READY). */
-  readonly startWaitMs: number
-  /** Cap on the number of connections (slots), >= 1. */
-  readonly maxConnections: number
-  /** How long READY addresses dropped by a mass removal are kept (ms, >= 0; 0 disables). */
-  readonly removalGraceMs: number
-  /** The share (0..1) of READY addresses an update may remove at once before the grace applies. */
-  readonly removalThreshold: number
-  /** How long siblings of a dropped connection are skipped, at most (ms). */
-  readonly suspicionMs: number
-  /** Build trace lines (off by default: they cost allocations on every event). */
-  readonly trace: boolean
-  /** The pick mode when the address list names none. */
-  readonly pickMode: PickMode
-  /** Streams one connection is assumed to carry at once (>= 1): the saturation point of adaptive counts. */
-  readonly maxStreamsPerConnection: number
-  /** How long an adaptive address must stay un-busy before an extra connection is closed (ms, >= 1). */
-  readonly shrinkIdleMs: number
-  /** Bound on the redirection of retries after a connection with calls in flight ends (ms, >= 0; 0 turns it off). */
-  readonly replacementWaitMs: number
-}
-
-/**
- * The defaults of {@link Options}.
- *
- * @since 0.2.0
- */
-export const defaultOptions: Options = {
-  startWaitMs: DEFAULT_START_WAIT_MS,
-  maxConnections: DEFAULT_MAX_CONNECTIONS,
-  removalGraceMs: DEFAULT_REMOVAL_GRACE_MS,
-  removalThreshold: 0.5,
-  suspicionMs: SUSPICION_MS,
-  trace: false,
-  pickMode: "round_robin",
-  maxStreamsPerConnection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
-  shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS,
-  replacementWaitMs: DEFAULT_REPLACEMENT_WAIT_MS
-}
+const optionalFields = <T extends Record<string, { readonly schema: Schema.Top }>>(
+  table: T
+): { readonly [K in keyof T]: Schema.optionalKey<T[K]["schema"]> } =>
+  Object.fromEntries(Object.entries(table).map(([name, entry]) => [name, Schema.optionalKey(entry.schema)])) as never
 
 /**
  * The JSON form of the `anchor_round_robin` policy config, every field
- * optional: `{ "connectionsPerAddress": 2, "maxConnectionsPerAddress": 8,
- * "pickMode": "least_request", "maxStreamsPerConnection": 100,
- * "shrinkIdleMs": 30000, "startWaitMs": 250, "maxConnections": 4096,
- * "removalGraceMs": 30000 }`. `maxConnectionsPerAddress` (>=
- * `connectionsPerAddress`) makes the count of addresses the resolver gave
- * no count for adaptive.
+ * optional (one per {@link SETTINGS} entry): `{ "connectionsPerAddress": 2,
+ * "maxConnectionsPerAddress": 8, "pickMode": "least_request",
+ * "maxStreamsPerConnection": 100, "shrinkIdleMs": 30000, "startWaitMs": 250,
+ * "maxConnections": 4096, "removalGraceMs": 30000 }`.
+ * `maxConnectionsPerAddress` (>= `connectionsPerAddress`) makes the count
+ * of addresses the resolver gave no count for adaptive.
  *
+ * @category schemas
  * @since 0.2.0
  */
-export const PolicyConfigJson = Schema.Struct({
-  connectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
-  maxConnectionsPerAddress: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 }))),
-  pickMode: Schema.optionalKey(Schema.Literals(Target.PICK_MODES)),
-  maxStreamsPerConnection: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
-  shrinkIdleMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400_000 }))),
-  startWaitMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 60_000 }))),
-  maxConnections: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
-  removalGraceMs: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3_600_000 })))
-})
+export const PolicyConfigJson = Schema.Struct(optionalFields(SETTINGS))
 
 /**
  * A decoded policy config.
@@ -219,48 +201,164 @@ export const decodeConfigUnsafe = (input: unknown): PolicyConfig =>
   Result.getOrThrowWith(decodeConfig(input), (error) => error)
 
 /**
- * A list of addresses whose connections add up to more than the cap.
+ * Every setting at its default (the {@link SETTINGS} entries' `default`).
  *
- * @since 0.2.0
+ * @category settings
+ * @since 0.3.0
  */
-export class ConnectionCapError extends Data.TaggedError("ConnectionCapError")<{
-  readonly total: number
-  readonly max: number
-}> {
-  override get message(): string {
-    return `the target asks for ${this.total} connections, over this channel's cap of ${this.max}: lower the #N counts or the number of addresses, or raise the channel option grpc_anchor.max_connections`
-  }
+export const defaultSettings: Settings = Object.fromEntries(NAMES.map((name) => [name, SETTINGS[name].default])) as Settings
+
+const channelFields = Object.fromEntries(
+  NAMES.flatMap((name) => {
+    const option: string | undefined = SETTINGS[name].option
+    return option === undefined ? [] : [[option, Schema.optionalKey(SETTINGS[name].schema)]]
+  })
+) as Record<string, Schema.optionalKey<Schema.Codec<unknown>>>
+
+/**
+ * What {@link decodeSettings} decodes, in one Schema: the policy config
+ * (`config`, {@link PolicyConfigJson}) and the channel options that set a
+ * setting (`channel`, keyed by {@link SETTINGS}' `option` names; other
+ * channel options are not read), each with its setting's range.
+ *
+ * @category schemas
+ * @since 0.3.0
+ */
+export const SettingsInput = Schema.Struct({ config: PolicyConfigJson, channel: Schema.Struct(channelFields) })
+
+const decodeSettingsInput = Schema.decodeUnknownResult(SettingsInput)
+
+/**
+ * Every setting in force for one channel, after the precedence (policy
+ * config, then channel option, then default).
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export type Settings = {
+  readonly [K in Name]-?: K extends "maxConnectionsPerAddress" ? number | undefined : Exclude<PolicyConfig[K], undefined>
 }
 
 /**
- * The total number of connections of `endpoints` (duplicates added up), or a
- * {@link ConnectionCapError} when it is over `max`. For resolvers that want
- * to refuse an over-sized `pass:` target before the policy sees it.
+ * A setting given a value it does not take: which setting, where it was
+ * given (the policy config's field or a channel option), the value and what
+ * was expected.
+ *
+ * @category errors
+ * @since 0.3.0
+ */
+export class SettingError extends Data.TaggedError("SettingError")<{
+  readonly setting: Name
+  readonly source: "policy config" | "channel option"
+  /** The field or option name as written. */
+  readonly key: string
+  readonly value: unknown
+  readonly expected: string
+}> {
+  override get message(): string {
+    if (this.source === "channel option") {
+      return `channel option ${this.key} must be ${this.expected}, got ${safeJson(this.value)} (the policy config's ${this.setting}, when set, wins over it)`
+    }
+    return `policy config field ${this.key} must be ${this.expected}, got ${safeJson(this.value)}`
+  }
+}
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The first setting whose value does not decode, config fields first. */
+const badSetting = (config: Readonly<Record<string, unknown>>, channel: Readonly<Record<string, unknown>>): SettingError | undefined => {
+  const bad = (setting: Name, source: SettingError["source"], key: string, value: unknown) =>
+    value !== undefined && Result.isFailure(Schema.decodeUnknownResult(SETTINGS[setting].schema as Schema.Codec<unknown>)(value))
+      ? new SettingError({ setting, source, key, value, expected: SETTINGS[setting].expected })
+      : undefined
+  for (const name of NAMES) {
+    const error = bad(name, "policy config", name, config[name])
+    if (error !== undefined) return error
+  }
+  for (const name of NAMES) {
+    const option: string | undefined = SETTINGS[name].option
+    const error = option === undefined ? undefined : bad(name, "channel option", option, channel[option])
+    if (error !== undefined) return error
+  }
+  return undefined
+}
+
+/**
+ * The settings in force for a channel: each {@link SETTINGS} entry from the
+ * policy config (`config`: its JSON form or a decoded {@link PolicyConfig};
+ * `undefined`/`null` is `{}`), else from its channel option in
+ * `channelOptions` (a grpc-js `ChannelOptions`; other keys are ignored),
+ * else its default. A value out of its range fails with a
+ * {@link SettingError} naming the setting and where it was given; a config
+ * that is not an object fails with a {@link PolicyConfigError}.
  *
  * @example
  * ```ts
  * import { Balancer } from "grpc-anchor/core"
- * Balancer.checkCap([{ address: "a:1", count: 256 }], 100) // Failure(ConnectionCapError: ... 256 connections, over ... 100 ...)
+ * Balancer.decodeSettings({ maxConnections: 64 }, { "grpc_anchor.max_connections": 8, "grpc_anchor.start_wait_ms": 100 })
+ * // Success({ maxConnections: 64 (the config wins), startWaitMs: 100 (the option), removalGraceMs: 30000 (the default), ... })
+ * Balancer.decodeSettings({}, { "grpc_anchor.max_connections": 0 })
+ * // Failure(SettingError: channel option grpc_anchor.max_connections must be a whole number from 1 to 1000000, got 0 ...)
  * ```
  *
- * @since 0.2.0
+ * @category decoding
+ * @since 0.3.0
  */
-export const checkCap = (
-  endpoints: ReadonlyArray<Expansion.Weighted>,
-  max: number = DEFAULT_MAX_CONNECTIONS
-): Result.Result<number, ConnectionCapError> => {
-  let total = 0
-  for (const endpoint of endpoints) total += endpoint.count
-  return total > max ? Result.fail(new ConnectionCapError({ total, max })) : Result.succeed(total)
+export const decodeSettings = (
+  config: unknown,
+  channelOptions: Readonly<Record<string, unknown>> = {}
+): Result.Result<Settings, SettingError | PolicyConfigError> => {
+  const given = config === undefined || config === null ? {} : config
+  const channel: Record<string, unknown> = {}
+  for (const name of NAMES) {
+    const option: string | undefined = SETTINGS[name].option
+    if (option !== undefined && channelOptions[option] !== undefined) channel[option] = channelOptions[option]
+  }
+  const decoded = decodeSettingsInput({ config: given, channel })
+  if (Result.isFailure(decoded)) {
+    const located = isRecord(given) ? badSetting(given, channel) : undefined
+    return Result.fail(located ?? new PolicyConfigError({ input: config, reason: decoded.failure.message }))
+  }
+  const fields: Record<string, unknown> = decoded.success.config
+  const settings: Record<string, unknown> = {}
+  for (const name of NAMES) {
+    const option: string | undefined = SETTINGS[name].option
+    settings[name] = fields[name] ?? (option === undefined ? undefined : decoded.success.channel[option]) ?? SETTINGS[name].default
+  }
+  const result = settings as Settings
+  if (result.maxConnectionsPerAddress !== undefined && result.maxConnectionsPerAddress < result.connectionsPerAddress) {
+    return Result.fail(
+      new SettingError({
+        setting: "maxConnectionsPerAddress",
+        source: "policy config",
+        key: "maxConnectionsPerAddress",
+        value: result.maxConnectionsPerAddress,
+        expected: `at least connectionsPerAddress (${result.connectionsPerAddress}): a range min..max has min <= max`
+      })
+    )
+  }
+  return Result.succeed(result)
 }
 
 /**
- * {@link checkCap}, throwing its error.
+ * The {@link Options} that {@link Settings} set, for `Balancer.make`.
  *
- * @since 0.2.0
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Balancer } from "grpc-anchor/core"
+ * const settings = Result.getOrThrow(Balancer.decodeSettings({ pickMode: "least_request" }))
+ * const balancer = Balancer.make(Balancer.optionsOf(settings)) // picks least_request
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
  */
-export const checkCapUnsafe = (endpoints: ReadonlyArray<Expansion.Weighted>, max: number = DEFAULT_MAX_CONNECTIONS): number =>
-  Result.getOrThrowWith(checkCap(endpoints, max), (error) => error)
-
-// ---------------------------------------------------------------------------
-// Events and outputs
+export const optionsOf = (settings: Settings): Partial<Options> => ({
+  startWaitMs: settings.startWaitMs,
+  maxConnections: settings.maxConnections,
+  removalGraceMs: settings.removalGraceMs,
+  maxStreamsPerConnection: settings.maxStreamsPerConnection,
+  shrinkIdleMs: settings.shrinkIdleMs,
+  pickMode: settings.pickMode
+})

@@ -4,7 +4,8 @@
  * @since 0.2.0
  */
 import type * as Expansion from "../Expansion.js"
-import type { PickMode } from "./config.js"
+import type { PickMode } from "./options.js"
+import type { OverCap } from "./listing.js"
 
 /**
  * A connection's state, by grpc-js's names.
@@ -45,7 +46,7 @@ export type Event =
     readonly now: number
     readonly target: string
     readonly endpoints: ReadonlyArray<Expansion.Weighted>
-    readonly overCap: "fail" | "keepFirst"
+    readonly overCap: OverCap
     readonly offset: number
     readonly note?: string | undefined
     readonly pick?: PickMode | undefined

@@ -1,6 +1,6 @@
 /** The machine's state: addresses, slots, the pool, and the per-step output scratch. */
 import { Bits, type Counter } from "./bits.js"
-import type { Options, PickMode } from "./config.js"
+import type { Options, PickMode } from "./options.js"
 import { DeadlineQueue } from "./deadlines.js"
 import type { ChannelState, ConnectionState, NewSlot } from "./events.js"
 

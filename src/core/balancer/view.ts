@@ -1,5 +1,5 @@
 /** Reads of the pool from outside: the pick mode, the channel state, the slots. */
-import type { PickMode } from "./config.js"
+import type { PickMode } from "./options.js"
 import type { ChannelState, ConnectionState } from "./events.js"
 import { type Balancer, impl } from "./state.js"
 

@@ -4,6 +4,7 @@
  * grpc-js. Internal: not exported from the package.
  */
 import { experimental } from "@grpc/grpc-js"
+import type * as Balancer from "../../../core/Balancer.js"
 import type * as Target from "../../../core/Target.js"
 
 /**
@@ -57,6 +58,13 @@ export interface Resolution {
   readonly maxCounts?: ReadonlyMap<string, number>
   /** The target's `?pick=`; absent when the target names none (the policy config's `pickMode` applies). */
   readonly pick?: Target.PickMode
+  /**
+   * What a list over the channel's cap does: `"fail"` for a `pass:` target
+   * (its author fixes the counts), `"keepFirst"` for an etcd set (it keeps
+   * serving). A resolver that is not grpc-anchor's says nothing: the core's
+   * `Balancer.DEFAULT_OVER_CAP` applies.
+   */
+  readonly overCap: Balancer.OverCap
   /** TLS server name per address, when it differs from the address's host. */
   readonly serverNames: ReadonlyMap<string, string>
 }

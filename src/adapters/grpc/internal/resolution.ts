@@ -6,6 +6,7 @@
  */
 import * as os from "node:os"
 import type { ChannelOptions } from "@grpc/grpc-js"
+import type * as Balancer from "../../../core/Balancer.js"
 import type * as Expansion from "../../../core/Expansion.js"
 import * as Subset from "../../../core/Subset.js"
 import type * as Target from "../../../core/Target.js"
@@ -60,11 +61,12 @@ export const subsetOf = (
   return weighted.filter((w) => chosen.has(w.address))
 }
 
-/** The resolution attribute for `weighted` (already subset) of target `target`. */
+/** The resolution attribute for `weighted` (already subset) of target `target`, over the cap doing `overCap`. */
 export const resolutionOf = (
   target: string,
   weighted: ReadonlyArray<Expansion.Weighted>,
   options: Target.Options,
+  overCap: Balancer.OverCap,
   serverNames: ReadonlyMap<string, string> = new Map()
 ): Resolution => {
   const counts = new Map<string, number>()
@@ -78,6 +80,7 @@ export const resolutionOf = (
     counts,
     ...(maxCounts.size > 0 ? { maxCounts } : {}),
     ...(options.pick === undefined ? {} : { pick: options.pick }),
+    overCap,
     serverNames
   }
 }

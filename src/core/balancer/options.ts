@@ -1,0 +1,128 @@
+/**
+ * The balancer's options (`Options`), their defaults and limits.
+ *
+ * @since 0.2.0
+ */
+import type { PickMode } from "../Target.js"
+
+/**
+ * Default cap on one channel's connections (see the module doc).
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4096
+
+/**
+ * Default bound on the balanced-start wait, in ms (see the module doc).
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_START_WAIT_MS = 250
+
+/**
+ * Default grace period for READY addresses removed by a mass removal, in ms.
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_REMOVAL_GRACE_MS = 30_000
+
+/**
+ * How long the siblings of a dropped connection are skipped, at most, in ms.
+ *
+ * @since 0.2.0
+ */
+export const SUSPICION_MS = 1_000
+
+/**
+ * Default bound on how long retries are redirected after a connection with
+ * calls in flight ends, in ms (see the module doc). A reconnect answers in a
+ * few ms to tens of ms, but a busy process reads its sockets late: 1 s, as
+ * {@link SUSPICION_MS}, covers that. Only picks that find no fresh
+ * connection wait, and only until one is READY.
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_REPLACEMENT_WAIT_MS = 1_000
+
+/**
+ * Default stream limit assumed per connection when deciding that an
+ * adaptive address is saturated (grpc-js does not expose the server's HTTP/2
+ * `MAX_CONCURRENT_STREAMS` through its public API; 100 is what most servers
+ * announce, e.g. Go's grpc and Envoy; grpc-js servers announce no limit
+ * unless `grpc.max_concurrent_streams` is set).
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
+
+/**
+ * Default time an adaptive address must stay un-busy before one of its
+ * extra connections is closed, in ms (see the module doc).
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_SHRINK_IDLE_MS = 30_000
+
+/**
+ * How calls pick a connection (see the module doc): the smooth weighted
+ * round robin (the default) or the load-aware power of two choices. The
+ * target grammar's type, re-exported.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type { PickMode } from "../Target.js"
+
+/**
+ * The pick modes: the target grammar's one list, re-exported.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export { PICK_MODES } from "../Target.js"
+
+/**
+ * The machine's tunables. Every field has a documented default.
+ *
+ * @since 0.2.0
+ */
+export interface Options {
+  /** Bound on the balanced-start wait (ms, >= 0; 0 serves at the first READY). */
+  readonly startWaitMs: number
+  /** Cap on the number of connections (slots), >= 1. */
+  readonly maxConnections: number
+  /** How long READY addresses dropped by a mass removal are kept (ms, >= 0; 0 disables). */
+  readonly removalGraceMs: number
+  /** The share (0..1) of READY addresses an update may remove at once before the grace applies. */
+  readonly removalThreshold: number
+  /** How long siblings of a dropped connection are skipped, at most (ms). */
+  readonly suspicionMs: number
+  /** Build trace lines (off by default: they cost allocations on every event). */
+  readonly trace: boolean
+  /** The pick mode when the address list names none. */
+  readonly pickMode: PickMode
+  /** Streams one connection is assumed to carry at once (>= 1): the saturation point of adaptive counts. */
+  readonly maxStreamsPerConnection: number
+  /** How long an adaptive address must stay un-busy before an extra connection is closed (ms, >= 1). */
+  readonly shrinkIdleMs: number
+  /** Bound on the redirection of retries after a connection with calls in flight ends (ms, >= 0; 0 turns it off). */
+  readonly replacementWaitMs: number
+}
+
+/**
+ * The defaults of {@link Options}.
+ *
+ * @since 0.2.0
+ */
+export const defaultOptions: Options = {
+  startWaitMs: DEFAULT_START_WAIT_MS,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  removalGraceMs: DEFAULT_REMOVAL_GRACE_MS,
+  removalThreshold: 0.5,
+  suspicionMs: SUSPICION_MS,
+  trace: false,
+  pickMode: "round_robin",
+  maxStreamsPerConnection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+  shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS,
+  replacementWaitMs: DEFAULT_REPLACEMENT_WAIT_MS
+}
