@@ -36,24 +36,20 @@ import {
   connectivityState as ConnectivityState,
   experimental,
   logVerbosity,
-  Metadata,
-  status as Status,
   type ChannelOptions
 } from "@grpc/grpc-js"
 import * as Result from "effect/Result"
-import * as Address from "../../core/Address.js"
 import * as Balancer from "../../core/Balancer.js"
 import type * as Expansion from "../../core/Expansion.js"
 import { isResolution, RESOLUTION_KEY, SLOT_KEY, SSL_TARGET_NAME_OVERRIDE, STATS_KEY, type Resolution } from "./internal/keys.js"
-import { Queue } from "./internal/queue.js"
+import { Pacer } from "./internal/pacer.js"
+import { AnchorPicker, CHANNEL_STATES, type Owner, SlotEntry, STATES, subchannelAddressKey } from "./internal/slots.js"
 import type { StatsSink, StatsSource } from "./internal/stats.js"
 import type { ConnectionStats } from "./Stats.js"
 
 type ChannelControlHelper = experimental.ChannelControlHelper
-type SubchannelInterface = experimental.SubchannelInterface
 type Endpoint = experimental.Endpoint
 type SubchannelAddress = experimental.SubchannelAddress
-const { PickResultType } = experimental
 
 /**
  * The policy's name in a service config (and its tracer name).
@@ -171,60 +167,6 @@ const TRACING = (() => {
 
 const trace = (line: string): void => experimental.trace(logVerbosity.DEBUG, TYPE_NAME, line)
 
-const STATES: Record<ConnectivityState, Balancer.ConnectionState> = {
-  [ConnectivityState.IDLE]: "IDLE",
-  [ConnectivityState.CONNECTING]: "CONNECTING",
-  [ConnectivityState.READY]: "READY",
-  [ConnectivityState.TRANSIENT_FAILURE]: "TRANSIENT_FAILURE",
-  [ConnectivityState.SHUTDOWN]: "SHUTDOWN"
-}
-
-const CHANNEL_STATES: Record<Balancer.ChannelState, ConnectivityState> = {
-  CONNECTING: ConnectivityState.CONNECTING,
-  READY: ConnectivityState.READY,
-  TRANSIENT_FAILURE: ConnectivityState.TRANSIENT_FAILURE
-}
-
-/** One connection slot and the subchannel that carries it. */
-class SlotEntry {
-  /** No longer one of the policy's slots: its events are ignored. */
-  released = false
-  picked = 0
-  readonly onCallStarted = () => {
-    // A released slot's id may already name another slot: its calls are not the balancer's any more.
-    if (!this.released) {
-      const balancer = this.owner.balancer
-      if (balancer !== undefined && Balancer.callStarted(balancer, this.id)) this.owner.callsWaiting()
-    }
-  }
-  readonly onCallEnded = () => {
-    if (!this.released) {
-      const balancer = this.owner.balancer
-      if (balancer !== undefined) Balancer.callEnded(balancer, this.id)
-    }
-  }
-  readonly onState: experimental.ConnectivityStateListener
-  readonly onHealth: experimental.HealthListener
-  /** Built once: grpc-js only reads pick results, and this is the hot path. */
-  readonly pickResult: experimental.PickResult
-
-  constructor(
-    readonly id: number,
-    readonly subchannel: SubchannelInterface,
-    private readonly owner: AnchorRoundRobinLoadBalancer
-  ) {
-    this.onState = (_subchannel, _previous, next, _keepalive, errorMessage) => owner.onStateChange(this, next, errorMessage)
-    this.onHealth = (healthy) => owner.onHealthChange(this, healthy)
-    this.pickResult = {
-      pickResultType: PickResultType.COMPLETE,
-      subchannel,
-      status: null,
-      onCallStarted: this.onCallStarted,
-      onCallEnded: this.onCallEnded
-    }
-  }
-}
-
 /**
  * Subchannels created plus connections started per event-loop turn, at most.
  * Not a decision of the pool (the core says which connections to open, and
@@ -237,53 +179,13 @@ class SlotEntry {
  */
 const OPENINGS_PER_TURN = 16
 
-const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
-
-/**
- * The one picker of a policy instance: it reads the live balancer, so it
- * never picks a released slot and needs no replacement when readiness
- * changes. Not READY: calls queue while CONNECTING and fail with the
- * balancer's failure message (target and last error) in TRANSIENT_FAILURE
- * (grpc-js queues them instead when they ask for `waitForReady`). READY: a
- * call also queues while the balancer waits for a fresh connection to place
- * the retries of a connection that just ended on; the balancer then
- * publishes the state again, and grpc-js picks the queued calls again.
- */
-class AnchorPicker implements experimental.Picker {
-  constructor(private readonly owner: AnchorRoundRobinLoadBalancer) {}
-
-  pick(): experimental.PickResult {
-    const owner = this.owner
-    const balancer = owner.balancer
-    if (balancer === undefined) return QUEUE
-    const id = Balancer.pick(balancer)
-    if (id >= 0) {
-      const entry = owner.entries[id]!
-      entry.picked++
-      if (owner.leastRequest && !owner.settleScheduled) owner.scheduleSettle()
-      return entry.pickResult
-    }
-    if (Balancer.state(balancer) !== "TRANSIENT_FAILURE") return QUEUE
-    return {
-      pickResultType: PickResultType.TRANSIENT_FAILURE,
-      subchannel: null,
-      status: { code: Status.UNAVAILABLE, details: Balancer.failureMessage(balancer), metadata: new Metadata() },
-      onCallStarted: null,
-      onCallEnded: null
-    }
-  }
-}
-
-const subchannelAddressKey = (address: SubchannelAddress): string =>
-  "host" in address ? Address.format({ host: address.host, port: address.port }) : `unix:${address.path}`
-
 /**
  * The load balancer. grpc-js creates one per channel (and again after the
  * channel leaves IDLE).
  *
  * @since 0.1.0
  */
-export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource {
+export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource, Owner {
   /** @internal created on the first address list, with the config and options it brings */
   balancer: Balancer.Balancer | undefined
   /** @internal live slots by the balancer's ids (dense: the balancer reuses ids) */
@@ -294,15 +196,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Number.NaN
   /** Slots to open and connections to start, paced by {@link OPENINGS_PER_TURN}. */
-  private readonly toCreate = new Queue<Balancer.NewSlot>()
-  /** The slot each id still waits to open as (ids are reused: a stale queue entry is skipped). */
-  private readonly pendingCreate: Array<Balancer.NewSlot | undefined> = []
-  private readonly toConnect = new Queue<number>()
-  private readonly pendingConnect: Array<boolean> = []
-  private budget = OPENINGS_PER_TURN
-  private draining = false
+  private readonly pacer = new Pacer(OPENINGS_PER_TURN, (slot) => this.open(slot), (id) => this.connect(id))
   private growScheduled = false
-  private turn: ReturnType<typeof setImmediate> | undefined
   /** What `open` needs per address of the pool: grpc-js's address, and the subchannel arguments. */
   private readonly addresses = new Map<string, SubchannelAddress>()
   private subchannelArgs: (address: SubchannelAddress, slot: Expansion.Slot) => ChannelOptions = () => ({})
@@ -375,7 +270,9 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     // The pool decides which addresses stay (the new list, and dropped ones
     // under the mass-removal grace): keep grpc-js's address of those only.
     const balancer = this.balancer
-    for (const key of this.addresses.keys()) if (!Balancer.hasAddress(balancer, key)) this.addresses.delete(key)
+    if (balancer !== undefined) {
+      for (const key of this.addresses.keys()) if (!Balancer.hasAddress(balancer, key)) this.addresses.delete(key)
+    }
     return true
   }
 
@@ -440,68 +337,30 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     if (this.balancer !== undefined) this.leastRequest = Balancer.pickMode(this.balancer) === "least_request"
     for (const line of out.trace) trace(line)
     for (const id of out.remove) {
-      this.pendingCreate[id] = undefined
-      this.pendingConnect[id] = false
+      this.pacer.cancel(id)
       const entry = this.entries[id]
       if (entry !== undefined) {
         this.entries[id] = undefined
         this.release(entry)
       }
     }
-    for (const slot of out.create) {
-      this.pendingCreate[slot.id] = slot
-      this.toCreate.push(slot)
-    }
-    for (const id of out.connect) {
-      if (this.pendingConnect[id] === true) continue
-      this.pendingConnect[id] = true
-      this.toConnect.push(id)
-    }
+    for (const slot of out.create) this.pacer.create(slot)
+    for (const id of out.connect) this.pacer.connectSoon(id)
     if (out.publish !== undefined && !this.destroyed) {
       this.helper.updateState(CHANNEL_STATES[out.publish.state], this.picker, out.publish.message)
     }
     if (out.reresolve) this.helper.requestReresolution()
     this.arm(out.wakeAt)
     this.sink?.changed()
-    this.drain()
+    this.pacer.drain()
   }
 
-  /**
-   * Opens queued slots, then starts queued connections, within this turn's
-   * budget; the rest waits for the next turn. A slot not yet open is never
-   * picked: only a connection's READY makes it pickable.
-   */
-  private drain(): void {
-    if (this.draining || this.destroyed) return
-    this.draining = true
-    try {
-      while (this.budget > 0 && this.toCreate.size > 0 && !this.destroyed) {
-        const slot = this.toCreate.shift()
-        if (this.pendingCreate[slot.id] !== slot) continue
-        this.pendingCreate[slot.id] = undefined
-        this.budget--
-        this.open(slot)
-      }
-      while (this.budget > 0 && this.toCreate.size === 0 && this.toConnect.size > 0 && !this.destroyed) {
-        const id = this.toConnect.shift()
-        if (this.pendingConnect[id] !== true) continue
-        this.pendingConnect[id] = false
-        const entry = this.entries[id]
-        if (entry !== undefined && entry.subchannel.getConnectivityState() === ConnectivityState.IDLE) {
-          this.budget--
-          entry.subchannel.startConnecting()
-        }
-      }
-    } finally {
-      this.draining = false
-    }
-    if (this.budget < OPENINGS_PER_TURN && this.turn === undefined && !this.destroyed) {
-      this.turn = setImmediate(() => {
-        this.turn = undefined
-        this.budget = OPENINGS_PER_TURN
-        this.drain()
-      })
-    }
+  /** Starts a slot's connection if it is IDLE; whether it did. */
+  private connect(id: number): boolean {
+    const entry = this.entries[id]
+    if (entry === undefined || entry.subchannel.getConnectivityState() !== ConnectivityState.IDLE) return false
+    entry.subchannel.startConnecting()
+    return true
   }
 
   private open(slot: Balancer.NewSlot): void {
@@ -578,12 +437,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   destroy(): void {
     this.destroyed = true
-    this.toCreate.clear()
-    this.toConnect.clear()
-    this.pendingCreate.length = 0
-    this.pendingConnect.length = 0
-    if (this.turn !== undefined) clearImmediate(this.turn)
-    this.turn = undefined
+    this.pacer.close()
     if (this.settleTurn !== undefined) clearImmediate(this.settleTurn)
     this.settleTurn = undefined
     if (this.timer !== undefined) clearTimeout(this.timer)

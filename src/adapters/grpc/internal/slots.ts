@@ -1,0 +1,120 @@
+/**
+ * The policy's per-slot objects: a slot's subchannel with its listeners and
+ * its prebuilt pick result, the one picker, and the state names shared with
+ * the core. Internal.
+ */
+import { connectivityState as ConnectivityState, experimental, Metadata, status as Status } from "@grpc/grpc-js"
+import * as Address from "../../../core/Address.js"
+import * as Balancer from "../../../core/Balancer.js"
+
+const { PickResultType } = experimental
+
+/** grpc-js's connectivity states by the core's names. */
+export const STATES: Record<ConnectivityState, Balancer.ConnectionState> = {
+  [ConnectivityState.IDLE]: "IDLE",
+  [ConnectivityState.CONNECTING]: "CONNECTING",
+  [ConnectivityState.READY]: "READY",
+  [ConnectivityState.TRANSIENT_FAILURE]: "TRANSIENT_FAILURE",
+  [ConnectivityState.SHUTDOWN]: "SHUTDOWN"
+}
+
+/** The core's channel states as grpc-js's. */
+export const CHANNEL_STATES: Record<Balancer.ChannelState, ConnectivityState> = {
+  CONNECTING: ConnectivityState.CONNECTING,
+  READY: ConnectivityState.READY,
+  TRANSIENT_FAILURE: ConnectivityState.TRANSIENT_FAILURE
+}
+
+/** The core's key of a grpc-js address (`Address.format` text, or `unix:PATH`). */
+export const subchannelAddressKey = (address: experimental.SubchannelAddress): string =>
+  "host" in address ? Address.format({ host: address.host, port: address.port }) : `unix:${address.path}`
+
+/** What a slot and the picker need from the policy. */
+export interface Owner {
+  readonly balancer: Balancer.Balancer | undefined
+  readonly entries: ReadonlyArray<SlotEntry | undefined>
+  readonly leastRequest: boolean
+  readonly settleScheduled: boolean
+  scheduleSettle(): void
+  callsWaiting(): void
+  onStateChange(entry: SlotEntry, state: ConnectivityState, errorMessage: string | undefined): void
+  onHealthChange(entry: SlotEntry, healthy: boolean): void
+}
+
+/** One connection slot and the subchannel that carries it. */
+export class SlotEntry {
+  /** No longer one of the policy's slots: its events are ignored. */
+  released = false
+  picked = 0
+  readonly onCallStarted = () => {
+    // A released slot's id may already name another slot: its calls are not the balancer's any more.
+    if (!this.released) {
+      const balancer = this.owner.balancer
+      if (balancer !== undefined && Balancer.callStarted(balancer, this.id)) this.owner.callsWaiting()
+    }
+  }
+  readonly onCallEnded = () => {
+    if (!this.released) {
+      const balancer = this.owner.balancer
+      if (balancer !== undefined) Balancer.callEnded(balancer, this.id)
+    }
+  }
+  readonly onState: experimental.ConnectivityStateListener
+  readonly onHealth: experimental.HealthListener
+  /** Built once: grpc-js only reads pick results, and this is the hot path. */
+  readonly pickResult: experimental.PickResult
+
+  constructor(
+    readonly id: number,
+    readonly subchannel: experimental.SubchannelInterface,
+    private readonly owner: Owner
+  ) {
+    this.onState = (_subchannel, _previous, next, _keepalive, errorMessage) => owner.onStateChange(this, next, errorMessage)
+    this.onHealth = (healthy) => owner.onHealthChange(this, healthy)
+    this.pickResult = {
+      pickResultType: PickResultType.COMPLETE,
+      subchannel,
+      status: null,
+      onCallStarted: this.onCallStarted,
+      onCallEnded: this.onCallEnded
+    }
+  }
+}
+
+const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
+
+/**
+ * The one picker of a policy instance: it reads the live balancer, so it
+ * never picks a released slot and needs no replacement when readiness
+ * changes. Not READY: calls queue while CONNECTING and fail with the
+ * balancer's failure message (target and last error) in TRANSIENT_FAILURE
+ * (grpc-js queues them instead when they ask for `waitForReady`). READY: a
+ * call also queues while the balancer waits for a fresh connection to place
+ * the retries of a connection that just ended on; the balancer then
+ * publishes the state again, and grpc-js picks the queued calls again.
+ */
+export class AnchorPicker implements experimental.Picker {
+  constructor(private readonly owner: Owner) {}
+
+  pick(): experimental.PickResult {
+    const owner = this.owner
+    const balancer = owner.balancer
+    if (balancer === undefined) return QUEUE
+    const id = Balancer.pick(balancer)
+    if (id >= 0) {
+      const entry = owner.entries[id]!
+      entry.picked++
+      // A least_request pick counts as in flight until its call starts, at most until the turn ends.
+      if (owner.leastRequest && !owner.settleScheduled) owner.scheduleSettle()
+      return entry.pickResult
+    }
+    if (Balancer.state(balancer) !== "TRANSIENT_FAILURE") return QUEUE
+    return {
+      pickResultType: PickResultType.TRANSIENT_FAILURE,
+      subchannel: null,
+      status: { code: Status.UNAVAILABLE, details: Balancer.failureMessage(balancer), metadata: new Metadata() },
+      onCallStarted: null,
+      onCallEnded: null
+    }
+  }
+}
