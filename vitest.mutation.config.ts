@@ -24,6 +24,7 @@ export default defineConfig({
       "test/Balancer.test.ts",
       "test/balancer-*.test.ts",
       "property-tests/Balancer.test.ts",
+      "property-tests/BalancerSettings.test.ts",
       "test/grpc/policy.test.ts"
     ],
     pool: "forks",
