@@ -389,6 +389,35 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     expect(h.subchannels.map((s) => s.address).sort()).toEqual(["a:1", "a:1", "b:2", "b:2"])
   })
 
+  it("takes what a list over the cap does from the resolution, not from the target's text", () => {
+    const kept = harness({ "grpc_anchor.max_connections": 4 })
+    kept.resolve("pass:///c:3#2,a:1#2,b:2#2", [["c:3", 2], ["a:1", 2], ["b:2", 2]], { overCap: "keepFirst" })
+    expect(kept.subchannels.map((s) => s.address).sort()).toEqual(["a:1", "a:1", "b:2", "b:2"])
+    const refused = harness({ "grpc_anchor.max_connections": 4 })
+    refused.resolve("etcd:///svc#2", [["c:3", 2], ["a:1", 2], ["b:2", 2]], { overCap: "fail" })
+    expect(refused.subchannels).toEqual([])
+    expect(refused.last().error).toContain("asks for 6 connections, over this channel's cap of 4")
+  })
+
+  it("keeps what fits of a foreign resolver's list over the cap (no resolution: Balancer.DEFAULT_OVER_CAP), at the config's count", () => {
+    const h = harness()
+    h.balancer.updateAddressList(
+      experimental.statusOrFromValue([{ addresses: [{ host: "b", port: 2 }] }, { addresses: [{ host: "a", port: 1 }] }]),
+      new AnchorRoundRobinConfig(2),
+      { "grpc_anchor.max_connections": 3 },
+      ""
+    )
+    expect(h.subchannels.map((s) => s.address)).toEqual(["a:1", "a:1"])
+    expect(h.last().state).toBe(State.CONNECTING)
+  })
+
+  it("reports a bad policy config value as a failure naming the setting", () => {
+    const h = harness({}, new AnchorRoundRobinConfig(1, { startWaitMs: -1 }))
+    h.resolve("t", [["a:1", 1]])
+    expect(h.subchannels).toEqual([])
+    expect(h.last().error).toBe("anchor_round_robin: policy config field startWaitMs must be a whole number from 0 to 60000, got -1")
+  })
+
   it("reports a bad channel option as a failure naming it", () => {
     const h = harness({ "grpc_anchor.max_connections": 0 })
     h.resolve("t", [["a:1", 1]])
