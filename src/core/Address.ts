@@ -26,6 +26,7 @@ import * as Result from "effect/Result"
  * const address: Address.Address = Address.parseUnsafe("[0:0::1]:9080") // { host: "::1", port: 9080 }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Address {
@@ -42,6 +43,7 @@ export interface Address {
  * Address.parseUnsafe(":9080").host === Address.LOCAL_HOST // true: "localhost"
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const LOCAL_HOST = "localhost"
@@ -57,6 +59,7 @@ export const LOCAL_HOST = "localhost"
  * Result.isFailure(result) && result.failure.problem // "MissingPort"
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export type AddressProblem =
@@ -94,6 +97,7 @@ const describe: Record<AddressProblem, string> = {
  * }
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class AddressError extends Data.TaggedError("AddressError")<{
@@ -122,6 +126,7 @@ export class AddressError extends Data.TaggedError("AddressError")<{
  * Address.format({ host: "backend.example", port: 443 }) // "backend.example:443"
  * ```
  *
+ * @category formatting
  * @since 0.1.0
  */
 export const format = (address: Address): string =>
@@ -137,6 +142,7 @@ export const format = (address: Address): string =>
  * Address.equals(Address.parseUnsafe("[0:0::1]:80"), Address.parseUnsafe("[::1]:80")) // true
  * ```
  *
+ * @category equivalence
  * @since 0.1.0
  */
 export const equals = (a: Address, b: Address): boolean => a.host === b.host && a.port === b.port
@@ -152,6 +158,7 @@ export const equals = (a: Address, b: Address): boolean => a.host === b.host && 
  * Address.parse("::1:80") // Failure(AddressError UnbracketedIPv6)
  * ```
  *
+ * @category parsing
  * @since 0.1.0
  */
 export const parse = (text: string, offset = 0): Result.Result<Address, AddressError> => {
@@ -215,7 +222,8 @@ export const parse = (text: string, offset = 0): Result.Result<Address, AddressE
  * Address.parseUnsafe("h") // throws AddressError (MissingPort)
  * ```
  *
- * @since 0.1.0
+ * @category parsing
+ * @since 0.3.0
  */
 export const parseUnsafe = (text: string): Address =>
   // Result.getOrThrow would throw a generic Error; the doc promises the AddressError.
@@ -251,6 +259,7 @@ const canonicalHost = (text: string): string | undefined => {
  * Address.canonicalIPv6("10.0.0.1") // undefined
  * ```
  *
+ * @category parsing
  * @since 0.1.0
  */
 export const canonicalIPv6 = (text: string): string | undefined => {

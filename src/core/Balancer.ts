@@ -210,6 +210,7 @@ export { step } from "./balancer/step.js"
  * @throws RangeError when an option is out of range (a defect in the caller;
  * decode outside input with {@link decodeConfig} first).
  *
+ * @category constructors
  * @since 0.2.0
  */
 export const make = (options: Partial<Options> = {}): Balancer => {

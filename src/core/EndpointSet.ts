@@ -39,7 +39,8 @@ import type * as Target from "./Target.js"
  * ]
  * ```
  *
- * @since 0.1.0
+ * @category models
+ * @since 0.2.0
  */
 export type Event =
   | { readonly _tag: "Put"; readonly key: string; readonly value: string }
@@ -56,7 +57,8 @@ export type Event =
  * set.records.get("svc/a") // { address: "h:1", metadata: null }
  * ```
  *
- * @since 0.1.0
+ * @category models
+ * @since 0.2.0
  */
 export interface EndpointSet {
   readonly records: ReadonlyMap<string, EtcdRecord.Endpoint>
@@ -71,7 +73,8 @@ export interface EndpointSet {
  * EndpointSet.addresses(EndpointSet.empty) // []
  * ```
  *
- * @since 0.1.0
+ * @category constructors
+ * @since 0.2.0
  */
 export const empty: EndpointSet = { records: new Map() }
 
@@ -84,7 +87,8 @@ export const empty: EndpointSet = { records: new Map() }
  * EndpointSet.DEFAULT_CAP // 10000; pass { cap } to applyBatch for another
  * ```
  *
- * @since 0.1.0
+ * @category constants
+ * @since 0.2.0
  */
 export const DEFAULT_CAP = 10_000
 
@@ -114,7 +118,8 @@ export const DEFAULT_CAP = 10_000
  * skipped.map((error) => error.problem) // ["InvalidJson"]; warnings is []
  * ```
  *
- * @since 0.1.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const applyBatch = (
   set: EndpointSet,
@@ -170,7 +175,8 @@ export const applyBatch = (
  * EndpointSet.endpoints(set) // [{ address: "h:1", metadata: "svc/a" }]: one per address, the smallest key's
  * ```
  *
- * @since 0.1.0
+ * @category getters
+ * @since 0.2.0
  */
 export const endpoints = (set: EndpointSet): ReadonlyArray<EtcdRecord.Endpoint> => {
   const keys = Array.from(set.records.keys()).sort(EtcdRecord.compareCodePoints)
@@ -199,7 +205,8 @@ export const endpoints = (set: EndpointSet): ReadonlyArray<EtcdRecord.Endpoint> 
  * EndpointSet.addresses(set) // ["h:1", "h:2"]
  * ```
  *
- * @since 0.1.0
+ * @category getters
+ * @since 0.2.0
  */
 export const addresses = (set: EndpointSet): ReadonlyArray<string> => endpoints(set).map((e) => e.address)
 
@@ -223,7 +230,8 @@ export const addresses = (set: EndpointSet): ReadonlyArray<string> => endpoints(
  * // [{ address: "10.0.0.1:9080", count: 2, maxCount: 8 }, { address: "10.0.0.2:9080", count: 4 }]
  * ```
  *
- * @since 0.3.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const weighted = (
   endpoints: ReadonlyArray<EtcdRecord.Endpoint>,

@@ -70,7 +70,8 @@ import * as Target from "./Target.js"
  * const metadata = { [EtcdRecord.CONNECTIONS_KEY]: "2..8", zone: "a" }
  * ```
  *
- * @since 0.3.0
+ * @category constants
+ * @since 0.2.0
  */
 export const CONNECTIONS_KEY = "grpc_anchor.connections"
 
@@ -93,6 +94,7 @@ export const CONNECTIONS_KEY = "grpc_anchor.connections"
  * }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Endpoint {
@@ -116,6 +118,7 @@ export interface Endpoint {
  * // "InvalidConnections"
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Record {
@@ -138,6 +141,7 @@ export interface Record {
  * Result.isFailure(result) && result.failure.problem // "DeleteOp"
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export type RecordProblem =
@@ -182,6 +186,7 @@ const shorten = (text: string): string =>
  * }
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class EtcdRecordError extends Data.TaggedError("EtcdRecordError")<{
@@ -211,6 +216,7 @@ export class EtcdRecordError extends Data.TaggedError("EtcdRecordError")<{
  * EtcdRecord.prefix("prod/billing") // "prod/billing/"
  * ```
  *
+ * @category keys
  * @since 0.1.0
  */
 export const prefix = (service: string): string => `${service}/`
@@ -227,6 +233,7 @@ export const prefix = (service: string): string => `${service}/`
  * EtcdRecord.owns("svc", "svc/") // false
  * ```
  *
+ * @category keys
  * @since 0.1.0
  */
 export const owns = (service: string, key: string): boolean => {
@@ -244,6 +251,7 @@ export const owns = (service: string, key: string): boolean => {
  * EtcdRecord.keyOf("billing", "[::1]:9080") // "billing/[::1]:9080"
  * ```
  *
+ * @category keys
  * @since 0.1.0
  */
 export const keyOf = (service: string, address: string): string => `${prefix(service)}${address}`
@@ -327,6 +335,7 @@ const goQuote = (text: string): string => {
  * ["\u{1F600}", "\uFFFF"].sort(EtcdRecord.compareCodePoints) // ["\uFFFF", "\u{1F600}"]; .sort() alone gives the reverse
  * ```
  *
+ * @category ordering
  * @since 0.1.0
  */
 export const compareCodePoints = (a: string, b: string): number => {
@@ -408,6 +417,7 @@ const goJson = (value: unknown, seen: Set<object>): string | undefined => {
  * // '{"Op":0,"Addr":"10.0.0.8:9080","Metadata":{"grpc_anchor.connections":"2..8"}}'
  * ```
  *
+ * @category encoding
  * @since 0.1.0
  */
 export const encode = (service: string, endpoint: Endpoint): { readonly key: string; readonly value: string } => {
@@ -437,7 +447,8 @@ const isPlainObject = (value: unknown): value is { readonly [key: string]: unkno
  * // 'cannot set "grpc_anchor.connections": the metadata is a string, not a JSON object or null'
  * ```
  *
- * @since 0.3.0
+ * @category errors
+ * @since 0.2.0
  */
 export class MetadataError extends Data.TaggedError("MetadataError")<{ readonly reason: string }> {
   override get message(): string {
@@ -462,7 +473,8 @@ export class MetadataError extends Data.TaggedError("MetadataError")<{ readonly 
  * EtcdRecord.withConnections(null, "0") // Failure(MetadataError: the count is 0; ...)
  * ```
  *
- * @since 0.3.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const withConnections = (
   metadata: unknown,
@@ -632,6 +644,7 @@ const problemOf = (key: string, json: unknown, issue: SchemaIssue.Issue): Result
  * EtcdRecord.decode("svc/b", '{"Op":0,"Addr":"10.0.0.1"}') // Failure(EtcdRecordError, problem "InvalidAddr")
  * ```
  *
+ * @category decoding
  * @since 0.1.0
  */
 export const decode = (key: string, value: string): Result.Result<Record, EtcdRecordError> => {
@@ -674,7 +687,8 @@ const describeCount = (error: Target.TargetError): string => {
  * EtcdRecord.decodeUnsafe("svc/a", "nope") // throws EtcdRecordError (InvalidJson)
  * ```
  *
- * @since 0.1.0
+ * @category decoding
+ * @since 0.3.0
  */
 export const decodeUnsafe = (key: string, value: string): Record =>
   Result.getOrThrowWith(decode(key, value), (error) => error)
@@ -690,6 +704,7 @@ export const decodeUnsafe = (key: string, value: string): Record =>
  * EtcdRecord.sameEndpoint({ address: "h:1", metadata: null }, { address: "h:2", metadata: null }) // false
  * ```
  *
+ * @category equivalence
  * @since 0.1.0
  */
 export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean =>

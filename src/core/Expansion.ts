@@ -32,6 +32,7 @@ import type * as Target from "./Target.js"
  * const adaptive: Expansion.Weighted = { address: "10.0.0.2:9080", count: 2, maxCount: 8 }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Weighted {
@@ -49,6 +50,7 @@ export interface Weighted {
  * const second: Expansion.Slot = { address: "10.0.0.1:9080", index: 1 } // the 2nd connection to 10.0.0.1:9080
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Slot {
@@ -65,6 +67,7 @@ export interface Slot {
  * Expansion.key({ address: "[::1]:9080", index: 1 }) // "[::1]:9080#1"
  * ```
  *
+ * @category getters
  * @since 0.1.0
  */
 export const key = (slot: Slot): string => `${slot.address}#${slot.index}`
@@ -85,6 +88,7 @@ export const key = (slot: Slot): string => `${slot.address}#${slot.index}`
  * // ["a:1#0", "b:2#0", "b:2#1"]
  * ```
  *
+ * @category combinators
  * @since 0.1.0
  */
 export const expand = (endpoints: ReadonlyArray<Weighted>): ReadonlyArray<Slot> => {
@@ -114,6 +118,7 @@ export const expand = (endpoints: ReadonlyArray<Weighted>): ReadonlyArray<Slot> 
  * // [{ address: "a:1", count: 2 }, { address: "[::1]:2", count: 1, maxCount: 4 }]
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const fromTarget = (target: Target.PassTarget): ReadonlyArray<Weighted> =>
@@ -131,7 +136,8 @@ export const fromTarget = (target: Target.PassTarget): ReadonlyArray<Weighted> =
  * Expansion.weighted("a:1", { count: 2, maxCount: 2 }) // { address: "a:1", count: 2 }
  * ```
  *
- * @since 0.3.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const weighted = (address: string, range: Target.CountRange): Weighted =>
   range.maxCount > range.count ? { address, count: range.count, maxCount: range.maxCount } : { address, count: range.count }

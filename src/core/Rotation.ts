@@ -53,7 +53,8 @@ const MAX_TOTAL = 2 ** 26
  * Rotation.period([1, 1, 1], 4) // [1, 2, 0]
  * ```
  *
- * @since 0.1.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const period = (weights: ReadonlyArray<number>, offset = 0): ReadonlyArray<number> => {
   if (!Number.isSafeInteger(offset)) throw new RangeError(`the offset must be a whole number, got ${offset}`)
@@ -150,7 +151,8 @@ export const period = (weights: ReadonlyArray<number>, offset = 0): ReadonlyArra
  * // ["a:1#0", "b:2#0", "a:1#1"]
  * ```
  *
- * @since 0.1.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const slotOrder = (endpoints: ReadonlyArray<Expansion.Weighted>): ReadonlyArray<Expansion.Slot> => {
   // expand merges duplicates and groups slots by address, index 0..count-1.

@@ -57,7 +57,8 @@
  * const name: Subset.ClientId = "billing-client-5d8f/1234"
  * ```
  *
- * @since 0.3.0
+ * @category models
+ * @since 0.2.0
  */
 export type ClientId = number | string
 
@@ -82,7 +83,8 @@ const MAX_INDEX = 0xffff_ffff
  * Subset.clientIndex("host-a/123") // undefined: a name
  * ```
  *
- * @since 0.3.0
+ * @category getters
+ * @since 0.2.0
  */
 export const clientIndex = (id: ClientId): number | undefined => {
   if (typeof id === "number") {
@@ -115,7 +117,8 @@ export const clientIndex = (id: ClientId): number | undefined => {
  * weighted.filter((w) => chosen.has(w.address)) // two of the three
  * ```
  *
- * @since 0.3.0
+ * @category combinators
+ * @since 0.2.0
  */
 export const select = (backends: ReadonlyArray<string>, size: number, clientId: ClientId): ReadonlyArray<string> => {
   if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`the subset size must be a whole number >= 1, got ${size}`)

@@ -48,6 +48,7 @@ import * as Address from "./Address.js"
  * Target.MAX_COUNT // 256: "pass:///a:1#257" is a CountTooLarge error
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const MAX_COUNT = 256
@@ -61,7 +62,8 @@ export const MAX_COUNT = 256
  * Target.MAX_SUBSET // 10000: "etcd:///svc?subset=10001" is an InvalidSubset error
  * ```
  *
- * @since 0.3.0
+ * @category constants
+ * @since 0.2.0
  */
 export const MAX_SUBSET = 10_000
 
@@ -78,7 +80,8 @@ export const MAX_SUBSET = 10_000
  * const adaptive: Target.CountRange = { count: 2, maxCount: 8 } // "#2..8"
  * ```
  *
- * @since 0.3.0
+ * @category models
+ * @since 0.2.0
  */
 export interface CountRange {
   readonly count: number
@@ -98,7 +101,8 @@ export interface CountRange {
  * Target.parseUnsafe("pass:///a:1#2?pick=least_request").options.pick // "least_request"
  * ```
  *
- * @since 0.3.0
+ * @category models
+ * @since 0.2.0
  */
 export type PickMode = "round_robin" | "least_request"
 
@@ -111,7 +115,8 @@ export type PickMode = "round_robin" | "least_request"
  * Target.PICK_MODES // ["round_robin", "least_request"]
  * ```
  *
- * @since 0.3.0
+ * @category constants
+ * @since 0.2.0
  */
 export const PICK_MODES = ["round_robin", "least_request"] as const satisfies ReadonlyArray<PickMode>
 
@@ -133,7 +138,8 @@ export const PICK_MODES = ["round_robin", "least_request"] as const satisfies Re
  * Target.parseUnsafe("etcd:///billing").options // {}
  * ```
  *
- * @since 0.3.0
+ * @category models
+ * @since 0.2.0
  */
 export interface Options {
   readonly subset?: number
@@ -151,6 +157,7 @@ export interface Options {
  * const weighted: Target.WeightedAddress = { address: { host: "10.0.0.1", port: 9080 }, count: 2, maxCount: 2 }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface WeightedAddress extends CountRange {
@@ -170,6 +177,7 @@ export interface WeightedAddress extends CountRange {
  * target._tag === "Pass" && target.endpoints.map((e) => e.count) // [3, 1]
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface PassTarget {
@@ -194,6 +202,7 @@ export interface PassTarget {
  * //                  count: 3, maxCount: 3, options: {} }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface EtcdTarget extends CountRange {
@@ -214,6 +223,7 @@ export interface EtcdTarget extends CountRange {
  * describe(Target.parseUnsafe("etcd:///billing")) // "service billing"
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type Target = PassTarget | EtcdTarget
@@ -232,6 +242,7 @@ export type Target = PassTarget | EtcdTarget
  * Result.isFailure(result) && result.failure.problem // "ZeroCount"
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export type TargetProblem =
@@ -375,6 +386,7 @@ const quote = (text: string, max: number): string =>
  * // message: 'the count is 0; expected a whole number 1..256 (remove the entry ...): "0" at position 12 in "pass:///a:1#0"'
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class TargetError extends Data.TaggedError("TargetError")<{
@@ -424,6 +436,7 @@ type Parsed<A> = Result.Result<A, TargetError>
  * Target.parse("etcd:///svc?subset=0") // Failure(TargetError InvalidSubset at position 19)
  * ```
  *
+ * @category parsing
  * @since 0.1.0
  */
 export const parse = (text: string): Parsed<Target> => {
@@ -694,7 +707,8 @@ const ZERO = 0x30
  * Target.parseUnsafe("http://x") // throws TargetError (UnknownScheme)
  * ```
  *
- * @since 0.1.0
+ * @category parsing
+ * @since 0.3.0
  */
 export const parseUnsafe = (text: string): Target => Result.getOrThrowWith(parse(text), (error) => error)
 
@@ -711,7 +725,8 @@ export const parseUnsafe = (text: string): Target => Result.getOrThrowWith(parse
  * Target.parseCount("8..2") // Failure(TargetError ReversedRange)
  * ```
  *
- * @since 0.3.0
+ * @category parsing
+ * @since 0.2.0
  */
 export const parseCount = (text: string): Parsed<CountRange> => {
   const fail: Fail = (position, piece, problem) => Result.fail(new TargetError({ input: text, position, piece, problem }))
@@ -728,6 +743,7 @@ export const parseCount = (text: string): Parsed<CountRange> => {
  * Target.parseCountUnsafe("0") // throws TargetError (ZeroCount)
  * ```
  *
+ * @category parsing
  * @since 0.3.0
  */
 export const parseCountUnsafe = (text: string): CountRange => Result.getOrThrowWith(parseCount(text), (error) => error)
@@ -743,7 +759,8 @@ export const parseCountUnsafe = (text: string): CountRange => Result.getOrThrowW
  * Target.formatCount({ count: 3, maxCount: 3 }) // "3"
  * ```
  *
- * @since 0.3.0
+ * @category formatting
+ * @since 0.2.0
  */
 export const formatCount = (range: CountRange): string =>
   range.count === range.maxCount ? `${range.count}` : `${range.count}..${range.maxCount}`
@@ -762,7 +779,8 @@ const withCount = (text: string, range: CountRange): string =>
  * Target.formatOptions({}) // ""
  * ```
  *
- * @since 0.3.0
+ * @category formatting
+ * @since 0.2.0
  */
 export const formatOptions = (options: Options): string => {
   const parts: Array<string> = []
@@ -791,6 +809,7 @@ const withOptions = (text: string, options: Options): string => {
  * Target.format(Target.parseUnsafe("pass:///a:1#1..4,a:1#2..2?pick=round_robin")) // "pass:///a:1#3..6?pick=round_robin"
  * ```
  *
+ * @category formatting
  * @since 0.1.0
  */
 export const format = (target: Target): string => {

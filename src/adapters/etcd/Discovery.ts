@@ -56,6 +56,7 @@ import { repeatRounds } from "./internal/rounds.js"
  * const describe = (snapshot: Discovery.Snapshot) => `${snapshot.service}@${snapshot.revision}: ${snapshot.addresses.join(", ")}`
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Snapshot {
@@ -75,6 +76,7 @@ export interface Snapshot {
  * const options: Discovery.WatchOptions = { cap: 500, onListingError: (error) => console.error(error.message) }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface WatchOptions {
@@ -133,6 +135,7 @@ export declare namespace Discovery {
  * }).pipe(Effect.provide(Discovery.layer().pipe(Layer.provide(Etcd.layerConfig(Etcd.config)))))
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class Discovery extends Context.Service<Discovery, Discovery.Shape>()("grpc-anchor/Discovery") {}
@@ -147,6 +150,7 @@ export class Discovery extends Context.Service<Discovery, Discovery.Shape>()("gr
  * const DiscoveryLive = Discovery.layer({ relistSchedule: Discovery.relistSchedule })
  * ```
  *
+ * @category schedules
  * @since 0.1.0
  */
 export const relistSchedule: Schedule.Schedule<Duration.Duration> = backoff("100 millis", "1 second")
@@ -160,6 +164,7 @@ export const relistSchedule: Schedule.Schedule<Duration.Duration> = backoff("100
  * const options: Discovery.DiscoveryOptions = { cap: 1_000, pageSize: 200 }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface DiscoveryOptions {
@@ -198,6 +203,7 @@ const putOf = (kv: KeyValue) => ({
  * }).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape, never, Etcd> =>
@@ -385,6 +391,7 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
  * const DiscoveryLive = Discovery.layer().pipe(Layer.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options?: DiscoveryOptions): Layer.Layer<Discovery, never, Etcd> => Layer.effect(Discovery, make(options))
@@ -399,6 +406,7 @@ export const layer = (options?: DiscoveryOptions): Layer.Layer<Discovery, never,
  * const DiscoveryLive = Discovery.layerConfig(Discovery.config)
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (config: Config.Wrap<DiscoveryOptions>): Layer.Layer<Discovery, Config.ConfigError, Etcd> =>
@@ -414,6 +422,7 @@ export const layerConfig = (config: Config.Wrap<DiscoveryOptions>): Layer.Layer<
  * const DiscoveryLive = Discovery.layerConfig(Discovery.config)
  * ```
  *
+ * @category config
  * @since 0.1.0
  */
 export const config: Config.Config<DiscoveryOptions> = Config.option(Config.Int("DISCOVERY_MAX_ENDPOINTS")).pipe(

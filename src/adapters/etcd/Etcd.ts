@@ -99,6 +99,7 @@ export type { WatchRequest, WatchSignal } from "./internal/client/watch.js"
  * }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface EtcdOptions {
@@ -144,7 +145,8 @@ export interface EtcdOptions {
  * Etcd.splitHosts(" 10.0.0.5:2379, 10.0.0.6:2379 ") // ["10.0.0.5:2379", "10.0.0.6:2379"]
  * ```
  *
- * @since 0.3.0
+ * @category parsing
+ * @since 0.2.0
  */
 export const splitHosts = (hosts: string | ReadonlyArray<string>): ReadonlyArray<string> =>
   (typeof hosts === "string" ? [hosts] : hosts)
@@ -228,6 +230,7 @@ export declare namespace Etcd {
  * }).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class Etcd extends Context.Service<Etcd, Etcd.Shape>()("grpc-anchor/Etcd") {}
@@ -292,6 +295,7 @@ const service = (client: Client.Client, hosts: ReadonlyArray<string>): Etcd.Shap
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (options: EtcdOptions): Effect.Effect<Etcd.Shape, EtcdError, Scope.Scope> =>
@@ -344,6 +348,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Etcd.Shape, EtcdError,
  * const EtcdLive = Etcd.layer({ hosts: "127.0.0.1:2379", auth: { username: "app", password: "secret" } })
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options: EtcdOptions): Layer.Layer<Etcd, EtcdError> => Layer.effect(Etcd, make(options))
@@ -358,6 +363,7 @@ export const layer = (options: EtcdOptions): Layer.Layer<Etcd, EtcdError> => Lay
  * const EtcdLive = Etcd.layerConfig({ hosts: Etcd.hostsConfig, callTimeout: Config.Duration("ETCD_CALL_TIMEOUT") })
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (config: Config.Wrap<EtcdOptions>): Layer.Layer<Etcd, EtcdError | Config.ConfigError> =>
@@ -390,7 +396,8 @@ const HostList = Schema.String.pipe(
  * })
  * ```
  *
- * @since 0.3.0
+ * @category config
+ * @since 0.2.0
  */
 export const hostsConfig: Config.Config<ReadonlyArray<string>> = Config.schema(HostList, "ETCD_ENDPOINTS")
 
@@ -408,6 +415,7 @@ const optional = <A>(c: Config.Config<A>) => Config.option(c).pipe(Config.map(Op
  * const options = Effect.map(Etcd.credentialsConfig, (credentials) => ({ ...credentials, hosts: "10.0.0.5:2379" }))
  * ```
  *
+ * @category config
  * @since 0.1.0
  */
 export const credentialsConfig: Config.Config<Omit<EtcdOptions, "hosts">> = Config.all({
@@ -441,6 +449,7 @@ export const credentialsConfig: Config.Config<Omit<EtcdOptions, "hosts">> = Conf
  * const EtcdLive = Etcd.layerConfig(Etcd.config)
  * ```
  *
+ * @category config
  * @since 0.1.0
  */
 export const config: Config.Config<EtcdOptions> = Config.all({
@@ -458,6 +467,7 @@ export const config: Config.Config<EtcdOptions> = Config.all({
  * const EtcdLive = Etcd.layerForHosts(["10.0.0.5:2379", "10.0.0.6:2379"])
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerForHosts = (hosts: string | ReadonlyArray<string>): Layer.Layer<Etcd, EtcdError | Config.ConfigError> =>

@@ -136,6 +136,7 @@ export declare namespace Registrar {
  * const program = Effect.flatMap(Registrar.Registrar, (registrar) => registrar.awaitRegistered)
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class Registrar extends Context.Service<Registrar, Registrar.Shape>()("grpc-anchor/Registrar") {}
@@ -149,6 +150,7 @@ export class Registrar extends Context.Service<Registrar, Registrar.Shape>()("gr
  * const options: Registrar.RegistrarOptions = { service: "billing", address: "10.0.0.7:9080", ttl: 10, metadata: { zone: "a" } }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RegistrarOptions {
@@ -191,6 +193,7 @@ export interface RegistrarOptions {
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class RegistrarError extends Data.TaggedError("RegistrarError")<{
@@ -220,6 +223,7 @@ export class RegistrarError extends Data.TaggedError("RegistrarError")<{
  * ).pipe(Effect.provide(Etcd.layer({ hosts: "127.0.0.1:2379" })))
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, RegistrarError, Etcd | Scope.Scope> =>
@@ -263,6 +267,7 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
  * )
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options: RegistrarOptions): Layer.Layer<Registrar, RegistrarError, Etcd> => Layer.effect(Registrar, make(options))
@@ -277,6 +282,7 @@ export const layer = (options: RegistrarOptions): Layer.Layer<Registrar, Registr
  * const RegistrarLive = Registrar.layerConfig(Registrar.config).pipe(Layer.provide(Etcd.layerConfig(Etcd.config)))
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (
@@ -295,6 +301,7 @@ export const layerConfig = (
  * const RegistrarLive = Registrar.layerConfig(Registrar.config)
  * ```
  *
+ * @category config
  * @since 0.1.0
  */
 export const config: Config.Config<RegistrarOptions> = Config.all({

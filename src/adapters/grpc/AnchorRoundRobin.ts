@@ -54,6 +54,7 @@ type SubchannelAddress = experimental.SubchannelAddress
 /**
  * The policy's name in a service config (and its tracer name).
  *
+ * @category constants
  * @since 0.1.0
  */
 export const TYPE_NAME = "anchor_round_robin"
@@ -183,6 +184,7 @@ const OPENINGS_PER_TURN = 16
  * The load balancer. grpc-js creates one per channel (and again after the
  * channel leaves IDLE).
  *
+ * @category models
  * @since 0.1.0
  */
 export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource, Owner {
@@ -457,6 +459,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 /**
  * Registers `anchor_round_robin` with the app's @grpc/grpc-js.
  *
+ * @category registration
  * @since 0.1.0
  */
 export const setup = (): void => {

@@ -68,6 +68,7 @@ import type { ChannelStats } from "./Stats.js"
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class AnchoredChannelError extends Data.TaggedError("AnchoredChannelError")<{
@@ -97,6 +98,7 @@ export class AnchoredChannelError extends Data.TaggedError("AnchoredChannelError
  * anchored.client(EchoClient)
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type ClientConstructor<C> = new (
@@ -122,6 +124,7 @@ export type ClientConstructor<C> = new (
  * AnchoredChannel.layer({ target }) // Layer<AnchoredChannel, AnchoredChannelError>
  * ```
  *
+ * @category models
  * @since 0.2.0
  */
 export type Requirements<T extends string> = T extends `pass:${string}` ? never
@@ -209,6 +212,7 @@ export declare namespace AnchoredChannel {
  * })
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class AnchoredChannel extends Context.Service<AnchoredChannel, AnchoredChannel.Shape>()(
@@ -298,6 +302,7 @@ const etcdOptions = (target: Target.Target): Effect.Effect<Record<string, unknow
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = <const T extends string>(
@@ -358,6 +363,7 @@ export const make = <const T extends string>(
  * )
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = <const T extends string>(
@@ -378,6 +384,7 @@ export const layer = <const T extends string>(
  * )
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = <T extends string>(

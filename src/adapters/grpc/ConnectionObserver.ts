@@ -34,6 +34,7 @@ import * as Address from "../../core/Address.js"
  * const busiest = observer.connections().reduce((a, b) => (b.calls > a.calls ? b : a))
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ObservedConnection {
@@ -57,6 +58,7 @@ export interface ObservedConnection {
  * observer.summary() // [{ remoteAddress: "127.0.0.1", connections: 2, calls: 1000 }]
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RemoteSummary {
@@ -104,6 +106,7 @@ const peerOf = (remoteAddress: string | undefined, remotePort: number | undefine
  * await observer.close()
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export class ConnectionObserver {

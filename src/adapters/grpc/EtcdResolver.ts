@@ -83,6 +83,7 @@ import { targetOf } from "./internal/targetOf.js"
  * `${EtcdResolver.SCHEME}:///billing#2` // "etcd:///billing#2"
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const SCHEME = "etcd"
@@ -96,6 +97,7 @@ export const SCHEME = "etcd"
  * new EchoClient("etcd:///billing", insecure, { [EtcdResolver.RESOLUTION_TIMEOUT_OPTION]: 2_000 })
  * ```
  *
+ * @category settings
  * @since 0.1.0
  */
 export const RESOLUTION_TIMEOUT_OPTION = "grpc_anchor.etcd_resolution_timeout_ms"
@@ -120,7 +122,8 @@ const resolutionTimeoutOf = (options: ChannelOptions): number => {
  * new EchoClient("etcd:///billing#2?subset=20", insecure, { [EtcdResolver.CLIENT_ID_OPTION]: 7 })
  * ```
  *
- * @since 0.3.0
+ * @category settings
+ * @since 0.2.0
  */
 export const CLIENT_ID_OPTION = CLIENT_ID
 
@@ -133,6 +136,7 @@ export const CLIENT_ID_OPTION = CLIENT_ID
  * register({ etcd: { hosts: ["10.0.0.5:2379", "10.0.0.6:2379"] } })
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type EtcdSource = Etcd.EtcdOptions
@@ -149,6 +153,7 @@ let defaultSource: EtcdSource | undefined
  * EtcdResolver.setDefaultEtcd({ hosts: "127.0.0.1:2379" })
  * ```
  *
+ * @category registration
  * @since 0.1.0
  */
 export const setDefaultEtcd = (source: EtcdSource | undefined): void => {
@@ -230,6 +235,7 @@ const badConnectionsOf = (endpoint: EtcdRecord.Endpoint): string | undefined => 
  * experimental.registerResolver(EtcdResolver.SCHEME, EtcdResolver.EtcdResolver) // what setup() does
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export class EtcdResolver implements experimental.Resolver {
@@ -402,6 +408,7 @@ export class EtcdResolver implements experimental.Resolver {
  * EtcdResolver.setup()
  * ```
  *
+ * @category registration
  * @since 0.1.0
  */
 export const setup = (): void => {

@@ -53,6 +53,7 @@ import { targetOf } from "./internal/targetOf.js"
  * `${PassResolver.SCHEME}:///10.0.0.1:9080#2` // "pass:///10.0.0.1:9080#2"
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const SCHEME = "pass"
@@ -76,7 +77,8 @@ export const SCHEME = "pass"
  * new EchoClient("etcd:///billing#2?subset=20", insecure, { [PassResolver.CLIENT_ID_OPTION]: Number(process.env.ORDINAL) })
  * ```
  *
- * @since 0.3.0
+ * @category settings
+ * @since 0.2.0
  */
 export const CLIENT_ID_OPTION = CLIENT_ID
 
@@ -104,6 +106,7 @@ const capOf = (options: ChannelOptions): number | undefined => {
  * experimental.registerResolver(PassResolver.SCHEME, PassResolver.PassResolver) // what setup() does
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export class PassResolver implements experimental.Resolver {
@@ -171,6 +174,7 @@ export class PassResolver implements experimental.Resolver {
  * PassResolver.setup()
  * ```
  *
+ * @category registration
  * @since 0.1.0
  */
 export const setup = (): void => {

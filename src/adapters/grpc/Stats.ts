@@ -20,6 +20,7 @@
  * const up = (state: Stats.ConnectionState) => state === "READY"
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILURE" | "SHUTDOWN"
@@ -34,6 +35,7 @@ export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILU
  * const label = (c: Stats.ConnectionStats) => `${c.address}#${c.index} ${c.state}`
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ConnectionStats {
@@ -57,6 +59,7 @@ export interface ConnectionStats {
  * stats.connections.length // 3 for pass:///a:1#2,b:2
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ChannelStats {

@@ -15,6 +15,7 @@ let registered = false
  * Registers the `pass` and `etcd` resolvers and the `anchor_round_robin` policy.
  * Calling it again does nothing.
  *
+ * @category registration
  * @since 0.1.0
  */
 export const registerAll = (): void => {

@@ -24,7 +24,8 @@ import { type AddressState, type Balancer, type BalancerImpl, impl, type Out, sl
  * Balancer.step(b, { _tag: "CallsWaiting", now: 2 }).create // [{ id, address: "a:1", index: 1 }]
  * ```
  *
- * @since 0.3.0
+ * @category events
+ * @since 0.2.0
  */
 export const callStarted = (balancer: Balancer, id: number): boolean => {
   const b = impl(balancer)
@@ -53,7 +54,8 @@ export const callStarted = (balancer: Balancer, id: number): boolean => {
  * Counts the end of a call {@link callStarted} counted (grpc-js's
  * `onCallEnded`). O(1); never goes below zero.
  *
- * @since 0.3.0
+ * @category events
+ * @since 0.2.0
  */
 export const callEnded = (balancer: Balancer, id: number): void => {
   const b = impl(balancer)

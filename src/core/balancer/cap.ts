@@ -14,6 +14,7 @@ import { DEFAULT_MAX_CONNECTIONS } from "./options.js"
 /**
  * A list of addresses whose connections add up to more than the cap.
  *
+ * @category errors
  * @since 0.2.0
  */
 export class ConnectionCapError extends Data.TaggedError("ConnectionCapError")<{
@@ -36,6 +37,7 @@ export class ConnectionCapError extends Data.TaggedError("ConnectionCapError")<{
  * Balancer.checkCap([{ address: "a:1", count: 256 }], 100) // Failure(ConnectionCapError: ... 256 connections, over ... 100 ...)
  * ```
  *
+ * @category cap
  * @since 0.2.0
  */
 export const checkCap = (
@@ -50,7 +52,8 @@ export const checkCap = (
 /**
  * {@link checkCap}, throwing its error.
  *
- * @since 0.2.0
+ * @category cap
+ * @since 0.3.0
  */
 export const checkCapUnsafe = (endpoints: ReadonlyArray<Expansion.Weighted>, max: number = DEFAULT_MAX_CONNECTIONS): number =>
   Result.getOrThrowWith(checkCap(endpoints, max), (error) => error)

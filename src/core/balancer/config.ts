@@ -24,7 +24,7 @@ import {
  * balanced-start wait in ms (default 250).
  *
  * @category settings
- * @since 0.2.0
+ * @since 0.3.0
  */
 export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
 
@@ -33,7 +33,7 @@ export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
  * channel's connections (default 4096).
  *
  * @category settings
- * @since 0.2.0
+ * @since 0.3.0
  */
 export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
 
@@ -43,7 +43,7 @@ export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
  * turns the protection off).
  *
  * @category settings
- * @since 0.2.0
+ * @since 0.3.0
  */
 export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
 
@@ -53,7 +53,7 @@ export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
  * 100; set it to the servers' MAX_CONCURRENT_STREAMS).
  *
  * @category settings
- * @since 0.2.0
+ * @since 0.3.0
  */
 export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_connection"
 
@@ -62,7 +62,7 @@ export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_co
  * must stay un-busy before an extra connection is released (default 30000).
  *
  * @category settings
- * @since 0.2.0
+ * @since 0.3.0
  */
 export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
 
@@ -136,6 +136,7 @@ export const PolicyConfigJson = Schema.Struct(optionalFields(SETTINGS))
 /**
  * A decoded policy config.
  *
+ * @category models
  * @since 0.2.0
  */
 export type PolicyConfig = typeof PolicyConfigJson.Type
@@ -144,6 +145,7 @@ export type PolicyConfig = typeof PolicyConfigJson.Type
  * A policy config that does not decode: `reason` says which field and what
  * was expected.
  *
+ * @category errors
  * @since 0.2.0
  */
 export class PolicyConfigError extends Data.TaggedError("PolicyConfigError")<{
@@ -175,6 +177,7 @@ export const decodeConfigJson = Schema.decodeUnknownResult(PolicyConfigJson)
  * Balancer.decodeConfig({ connectionsPerAddress: 0 }) // Failure(PolicyConfigError)
  * ```
  *
+ * @category decoding
  * @since 0.2.0
  */
 export const decodeConfig = (input: unknown): Result.Result<PolicyConfig, PolicyConfigError> => {
@@ -195,7 +198,8 @@ export const decodeConfig = (input: unknown): Result.Result<PolicyConfig, Policy
 /**
  * {@link decodeConfig}, throwing its error.
  *
- * @since 0.2.0
+ * @category decoding
+ * @since 0.3.0
  */
 export const decodeConfigUnsafe = (input: unknown): PolicyConfig =>
   Result.getOrThrowWith(decodeConfig(input), (error) => error)

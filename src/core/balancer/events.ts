@@ -10,6 +10,7 @@ import type { OverCap } from "./listing.js"
 /**
  * A connection's state, by grpc-js's names.
  *
+ * @category models
  * @since 0.2.0
  */
 export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILURE" | "SHUTDOWN"
@@ -17,6 +18,7 @@ export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILU
 /**
  * The state the channel reports.
  *
+ * @category models
  * @since 0.2.0
  */
 export type ChannelState = "CONNECTING" | "READY" | "TRANSIENT_FAILURE"
@@ -38,6 +40,7 @@ export type ChannelState = "CONNECTING" | "READY" | "TRANSIENT_FAILURE"
  *   has every connection full and calls waiting); send it soon, outside the
  *   pick, to get the connection to open.
  *
+ * @category models
  * @since 0.2.0
  */
 export type Event =
@@ -67,6 +70,7 @@ export type Event =
  * A slot to open: `id` names it in later events and outputs, until it is
  * removed (ids of removed slots are reused).
  *
+ * @category models
  * @since 0.2.0
  */
 export interface NewSlot {
@@ -84,6 +88,7 @@ export interface NewSlot {
  * `reresolve`, arm one timer for `wakeAt` (absolute; `undefined`: none
  * needed), write `trace`.
  *
+ * @category models
  * @since 0.2.0
  */
 export interface Output {

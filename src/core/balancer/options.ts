@@ -8,6 +8,7 @@ import type { PickMode } from "../Target.js"
 /**
  * Default cap on one channel's connections (see the module doc).
  *
+ * @category constants
  * @since 0.2.0
  */
 export const DEFAULT_MAX_CONNECTIONS = 4096
@@ -15,6 +16,7 @@ export const DEFAULT_MAX_CONNECTIONS = 4096
 /**
  * Default bound on the balanced-start wait, in ms (see the module doc).
  *
+ * @category constants
  * @since 0.2.0
  */
 export const DEFAULT_START_WAIT_MS = 250
@@ -22,6 +24,7 @@ export const DEFAULT_START_WAIT_MS = 250
 /**
  * Default grace period for READY addresses removed by a mass removal, in ms.
  *
+ * @category constants
  * @since 0.2.0
  */
 export const DEFAULT_REMOVAL_GRACE_MS = 30_000
@@ -29,6 +32,7 @@ export const DEFAULT_REMOVAL_GRACE_MS = 30_000
 /**
  * How long the siblings of a dropped connection are skipped, at most, in ms.
  *
+ * @category constants
  * @since 0.2.0
  */
 export const SUSPICION_MS = 1_000
@@ -40,6 +44,7 @@ export const SUSPICION_MS = 1_000
  * {@link SUSPICION_MS}, covers that. Only picks that find no fresh
  * connection wait, and only until one is READY.
  *
+ * @category constants
  * @since 0.3.0
  */
 export const DEFAULT_REPLACEMENT_WAIT_MS = 1_000
@@ -51,7 +56,8 @@ export const DEFAULT_REPLACEMENT_WAIT_MS = 1_000
  * announce, e.g. Go's grpc and Envoy; grpc-js servers announce no limit
  * unless `grpc.max_concurrent_streams` is set).
  *
- * @since 0.3.0
+ * @category constants
+ * @since 0.2.0
  */
 export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
 
@@ -59,7 +65,8 @@ export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
  * Default time an adaptive address must stay un-busy before one of its
  * extra connections is closed, in ms (see the module doc).
  *
- * @since 0.3.0
+ * @category constants
+ * @since 0.2.0
  */
 export const DEFAULT_SHRINK_IDLE_MS = 30_000
 
@@ -84,6 +91,7 @@ export { PICK_MODES } from "../Target.js"
 /**
  * The machine's tunables. Every field has a documented default.
  *
+ * @category models
  * @since 0.2.0
  */
 export interface Options {
@@ -112,6 +120,7 @@ export interface Options {
 /**
  * The defaults of {@link Options}.
  *
+ * @category constants
  * @since 0.2.0
  */
 export const defaultOptions: Options = {

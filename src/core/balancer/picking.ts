@@ -14,6 +14,7 @@ import { redirected } from "./replacement.js"
  * calls in flight, O(1). A pick redirected to a fresh connection costs up
  * to O(its address's count) more. Allocation-free.
  *
+ * @category picking
  * @since 0.2.0
  */
 export const pick = (balancer: Balancer): number => {
@@ -51,7 +52,8 @@ export const pickRoundRobin = (b: BalancerImpl): number => {
  * left to redirect after a connection ended (grpc-js made the retries of
  * its refused calls within the turn). O(picks since the last call).
  *
- * @since 0.3.0
+ * @category picking
+ * @since 0.2.0
  */
 export const settlePicks = (balancer: Balancer): void => {
   const b = impl(balancer)

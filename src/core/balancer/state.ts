@@ -84,6 +84,7 @@ export class Slot {
  * One channel's pool. Opaque: create with {@link make}, drive with
  * {@link step}, read with {@link pick}, {@link state}, {@link slots}.
  *
+ * @category models
  * @since 0.2.0
  */
 export interface Balancer {
@@ -93,6 +94,7 @@ export interface Balancer {
 /**
  * Brands {@link Balancer} values.
  *
+ * @category symbols
  * @since 0.2.0
  */
 export const TypeId: unique symbol = Symbol.for("grpc-anchor/Balancer")

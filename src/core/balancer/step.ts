@@ -66,6 +66,7 @@ export const finish = (b: BalancerImpl, out: Out): Output => {
  * `create` to its `remove`; a later slot may get the same id (ids are
  * reused so lookups stay dense), so send no event for a removed slot.
  *
+ * @category events
  * @since 0.2.0
  */
 export const step = (balancer: Balancer, event: Event): Output => {

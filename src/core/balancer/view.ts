@@ -7,13 +7,15 @@ import { type Balancer, impl } from "./state.js"
  * The pick mode in force: the last address list's `pick`, else the
  * `pickMode` option.
  *
- * @since 0.3.0
+ * @category getters
+ * @since 0.2.0
  */
 export const pickMode = (balancer: Balancer): PickMode => impl(balancer).pickMode
 
 /**
  * The channel state the balancer reports now.
  *
+ * @category getters
  * @since 0.2.0
  */
 export const state = (balancer: Balancer): ChannelState => impl(balancer).state
@@ -22,6 +24,7 @@ export const state = (balancer: Balancer): ChannelState => impl(balancer).state
  * Why calls fail while the channel is TRANSIENT_FAILURE: the target, what is
  * wrong and the last connection error.
  *
+ * @category getters
  * @since 0.2.0
  */
 export const failureMessage = (balancer: Balancer): string => {
@@ -33,6 +36,7 @@ export const failureMessage = (balancer: Balancer): string => {
 /**
  * One slot as seen from outside.
  *
+ * @category models
  * @since 0.2.0
  */
 export interface SlotView {
@@ -50,6 +54,7 @@ export interface SlotView {
 /**
  * The slots in ring (pick) order. O(n): for stats and tests, not per event.
  *
+ * @category getters
  * @since 0.2.0
  */
 export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
@@ -70,6 +75,7 @@ export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
  * Whether `address` has slots in the pool (listed, or kept by the
  * mass-removal grace). O(1).
  *
+ * @category getters
  * @since 0.2.0
  */
 export const hasAddress = (balancer: Balancer, address: string): boolean => impl(balancer).addresses.has(address)
@@ -79,6 +85,7 @@ export const hasAddress = (balancer: Balancer, address: string): boolean => impl
  * visited). Tests use it to check that a connectivity event costs the same
  * at any pool size.
  *
+ * @category getters
  * @since 0.2.0
  */
 export const work = (balancer: Balancer): number => impl(balancer).work
