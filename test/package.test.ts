@@ -25,11 +25,16 @@ describe("package entry points", () => {
     const api = (await importBuilt("grpc-anchor")) as typeof import("../src/main/index.js")
     for (const name of [
       "register", "createChannel", "registerEndpoint", "ConnectionObserver", "AnchoredChannel", "Etcd", "Registrar",
-      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Target", "Expansion", "Rotation", "Balancer", "Subset",
-      "EtcdRecord", "EndpointSet", "Address"
+      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Stats", "Target"
     ]) {
       expect(api, name).toHaveProperty(name)
     }
+    // The rest of the core is grpc-anchor/core's, not re-exported here.
+    for (const name of ["Address", "Expansion", "Rotation", "Balancer", "Subset", "EtcdRecord", "EndpointSet", "EtcdMembers"]) {
+      expect(api, name).not.toHaveProperty(name)
+    }
+    const core = (await importBuilt("grpc-anchor/core")) as typeof import("../src/main/core.js")
+    expect(api.Target).toBe(core.Target)
     expect(api.Target.format(api.Target.parseUnsafe("pass:///A:1#2,a:1"))).toBe("pass:///a:1#3")
   })
 

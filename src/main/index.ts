@@ -10,9 +10,10 @@
  *
  * Plain grpc-js: {@link register} (for etcd settings), {@link createChannel},
  * {@link registerEndpoint}, `ConnectionObserver`. Effect 4: the
- * `AnchoredChannel`, `Etcd`, `Registrar` and `Discovery` layers. The pure
- * core's namespaces (`Target`, `Rotation`, `Balancer`, ...) are re-exported
- * from `grpc-anchor/core`.
+ * `AnchoredChannel`, `Etcd`, `Registrar` and `Discovery` layers. `Target`
+ * (the grammar every entry point here takes; {@link createChannel} throws
+ * its `TargetError`). The rest of the pure core (`Rotation`, `Balancer`,
+ * `EtcdRecord`, ...) is `grpc-anchor/core`.
  *
  * @example
  * ```ts
@@ -27,7 +28,9 @@ import * as grpc from "@grpc/grpc-js"
 import { setDefaultEtcd, type EtcdSource } from "../adapters/grpc/EtcdResolver.js"
 import { registerAll } from "../adapters/grpc/register.js"
 
-export * from "./core.js"
+// Only the core module the public API needs: the rest is grpc-anchor/core's
+// (0.2 re-exported the whole core here).
+export * as Target from "../core/Target.js"
 export * as AnchorRoundRobin from "../adapters/grpc/AnchorRoundRobin.js"
 export * as PassResolver from "../adapters/grpc/PassResolver.js"
 export * as EtcdResolver from "../adapters/grpc/EtcdResolver.js"

@@ -43,7 +43,7 @@ import * as Balancer from "../../core/Balancer.js"
 import type * as Expansion from "../../core/Expansion.js"
 import { isResolution, RESOLUTION_KEY, SLOT_KEY, SSL_TARGET_NAME_OVERRIDE, STATS_KEY, type Resolution } from "./internal/keys.js"
 import { Pacer } from "./internal/pacer.js"
-import { AnchorPicker, CHANNEL_STATES, type Owner, SlotEntry, STATES, subchannelAddressKey } from "./internal/slots.js"
+import { AnchorPicker, CHANNEL_STATES, SlotEntry, STATES, subchannelAddressKey } from "./internal/slots.js"
 import type { StatsSink, StatsSource } from "./internal/stats.js"
 import type { ConnectionStats } from "./Stats.js"
 
@@ -187,7 +187,7 @@ const OPENINGS_PER_TURN = 16
  * @category models
  * @since 0.1.0
  */
-export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource, Owner {
+export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, StatsSource {
   /** @internal created on the first address list, with the config and options it brings */
   balancer: Balancer.Balancer | undefined
   /** @internal live slots by the balancer's ids (dense: the balancer reuses ids) */
