@@ -4,20 +4,47 @@
  * naming the setting and where it was given, and `listing` (each address's
  * count and range, the target's pick mode, the over-cap mode from the
  * resolver, and what a foreign resolver gets). The ranges and defaults
- * below are the README's, written out here, not read from `SETTINGS`.
+ * are the README's settings table, read from the README, not from `SETTINGS`.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { Result } from "effect"
 import * as Balancer from "../src/core/Balancer.js"
 
-/** The README's settings table: config field, channel option, range, default. */
-const DOCUMENTED = [
-  { field: "startWaitMs", option: "grpc_anchor.start_wait_ms", min: 0, max: 60_000, def: 250 },
-  { field: "maxConnections", option: "grpc_anchor.max_connections", min: 1, max: 1_000_000, def: 4096 },
-  { field: "removalGraceMs", option: "grpc_anchor.removal_grace_ms", min: 0, max: 3_600_000, def: 30_000 },
-  { field: "maxStreamsPerConnection", option: "grpc_anchor.max_streams_per_connection", min: 1, max: 1_000_000, def: 100 },
-  { field: "shrinkIdleMs", option: "grpc_anchor.shrink_idle_ms", min: 1, max: 86_400_000, def: 30_000 }
-] as const
+/** The README's settings table ("## Settings"): one row per setting, as a reader sees it. */
+const README_ROWS = (() => {
+  const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8")
+  const section = readme.slice(readme.indexOf("\n## Settings\n"), readme.indexOf("\n## Semantics\n"))
+  return section
+    .split("\n")
+    .filter((line) => line.startsWith("| `"))
+    .map((line) => {
+      const [field, option, range, def] = line.split("|").slice(1, 5).map((cell) => cell.trim())
+      return { field: field!.replaceAll("`", ""), option: option!.replaceAll("`", ""), range: range!, def: def! }
+    })
+})()
+
+const number = (text: string): number => Number(text.replaceAll(",", ""))
+
+/** The README's rows of whole-number settings with a channel option. */
+const DOCUMENTED = README_ROWS.filter((row) => row.option !== "none").map((row) => {
+  const [min, max] = row.range.split("..").map(number)
+  return { field: row.field as "startWaitMs", option: row.option, min: min!, max: max!, def: number(row.def) }
+})
+
+describe("the README's settings table", () => {
+  it("lists every setting once, in the core's order, with its channel option and default", () => {
+    expect(README_ROWS.map((row) => row.field)).toEqual(Object.keys(Balancer.SETTINGS))
+    for (const row of README_ROWS) {
+      const setting = Balancer.SETTINGS[row.field as keyof typeof Balancer.SETTINGS]
+      expect(setting.option ?? "none", row.field).toBe(row.option)
+    }
+    expect(DOCUMENTED.length).toBe(5)
+    expect(README_ROWS.find((row) => row.field === "connectionsPerAddress")).toMatchObject({ range: "1..256", def: "1" })
+    expect(README_ROWS.find((row) => row.field === "pickMode")).toMatchObject({ range: "`round_robin`, `least_request`", def: "`round_robin`" })
+  })
+})
 
 const decoded = (config: unknown, options: Record<string, unknown> = {}): Balancer.Settings => {
   const result = Balancer.decodeSettings(config, options)
