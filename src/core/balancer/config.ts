@@ -23,6 +23,13 @@ import {
  * Channel option for {@link Settings} `startWaitMs`: bound on the
  * balanced-start wait in ms (default 250).
  *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.START_WAIT_MS_OPTION]: 100 }
+ * ```
+ *
  * @category settings
  * @since 0.3.0
  */
@@ -31,6 +38,13 @@ export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
 /**
  * Channel option for {@link Settings} `maxConnections`: cap on one
  * channel's connections (default 4096).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.MAX_CONNECTIONS_OPTION]: 256 }
+ * ```
  *
  * @category settings
  * @since 0.3.0
@@ -42,6 +56,14 @@ export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
  * for READY backends dropped by a registry mass removal (default 30000; 0
  * turns the protection off).
  *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.REMOVAL_GRACE_MS_OPTION]: 0 }
+ * // 0: an update that drops every READY backend takes effect at once
+ * ```
+ *
  * @category settings
  * @since 0.3.0
  */
@@ -52,6 +74,13 @@ export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
  * connection carries before an adaptive address counts it full (default
  * 100; set it to the servers' MAX_CONCURRENT_STREAMS).
  *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.MAX_STREAMS_PER_CONNECTION_OPTION]: 250 }
+ * ```
+ *
  * @category settings
  * @since 0.3.0
  */
@@ -60,6 +89,13 @@ export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_co
 /**
  * Channel option for {@link Settings} `shrinkIdleMs`: ms an adaptive address
  * must stay un-busy before an extra connection is released (default 30000).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.SHRINK_IDLE_MS_OPTION]: 60_000 }
+ * ```
  *
  * @category settings
  * @since 0.3.0
@@ -207,6 +243,13 @@ export const decodeConfigUnsafe = (input: unknown): PolicyConfig =>
 /**
  * Every setting at its default (the {@link SETTINGS} entries' `default`).
  *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * Balancer.defaultSettings.maxConnections // 4096
+ * Balancer.defaultSettings.maxConnectionsPerAddress // undefined: fixed counts
+ * ```
+ *
  * @category settings
  * @since 0.3.0
  */
@@ -225,6 +268,13 @@ const channelFields = Object.fromEntries(
  * setting (`channel`, keyed by {@link SETTINGS}' `option` names; other
  * channel options are not read), each with its setting's range.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Balancer } from "grpc-anchor/core"
+ * Schema.decodeUnknownSync(Balancer.SettingsInput)({ config: { startWaitMs: 5 }, channel: { "grpc_anchor.max_connections": 64 } })
+ * ```
+ *
  * @category schemas
  * @since 0.3.0
  */
@@ -235,6 +285,14 @@ const decodeSettingsInput = Schema.decodeUnknownResult(SettingsInput)
 /**
  * Every setting in force for one channel, after the precedence (policy
  * config, then channel option, then default).
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Balancer } from "grpc-anchor/core"
+ * const settings: Balancer.Settings = Result.getOrThrow(Balancer.decodeSettings({ startWaitMs: 0 }))
+ * settings.startWaitMs // 0
+ * ```
  *
  * @category settings
  * @since 0.3.0
@@ -247,6 +305,14 @@ export type Settings = {
  * A setting given a value it does not take: which setting, where it was
  * given (the policy config's field or a channel option), the value and what
  * was expected.
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Balancer } from "grpc-anchor/core"
+ * const result = Balancer.decodeSettings({ removalGraceMs: -1 })
+ * if (Result.isFailure(result) && result.failure._tag === "SettingError") result.failure.setting // "removalGraceMs"
+ * ```
  *
  * @category errors
  * @since 0.3.0

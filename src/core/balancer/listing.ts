@@ -16,6 +16,12 @@ import { PICK_MODES, type PickMode } from "./options.js"
  * addresses in ascending address order while they fit (a registry's set,
  * which grows under the client: it keeps serving).
  *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * const mode: Balancer.OverCap = "keepFirst"
+ * ```
+ *
  * @category models
  * @since 0.3.0
  */
@@ -29,6 +35,12 @@ export type OverCap = "fail" | "keepFirst"
  * that returns more records), so it keeps serving with the addresses that
  * fit and traces the others rather than failing every call.
  *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * Balancer.listing(["a:1"], undefined, Balancer.defaultSettings).overCap // "keepFirst" (Balancer.DEFAULT_OVER_CAP)
+ * ```
+ *
  * @category models
  * @since 0.3.0
  */
@@ -40,6 +52,12 @@ export const DEFAULT_OVER_CAP: OverCap = "keepFirst"
  * ignored): per address (`Address.format` text) the count to start with
  * and the most an adaptive count may grow to, the pick mode the target
  * names, and the over-cap mode.
+ *
+ * @example
+ * ```ts
+ * import type { Balancer } from "grpc-anchor/core"
+ * const hints: Balancer.Hints = { counts: new Map([["10.0.0.1:9080", 2]]), pick: "least_request", overCap: "fail" }
+ * ```
  *
  * @category models
  * @since 0.3.0
@@ -53,6 +71,13 @@ export interface Hints {
 
 /**
  * The fields of an `Addresses` event that {@link listing} decides.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * const listing: Balancer.Listing = Balancer.listing(["a:1"], undefined, Balancer.defaultSettings)
+ * // { endpoints: [{ address: "a:1", count: 1 }], overCap: "keepFirst", pick: undefined }
+ * ```
  *
  * @category models
  * @since 0.3.0
