@@ -154,7 +154,7 @@ import { defaultOptions, type Options, PICK_MODES } from "./balancer/options.js"
 import { type Balancer, BalancerImpl } from "./balancer/state.js"
 
 // The machine lives in ./balancer/, one concern a file: options (the
-// machine's options and defaults), config (the settings, their Schemas and
+// machine's options, defaults and channel option names), config (the settings, their Schemas and
 // precedence), cap (the cap check), listing (a resolver's answer as an
 // Addresses event), events (inputs and outputs), bits
 // (the bitset), deadlines (the wake-up queues), state (the pool), slots (the
@@ -171,9 +171,14 @@ export {
   DEFAULT_SHRINK_IDLE_MS,
   DEFAULT_START_WAIT_MS,
   defaultOptions,
+  MAX_CONNECTIONS_OPTION,
+  MAX_STREAMS_PER_CONNECTION_OPTION,
   type Options,
   PICK_MODES,
   type PickMode,
+  REMOVAL_GRACE_MS_OPTION,
+  SHRINK_IDLE_MS_OPTION,
+  START_WAIT_MS_OPTION,
   SUSPICION_MS
 } from "./balancer/options.js"
 export {
@@ -181,19 +186,14 @@ export {
   decodeConfigUnsafe,
   decodeSettings,
   defaultSettings,
-  MAX_CONNECTIONS_OPTION,
-  MAX_STREAMS_PER_CONNECTION_OPTION,
   optionsOf,
   type PolicyConfig,
   PolicyConfigError,
   PolicyConfigJson,
-  REMOVAL_GRACE_MS_OPTION,
   SETTINGS,
   SettingError,
   type Settings,
-  SettingsInput,
-  SHRINK_IDLE_MS_OPTION,
-  START_WAIT_MS_OPTION
+  SettingsInput
 } from "./balancer/config.js"
 export { checkCap, checkCapUnsafe, ConnectionCapError } from "./balancer/cap.js"
 export { DEFAULT_OVER_CAP, type Hints, type Listing, listing, type OverCap } from "./balancer/listing.js"

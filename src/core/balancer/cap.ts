@@ -7,8 +7,7 @@
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import type * as Expansion from "../Expansion.js"
-import { MAX_CONNECTIONS_OPTION } from "./config.js"
-import { DEFAULT_MAX_CONNECTIONS } from "./options.js"
+import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_OPTION } from "./options.js"
 
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The balancer's options (`Options`), their defaults and limits.
+ * The balancer's options (`Options`), their defaults and limits, and the
+ * names of the channel options that set them.
  *
  * @since 0.2.0
  */
@@ -135,3 +136,86 @@ export const defaultOptions: Options = {
   shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS,
   replacementWaitMs: DEFAULT_REPLACEMENT_WAIT_MS
 }
+
+/**
+ * Channel option for the setting `startWaitMs`: bound on the
+ * balanced-start wait in ms (default 250).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.START_WAIT_MS_OPTION]: 100 }
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const START_WAIT_MS_OPTION = "grpc_anchor.start_wait_ms"
+
+/**
+ * Channel option for the setting `maxConnections`: cap on one
+ * channel's connections (default 4096).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.MAX_CONNECTIONS_OPTION]: 256 }
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const MAX_CONNECTIONS_OPTION = "grpc_anchor.max_connections"
+
+/**
+ * Channel option for the setting `removalGraceMs`: grace period in ms
+ * for READY backends dropped by a registry mass removal (default 30000; 0
+ * turns the protection off).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.REMOVAL_GRACE_MS_OPTION]: 0 }
+ * // 0: an update that drops every READY backend takes effect at once
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const REMOVAL_GRACE_MS_OPTION = "grpc_anchor.removal_grace_ms"
+
+/**
+ * Channel option for the setting `maxStreamsPerConnection`: streams one
+ * connection carries before an adaptive address counts it full (default
+ * 100; set it to the servers' MAX_CONCURRENT_STREAMS).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.MAX_STREAMS_PER_CONNECTION_OPTION]: 250 }
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_connection"
+
+/**
+ * Channel option for the setting `shrinkIdleMs`: ms an adaptive address
+ * must stay un-busy before an extra connection is released (default 30000).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.SHRINK_IDLE_MS_OPTION]: 60_000 }
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
