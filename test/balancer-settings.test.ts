@@ -153,8 +153,17 @@ describe("Balancer.decodeSettings: ranges, with an error naming the setting", ()
     expect(error.message).toContain(expected)
   })
 
-  it("accepts a range whose maximum equals its minimum", () => {
+  it("accepts a range whose maximum equals its minimum (decodeSettings and decodeConfig alike)", () => {
     expect(decoded({ connectionsPerAddress: 4, maxConnectionsPerAddress: 4 })).toMatchObject({ connectionsPerAddress: 4, maxConnectionsPerAddress: 4 })
+    expect(Balancer.decodeConfigUnsafe({ connectionsPerAddress: 4, maxConnectionsPerAddress: 4 })).toEqual({ connectionsPerAddress: 4, maxConnectionsPerAddress: 4 })
+    expect(failure({ connectionsPerAddress: 4, maxConnectionsPerAddress: 3 })).toMatchObject({ key: "maxConnectionsPerAddress", value: 3 })
+  })
+
+  it("decodeConfigUnsafe throws the PolicyConfigError, naming a config it cannot print as JSON too", () => {
+    expect(() => Balancer.decodeConfigUnsafe({ connectionsPerAddress: 3, maxConnectionsPerAddress: 2 })).toThrow(Balancer.PolicyConfigError)
+    const cyclic: Record<string, unknown> = { startWaitMs: "soon" }
+    cyclic.self = cyclic
+    expect(() => Balancer.decodeConfigUnsafe(cyclic)).toThrow(/^anchor_round_robin config \[object Object\] is not valid/)
   })
 
   it.each(["x", 3, [1]])("a config that is not an object (%j) is a PolicyConfigError", (config) => {

@@ -255,8 +255,6 @@ export class SettingError extends Data.TaggedError("SettingError")<{
   }
 }
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> => typeof u === "object" && u !== null && !Array.isArray(u)
-
 /** The first setting whose value does not decode, config fields first. */
 const badSetting = (config: Readonly<Record<string, unknown>>, channel: Readonly<Record<string, unknown>>): SettingError | undefined => {
   const bad = (setting: Name, source: SettingError["source"], key: string, value: unknown) =>
@@ -308,7 +306,8 @@ export const decodeSettings = (
   }
   const decoded = decodeSettingsInput({ config: given, channel })
   if (Result.isFailure(decoded)) {
-    const located = isRecord(given) ? badSetting(given, channel) : undefined
+    // A config that is not an object has no field to blame: it is a PolicyConfigError.
+    const located = badSetting(given as Readonly<Record<string, unknown>>, channel)
     return Result.fail(located ?? new PolicyConfigError({ input: config, reason: decoded.failure.message }))
   }
   const fields: Record<string, unknown> = decoded.success.config
