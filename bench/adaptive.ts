@@ -12,14 +12,20 @@
  * (b) "heterogeneous": 3 backends, each serving one call at a time from a
  *     FIFO queue (a single-threaded server); two take 1 ms per call, one
  *     10 ms (10x slower, 10x less capacity: a degraded host), 32 calls in
- *     flight: round_robin against `?pick=least_request`. Goal:
- *     least_request's p99 <= half of round_robin's, its throughput not
- *     lower.
+ *     flight: round_robin against `?pick=least_request` and `?pick=ewma`.
+ *     Goals: least_request's p99 <= half of round_robin's, its throughput
+ *     not lower; ewma's p99 <= least_request's.
+ * (c) "slow backend, unlimited concurrency" (issue 18): 3 backends that
+ *     serve any number of calls at once, answering after 1, 1 and 10 ms,
+ *     12 calls in flight (the client is not CPU-bound): round_robin,
+ *     least_request and ewma. Goals: ewma's p90 <= half of round_robin's,
+ *     its calls/s not lower; the slow backend's share of calls is printed.
  *
  * Variants run in alternating rounds; figures are medians over rounds, and
  * ratios medians of per-round ratios. Bounded: BENCH_ROUNDS (5) rounds of
- * BENCH_SECONDS (3) s per variant. The load average is printed before and
- * after: this 2-core machine is shared.
+ * BENCH_SECONDS (3) s per variant; BENCH_SCENARIOS (e.g. "b,c"; default
+ * all). The load average is printed before and after: this 2-core machine
+ * is shared.
  */
 import * as grpc from "@grpc/grpc-js"
 import { fork, type ChildProcess } from "node:child_process"
@@ -34,6 +40,8 @@ import { fmt, median, runLoad, table, type LoadResult } from "./support/load.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+const ONLY = process.env.BENCH_SCENARIOS?.split(",").map((s) => s.trim())
+const wanted = (key: string): boolean => ONLY === undefined || ONLY.includes(key)
 
 // ---------------------------------------------------------------------------
 // Server mode: `--server NAME SERVICE_MS CONCURRENCY MAX_STREAMS` (0: none)
@@ -86,7 +94,7 @@ const startServer = (name: string, serviceMs: number, concurrency: number, maxSt
       stdio: ["ignore", "ignore", "inherit", "ipc"]
     })
     children.add(child)
-    const timer = setTimeout(() => reject(new Error(`server ${name} did not start within 20 s`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`server ${name} did not start within 60 s`)), 60_000)
     child.once("message", (message: { port: number }) => {
       clearTimeout(timer)
       resolve(message.port)
@@ -146,7 +154,9 @@ const compare = async (
           seconds: median(results.map((r) => r.seconds)),
           callsPerSecond: median(results.map((r) => r.callsPerSecond)),
           p50Ms: median(results.map((r) => r.p50Ms)),
-          p99Ms: median(results.map((r) => r.p99Ms))
+          p90Ms: median(results.map((r) => r.p90Ms)),
+          p99Ms: median(results.map((r) => r.p99Ms)),
+          byServer: new Map()
         }
       }
     })
@@ -160,11 +170,36 @@ const compare = async (
 const ratio = (a: Row, b: Row, f: (x: LoadResult, y: LoadResult) => number): number =>
   median(a.rounds.map((r, i) => f(r, b.rounds[i]!)))
 
-const print = (rows: ReadonlyArray<Row>): string =>
+/** The share of a round's answers given by server `name`, in %. */
+const shareOf = (r: LoadResult, name: string): number => {
+  let total = 0
+  for (const n of r.byServer.values()) total += n
+  return total === 0 ? Number.NaN : (100 * (r.byServer.get(name) ?? 0)) / total
+}
+
+const print = (rows: ReadonlyArray<Row>, slow?: string): string =>
   table(
-    ["variant", "calls/s", "p50 ms", "p99 ms", "failed"],
-    rows.map((r) => [r.variant, fmt(r.median.callsPerSecond), fmt(r.median.p50Ms, 2), fmt(r.median.p99Ms, 2), String(r.median.failed)])
+    ["variant", "calls/s", "p50 ms", "p90 ms", "p99 ms", "failed", ...(slow !== undefined ? [`${slow} share % (rounds min..max)`] : [])],
+    rows.map((r) => {
+      const shares = slow === undefined ? [] : r.rounds.map((x) => shareOf(x, slow))
+      return [
+        r.variant,
+        fmt(r.median.callsPerSecond),
+        fmt(r.median.p50Ms, 2),
+        fmt(r.median.p90Ms, 2),
+        fmt(r.median.p99Ms, 2),
+        String(r.median.failed),
+        ...(slow !== undefined ? [`${fmt(median(shares), 1)} (${fmt(Math.min(...shares), 1)}..${fmt(Math.max(...shares), 1)})`] : [])
+      ]
+    })
   )
+
+/** The median of per-round ratios, with their range. */
+const ratioText = (a: Row, b: Row, f: (x: LoadResult, y: LoadResult) => number): { readonly value: number; readonly text: string } => {
+  const per = a.rounds.map((r, i) => f(r, b.rounds[i]!))
+  const value = median(per)
+  return { value, text: `${fmt(value, 2)}x (rounds ${fmt(Math.min(...per), 2)}..${fmt(Math.max(...per), 2)})` }
+}
 
 const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(" ")
 
@@ -179,6 +214,18 @@ export const runAdaptiveBench = async (): Promise<string> => {
   }
   say(`bench:adaptive — ${ROUNDS} rounds of ${SECONDS} s per variant, medians over rounds, node ${process.version}, load average ${loadavg()}\n`)
   try {
+    if (wanted("a")) await scenarioA(say)
+    if (wanted("b")) await scenarioB(say)
+    if (wanted("c")) await scenarioC(say)
+  } finally {
+    stopServers()
+  }
+  say(`\nload average after: ${loadavg()}`)
+  return lines.join("\n")
+}
+
+const scenarioA = async (say: (line: string) => void): Promise<void> => {
+  {
     // (a) the 4-stream server
     const limited = await startServer("limited", 1, 0, 4)
     const adaptive: Variant = {
@@ -208,28 +255,47 @@ export const runAdaptiveBench = async (): Promise<string> => {
       single.close()
     }
     stopServers()
+  }
+}
 
-    // (b) heterogeneous backends
+/** round_robin, least_request and ewma over three backends. */
+const threeModes = (list: string): ReadonlyArray<Variant> => [
+  { name: "grpc-anchor round_robin", target: `pass:///${list}` },
+  { name: "grpc-anchor least_request", target: `pass:///${list}?pick=least_request` },
+  { name: "grpc-anchor ewma", target: `pass:///${list}?pick=ewma` }
+]
+
+const scenarioB = async (say: (line: string) => void): Promise<void> => {
+  try {
+    // (b) heterogeneous backends, one call at a time each
     const [f1, f2, slow] = await Promise.all([startServer("fast1", 1, 1), startServer("fast2", 1, 1), startServer("slow", 10, 1)])
-    const list = `127.0.0.1:${f1},127.0.0.1:${f2},127.0.0.1:${slow}`
-    const b = await compare(
-      [
-        { name: "grpc-anchor round_robin", target: `pass:///${list}` },
-        { name: "grpc-anchor least_request", target: `pass:///${list}?pick=least_request` }
-      ],
-      32,
-      0
-    )
+    const b = await compare(threeModes(`127.0.0.1:${f1},127.0.0.1:${f2},127.0.0.1:${slow}`), 32, 0)
     const p99 = ratio(b[1]!, b[0]!, (x, y) => x.p99Ms / y.p99Ms)
     const rate = ratio(b[1]!, b[0]!, (x, y) => x.callsPerSecond / y.callsPerSecond)
+    const ewmaP99 = ratioText(b[2]!, b[1]!, (x, y) => x.p99Ms / y.p99Ms)
     say("(b) 3 backends serving one call at a time each, two at 1 ms per call, one at 10 ms (10x slower), 32 calls in flight")
-    say(print(b))
+    say(print(b, "slow"))
     say(`goal: least_request p99 <= 0.5x round_robin's: ${fmt(p99, 2)}x (${verdict(p99 <= 0.5)}); calls/s not lower: ${fmt(rate, 2)}x (${verdict(rate >= 1)}) (medians of per-round ratios)`)
+    say(`goal: ewma p99 <= least_request's: ${ewmaP99.text} (${verdict(ewmaP99.value <= 1)})\n`)
   } finally {
     stopServers()
   }
-  say(`\nload average after: ${loadavg()}`)
-  return lines.join("\n")
+}
+
+const scenarioC = async (say: (line: string) => void): Promise<void> => {
+  try {
+    // (c) a slow backend that accepts any number of calls: counting calls in flight says little
+    const [f1, f2, slow] = await Promise.all([startServer("fast1", 1, 0), startServer("fast2", 1, 0), startServer("slow", 10, 0)])
+    const c = await compare(threeModes(`127.0.0.1:${f1},127.0.0.1:${f2},127.0.0.1:${slow}`), 12, 0)
+    const p90 = ratioText(c[2]!, c[0]!, (x, y) => x.p90Ms / y.p90Ms)
+    const rate = ratioText(c[2]!, c[0]!, (x, y) => x.callsPerSecond / y.callsPerSecond)
+    const lrP90 = ratioText(c[1]!, c[0]!, (x, y) => x.p90Ms / y.p90Ms)
+    say("(c) 3 backends with no limit on concurrent calls, answering after 1, 1 and 10 ms, 12 calls in flight")
+    say(print(c, "slow"))
+    say(`goal: ewma p90 <= 0.5x round_robin's: ${p90.text} (${verdict(p90.value <= 0.5)}); calls/s >= round_robin's: ${rate.text} (${verdict(rate.value >= 1)}); least_request p90 vs round_robin: ${lrP90.text}`)
+  } finally {
+    stopServers()
+  }
 }
 
 if (process.argv[2] === "--server") {

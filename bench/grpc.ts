@@ -62,7 +62,9 @@ const runScenario = async (options: {
         seconds: median(results.map((r) => r.seconds)),
         callsPerSecond: median(results.map((r) => r.callsPerSecond)),
         p50Ms: median(results.map((r) => r.p50Ms)),
-        p99Ms: median(results.map((r) => r.p99Ms))
+        p90Ms: median(results.map((r) => r.p90Ms)),
+        p99Ms: median(results.map((r) => r.p99Ms)),
+        byServer: new Map()
       }
       return { variant: m.variant.name, median: med, rounds: results }
     })

@@ -573,6 +573,9 @@ describe("Balancer", () => {
       { input: { pickMode: "least_request", maxStreamsPerConnection: 4, shrinkIdleMs: 500, connectionsPerAddress: 2, maxConnectionsPerAddress: 8 }, ok: { pickMode: "least_request", maxStreamsPerConnection: 4, shrinkIdleMs: 500, connectionsPerAddress: 2, maxConnectionsPerAddress: 8 } },
       { input: { pickMode: "random" }, error: "pickMode" },
       { input: { maxStreamsPerConnection: 0 }, error: "maxStreamsPerConnection" },
+      { input: { pickMode: "ewma", hungAfterMs: 0, ewmaDecayMs: 2_000 }, ok: { pickMode: "ewma", hungAfterMs: 0, ewmaDecayMs: 2_000 } },
+      { input: { hungAfterMs: -1 }, error: "hungAfterMs" },
+      { input: { ewmaDecayMs: 0 }, error: "ewmaDecayMs" },
       { input: { connectionsPerAddress: 4, maxConnectionsPerAddress: 2 }, error: "maxConnectionsPerAddress (2) is below connectionsPerAddress (4)" }
     ])("decodeConfig($input)", ({ input, ok, error }) => {
       const result = Balancer.decodeConfig(input)
@@ -582,6 +585,8 @@ describe("Balancer", () => {
 
     it("rejects out-of-range options as a defect", () => {
       expect(() => Balancer.make({ maxConnections: 0 })).toThrow(/maxConnections/)
+      expect(() => Balancer.make({ hungAfterMs: -1 })).toThrow(/hungAfterMs/)
+      expect(() => Balancer.make({ ewmaDecayMs: 0 })).toThrow(/ewmaDecayMs/)
     })
   })
 

@@ -5,7 +5,7 @@ import * as Target from "../src/core/Target.js"
 const FORMS = "pass:///host:port[#n],... or etcd://[host:port,...]/service[#n]"
 const COUNT = "a whole number 1..256"
 const RANGE = "1 <= min <= max <= 256"
-const OPTIONS = `subset=k (1..10000) and pick=round_robin|least_request, joined by "&"`
+const OPTIONS = `subset=k (1..10000) and pick=round_robin|least_request|ewma, joined by "&"`
 
 /** The explanation each problem gives, in the words a user reads. */
 const REASON = {
@@ -54,7 +54,7 @@ const REASON = {
     `unknown option; the options are ${OPTIONS} (in lower case; the client id of subsetting is set on the channel, not in the target)`,
   RepeatedOption: `the option is given more than once; give each option at most once`,
   InvalidSubset: `the subset option is not a subset size; expected subset=k with k a whole number 1..10000`,
-  InvalidPick: `unknown pick mode; expected pick=round_robin or pick=least_request`,
+  InvalidPick: `unknown pick mode; expected pick=round_robin or pick=least_request or pick=ewma`,
   MisplacedCount: `the count goes before the options; expected ...#n?options, e.g. etcd:///my-service#2?subset=20`
 } as const
 

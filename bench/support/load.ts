@@ -10,7 +10,10 @@ export interface LoadResult {
   readonly seconds: number
   readonly callsPerSecond: number
   readonly p50Ms: number
+  readonly p90Ms: number
   readonly p99Ms: number
+  /** Answers per replying server name (the echo server answers with its name). */
+  readonly byServer: ReadonlyMap<string, number>
 }
 
 export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
@@ -35,6 +38,7 @@ export const runLoad = async (options: {
   readonly delayMs?: number
 }): Promise<LoadResult> => {
   const latencies: Array<number> = []
+  const byServer = new Map<string, number>()
   let failed = 0
   const started = performance.now()
   const stopAt = started + options.durationMs
@@ -42,8 +46,9 @@ export const runLoad = async (options: {
     while (performance.now() < stopAt) {
       const t0 = performance.now()
       try {
-        await call(options.pick(), { delayMs: options.delayMs ?? 0, deadlineMs: 30_000 })
+        const name = await call(options.pick(), { delayMs: options.delayMs ?? 0, deadlineMs: 30_000 })
         latencies.push(performance.now() - t0)
+        byServer.set(name, (byServer.get(name) ?? 0) + 1)
       } catch {
         failed++
       }
@@ -58,7 +63,9 @@ export const runLoad = async (options: {
     seconds,
     callsPerSecond: latencies.length / seconds,
     p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99)
+    p90Ms: percentile(latencies, 90),
+    p99Ms: percentile(latencies, 99),
+    byServer
   }
 }
 

@@ -45,6 +45,39 @@
  *   (3.95x). So it is a choice per target (`?pick=least_request`) or per
  *   policy config (`pickMode`) for fleets whose backends differ or slow
  *   down.
+ * - **Picks, `ewma`** (since 0.3.0). Power of two choices as
+ *   `least_request` (same draws, same pending picks), but the cost is a
+ *   peak-EWMA latency estimate x (calls in flight + 1), as Finagle's and
+ *   linkerd's peak EWMA and go-zero's p2c_ewma: a backend that is slow
+ *   but accepts any number of calls holds more calls, not fewer picks, so
+ *   counting calls says little; latency says it. The estimate (see
+ *   `balancer/ewma.ts`): a call slower than it replaces it, faster ones
+ *   blend in by the time since the previous sample (at least 1/16), it
+ *   decays toward 0 while the connection gets no calls (time constant
+ *   `ewmaDecayMs`, 10 s: the way back), a new connection starts at the
+ *   pool's typical latency, one sample counts at most 4x. Samples come
+ *   from {@link callEnded}'s `latencyMs` (the policy allocates one small
+ *   pick result per call in this mode to remember its start: grpc-js's
+ *   trackers carry no call identity; deriving latency from calls in flight
+ *   over time instead (Little's law) gives per-answer samples whose spread
+ *   equals their mean, which a peak estimator turns into its worst one).
+ *   Every connection is a candidate: at equal latency an address's share
+ *   follows its count.
+ * - **Hung connections** (since 0.3.0, every mode, on unless `hungAfterMs`
+ *   is 0). A connection takes no new call when, of the calls started on it
+ *   since it last answered one (`callEnded` with `answered`), the second has
+ *   waited the threshold T = max(`hungAfterMs` (1 s), 8 x the mean latency
+ *   of the other address that answered last, by Little's law), a later one
+ *   started at least T/2 after the second, and another address answered a
+ *   call after the second started. Checked on the slots a pick lands on
+ *   (O(1); a connection found hung is skipped and the pick goes on). Long
+ *   streams do not trip it: a lone stream is one call, streams opened back
+ *   to back start together, and a unary call placed on the connection
+ *   meanwhile is answered and resets its count. It comes back at its next
+ *   answer; while it has no call in flight (or once avoided 10 T), one
+ *   pick every `hungAfterMs` goes to it as a probe. Readiness fallback as
+ *   for suspicion. Counted ({@link avoidances}, `SlotView.avoided`) and
+ *   traced (lines returned by {@link settlePicks}).
  * - **Adaptive counts (`#MIN..MAX`, gRFC A105-like).** An endpoint with
  *   `maxCount` starts with `count` (MIN) connections. When every connection
  *   of the address carries at least `maxStreamsPerConnection` calls (the
@@ -158,12 +191,14 @@ import { type Balancer, BalancerImpl } from "./balancer/state.js"
 // precedence), cap (the cap check), listing (a resolver's answer as an
 // Addresses event), events (inputs and outputs), bits
 // (the bitset), deadlines (the wake-up queues), state (the pool), slots (the
-// counters), picking and leastRequest (picks), adaptive (call accounting,
+// counters), picking, leastRequest and ewma (picks), hung (the hung rule), adaptive (call accounting,
 // grow and shrink), replacement (retries after a connection ends),
 // admission (a new list: trim, cap, grace), ring (its rebuild), step (the
 // events), view (reads). This facade is the public API.
 
 export {
+  DEFAULT_EWMA_DECAY_MS,
+  DEFAULT_HUNG_AFTER_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_STREAMS_PER_CONNECTION,
   DEFAULT_REMOVAL_GRACE_MS,
@@ -171,6 +206,8 @@ export {
   DEFAULT_SHRINK_IDLE_MS,
   DEFAULT_START_WAIT_MS,
   defaultOptions,
+  EWMA_DECAY_MS_OPTION,
+  HUNG_AFTER_MS_OPTION,
   MAX_CONNECTIONS_OPTION,
   MAX_STREAMS_PER_CONNECTION_OPTION,
   type Options,
@@ -201,7 +238,7 @@ export type { ChannelState, ConnectionState, Event, NewSlot, Output } from "./ba
 export { type Balancer, TypeId } from "./balancer/state.js"
 export { pick, settlePicks } from "./balancer/picking.js"
 export { callEnded, callStarted } from "./balancer/adaptive.js"
-export { failureMessage, hasAddress, pickMode, type SlotView, slots, state, work } from "./balancer/view.js"
+export { avoidances, failureMessage, hasAddress, pickMode, type SlotView, slots, state, work } from "./balancer/view.js"
 export { step } from "./balancer/step.js"
 
 /**
@@ -227,5 +264,7 @@ export const make = (options: Partial<Options> = {}): Balancer => {
   check("maxStreamsPerConnection", Number.isSafeInteger(merged.maxStreamsPerConnection) && merged.maxStreamsPerConnection >= 1)
   check("shrinkIdleMs", Number.isFinite(merged.shrinkIdleMs) && merged.shrinkIdleMs >= 1)
   check("replacementWaitMs", Number.isFinite(merged.replacementWaitMs) && merged.replacementWaitMs >= 0)
+  check("hungAfterMs", Number.isFinite(merged.hungAfterMs) && merged.hungAfterMs >= 0)
+  check("ewmaDecayMs", Number.isFinite(merged.ewmaDecayMs) && merged.ewmaDecayMs >= 1)
   return new BalancerImpl(merged)
 }

@@ -9,7 +9,7 @@
  *   `#4..4`, written `#4`.
  * - `OPTIONS` is `name=value` pairs joined by `&`, each name at most once:
  *   `subset=K` (deterministic subsetting: connect to K of the backends, 1..{@link MAX_SUBSET};
- *   see `Subset`) and `pick=round_robin|least_request` (the pick mode; see {@link PickMode}).
+ *   see `Subset`) and `pick=round_robin|least_request|ewma` (the pick mode; see {@link PickMode}).
  *   Example: `etcd:///billing#2..8?subset=20&pick=least_request`.
  *
  * Parsing is pure, total and linear in the length of the text: every input
@@ -92,7 +92,9 @@ export interface CountRange {
  * How calls pick a connection: `"round_robin"` is the smooth weighted round
  * robin over ready connections (the policy's default); `"least_request"` is
  * the load-aware mode, which prefers connections with fewer calls in flight
- * relative to their address's count. Absent from {@link Options} when the
+ * relative to their address's count; `"ewma"` (since 0.3.0) is the
+ * latency-aware mode, which prefers connections with a lower peak-EWMA
+ * latency times calls in flight. Absent from {@link Options} when the
  * target does not say (the channel's policy config decides).
  *
  * @example
@@ -104,7 +106,7 @@ export interface CountRange {
  * @category models
  * @since 0.2.0
  */
-export type PickMode = "round_robin" | "least_request"
+export type PickMode = "round_robin" | "least_request" | "ewma"
 
 /**
  * The pick modes, in the order the error messages list them.
@@ -112,13 +114,13 @@ export type PickMode = "round_robin" | "least_request"
  * @example
  * ```ts
  * import { Target } from "grpc-anchor/core"
- * Target.PICK_MODES // ["round_robin", "least_request"]
+ * Target.PICK_MODES // ["round_robin", "least_request", "ewma"]
  * ```
  *
  * @category constants
  * @since 0.2.0
  */
-export const PICK_MODES = ["round_robin", "least_request"] as const satisfies ReadonlyArray<PickMode>
+export const PICK_MODES = ["round_robin", "least_request", "ewma"] as const satisfies ReadonlyArray<PickMode>
 
 /**
  * The options after `?` in a target. A field is present only when the

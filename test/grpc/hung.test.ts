@@ -1,9 +1,13 @@
 /**
- * Hung backends (issue 10, finding 6): a backend process that stops
- * answering without closing its connections (SIGSTOP: the kernel keeps the
- * TCP connections open and even accepts new ones, nothing is ever answered)
- * stops receiving calls within the documented time, in each configuration:
+ * Hung backends (issue 10, finding 6; issue 18): a backend process that
+ * stops answering without closing its connections (SIGSTOP: the kernel
+ * keeps the TCP connections open and even accepts new ones, nothing is ever
+ * answered) stops receiving calls within the documented time, in each
+ * configuration:
  *
+ * - the default, the hung rule (issue 18): no new call within 2 s of the
+ *   stop, no call fails when deadlines are longer than the stop, and the
+ *   backend takes its share again within 2 s of SIGCONT;
  * - client keepalive on the pooled connections (`grpc.keepalive_time_ms` T,
  *   `grpc.keepalive_timeout_ms` K): each connection pings while it has calls
  *   in flight; an unanswered ping closes it after K, so every connection to
@@ -14,10 +18,10 @@
  *   every connection to the address is ejected within two intervals of the
  *   stop.
  *
- * Without either (grpc-js's defaults, kept by grpc-anchor: see the README),
- * the hung backend keeps its share of calls, each failing at its deadline,
- * until the kernel gives up on the connection (minutes); the last case here
- * pins that, so a change of the default shows up.
+ * With the hung rule turned off (`grpc_anchor.hung_after_ms: 0`) and neither
+ * of those, the hung backend keeps its share of calls, each failing at its
+ * deadline, until the kernel gives up on the connection (minutes); the last
+ * case here pins that, so the option keeps meaning "off".
  *
  * Times here are correctness bounds with a margin (the calls started after
  * the bound all succeed), not speed goals; the measured times are printed.
@@ -26,6 +30,9 @@ import * as grpc from "@grpc/grpc-js"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { startEchoProcess, type EchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
+import { HUNG_AFTER_MS_OPTION } from "../../src/adapters/grpc/AnchorRoundRobin.js"
+import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
+import { makeSink } from "../../src/adapters/grpc/internal/stats.js"
 import { register } from "../../src/main/index.js"
 import { cleanupAfterEach } from "../support/grpc.js"
 import { attempt, echoClient, steadyLoad, summarize, type Outcome } from "../support/stress.js"
@@ -174,13 +181,62 @@ describe("a hung (SIGSTOPped) backend", () => {
     expectAvoidedWithin(result, bound, `outlier_detection interval ${intervalMs} ms`)
   })
 
-  it("with neither (the default): keeps getting its share of calls, each failing at its deadline", async () => {
+  it("by default (the hung rule): gets no new call within 2 s of the stop, no call fails, and takes its share again within 2 s of SIGCONT", async () => {
+    const a = await startEchoServer({ name: "a" })
+    defer(() => a.close({ force: true }))
+    const b = hungBackend!
+    defer(() => resume(b))
+    const target = `pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}#2`
+    const sink = makeSink(target)
+    const client = echoClient(target, { "grpc.use_local_subchannel_pool": 1, [STATS_KEY]: sink })
+    defer(() => client.close())
+    const seen = new Set<string>()
+    for (let i = 0; i < 200 && seen.size < 2; i++) {
+      const outcome = await attempt(client, { deadlineMs: 5_000, waitForReady: true })
+      if (outcome.answeredBy !== undefined) seen.add(outcome.answeredBy)
+    }
+    expect([...seen].sort()).toEqual(["a", "b"])
+
+    // An open loop (a call every 10 ms whatever the others do), deadlines longer than the stop.
+    const stopMs = 3_500
+    const stoppedAt = Date.now()
+    process.kill(b.child.pid!, "SIGSTOP")
+    const resumeTimer = setTimeout(() => resume(b), stopMs)
+    defer(() => clearTimeout(resumeTimer))
+    const calls: Array<Promise<Outcome>> = []
+    for (let i = 0; i < 900 && Date.now() - stoppedAt < stopMs + 4_000; i++) {
+      calls.push(attempt(client, { deadlineMs: 5_000, origin: stoppedAt }))
+      await new Promise<void>((resolve) => setTimeout(resolve, 10))
+    }
+    const outcomes = (await Promise.all(calls)).sort((x, y) => x.startedAtMs - y.startedAtMs)
+    const hung = `127.0.0.1:${b.port}`
+    const toHung = (o: Outcome) => o.peer === hung
+    const stopped = outcomes.filter((o) => o.startedAtMs < stopMs)
+    const lastToHung = stopped.filter(toHung).at(-1)?.startedAtMs ?? -1
+    const late = outcomes.filter((o) => o.startedAtMs >= 2_000)
+    const afterResume = outcomes.filter((o) => o.startedAtMs >= stopMs + 2_000)
+    const avoided = sink.read().connections.filter((c) => c.address === hung).reduce((n, c) => n + c.avoided, 0)
+    console.log(
+      `hung backend, the hung rule (default): ${summarize(outcomes)}; last call sent to it while stopped started ${lastToHung} ms after the SIGSTOP; ` +
+        `${outcomes.filter((o) => o.answeredBy === undefined).length} failed in all; its share 2 s after the SIGCONT: ` +
+        `${afterResume.filter(toHung).length} of ${afterResume.length}; avoidances counted: ${avoided}`
+    )
+    expect(stopped.filter(toHung).length).toBeGreaterThan(0)
+    expect(lastToHung).toBeLessThan(2_000)
+    expect(late.filter((o) => o.answeredBy === undefined)).toEqual([])
+    expect(avoided).toBeGreaterThanOrEqual(2)
+    // Its #2 of 4 connections: half of the calls, give or take the noise of a hundred or two.
+    expect(afterResume.length).toBeGreaterThan(60)
+    expect(afterResume.filter(toHung).length / afterResume.length).toBeGreaterThan(0.35)
+  }, 30_000)
+
+  it("with the hung rule off and neither of the above: keeps getting its share of calls, each failing at its deadline", async () => {
     const bound = 2_000
-    const result = await drill({}, bound)
+    const result = await drill({ [HUNG_AFTER_MS_OPTION]: 0 }, bound)
     const late = result.outcomes.filter((outcome) => outcome.startedAtMs >= bound + MARGIN_MS)
     const lateToHung = late.filter((outcome) => outcome.peer === result.hung)
     console.log(
-      `hung backend, no keepalive, no outlier detection: ${summarize(result.outcomes)}; after ${bound + MARGIN_MS} ms still ${lateToHung.length} of ${late.length} calls sent to it ` +
+      `hung backend, hung rule off, no keepalive, no outlier detection: ${summarize(result.outcomes)}; after ${bound + MARGIN_MS} ms still ${lateToHung.length} of ${late.length} calls sent to it ` +
         `(last started ${result.lastToHungStartedAtMs} ms after the SIGSTOP)`
     )
     expect(lateToHung.length).toBeGreaterThan(0)

@@ -73,7 +73,7 @@ const harness = (channelOptions: ChannelOptions = {}, config: AnchorRoundRobinCo
   const resolve = (
     target: string,
     entries: ReadonlyArray<readonly [string, number]>,
-    hints: { readonly maxCounts?: ReadonlyMap<string, number>; readonly pick?: "round_robin" | "least_request"; readonly overCap?: "fail" | "keepFirst" } = {}
+    hints: { readonly maxCounts?: ReadonlyMap<string, number>; readonly pick?: "round_robin" | "least_request" | "ewma"; readonly overCap?: "fail" | "keepFirst" } = {}
   ) => {
     // As grpc-anchor's resolvers say: a pass: target fails over the cap, an etcd set keeps what fits.
     const overCap = target.startsWith("pass:") ? "fail" : "keepFirst"
@@ -123,6 +123,77 @@ describe("anchor_round_robin with fake subchannels", () => {
       const picks = startCalls(h, 20, (s) => s === a)
       expect(picks.filter((s) => s === a).length).toBeLessThanOrEqual(1)
       expect(h.balancer.snapshot().find((c) => c.address === "a:1")!.inFlight).toBe(picks.filter((s) => s === a).length)
+    })
+
+    it("the hung rule: a connection whose calls end unanswered (DEADLINE_EXCEEDED) is avoided; an answer (any server status) brings it back", () => {
+      vi.useFakeTimers()
+      try {
+        const h = harness()
+        h.resolve("t", [["a:1", 1], ["b:2", 1]])
+        const [a, b] = h.subchannels
+        a!.set(State.READY)
+        b!.set(State.READY)
+        // Round robin alternates: a's calls are kept (unanswered), b's answered at once, 1 call every 100 ms.
+        const held: Array<experimental.PickResult> = []
+        for (let i = 0; i < 30; i++) {
+          const result = h.pickOne()
+          result.onCallStarted?.()
+          if (result.subchannel === (a as unknown)) held.push(result)
+          else result.onCallEnded?.(0, "", {} as never)
+          vi.advanceTimersByTime(100)
+        }
+        // A DEADLINE_EXCEEDED end is not an answer: a stays avoided.
+        for (const result of held) result.onCallEnded?.(4, "deadline", {} as never)
+        const later = h.pickAddresses(10)
+        const snapshot = h.balancer.snapshot().find((c) => c.address === "a:1")!
+        expect(snapshot.avoided).toBe(1)
+        expect(snapshot.hung).toBe(true)
+        expect(later.filter((s) => s === a)).toEqual([])
+        // Past the probe period with nothing in flight, one call goes to a; its answer (NOT_FOUND is one) brings it back.
+        // The pick reads no clock: the balancer's time is the latest call start or end, so a call on b comes first.
+        vi.advanceTimersByTime(1_000)
+        const onB = h.pickOne()
+        expect(onB.subchannel).toBe(b)
+        onB.onCallStarted?.()
+        onB.onCallEnded?.(0, "", {} as never)
+        const probe = h.pickOne()
+        expect(probe.subchannel).toBe(a)
+        probe.onCallStarted?.()
+        probe.onCallEnded?.(5, "not found", {} as never)
+        expect(h.balancer.snapshot().find((c) => c.address === "a:1")!.hung).toBe(false)
+        expect(h.pickAddresses(4).filter((s) => s === a).length).toBe(2)
+      } finally {
+        vi.useRealTimers()
+      }
+    })
+
+    it("ewma from the resolution: each pick times its own call, and the slower connection loses most picks", () => {
+      vi.useFakeTimers()
+      try {
+        const h = harness()
+        h.resolve("pass:///a:1,b:2?pick=ewma", [["a:1", 1], ["b:2", 1]], { pick: "ewma" })
+        const [a, b] = h.subchannels
+        a!.set(State.READY)
+        b!.set(State.READY)
+        // One call on each, a taking 50 ms and b 1 ms (the clock is Date.now under fake timers).
+        const first = h.pickOne()
+        const second = h.pickOne()
+        expect(first).not.toBe(second)
+        const [ra, rb] = first.subchannel === (a as unknown) ? [first, second] : [second, first]
+        ra.onCallStarted?.()
+        rb.onCallStarted?.()
+        vi.advanceTimersByTime(1)
+        rb.onCallEnded?.(0, "", {} as never)
+        vi.advanceTimersByTime(49)
+        ra.onCallEnded?.(0, "", {} as never)
+        // Two connections, both drawn every time: b's 1 ms against a's first sample, counted at most 4x the
+        // typical latency (4 ms); picks not yet started count as in flight, so a still gets one in about 4.
+        const toB = h.pickAddresses(10).filter((s) => s === b).length
+        expect(toB).toBeGreaterThanOrEqual(7)
+        expect(toB).toBeLessThanOrEqual(9)
+      } finally {
+        vi.useRealTimers()
+      }
     })
 
     it("least_request from the config when the target names no mode; round robin by default", () => {
@@ -423,6 +494,16 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     h.resolve("t", [["a:1", 1]])
     expect(h.last().state).toBe(State.TRANSIENT_FAILURE)
     expect(h.last().error).toContain("grpc_anchor.max_connections must be a whole number from 1 to 1000000, got 0")
+  })
+
+  it.each([
+    ["grpc_anchor.hung_after_ms", -5, "grpc_anchor.hung_after_ms must be a whole number from 0 to 3600000, got -5"],
+    ["grpc_anchor.ewma_decay_ms", 0.5, "grpc_anchor.ewma_decay_ms must be a whole number from 1 to 3600000, got 0.5"]
+  ])("reports a bad %s as a failure naming it", (key, value, message) => {
+    const h = harness({ [key]: value })
+    h.resolve("t", [["a:1", 1]])
+    expect(h.last().state).toBe(State.TRANSIENT_FAILURE)
+    expect(h.last().error).toContain(message)
   })
 
   it("keeps READY backends an update removes all at once for grpc_anchor.removal_grace_ms, and removes one of several at once", () => {

@@ -133,7 +133,8 @@ const describeTarget = (input: string, target: Target.Target, clientId: Subset.C
 
 const PICK_TEXT: Record<Target.PickMode, string> = {
   round_robin: "round_robin: the smooth weighted round robin over ready connections (the default)",
-  least_request: "least_request: of two ready connections drawn at random, the one with fewer calls in flight"
+  least_request: "least_request: of two ready connections drawn at random, the one with fewer calls in flight",
+  ewma: "ewma: of two ready connections drawn at random, the one with the lower peak-EWMA latency x (calls in flight + 1)"
 }
 
 /** The lines about a target's options, for both kinds. */

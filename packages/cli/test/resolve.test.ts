@@ -87,6 +87,14 @@ describe("resolve: count ranges and options", () => {
     expect(out).toMatch(/^a:1\s+1\.\.4\s+20\.0%$/m)
   })
 
+  it("shows the ewma pick mode, in text and JSON", async () => {
+    const text = await run(["resolve", "pass:///a:1#2,b:1?pick=ewma"])
+    expect(text.code).toBe(0)
+    expect(text.stdout).toMatch(/^pick\s+ewma: of two ready connections drawn at random, the one with the lower peak-EWMA latency/m)
+    const json = await run(["resolve", "--json", "pass:///a:1#2,b:1?pick=ewma"])
+    expect(JSON.parse(json.stdout)).toMatchObject({ target: "pass:///a:1#2,b:1?pick=ewma", options: { pick: "ewma" } })
+  })
+
   it("with --client-id, shows that client's subset and its slots, as Subset.select chooses", async () => {
     const input = "pass:///a:1#2,b:1,c:1,d:1?subset=2"
     const addresses = ["a:1", "b:1", "c:1", "d:1"]

@@ -21,7 +21,8 @@
  * each from the policy config's field, else its channel option, else its
  * default. Channel options: {@link START_WAIT_MS_OPTION},
  * {@link MAX_CONNECTIONS_OPTION}, {@link REMOVAL_GRACE_MS_OPTION},
- * {@link MAX_STREAMS_PER_CONNECTION_OPTION}, {@link SHRINK_IDLE_MS_OPTION}.
+ * {@link MAX_STREAMS_PER_CONNECTION_OPTION}, {@link SHRINK_IDLE_MS_OPTION},
+ * {@link HUNG_AFTER_MS_OPTION}, {@link EWMA_DECAY_MS_OPTION}.
  * They are read once, from the first address list a policy instance gets
  * (grpc-js makes a new instance when the channel leaves IDLE); the counts
  * of addresses the resolver gave none follow the latest config. A bad value
@@ -29,6 +30,14 @@
  * The resolver's resolution (grpc-anchor's own resolvers) gives the counts,
  * the adaptive maxima, the target's pick mode (it wins over `pickMode`) and
  * what a list over the cap does (`Balancer.listing`).
+ *
+ * Calls are counted through each pick's `onCallStarted` / `onCallEnded`
+ * (O(1) each), with the time (`performance.now()`, read twice per call)
+ * and, at the end, whether the server answered (the hung rule). In `ewma`
+ * mode each pick returns its own small result that remembers when its call
+ * started, so the end gives the call's latency: one allocation per call,
+ * in that mode only (grpc-js's trackers carry no call identity; the other
+ * modes share one result per connection and allocate nothing).
  *
  * @since 0.1.0
  */
@@ -118,8 +127,28 @@ export const MAX_STREAMS_PER_CONNECTION_OPTION = Balancer.MAX_STREAMS_PER_CONNEC
 export const SHRINK_IDLE_MS_OPTION = Balancer.SHRINK_IDLE_MS_OPTION
 
 /**
+ * Channel option: floor in ms of the hung rule's threshold and its probe
+ * period (default 1000; 0 turns the rule off). The core's
+ * `Balancer.HUNG_AFTER_MS_OPTION`.
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const HUNG_AFTER_MS_OPTION = Balancer.HUNG_AFTER_MS_OPTION
+
+/**
+ * Channel option: decay time constant in ms of the `ewma` pick mode's
+ * latency estimates (default 10000). The core's
+ * `Balancer.EWMA_DECAY_MS_OPTION`.
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const EWMA_DECAY_MS_OPTION = Balancer.EWMA_DECAY_MS_OPTION
+
+/**
  * The policy's configuration:
- * `{ "anchor_round_robin": { "connectionsPerAddress": 2, "maxConnectionsPerAddress": 8, "pickMode": "least_request", "maxStreamsPerConnection": 100, "shrinkIdleMs": 30000, "startWaitMs": 250, "maxConnections": 4096, "removalGraceMs": 30000 } }`,
+ * `{ "anchor_round_robin": { "connectionsPerAddress": 2, "maxConnectionsPerAddress": 8, "pickMode": "least_request", "maxStreamsPerConnection": 100, "shrinkIdleMs": 30000, "startWaitMs": 250, "maxConnections": 4096, "removalGraceMs": 30000, "hungAfterMs": 1000, "ewmaDecayMs": 10000 } }`,
  * every field optional (`Balancer.PolicyConfigJson`, ranges and defaults in
  * `Balancer.SETTINGS`). `connectionsPerAddress` and
  * `maxConnectionsPerAddress` apply to addresses whose count the resolver did
@@ -204,7 +233,8 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private readonly addresses = new Map<string, SubchannelAddress>()
   private subchannelArgs: (address: SubchannelAddress, slot: Expansion.Slot) => ChannelOptions = () => ({})
   private readonly random: () => number
-  private readonly now: () => number
+  /** @internal the clock of the balancer's events and the call trackers */
+  readonly now: () => number
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -296,8 +326,12 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   settleScheduled = false
   private settleTurn: ReturnType<typeof setImmediate> | undefined
 
-  /** @internal the pick mode in force is least_request (read on every pick; updated with each step) */
-  leastRequest = false
+  /** @internal the pick mode in force is least_request or ewma (read on every pick; updated with each step) */
+  loadAware = false
+  /** @internal the pick mode in force is ewma: picks carry their own timed trackers */
+  ewma = false
+  /** @internal trace lines are on: the turn is ended after picks and call ends, to write them */
+  readonly tracing = TRACING
 
   /**
    * @internal ends the balancer's event-loop turn on the next one: least_request
@@ -311,7 +345,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     this.settleTurn = setImmediate(() => {
       this.settleScheduled = false
       this.settleTurn = undefined
-      if (this.balancer !== undefined) Balancer.settlePicks(this.balancer)
+      if (this.balancer !== undefined) for (const line of Balancer.settlePicks(this.balancer)) trace(line)
     })
   }
 
@@ -336,7 +370,11 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   }
 
   private apply(out: Balancer.Output): void {
-    if (this.balancer !== undefined) this.leastRequest = Balancer.pickMode(this.balancer) === "least_request"
+    if (this.balancer !== undefined) {
+      const mode = Balancer.pickMode(this.balancer)
+      this.loadAware = mode !== "round_robin"
+      this.ewma = mode === "ewma"
+    }
     for (const line of out.trace) trace(line)
     for (const id of out.remove) {
       this.pacer.cancel(id)
@@ -423,7 +461,15 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     if (this.balancer === undefined) return []
     return Balancer.slots(this.balancer).map((slot) => {
       const entry = this.entries[slot.id]
-      return { address: slot.address, index: slot.index, state: slot.state, picked: entry?.picked ?? 0, inFlight: slot.inFlight }
+      return {
+        address: slot.address,
+        index: slot.index,
+        state: slot.state,
+        picked: entry?.picked ?? 0,
+        inFlight: slot.inFlight,
+        hung: slot.hung,
+        avoided: slot.avoided
+      }
     })
   }
 

@@ -31,7 +31,7 @@ export type ConnectionState = "IDLE" | "CONNECTING" | "READY" | "TRANSIENT_FAILU
  *
  * @example
  * ```ts
- * // { address: "10.0.0.1:9080", index: 1, state: "READY", picked: 1250, inFlight: 3 }
+ * // { address: "10.0.0.1:9080", index: 1, state: "READY", picked: 1250, inFlight: 3, hung: false, avoided: 0 }
  * const label = (c: Stats.ConnectionStats) => `${c.address}#${c.index} ${c.state}`
  * ```
  *
@@ -47,6 +47,10 @@ export interface ConnectionStats {
   readonly picked: number
   /** Calls started on this connection and not yet ended. */
   readonly inFlight: number
+  /** Avoided now by the hung rule: its calls stopped being answered while other addresses answer (since 0.3.0). */
+  readonly hung: boolean
+  /** Times the hung rule avoided this connection since it was created (since 0.3.0). */
+  readonly avoided: number
 }
 
 /**

@@ -1,6 +1,8 @@
 /** Adaptive counts: call accounting, growth when an address is saturated, shrink checks. */
 import { pushDeadline } from "./deadlines.js"
 import type { Wanted } from "./admission.js"
+import { observe } from "./ewma.js"
+import { callAnswered, integrate } from "./hung.js"
 import { rebuildRing } from "./ring.js"
 import { type AddressState, type Balancer, type BalancerImpl, impl, type Out, slotOf } from "./state.js"
 
@@ -12,6 +14,8 @@ import { type AddressState, type Balancer, type BalancerImpl, impl, type Out, sl
  * then send a `CallsWaiting` event (soon, not from inside the pick) to open
  * one more connection. Call it only for a slot still in the pool: after a
  * slot's `remove`, drop its calls' events (its counts went with it).
+ * `now` (since 0.3.0): the time on the events' clock (default: the latest
+ * time the balancer was given); the hung rule reads it.
  *
  * @example
  * ```ts
@@ -27,13 +31,17 @@ import { type AddressState, type Balancer, type BalancerImpl, impl, type Out, sl
  * @category events
  * @since 0.2.0
  */
-export const callStarted = (balancer: Balancer, id: number): boolean => {
+export const callStarted = (balancer: Balancer, id: number, now?: number): boolean => {
   const b = impl(balancer)
   const slot = slotOf(b, id)
   if (slot === undefined) return false
+  const t = now === undefined || !(now >= b.now) ? b.now : (b.now = now)
   const limit = b.options.maxStreamsPerConnection
   const address = slot.address
+  integrate(address, t)
   if (slot.pending > 0) slot.pending--
+  if (slot.waiting++ === 1) slot.secondFrom = t
+  slot.lastStart = t
   const n = ++slot.inFlight
   address.inFlight++
   if (n === limit) address.full++
@@ -52,21 +60,41 @@ export const callStarted = (balancer: Balancer, id: number): boolean => {
 
 /**
  * Counts the end of a call {@link callStarted} counted (grpc-js's
- * `onCallEnded`). O(1); never goes below zero.
+ * `onCallEnded`). O(1); never goes below zero. Since 0.3.0: `now` as in
+ * {@link callStarted}; `answered` (default `true`): the server responded
+ * (any status but the ones a client makes up when it gets no answer:
+ * DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE), which is what the hung rule
+ * waits for; `latencyMs`: the call's start to its end, when the caller
+ * knows it (the policy measures it in `ewma` mode), the `ewma` sample.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * const b = Balancer.make({ startWaitMs: 0 })
+ * const [slot] = Balancer.step(b, { _tag: "Addresses", now: 0, target: "pass:///a:1?pick=ewma", endpoints: [{ address: "a:1", count: 1 }], overCap: "fail", offset: 0, pick: "ewma" }).create
+ * Balancer.step(b, { _tag: "StateChanged", now: 1, slot: slot!.id, state: "READY" })
+ * const id = Balancer.pick(b, 10)
+ * Balancer.callStarted(b, id, 10)
+ * Balancer.callEnded(b, id, 13, true, 3) // answered after 3 ms
+ * ```
  *
  * @category events
  * @since 0.2.0
  */
-export const callEnded = (balancer: Balancer, id: number): void => {
+export const callEnded = (balancer: Balancer, id: number, now?: number, answered = true, latencyMs?: number): void => {
   const b = impl(balancer)
   const slot = slotOf(b, id)
   if (slot === undefined || slot.inFlight === 0) return
+  const t = now === undefined || !(now >= b.now) ? b.now : (b.now = now)
   const limit = b.options.maxStreamsPerConnection
-  const n = slot.inFlight--
   const address = slot.address
+  integrate(address, t)
+  const n = slot.inFlight--
   address.inFlight--
   if (n === limit) address.full--
   else if (n === limit + 1) address.over--
+  if (answered) callAnswered(b, slot, t)
+  if (latencyMs !== undefined && b.pickMode === "ewma") observe(b, slot, latencyMs, t)
 }
 
 /** Grows each queued address by one connection if it is still saturated (one attempt at a time). */

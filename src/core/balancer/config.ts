@@ -21,7 +21,11 @@ import {
   type Options,
   REMOVAL_GRACE_MS_OPTION,
   SHRINK_IDLE_MS_OPTION,
-  START_WAIT_MS_OPTION
+  START_WAIT_MS_OPTION,
+  DEFAULT_HUNG_AFTER_MS,
+  DEFAULT_EWMA_DECAY_MS,
+  HUNG_AFTER_MS_OPTION,
+  EWMA_DECAY_MS_OPTION
 } from "./options.js"
 
 const whole = (minimum: number, maximum: number) => ({
@@ -64,7 +68,11 @@ export const SETTINGS = {
   shrinkIdleMs: { ...whole(1, 86_400_000), option: SHRINK_IDLE_MS_OPTION, default: DEFAULT_SHRINK_IDLE_MS },
   startWaitMs: { ...whole(0, 60_000), option: START_WAIT_MS_OPTION, default: DEFAULT_START_WAIT_MS },
   maxConnections: { ...whole(1, 1_000_000), option: MAX_CONNECTIONS_OPTION, default: DEFAULT_MAX_CONNECTIONS },
-  removalGraceMs: { ...whole(0, 3_600_000), option: REMOVAL_GRACE_MS_OPTION, default: DEFAULT_REMOVAL_GRACE_MS }
+  removalGraceMs: { ...whole(0, 3_600_000), option: REMOVAL_GRACE_MS_OPTION, default: DEFAULT_REMOVAL_GRACE_MS },
+  /** The hung rule's threshold floor and probe period (0 turns the rule off). */
+  hungAfterMs: { ...whole(0, 3_600_000), option: HUNG_AFTER_MS_OPTION, default: DEFAULT_HUNG_AFTER_MS },
+  /** The `ewma` pick mode's decay time constant. */
+  ewmaDecayMs: { ...whole(1, 3_600_000), option: EWMA_DECAY_MS_OPTION, default: DEFAULT_EWMA_DECAY_MS }
 } as const
 
 type Table = typeof SETTINGS
@@ -351,5 +359,7 @@ export const optionsOf = (settings: Settings): Partial<Options> => ({
   removalGraceMs: settings.removalGraceMs,
   maxStreamsPerConnection: settings.maxStreamsPerConnection,
   shrinkIdleMs: settings.shrinkIdleMs,
-  pickMode: settings.pickMode
+  pickMode: settings.pickMode,
+  hungAfterMs: settings.hungAfterMs,
+  ewmaDecayMs: settings.ewmaDecayMs
 })

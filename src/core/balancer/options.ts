@@ -72,6 +72,30 @@ export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
 export const DEFAULT_SHRINK_IDLE_MS = 30_000
 
 /**
+ * Default floor of the hung rule's threshold, in ms (0 turns the rule off;
+ * see "Hung connections" in the module doc): a connection whose second call
+ * since its last answer has waited this long, with a later one unanswered
+ * too, while another address answered meanwhile, takes no new calls but one
+ * probe per this period. 1 s: well above a healthy loopback or
+ * in-datacenter call (8 times the other addresses' mean latency is the
+ * threshold when that is higher), and low enough that a frozen backend
+ * stops getting calls within about a second.
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const DEFAULT_HUNG_AFTER_MS = 1_000
+
+/**
+ * Default decay time constant of the `ewma` pick mode's latency estimates,
+ * in ms (linkerd's and Finagle's peak EWMA use 10 s).
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const DEFAULT_EWMA_DECAY_MS = 10_000
+
+/**
  * How calls pick a connection (see the module doc): the smooth weighted
  * round robin (the default) or the load-aware power of two choices. The
  * target grammar's type, re-exported.
@@ -116,6 +140,10 @@ export interface Options {
   readonly shrinkIdleMs: number
   /** Bound on the redirection of retries after a connection with calls in flight ends (ms, >= 0; 0 turns it off). */
   readonly replacementWaitMs: number
+  /** Floor of the hung rule's threshold, and its probe period (ms, >= 0; 0 turns the rule off). */
+  readonly hungAfterMs: number
+  /** Decay time constant of the `ewma` latency estimates (ms, >= 1). */
+  readonly ewmaDecayMs: number
 }
 
 /**
@@ -134,7 +162,9 @@ export const defaultOptions: Options = {
   pickMode: "round_robin",
   maxStreamsPerConnection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
   shrinkIdleMs: DEFAULT_SHRINK_IDLE_MS,
-  replacementWaitMs: DEFAULT_REPLACEMENT_WAIT_MS
+  replacementWaitMs: DEFAULT_REPLACEMENT_WAIT_MS,
+  hungAfterMs: DEFAULT_HUNG_AFTER_MS,
+  ewmaDecayMs: DEFAULT_EWMA_DECAY_MS
 }
 
 /**
@@ -219,3 +249,37 @@ export const MAX_STREAMS_PER_CONNECTION_OPTION = "grpc_anchor.max_streams_per_co
  * @since 0.3.0
  */
 export const SHRINK_IDLE_MS_OPTION = "grpc_anchor.shrink_idle_ms"
+
+/**
+ * Channel option for the setting `hungAfterMs`: floor in ms of the hung
+ * rule's threshold and its probe period (default 1000; 0 turns the rule
+ * off).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.HUNG_AFTER_MS_OPTION]: 0 }
+ * // 0: a connection whose calls stop being answered keeps its share
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const HUNG_AFTER_MS_OPTION = "grpc_anchor.hung_after_ms"
+
+/**
+ * Channel option for the setting `ewmaDecayMs`: decay time constant in ms
+ * of the `ewma` pick mode's latency estimates (default 10000).
+ *
+ * @example
+ * ```ts
+ * import * as grpc from "@grpc/grpc-js"
+ * import { Balancer } from "grpc-anchor/core"
+ * const options: grpc.ChannelOptions = { [Balancer.EWMA_DECAY_MS_OPTION]: 5_000 }
+ * ```
+ *
+ * @category settings
+ * @since 0.3.0
+ */
+export const EWMA_DECAY_MS_OPTION = "grpc_anchor.ewma_decay_ms"

@@ -1,4 +1,6 @@
 /** Slot bookkeeping: a slot's derived flags, the counters, bitsets and dense lists (O(log32 n) per call). */
+import { startEstimate } from "./ewma.js"
+import { resetConnection } from "./hung.js"
 import { answered } from "./replacement.js"
 import { type BalancerImpl, Eff, type Slot } from "./state.js"
 
@@ -13,6 +15,8 @@ export const refresh = (b: BalancerImpl, slot: Slot): void => {
     slot.older = b.newest
     if (b.newest !== undefined) b.newest.newer = slot
     b.newest = slot
+    resetConnection(b, slot)
+    startEstimate(b, slot, b.now)
   } else if (slot.raw !== "READY" && listed) unlinkReady(b, slot)
   const connected = slot.raw === "READY" && slot.healthy
   let eff: Eff
@@ -51,7 +55,7 @@ export const refresh = (b: BalancerImpl, slot: Slot): void => {
       slot.cIdx = listDelete(b.connectedList, slot.cIdx, "c")
     }
   }
-  const pickable = connected && !slot.suspect
+  const pickable = connected && !slot.suspect && !slot.hung
   if (slot.pickable !== pickable) {
     slot.pickable = pickable
     if (pickable) {
@@ -103,6 +107,7 @@ export const forget = (b: BalancerImpl, slot: Slot): void => {
   }
   if (slot.pickable) b.nPickable--
   if (slot.inStart) b.unsettled--
+  if (slot.hung) b.nHung--
   slot.cIdx = listDelete(b.connectedList, slot.cIdx, "c")
   slot.pIdx = listDelete(b.pickableList, slot.pIdx, "p")
   if (slot.newer !== undefined || b.newest === slot) unlinkReady(b, slot)
@@ -110,6 +115,8 @@ export const forget = (b: BalancerImpl, slot: Slot): void => {
   // The slot's calls leave the address's counts with it.
   const limit = b.options.maxStreamsPerConnection
   const address = slot.address
+  address.area += address.inFlight * Math.max(0, b.now - address.areaAt)
+  address.areaAt = Math.max(address.areaAt, b.now)
   address.inFlight -= slot.inFlight
   if (slot.inFlight >= limit) address.full--
   if (slot.inFlight > limit) address.over--

@@ -34,6 +34,17 @@ export class AddressState {
   suspicionGen = 0
   /** Kept beyond the listed addresses until then (mass removal grace); 0: listed. */
   retainedUntil = 0
+  /**
+   * The hung rule's view of the address's latency (Little's law, no call
+   * identity needed): `area` integrates calls in flight over time (ms x
+   * calls) up to `areaAt`; each answer's sample is the area since the
+   * previous answer (`areaMark`), and `latency` averages the samples (ms;
+   * 0: no answer yet).
+   */
+  area = 0
+  areaAt = 0
+  areaMark = 0
+  latency = 0
   constructor(readonly address: string, public count: number) {
     this.min = count
     this.max = count
@@ -72,8 +83,22 @@ export class Slot {
   pickable = false
   /** Calls in flight (started and not ended), as the caller reports them. */
   inFlight = 0
-  /** least_request picks of this slot not yet started (see {@link settlePicks}). */
+  /** least_request and ewma picks of this slot not yet started (see {@link settlePicks}). */
   pending = 0
+  /** Hung rule: calls started since its last answer, when the second of them started, when the latest did. */
+  waiting = 0
+  secondFrom = 0
+  lastStart = 0
+  /** Avoided by the hung rule (not pickable) until one of its calls is answered; since then. */
+  hung = false
+  hungSince = 0
+  /** Times the hung rule avoided it (a counter for metrics). */
+  avoided = 0
+  /** Generation of its pending probe (see `hung.ts`): stale probes do nothing. */
+  probeGen = 0
+  /** ewma: the peak-EWMA latency estimate (ms) as of `ewmaAt`; it decays toward 0 from then on. */
+  ewma = 0
+  ewmaAt = 0
   /** Index in the dense list of pickable (pIdx) / connected (cIdx) slots; -1: not in it. */
   pIdx = -1
   cIdx = -1
@@ -140,6 +165,22 @@ export class BalancerImpl implements Balancer, Counter {
   /** xorshift32 state of the least_request draws (seeded by the first address list's offset). */
   rng = 0x9e3779b9
   seeded = false
+  /** The two most recent answers from distinct addresses: the latest (1) and the latest of another address (2). */
+  answer1At = Number.NEGATIVE_INFINITY
+  answer1: AddressState | undefined = undefined
+  answer2At = Number.NEGATIVE_INFINITY
+  answer2: AddressState | undefined = undefined
+  /** Slots avoided by the hung rule now, and their probes: a FIFO in time order (fixed delay). */
+  nHung = 0
+  probes: Array<{ readonly slot: Slot; readonly at: number; readonly gen: number }> = []
+  probeHead = 0
+  /** Times the hung rule avoided a connection, over the balancer's life. */
+  avoidances = 0
+  /** ewma: the pool's typical call latency (ms, a time-weighted average of the samples; 0: none yet) as of `typicalAt`. */
+  typical = 0
+  typicalAt = 0
+  /** Trace lines of picks and call ends (they have no output): taken by {@link settlePicks}. */
+  notes: Array<string> = []
   /** Slots given pending picks since the last settlePicks (a slot once per pick). */
   pendingSlots: Array<Slot> = []
   /** Addresses queued for growth by callStarted. */

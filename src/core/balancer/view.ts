@@ -49,6 +49,10 @@ export interface SlotView {
   readonly pickable: boolean
   /** Calls in flight, as reported by {@link callStarted} and {@link callEnded}. */
   readonly inFlight: number
+  /** Avoided now by the hung rule (since 0.3.0). */
+  readonly hung: boolean
+  /** Times the hung rule avoided this connection (since 0.3.0; a counter). */
+  readonly avoided: number
 }
 
 /**
@@ -67,9 +71,26 @@ export const slots = (balancer: Balancer): ReadonlyArray<SlotView> => {
     state: slot.raw,
     healthy: slot.healthy,
     pickable: fallback ? slot.connected : slot.pickable,
-    inFlight: slot.inFlight
+    inFlight: slot.inFlight,
+    hung: slot.hung,
+    avoided: slot.avoided
   }))
 }
+
+/**
+ * Times the hung rule avoided a connection (took it out of the picks), over
+ * the balancer's life: a monotonic counter, O(1), for a metric. Per
+ * connection: {@link SlotView}'s `avoided`.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * Balancer.avoidances(Balancer.make()) // 0
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const avoidances = (balancer: Balancer): number => impl(balancer).avoidances
 
 /**
  * Whether `address` has slots in the pool (listed, or kept by the

@@ -33,7 +33,14 @@ export const subchannelAddressKey = (address: experimental.SubchannelAddress): s
 export interface Owner {
   readonly balancer: Balancer.Balancer | undefined
   readonly entries: ReadonlyArray<SlotEntry | undefined>
-  readonly leastRequest: boolean
+  /** least_request or ewma: picks count as in flight until their call starts or the turn ends. */
+  readonly loadAware: boolean
+  /** ewma: each pick carries its own trackers (its call's start time). */
+  readonly ewma: boolean
+  /** Trace lines are on: the turn is ended after picks and call ends, to write them. */
+  readonly tracing: boolean
+  /** The clock of the balancer's events and the call trackers. */
+  readonly now: () => number
   readonly settleScheduled: boolean
   scheduleSettle(): void
   callsWaiting(): void
@@ -41,22 +48,39 @@ export interface Owner {
   onHealthChange(entry: SlotEntry, healthy: boolean): void
 }
 
+/**
+ * Statuses a client makes up when the server did not answer (its deadline
+ * passed, it cancelled, the connection failed): a call that ends with one
+ * is not an answer for the hung rule.
+ */
+const answered = (code: Status): boolean =>
+  code !== Status.DEADLINE_EXCEEDED && code !== Status.CANCELLED && code !== Status.UNAVAILABLE
+
 /** One connection slot and the subchannel that carries it. */
 export class SlotEntry {
   /** No longer one of the policy's slots: its events are ignored. */
   released = false
   picked = 0
   readonly onCallStarted = () => {
+    this.started(this.owner.now())
+  }
+  readonly onCallEnded = (code: Status) => {
+    this.ended(code, this.owner.now(), undefined)
+  }
+  started(now: number): void {
     // A released slot's id may already name another slot: its calls are not the balancer's any more.
     if (!this.released) {
       const balancer = this.owner.balancer
-      if (balancer !== undefined && Balancer.callStarted(balancer, this.id)) this.owner.callsWaiting()
+      if (balancer !== undefined && Balancer.callStarted(balancer, this.id, now)) this.owner.callsWaiting()
     }
   }
-  readonly onCallEnded = () => {
+  ended(code: Status, now: number, latencyMs: number | undefined): void {
     if (!this.released) {
       const balancer = this.owner.balancer
-      if (balancer !== undefined) Balancer.callEnded(balancer, this.id)
+      if (balancer !== undefined) {
+        Balancer.callEnded(balancer, this.id, now, answered(code), latencyMs)
+        if (this.owner.tracing && !this.owner.settleScheduled) this.owner.scheduleSettle()
+      }
     }
   }
   readonly onState: experimental.ConnectivityStateListener
@@ -81,6 +105,24 @@ export class SlotEntry {
   }
 }
 
+/** An `ewma` pick: its own trackers, which remember when the call started (the latency sample). */
+const timedPick = (entry: SlotEntry, now: () => number): experimental.PickResult => {
+  let startedAt = Number.NaN
+  return {
+    pickResultType: PickResultType.COMPLETE,
+    subchannel: entry.subchannel,
+    status: null,
+    onCallStarted: () => {
+      startedAt = now()
+      entry.started(startedAt)
+    },
+    onCallEnded: (code: Status) => {
+      const at = now()
+      entry.ended(code, at, at - startedAt)
+    }
+  }
+}
+
 const QUEUE: experimental.PickResult = { pickResultType: PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }
 
 /**
@@ -100,13 +142,15 @@ export class AnchorPicker implements experimental.Picker {
     const owner = this.owner
     const balancer = owner.balancer
     if (balancer === undefined) return QUEUE
+    // No clock read here: the balancer's time is that of the latest call start or end (fresh
+    // under load; picks find hung connections and probes a little later when calls are rare).
     const id = Balancer.pick(balancer)
     if (id >= 0) {
       const entry = owner.entries[id]!
       entry.picked++
-      // A least_request pick counts as in flight until its call starts, at most until the turn ends.
-      if (owner.leastRequest && !owner.settleScheduled) owner.scheduleSettle()
-      return entry.pickResult
+      // A load-aware pick counts as in flight until its call starts, at most until the turn ends.
+      if ((owner.loadAware || owner.tracing) && !owner.settleScheduled) owner.scheduleSettle()
+      return owner.ewma ? timedPick(entry, owner.now) : entry.pickResult
     }
     if (Balancer.state(balancer) !== "TRANSIENT_FAILURE") return QUEUE
     return {

@@ -1,0 +1,90 @@
+/**
+ * `ewma`: the power of two choices by peak-EWMA latency (Finagle's and
+ * linkerd's "peak EWMA", go-zero's p2c_ewma): of two distinct ready
+ * connections drawn uniformly, the one with the lower estimate x (calls in
+ * flight + 1) wins. Every connection is a candidate, so at equal latency an
+ * address with more connections gets more calls (`#N` keeps its meaning).
+ *
+ * The estimate of a connection:
+ * - a sample (a call's start to its end, in ms) above the decayed estimate
+ *   replaces it (the peak: a slowdown counts at once); one below blends in
+ *   with weight `1 - exp(-dt / tau)`, dt the time since the previous sample
+ *   (so a connection that gets few calls learns from each), but at least
+ *   1/16: with the time weight alone, a connection that answers hundreds of
+ *   calls a second would keep its highest sample for seconds, and on a
+ *   busy host (scheduling noise of tens of ms) every fast connection would
+ *   look as slow as its worst recent call (measured: the slow backend's
+ *   share in bench/adaptive.ts (c) went from 14-20% to 6-9%);
+ * - as the picks read it, it decays toward 0 with time constant tau
+ *   (`ewmaDecayMs`, 10 s) since its last sample: a connection that lost the
+ *   comparisons and gets no calls becomes cheap again and is tried (the way
+ *   back for idle ones);
+ * - a sample counts at most 4 times the larger of the estimate and the
+ *   pool's typical latency: one long-lived stream ending (a whole life as
+ *   one sample) moves it fourfold, not a thousandfold, while a backend
+ *   that really slowed down reaches its latency within a few calls;
+ * - a new connection starts at the pool's typical latency (a time-weighted
+ *   average of all samples over about tau), so it neither draws every call
+ *   (estimate 0) nor waits out a decay (a fixed high default).
+ *
+ * Costs are read at the pick's `now`; O(1), allocation-free.
+ */
+import { draw } from "./leastRequest.js"
+import type { BalancerImpl, Slot } from "./state.js"
+
+/** Smallest weight of a sample below the estimate (see the module doc). */
+export const EWMA_MIN_WEIGHT = 1 / 16
+
+/** Largest factor one sample may raise the estimate by (see the module doc). */
+export const EWMA_SAMPLE_CAP = 4
+
+/** The connection's estimate at `now`: decayed toward 0 since its last sample. */
+export const estimate = (b: BalancerImpl, slot: Slot, now: number): number => {
+  const dt = now - slot.ewmaAt
+  return dt > 0 ? slot.ewma * Math.exp(-dt / b.options.ewmaDecayMs) : slot.ewma
+}
+
+const cost = (b: BalancerImpl, slot: Slot, now: number): number => estimate(b, slot, now) * (slot.inFlight + slot.pending + 1)
+
+export const pickEwma = (b: BalancerImpl, now: number): Slot | undefined => {
+  const list = b.nPickable > 0 ? b.pickableList : b.connectedList
+  const n = list.length
+  if (n === 0) return undefined
+  if (n === 1) return list[0]!
+  const i = Math.floor((draw(b) / 4294967296) * n)
+  let j = Math.floor((draw(b) / 4294967296) * (n - 1))
+  if (j >= i) j++
+  const first = list[i]!
+  const second = list[j]!
+  const c1 = cost(b, first, now)
+  const c2 = cost(b, second, now)
+  // Equal costs (no samples yet): fewer calls in flight, as least_request; then the first drawn.
+  return c2 < c1 || (c2 === c1 && second.inFlight + second.pending < first.inFlight + first.pending) ? second : first
+}
+
+/** One latency sample of a call on `slot` that ended at `now`. */
+export const observe = (b: BalancerImpl, slot: Slot, latencyMs: number, now: number): void => {
+  if (!(latencyMs >= 0) || !Number.isFinite(latencyMs)) return
+  const tau = b.options.ewmaDecayMs
+  const base = Math.max(slot.ewma, b.typical)
+  const sample = base > 0 ? Math.min(latencyMs, EWMA_SAMPLE_CAP * base) : latencyMs
+  const w = Math.min(Math.exp(-Math.max(0, now - slot.ewmaAt) / tau), 1 - EWMA_MIN_WEIGHT)
+  // The peak: a sample above the (decayed) estimate replaces it; one below blends in (no second decay:
+  // a steady latency is its own estimate).
+  if (sample > estimate(b, slot, now)) slot.ewma = sample
+  else slot.ewma = slot.ewma * w + sample * (1 - w)
+  slot.ewmaAt = now
+  // The pool's typical latency: a time-weighted average over about tau.
+  if (b.typical === 0) b.typical = sample
+  else {
+    const v = Math.exp(-Math.max(0, now - b.typicalAt) / tau)
+    b.typical = b.typical * v + sample * (1 - v)
+  }
+  b.typicalAt = now
+}
+
+/** A connection READY anew starts at the pool's typical latency. */
+export const startEstimate = (b: BalancerImpl, slot: Slot, now: number): void => {
+  slot.ewma = b.typical
+  slot.ewmaAt = now
+}
