@@ -40,9 +40,9 @@ describe("the README's settings table", () => {
       const setting = Balancer.SETTINGS[row.field as keyof typeof Balancer.SETTINGS]
       expect(setting.option ?? "none", row.field).toBe(row.option)
     }
-    expect(DOCUMENTED.length).toBe(5)
+    expect(DOCUMENTED.length).toBe(7)
     expect(README_ROWS.find((row) => row.field === "connectionsPerAddress")).toMatchObject({ range: "1..256", def: "1" })
-    expect(README_ROWS.find((row) => row.field === "pickMode")).toMatchObject({ range: "`round_robin`, `least_request`", def: "`round_robin`" })
+    expect(README_ROWS.find((row) => row.field === "pickMode")).toMatchObject({ range: "`round_robin`, `least_request`, `ewma`", def: "`round_robin`" })
   })
 })
 
@@ -96,7 +96,9 @@ describe("Balancer.decodeSettings: one precedence", () => {
       removalGraceMs: 30_000,
       maxStreamsPerConnection: 100,
       shrinkIdleMs: 30_000,
-      pickMode: "least_request"
+      pickMode: "least_request",
+      hungAfterMs: 1_000,
+      ewmaDecayMs: 10_000
     })
     const { replacementWaitMs, removalThreshold, suspicionMs, trace, ...rest } = Balancer.defaultOptions
     void replacementWaitMs, removalThreshold, suspicionMs, trace
