@@ -233,7 +233,7 @@ describe("counters tally", () => {
         const alives = steps.filter((s) => s._tag === "alive")
         expect(tally.counters).toEqual({
           leaseRegrants: Math.max(0, steps.filter((s) => s._tag === "granted").length - 1),
-          recordReputs: confirms.slice(1).filter((s) => s.put).length,
+          recordReputs: confirms.filter((s, i) => i > 0 && (s.put || s.lease !== confirms[i - 1]!.lease)).length,
           leaseMoves: confirms.filter((s, i) => i > 0 && s.lease !== confirms[i - 1]!.lease).length,
           lastKeepAliveMillis: alives.at(-1)?.now
         })

@@ -489,6 +489,13 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     expect(h.last().error).toBe("anchor_round_robin: policy config field startWaitMs must be a whole number from 0 to 60000, got -1")
   })
 
+  // Code compiled without exactOptionalPropertyTypes may pass undefined for a field.
+  it("takes a config field given as undefined as unset: the channel option applies (as in 0.2)", () => {
+    const h = harness({ "grpc_anchor.max_connections": 1 }, new AnchorRoundRobinConfig(1, { startWaitMs: undefined, maxConnections: undefined } as {}))
+    h.resolve("t", [["a:1", 1], ["b:2", 1]])
+    expect(h.subchannels.map((s) => s.address)).toEqual(["a:1"])
+  })
+
   it("reports a bad channel option as a failure naming it", () => {
     const h = harness({ "grpc_anchor.max_connections": 0 })
     h.resolve("t", [["a:1", 1]])

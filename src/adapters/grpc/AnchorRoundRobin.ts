@@ -170,9 +170,14 @@ export class AnchorRoundRobinConfig implements experimental.TypedLoadBalancingCo
     readonly tuning: Omit<Balancer.PolicyConfig, "connectionsPerAddress"> = {}
   ) {}
 
-  /** The config as the core reads it (`Balancer.decodeSettings`). */
+  /**
+   * The config as the core reads it (`Balancer.decodeSettings`). A field
+   * given as `undefined` (a config built in code from optional values) is
+   * unset, as in 0.2: its channel option or default applies.
+   */
   get config(): Balancer.PolicyConfig {
-    return { connectionsPerAddress: this.connectionsPerAddress, ...this.tuning }
+    const given = Object.entries(this.tuning).filter(([, value]) => value !== undefined)
+    return { connectionsPerAddress: this.connectionsPerAddress, ...Object.fromEntries(given) }
   }
 
   getLoadBalancerName(): string {

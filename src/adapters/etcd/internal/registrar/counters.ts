@@ -20,7 +20,9 @@ import * as Ref from "effect/Ref"
  *   overwritten then deleted, etcd wiped, a new lease); a check that finds
  *   it in place writes nothing and counts nothing;
  * - `leaseMoves`: times the record was confirmed under another lease than
- *   the one it was last under, i.e. reached a new lease (each a re-put too);
+ *   the one it was last under, i.e. reached a new lease (each a re-put too,
+ *   even when the answer etcd gave was to a repeated request that found the
+ *   record already written: a request can reach etcd twice);
  * - `lastKeepAliveMillis`: when etcd last renewed the lease (the `Clock`'s
  *   epoch milliseconds), `undefined` before the first renewal.
  *
@@ -69,7 +71,10 @@ export const granted = (tally: Tally): Tally => ({
  * The record is confirmed under `lease`; `put` says whether this write put
  * it (etcd did not already hold it exactly). A put after the record was
  * first confirmed is a re-put; a confirmation under another lease than the
- * last is a move (and its put, a re-put).
+ * last is a move, and a re-put whatever `put` says: the record under a new
+ * lease was written anew, and `put` is false when the answer came from a
+ * copy of the request (hedged, or retried after a lost answer) that found
+ * the first copy's write in place.
  */
 export const confirmed = (tally: Tally, lease: bigint, put: boolean): Tally => {
   const before = tally.recordLease
@@ -78,7 +83,7 @@ export const confirmed = (tally: Tally, lease: bigint, put: boolean): Tally => {
     ...tally,
     counters: {
       ...tally.counters,
-      recordReputs: tally.counters.recordReputs + (put ? 1 : 0),
+      recordReputs: tally.counters.recordReputs + (put || before !== lease ? 1 : 0),
       leaseMoves: tally.counters.leaseMoves + (before === lease ? 0 : 1)
     },
     recordLease: lease
