@@ -25,6 +25,7 @@ export default defineConfig({
       "test/balancer-*.test.ts",
       "property-tests/Balancer.test.ts",
       "property-tests/BalancerSettings.test.ts",
+      "property-tests/BalancerModel.test.ts",
       "test/grpc/policy.test.ts"
     ],
     pool: "forks",
