@@ -26,8 +26,12 @@ import { keyOf, type Limits, Model, type MSlot } from "./balancer-model.js"
 const LIMITS: Limits = { cap: 40, startWaitMs: 250, suspicionMs: 1_000, graceMs: 5_000, threshold: 0.5 }
 const ADDRESSES = Array.from({ length: 16 }, (_, i) => `10.0.0.${10 + i}:80`)
 const STATES: ReadonlyArray<Balancer.ConnectionState> = ["IDLE", "CONNECTING", "READY", "TRANSIENT_FAILURE", "SHUTDOWN"]
-/** Runs per property: 200 (about 8 s), or FC_RUNS. */
-const RUNS = Number(process.env.FC_RUNS ?? 200)
+/**
+ * Runs: 200 (about 8 s), or FC_MODEL_RUNS, or FC_RUNS. StrykerJS runs 30
+ * (vitest.mutation.config.ts): most planted bugs fail in the first run, and a
+ * surviving one costs the whole property.
+ */
+const RUNS = Number(process.env.FC_MODEL_RUNS ?? process.env.FC_RUNS ?? 200)
 /** Units of work a connectivity event may cost (bitset levels, the address's own slots). */
 const WORK_BOUND = 64
 
@@ -448,7 +452,9 @@ describe("Balancer against its reference model", () => {
       ...[...totals].filter(([name]) => name.startsWith("max")).filter(([name]) => name.endsWith("(runs)")).map(([name, value]) => `${name.padEnd(28)} ${String(value).padStart(7)}`)
     ]
     console.log(lines.join("\n"))
-    // The generators reach what the rules are about (the counts over all runs, shrinking included).
+    // The generators reach what the rules are about (the counts over all runs, shrinking included);
+    // checked from 100 runs on, where missing one of them is not chance.
+    if (RUNS < 100) return
     const atLeast = (name: string, n: number) => expect(totals.get(name) ?? 0, name).toBeGreaterThanOrEqual(n)
     atLeast("maxReady >= 30 (runs)", Math.ceil(RUNS / 10))
     atLeast("maxTaking >= 10 (runs)", Math.ceil(RUNS / 10))
