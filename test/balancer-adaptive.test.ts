@@ -72,6 +72,18 @@ describe("Balancer adaptive counts: the shrink check", () => {
   })
 })
 
+describe("Balancer adaptive counts: re-listing", () => {
+  it("neither postpones the shrink check nor forgets that the period was busy when the same list comes again", () => {
+    const p = grown() // the check is due at 1,000
+    for (let i = 0; i < 3; i++) p.start("a:1#1")
+    for (let i = 0; i < 3; i++) p.end("a:1#1")
+    p.advance(500)
+    const again = Balancer.step(p.b, { _tag: "Addresses", now: 500, target: "etcd:///svc", endpoints: [{ address: "a:1", count: 1, maxCount: 3 }], overCap: "keepFirst", offset: 0 })
+    expect(again.wakeAt).toBe(1_000)
+    expect(p.advance(500).remove).toHaveLength(0) // busy
+  })
+})
+
 describe("Balancer adaptive counts: call accounting", () => {
   it("ignores the end of a call on a slot it does not know, and never counts below zero", () => {
     const p = pool([{ address: "a:1", count: 1 }])
@@ -98,6 +110,17 @@ describe("Balancer adaptive counts: call accounting", () => {
     expect(p.start("a:1#0")).toBe(true)
     expect(p.start("a:1#0")).toBe(false)
     expect(p.grow().create).toHaveLength(1)
+  })
+
+  it("re-checks at the step that every connection is still full: a call that ended on one of them cancels the growth", () => {
+    const p = grown() // 2 connections, 2 streams each
+    p.start("a:1#0")
+    p.start("a:1#0")
+    p.start("a:1#1")
+    expect(p.start("a:1#1")).toBe(false) // full, nobody waits
+    expect(p.start("a:1#0")).toBe(true) // a call waits
+    p.end("a:1#1") // a:1#1 has a free stream again
+    expect(p.grow().create).toHaveLength(0)
   })
 
   it("grows only as far as the cap when two saturated addresses ask in the same turn", () => {

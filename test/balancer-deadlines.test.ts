@@ -119,4 +119,16 @@ describe("Balancer deadlines", () => {
     }
     expect(d.advance(0).wakeAt).toBeUndefined()
   })
+  it("asks no wake-up for the end of a window that a new end in the same turn reopened", () => {
+    const d = drive({ startWaitMs: 0 })
+    d.update([one("a:1"), one("b:1"), one("c:1")])
+    d.ready("a:1#0", "b:1#0", "c:1#0")
+    d.advance(500)
+    d.start("a:1#0")
+    d.set("a:1#0", "IDLE")
+    d.set("a:1#0", "CONNECTING")
+    expect(d.set("a:1#0", "READY").wakeAt).toBe(500) // every replacement answered: ends at the next wake-up
+    d.start("b:1#0")
+    expect(d.set("b:1#0", "IDLE").wakeAt).toBe(1_500) // b:1#0's replacement is awaited now
+  })
 })
