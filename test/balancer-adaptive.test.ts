@@ -123,6 +123,14 @@ describe("Balancer adaptive counts: call accounting", () => {
     expect(p.grow().create).toHaveLength(0)
   })
 
+  it("does not grow past a maximum that a list lowered after the growth was asked for", () => {
+    const p = pool([{ address: "a:1", count: 1, maxCount: 3 }], { maxStreamsPerConnection: 1 })
+    p.start("a:1#0")
+    expect(p.start("a:1#0")).toBe(true)
+    Balancer.step(p.b, { _tag: "Addresses", now: 0, target: "etcd:///svc", endpoints: [{ address: "a:1", count: 1 }], overCap: "keepFirst", offset: 0 })
+    expect(p.grow().create).toHaveLength(0)
+  })
+
   it("grows only as far as the cap when two saturated addresses ask in the same turn", () => {
     const p = pool([{ address: "a:1", count: 1, maxCount: 2 }, { address: "b:1", count: 1, maxCount: 2 }], { maxStreamsPerConnection: 1, maxConnections: 3 })
     p.start("a:1#0")

@@ -56,6 +56,37 @@ const pool = (list: string, opened: Record<string, number>, at: number, options:
 }
 
 describe("Balancer retries after a connection ends", () => {
+  it("moves a stale pick to the newest fresh connection of its address, wherever it stands among the address's connections", () => {
+    // b:1#0 lived 600 ms: fresh from 400. a:1#1 (450) is the newest fresh one; a:1#0 (400) and a:1#2 (420) are fresh too.
+    const p = pool("a:1#4,b:1", { "a:1#0": 400, "a:1#1": 450, "a:1#2": 420, "a:1#3": 0, "b:1#0": 0 }, 600)
+    const twin = pool("a:1#4,b:1", { "a:1#0": 400, "a:1#1": 450, "a:1#2": 420, "a:1#3": 0, "b:1#0": 0 }, 600, { replacementWaitMs: 0 })
+    p.end("b:1#0", 4)
+    twin.end("b:1#0", 4)
+    const turns = twin.picks(4)
+    expect(turns).toContain("a:1#3")
+    expect(p.picks(4)).toEqual(turns.map((key) => (key === "a:1#3" ? "a:1#1" : key)))
+  })
+
+  it("places again first exactly the calls that waited, then lets picks go their own way while the window lasts", () => {
+    const p = pool("a:1#2,b:1", { "a:1#0": 0, "a:1#1": 0, "b:1#0": 0 }, 500)
+    p.end("a:1#0", 2)
+    expect(p.picks(2)).toEqual([null, null]) // no fresh connection: both wait
+    expect(new Set(p.picks(2))).toEqual(new Set(["a:1#1", "b:1#0"])) // later calls are not retries
+    p.set("a:1#0", "CONNECTING")
+    expect(p.set("a:1#0", "READY").publish).toEqual({ state: "READY", message: null })
+    expect(p.picks(2)).toEqual(["a:1#0", "a:1#0"]) // the two that waited, on the replacement
+    expect(new Set(p.picks(3))).toEqual(new Set(["a:1#0", "a:1#1", "b:1#0"])) // the window is still open
+  })
+
+  it("returns -1 without redirecting when the channel is not READY during a window", () => {
+    const p = pool("a:1,b:1", { "a:1#0": 0, "b:1#0": 0 }, 500)
+    p.end("a:1#0", 1)
+    p.set("b:1#0", "TRANSIENT_FAILURE")
+    p.set("a:1#0", "TRANSIENT_FAILURE")
+    expect(Balancer.state(p.b)).toBe("TRANSIENT_FAILURE")
+    expect(p.picks(2)).toEqual([null, null])
+  })
+
   it("keeps a fresh pick (fresh from exactly a third of the ended life), else moves it to the newest fresh connection of its address", () => {
     // b:1#0 lived 600 ms: fresh means opened at 400 or later. a:1#0 (400) and a:1#1 (450) are, a:1#2 is not.
     const p = pool("a:1#3,b:1", { "a:1#0": 400, "a:1#1": 450, "a:1#2": 0, "b:1#0": 0 }, 600)
