@@ -3,7 +3,9 @@
  * the fast ones that exercise the core without a network (the balancer's
  * rules, its properties, admission, the policy over fake subchannels, and
  * the core's other unit and property tests). Property tests run 100 cases
- * per property here (FC_RUNS) instead of 1,000, to keep a run in minutes.
+ * per property here (FC_RUNS) instead of 1,000, and the reference model
+ * (property-tests/BalancerModel.test.ts) 30 sequences (FC_MODEL_RUNS)
+ * instead of 200, to keep a run in minutes.
  */
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
@@ -11,6 +13,7 @@ import { defineConfig } from "vitest/config"
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url))
 
 process.env.FC_RUNS ??= "100"
+process.env.FC_MODEL_RUNS ??= "30"
 
 export default defineConfig({
   resolve: {
@@ -25,6 +28,7 @@ export default defineConfig({
       "test/balancer-*.test.ts",
       "property-tests/Balancer.test.ts",
       "property-tests/BalancerSettings.test.ts",
+      "property-tests/BalancerModel.test.ts",
       "test/grpc/policy.test.ts"
     ],
     pool: "forks",
