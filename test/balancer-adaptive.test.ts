@@ -166,3 +166,17 @@ describe("Balancer adaptive counts: call accounting", () => {
     }
   })
 })
+
+describe("Balancer adaptive counts: the mass-removal grace", () => {
+  it("does not grow an address kept only by the grace, even when its connections are full and calls wait", () => {
+    const p = pool([{ address: "a:1", count: 1, maxCount: 4 }], { maxStreamsPerConnection: 2 })
+    // The registry drops a:1 (its only READY address): the grace keeps it.
+    const out = Balancer.step(p.b, { _tag: "Addresses", now: 0, target: "etcd:///svc", endpoints: [{ address: "c:3", count: 1, maxCount: 2 }], overCap: "keepFirst", offset: 0 })
+    expect(out.remove).toHaveLength(0)
+    expect(Balancer.hasAddress(p.b, "a:1")).toBe(true)
+    // a:1's one connection saturated: 3 calls on 2 streams.
+    const asked = [p.start("a:1#0"), p.start("a:1#0"), p.start("a:1#0")]
+    expect(asked).toEqual([false, false, false])
+    expect(Balancer.step(p.b, { _tag: "CallsWaiting", now: 0 }).create.filter((s) => s.address === "a:1")).toEqual([])
+  })
+})

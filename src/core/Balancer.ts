@@ -95,7 +95,8 @@
  *   that connection is closed (so an extra connection closes between one
  *   and two periods after the load fell, one per period; no flapping: it
  *   closes only when the load would fit without it). An address re-listed
- *   keeps its grown count within its new range. Extra connections are
+ *   keeps its grown count within its new range; one kept only by the
+ *   mass-removal grace (below) does not grow. Extra connections are
  *   ordinary slots: in `round_robin` each takes an equal share, so a grown
  *   address's share grows with its connections (growth happens only when
  *   its connections are all full, i.e. when it lacks streams, not speed).

@@ -49,7 +49,7 @@ export const callStarted = (balancer: Balancer, id: number, now?: number): boole
   if (address.count > address.min && address.inFlight > (address.count - 1) * limit) address.busy = true
   if (
     address.max > address.count && !address.growWanted && address.full === address.count && address.over > 0 &&
-    b.total < b.options.maxConnections
+    address.retainedUntil === 0 && b.total < b.options.maxConnections
   ) {
     address.growWanted = true
     b.growQueue.push(address)
@@ -108,7 +108,8 @@ export const onCallsWaiting = (b: BalancerImpl, out: Out): void => {
     address.growWanted = false
     if (b.addresses.get(address.address) !== address) continue
     // Re-checked: calls may have ended since callStarted asked.
-    if (address.max <= address.count || address.full !== address.count || address.over === 0) continue
+    // An address kept only by the mass-removal grace is on its way out: it does not grow.
+    if (address.max <= address.count || address.full !== address.count || address.over === 0 || address.retainedUntil !== 0) continue
     if (total >= b.options.maxConnections) {
       if (out.tracing) out.log(() => `${address.address}: saturated, but the channel is at its cap of ${b.options.maxConnections} connections`)
       continue
