@@ -239,7 +239,19 @@ export type { ChannelState, ConnectionState, Event, NewSlot, Output } from "./ba
 export { type Balancer, TypeId } from "./balancer/state.js"
 export { pick, settlePicks } from "./balancer/picking.js"
 export { callEnded, callStarted } from "./balancer/adaptive.js"
-export { avoidances, failureMessage, hasAddress, pickMode, type SlotView, slots, state, work } from "./balancer/view.js"
+export {
+  type AddressMetrics,
+  avoidances,
+  failureMessage,
+  hasAddress,
+  metrics,
+  pickMode,
+  type PoolMetrics,
+  type SlotView,
+  slots,
+  state,
+  work
+} from "./balancer/view.js"
 export { step } from "./balancer/step.js"
 
 /**

@@ -129,6 +129,45 @@ export const select = (backends: ReadonlyArray<string>, size: number, clientId: 
   return unique.filter((backend) => chosen.has(backend))
 }
 
+/**
+ * One side of a membership change as {@link moves} sees it: the backends
+ * of the service, and the subset this client chose from them.
+ *
+ * @since 0.3.0
+ */
+export interface Choice {
+  readonly members: ReadonlyArray<string>
+  readonly subset: ReadonlyArray<string>
+}
+
+/**
+ * How many backends a membership change moved in or out of this client's
+ * subset beyond the change itself: those that entered the subset while
+ * already members before, plus those that left it while still members
+ * after. A backend that joins and is chosen, or that leaves the service,
+ * is not a move; the replacement picked for a backend that left is one.
+ * With the same members it is 0. Metrics count it per change
+ * (`grpc_anchor.subset.moves`).
+ *
+ * @example
+ * ```ts
+ * import { Subset } from "grpc-anchor/core"
+ * Subset.moves({ members: ["a", "b", "c"], subset: ["a", "b"] }, { members: ["b", "c"], subset: ["b", "c"] }) // 1: c replaced a
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const moves = (before: Choice, after: Choice): number => {
+  const wasMember = new Set(before.members)
+  const isMember = new Set(after.members)
+  const wasChosen = new Set(before.subset)
+  const isChosen = new Set(after.subset)
+  let n = 0
+  for (const backend of isChosen) if (!wasChosen.has(backend) && wasMember.has(backend)) n++
+  for (const backend of wasChosen) if (!isChosen.has(backend) && isMember.has(backend)) n++
+  return n
+}
+
 /** Scores in [0, 2^53), ties broken by the text so the order is total. */
 const byScore = (a: { readonly score: number; readonly backend: string }, b: { readonly score: number; readonly backend: string }) =>
   a.score - b.score || (a.backend < b.backend ? -1 : a.backend > b.backend ? 1 : 0)

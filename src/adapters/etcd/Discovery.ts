@@ -30,6 +30,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -43,6 +44,7 @@ import * as EndpointSet from "../../core/EndpointSet.js"
 import * as EtcdRecord from "../../core/EtcdRecord.js"
 import { backoff, Etcd, type EtcdError, isTransient, type KeyValue, prefixRange, type WatchSignal } from "./Etcd.js"
 import { repeatRounds } from "./internal/rounds.js"
+import { type RestartReason, ServiceWatch, track, untrack } from "./internal/watchStats.js"
 
 /**
  * One complete view of a service: its endpoints (one per address, ordered by
@@ -249,6 +251,18 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
         let set = EndpointSet.empty
         let revision = 0n
         let capWarned = false
+        // Counters for metrics, read at collection time; gone with the watch.
+        const stats = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const watch = new ServiceWatch(service)
+            track(watch)
+            return watch
+          }),
+          (watch) => Effect.sync(() => untrack(watch))
+        )
+        const contact = Effect.map(Clock.currentTimeMillis, (now) => {
+          stats.lastContact = now
+        })
         /** key -> mod_revision of the bad record last warned about there. */
         const warned = new Map<string, string>()
 
@@ -276,6 +290,7 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
 
         const publish = Effect.suspend(() => {
           const endpoints = EndpointSet.endpoints(set)
+          stats.endpoints = endpoints.length
           return Queue.offer(items, { service, endpoints, addresses: endpoints.map((e) => e.address), revision: revision.toString() })
         })
 
@@ -301,6 +316,7 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
             Effect.tapError((error) => {
               watchOptions?.onListingError?.(error)
               failedListings++
+              if (isTransient(error)) stats.restarts.unreachable++
               // Only transient errors are retried; the others end the stream.
               const log = !isTransient(error)
                 ? Effect.logError(`listing ${prefix} failed with ${error.reason}; not retrying`)
@@ -311,6 +327,7 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
             }),
             Effect.retry({ schedule, while: isTransient })
           )
+          yield* contact
           if (failedListings > 0) {
             yield* Effect.logInfo(`listing ${prefix} succeeded after ${failedListings} failed attempts`).pipe(Effect.annotateLogs(annotations))
             failedListings = 0
@@ -325,11 +342,15 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
           yield* publish
         })
 
-        /** Handles one watch signal; `Some(why)` when the watch can no longer be trusted. */
-        const onSignal = (signal: WatchSignal): Effect.Effect<Option.Option<string>, EtcdError> =>
+        /** Why a relist was needed, for the log and the metrics. */
+        type Restart = { readonly why: string; readonly reason: RestartReason }
+        /** Handles one watch signal; `Some(restart)` when the watch can no longer be trusted. */
+        const onSignal = (signal: WatchSignal, connections: { n: number }): Effect.Effect<Option.Option<Restart>, EtcdError> =>
           Effect.gen(function* () {
+            yield* contact
             switch (signal._tag) {
               case "Data": {
+                if (signal.events.length === 0) return Option.none()
                 const events = signal.events.map((e) =>
                   e.type === "DELETE"
                     ? { event: { _tag: "Delete" as const, key: e.kv.key.toString("utf8") }, modRevision: e.kv.mod_revision.toString() }
@@ -337,28 +358,38 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
                 )
                 set = yield* apply(events, set)
                 for (const e of signal.events) if (e.kv.mod_revision > revision) revision = e.kv.mod_revision
-                if (events.length > 0) yield* publish
+                yield* publish
                 return Option.none()
               }
               case "Connected":
-                return signal.revision < revision
-                  ? Option.some(`etcd's revision went back from ${revision} to ${signal.revision} on ${signal.host} (restored or wiped)`)
-                  : Option.none()
+                if (signal.revision < revision) {
+                  return Option.some({
+                    why: `etcd's revision went back from ${revision} to ${signal.revision} on ${signal.host} (restored or wiped)`,
+                    reason: "revision_reset" as const
+                  })
+                }
+                // The watch was created again on another member, from where it was: no relist.
+                if (connections.n++ > 0) stats.restarts.member_failover++
+                return Option.none()
               case "Cancelled":
                 if (!isTransient(signal.error)) return yield* signal.error
-                return Option.some(signal.reason)
+                return Option.some({ why: signal.reason, reason: signal.error.reason === "Compacted" ? "compacted" as const : "cancelled" as const })
             }
           })
 
         /** Follows the watch from revision + 1 until it can no longer be trusted; returns why. */
-        const follow = Effect.suspend(() =>
-          etcd.watch(`watch ${prefix}`, { ...prefixRange(prefix), startRevision: revision + 1n }).pipe(
-            Stream.mapEffect(onSignal),
+        const follow = Effect.suspend(() => {
+          const connections = { n: 0 }
+          return etcd.watch(`watch ${prefix}`, { ...prefixRange(prefix), startRevision: revision + 1n }).pipe(
+            Stream.mapEffect((signal) => onSignal(signal, connections)),
             Stream.filter(Option.isSome),
             Stream.runHead,
-            Effect.map(Option.match({ onNone: () => "the watch ended", onSome: (why) => why.value }))
+            Effect.map(Option.match({
+              onNone: (): Restart => ({ why: "the watch ended", reason: "cancelled" }),
+              onSome: (restart) => restart.value
+            }))
           )
-        )
+        })
 
         // List, follow, list again when the watch ends; a watch that ends
         // right after it started (etcd keeps cancelling it) must not turn
@@ -366,7 +397,8 @@ export const make = (options?: DiscoveryOptions): Effect.Effect<Discovery.Shape,
         return yield* repeatRounds(schedule, "1 second", () =>
           Effect.gen(function* () {
             yield* relist
-            const why = yield* follow
+            const { reason, why } = yield* follow
+            stats.restarts[reason]++
             yield* Effect.logInfo(`relisting ${prefix}: ${why}`).pipe(Effect.annotateLogs(annotations))
           })
         )

@@ -50,10 +50,10 @@ import {
 import * as Result from "effect/Result"
 import * as Balancer from "../../core/Balancer.js"
 import type * as Expansion from "../../core/Expansion.js"
-import { isResolution, RESOLUTION_KEY, SLOT_KEY, SSL_TARGET_NAME_OVERRIDE, STATS_KEY, type Resolution } from "./internal/keys.js"
+import { isResolution, RESOLUTION_KEY, SLOT_KEY, SSL_TARGET_NAME_OVERRIDE, STATS_KEY, type Resolution, type SubsetState } from "./internal/keys.js"
 import { Pacer } from "./internal/pacer.js"
 import { AnchorPicker, CHANNEL_STATES, SlotEntry, STATES, subchannelAddressKey } from "./internal/slots.js"
-import type { StatsSink, StatsSource } from "./internal/stats.js"
+import { type PoolSample, type PoolSource, type StatsSink, type StatsSource, track, untrack } from "./internal/stats.js"
 import type { ConnectionStats } from "./Stats.js"
 
 type ChannelControlHelper = experimental.ChannelControlHelper
@@ -240,6 +240,12 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private readonly random: () => number
   /** @internal the clock of the balancer's events and the call trackers */
   readonly now: () => number
+  /** Picks of released connections, per address still in the pool (metrics: picks only go up). */
+  private readonly releasedPicks = new Map<string, number>()
+  /** The last resolution's subset (metrics). */
+  private subset: SubsetState | undefined
+  /** This policy in the registry of live policies (metrics read it at collection time). */
+  private readonly source: PoolSource = { sample: () => this.sample() }
 
   constructor(
     private readonly helper: ChannelControlHelper,
@@ -261,6 +267,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       ? channelOptions[RESOLUTION_KEY]
       : undefined
     this.attachSink(channelOptions[STATS_KEY])
+    this.subset = resolution?.subset
 
     const settings = Balancer.decodeSettings(lbConfig.config, channelOptions)
     if (Result.isFailure(settings)) {
@@ -268,7 +275,10 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new experimental.UnavailablePicker({ details }), details)
       return true
     }
-    this.balancer ??= Balancer.make({ ...Balancer.optionsOf(settings.success), trace: TRACING })
+    if (this.balancer === undefined) {
+      this.balancer = Balancer.make({ ...Balancer.optionsOf(settings.success), trace: TRACING })
+      track(this.source)
+    }
     // A resolver that is not grpc-anchor's does not pass the target through.
     const target = resolution?.target ?? "the channel's target"
     if (!endpointList.ok) {
@@ -309,6 +319,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     const balancer = this.balancer
     if (balancer !== undefined) {
       for (const key of this.addresses.keys()) if (!Balancer.hasAddress(balancer, key)) this.addresses.delete(key)
+      for (const key of this.releasedPicks.keys()) if (!Balancer.hasAddress(balancer, key)) this.releasedPicks.delete(key)
     }
     return true
   }
@@ -411,7 +422,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   private open(slot: Balancer.NewSlot): void {
     const address = this.addresses.get(slot.address)!
     const subchannel = this.helper.createSubchannel(address, this.subchannelArgs(address, slot))
-    const entry = new SlotEntry(slot.id, subchannel, this)
+    const entry = new SlotEntry(slot.id, slot.address, subchannel, this)
     this.entries[slot.id] = entry
     subchannel.ref()
     subchannel.addConnectivityStateListener(entry.onState)
@@ -444,6 +455,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   private release(entry: SlotEntry): void {
     entry.released = true
+    if (entry.picked > 0) this.releasedPicks.set(entry.address, (this.releasedPicks.get(entry.address) ?? 0) + entry.picked)
     entry.subchannel.removeConnectivityStateListener(entry.onState)
     entry.subchannel.removeHealthStateWatcher(entry.onHealth)
     this.helper.removeChannelzChild(entry.subchannel.getChannelzRef())
@@ -478,6 +490,20 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     })
   }
 
+  /** What metrics read: the core's counters, picks and open connections per address. O(connections). */
+  private sample(): PoolSample | undefined {
+    const balancer = this.balancer
+    if (balancer === undefined) return undefined
+    const picks = new Map(this.releasedPicks)
+    const open = new Map<string, number>()
+    for (const entry of this.entries) {
+      if (entry === undefined) continue
+      picks.set(entry.address, (picks.get(entry.address) ?? 0) + entry.picked)
+      open.set(entry.address, (open.get(entry.address) ?? 0) + 1)
+    }
+    return { pool: Balancer.metrics(balancer, this.now()), picks, open, subset: this.subset }
+  }
+
   exitIdle(): void {
     // Nothing to do, as in grpc-js's round_robin: the balancer asks every new
     // or IDLE connection to connect at once. grpc-js calls this on every call
@@ -490,6 +516,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
 
   destroy(): void {
     this.destroyed = true
+    untrack(this.source)
     this.pacer.close()
     if (this.settleTurn !== undefined) clearImmediate(this.settleTurn)
     this.settleTurn = undefined

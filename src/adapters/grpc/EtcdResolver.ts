@@ -71,7 +71,7 @@ import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
 import { stderrLogger } from "../internal/stderrLogger.js"
 import { CONTEXT_KEY, ETCD_CLIENT_KEY, RESOLUTION_KEY } from "./internal/keys.js"
-import { CLIENT_ID_OPTION as CLIENT_ID, clientIdOf, resolutionOf, subsetOf } from "./internal/resolution.js"
+import { CLIENT_ID_OPTION as CLIENT_ID, clientIdOf, resolutionOf, subsetOf, subsetTracker } from "./internal/resolution.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
 
@@ -250,6 +250,8 @@ export class EtcdResolver implements experimental.Resolver {
   /** address -> the bad per-endpoint count last warned about there. */
   private warned = new Map<string, string>()
   private fiber: Fiber.Fiber<void> | undefined
+  /** The subset's moves across this resolver's lists (metrics). */
+  private readonly subsetMoves = subsetTracker()
   private destroyed = false
   private resolved = false
   private lastError: string | undefined
@@ -329,8 +331,12 @@ export class EtcdResolver implements experimental.Resolver {
     if (this.destroyed) return Effect.void
     this.resolved = true
     const warnings = this.badCounts(endpoints)
-    const weighted = subsetOf(EndpointSet.weighted(endpoints, this.target), this.target.options.subset, this.clientId)
+    const all = EndpointSet.weighted(endpoints, this.target)
+    const weighted = subsetOf(all, this.target.options.subset, this.clientId)
     const chosen = new Set(weighted.map((w) => w.address))
+    const subset = this.target.options.subset === undefined
+      ? undefined
+      : this.subsetMoves(all.map((w) => w.address), weighted.map((w) => w.address))
     const addresses: Array<experimental.Endpoint> = []
     const serverNames = new Map<string, string>()
     for (const endpoint of endpoints) {
@@ -344,7 +350,7 @@ export class EtcdResolver implements experimental.Resolver {
     }
     this.listener(
       experimental.statusOrFromValue(addresses),
-      { [RESOLUTION_KEY]: resolutionOf(this.canonical, weighted, this.target.options, "keepFirst", serverNames) },
+      { [RESOLUTION_KEY]: resolutionOf(this.canonical, weighted, this.target.options, "keepFirst", serverNames, subset) },
       this.serviceConfig,
       addresses.length === 0 ? `service "${this.target.service}" has no endpoints registered in etcd` : ""
     )

@@ -134,7 +134,16 @@ export class PassResolver implements experimental.Resolver {
     this.endpoints = target.endpoints
       .filter(({ address }) => chosen.has(Address.format(address)))
       .map(({ address }) => ({ addresses: [{ host: address.host, port: address.port }] }))
-    this.attributes = { [RESOLUTION_KEY]: resolutionOf(Target.format(target), weighted, target.options, "fail") }
+    this.attributes = {
+      [RESOLUTION_KEY]: resolutionOf(
+        Target.format(target),
+        weighted,
+        target.options,
+        "fail",
+        undefined,
+        target.options.subset === undefined ? undefined : { size: weighted.length, moves: 0 }
+      )
+    }
   }
 
   updateResolution(): void {

@@ -115,6 +115,7 @@ export const onCallsWaiting = (b: BalancerImpl, out: Out): void => {
       continue
     }
     address.count++
+    address.grown++
     total++
     grown = true
     if (out.tracing) out.log(() => `${address.address}: every connection carries >= ${b.options.maxStreamsPerConnection} calls and ${address.inFlight} are in flight; opening connection ${address.count} of at most ${address.max}`)

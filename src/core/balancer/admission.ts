@@ -62,8 +62,9 @@ export const trim = (
       const count = kept.get(endpoint.address)
       if (count !== undefined && !merged.has(endpoint.address)) merged.set(endpoint.address, count)
     }
+    return { _tag: "Trimmed", merged, maxima, dropped: dropped.length }
   }
-  return { _tag: "Trimmed", merged, maxima }
+  return { _tag: "Trimmed", merged, maxima, dropped: 0 }
 }
 
 /** A list merged and within the cap: counts (the minimums) and maxima by address, in the resolver's order. */
@@ -71,6 +72,8 @@ export interface Trimmed {
   readonly _tag: "Trimmed"
   readonly merged: ReadonlyMap<string, number>
   readonly maxima: ReadonlyMap<string, number>
+  /** Addresses left out by the cap. */
+  readonly dropped: number
 }
 
 /** A list refused: over the cap with `overCap: "fail"`. */
@@ -202,6 +205,7 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
   }
   b.target = event.target
   b.listed = true
+  b.trimmed = trimmed.dropped
   b.note = event.note ?? ""
   const mode = event.pick ?? b.options.pickMode
   if (mode !== b.pickMode) {
@@ -220,6 +224,7 @@ export const onAddresses = (b: BalancerImpl, event: Extract<Event, { _tag: "Addr
     if (trimmed.merged.has(address.address)) address.retainedUntil = 0
     else if (retain.has(address.address)) {
       address.retainedUntil = until
+      address.retainedSince = b.now
       pushDeadline(b, { at: until, kind: "retention", address, gen: 0 })
     }
   }

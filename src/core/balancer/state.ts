@@ -45,6 +45,11 @@ export class AddressState {
   areaAt = 0
   areaMark = 0
   latency = 0
+  /** When the grace began to keep it (`now` of that update); meaningful while `retainedUntil` is set. */
+  retainedSince = 0
+  /** Connections opened by adaptive growth, and closed by the shrink check, since the address joined the pool (metrics). */
+  grown = 0
+  shrunk = 0
   constructor(readonly address: string, public count: number) {
     this.min = count
     this.max = count
@@ -212,6 +217,8 @@ export class BalancerImpl implements Balancer, Counter {
   redirectGen = 0
   /** A pick waited for a fresh connection since the channel state was last published. */
   queued = false
+  /** Addresses of the last accepted list left out by the cap (metrics). */
+  trimmed = 0
   constructor(readonly options: Options) {
     this.pickMode = options.pickMode
   }

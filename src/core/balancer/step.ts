@@ -215,6 +215,7 @@ export const onTimer = (b: BalancerImpl, out: Out): void => {
           if (out.tracing) out.log(() => `${address.address}: connection ${address.count} still carries ${last.inFlight} call(s); keeping it`)
         } else {
           address.count--
+          address.shrunk++
           shrunk = true
           if (out.tracing) out.log(() => `${address.address}: not busy for ${b.options.shrinkIdleMs} ms; closing connection ${address.count + 1} (${address.count} left, at least ${address.min})`)
         }

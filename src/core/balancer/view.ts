@@ -110,3 +110,74 @@ export const hasAddress = (balancer: Balancer, address: string): boolean => impl
  * @since 0.2.0
  */
 export const work = (balancer: Balancer): number => impl(balancer).work
+
+/**
+ * One address of the pool as metrics report it.
+ *
+ * @since 0.3.0
+ */
+export interface AddressMetrics {
+  readonly address: string
+  /** Connections the pool wants for it now: its `#N`, or the count an adaptive `#MIN..MAX` grew to. */
+  readonly wanted: number
+  /** Its slots by the raw state of their connection (every state present, zeros included). */
+  readonly states: Readonly<Record<ConnectionState, number>>
+  /** Calls in flight on its connections. */
+  readonly inFlight: number
+  /** Connections opened by adaptive growth, and closed by the shrink check, since it joined the pool. */
+  readonly grown: number
+  readonly shrunk: number
+  /** How long (ms, up to `now`) the mass-removal grace has kept it; `undefined`: listed. */
+  readonly keptForMs: number | undefined
+}
+
+/**
+ * What metrics read from a pool: per address, then for the pool.
+ *
+ * @since 0.3.0
+ */
+export interface PoolMetrics {
+  readonly target: string
+  readonly addresses: ReadonlyArray<AddressMetrics>
+  /** Addresses of the last accepted list left out by the cap. */
+  readonly trimmed: number
+  /** Addresses kept by the mass-removal grace now. */
+  readonly kept: number
+}
+
+/**
+ * The pool's counters for metrics, read at collection time. O(n) in the
+ * slots; it adds nothing to picks or events (the counters are kept anyway).
+ * `now` is the time on the clock of the events' `now`, for the grace's age.
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "grpc-anchor/core"
+ * const b = Balancer.make()
+ * Balancer.step(b, { _tag: "Addresses", now: 0, target: "pass:///a:1#2", endpoints: [{ address: "a:1", count: 2 }], overCap: "fail", offset: 0 })
+ * Balancer.metrics(b, 10).addresses[0] // { address: "a:1", wanted: 2, states: { IDLE: 2, READY: 0, ... }, ... }
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const metrics = (balancer: Balancer, now: number): PoolMetrics => {
+  const b = impl(balancer)
+  const addresses: Array<AddressMetrics> = []
+  let kept = 0
+  for (const address of b.addresses.values()) {
+    const states: Record<ConnectionState, number> = { IDLE: 0, CONNECTING: 0, READY: 0, TRANSIENT_FAILURE: 0, SHUTDOWN: 0 }
+    for (const slot of address.slots) states[slot.raw]++
+    const isKept = address.retainedUntil !== 0
+    if (isKept) kept++
+    addresses.push({
+      address: address.address,
+      wanted: address.count,
+      states,
+      inFlight: address.inFlight,
+      grown: address.grown,
+      shrunk: address.shrunk,
+      keptForMs: isKept ? Math.max(0, now - address.retainedSince) : undefined
+    })
+  }
+  return { target: b.target, addresses, trimmed: b.trimmed, kept }
+}

@@ -67,6 +67,17 @@ export interface Resolution {
   readonly overCap: Balancer.OverCap
   /** TLS server name per address, when it differs from the address's host. */
   readonly serverNames: ReadonlyMap<string, string>
+  /**
+   * With `?subset=K`: the backends chosen now, and the moves so far
+   * (`Subset.moves` summed over the resolver's lists), for metrics.
+   */
+  readonly subset?: SubsetState
+}
+
+/** A resolver's subset for metrics: its size now and the moves so far. */
+export interface SubsetState {
+  readonly size: number
+  readonly moves: number
 }
 
 export const isResolution = (u: unknown): u is Resolution =>

@@ -10,7 +10,7 @@ import type * as Balancer from "../../../core/Balancer.js"
 import type * as Expansion from "../../../core/Expansion.js"
 import * as Subset from "../../../core/Subset.js"
 import type * as Target from "../../../core/Target.js"
-import type { Resolution } from "./keys.js"
+import type { Resolution, SubsetState } from "./keys.js"
 
 /**
  * Channel option naming this client for deterministic subsetting
@@ -67,7 +67,8 @@ export const resolutionOf = (
   weighted: ReadonlyArray<Expansion.Weighted>,
   options: Target.Options,
   overCap: Balancer.OverCap,
-  serverNames: ReadonlyMap<string, string> = new Map()
+  serverNames: ReadonlyMap<string, string> = new Map(),
+  subset?: SubsetState
 ): Resolution => {
   const counts = new Map<string, number>()
   const maxCounts = new Map<string, number>()
@@ -81,6 +82,22 @@ export const resolutionOf = (
     ...(maxCounts.size > 0 ? { maxCounts } : {}),
     ...(options.pick === undefined ? {} : { pick: options.pick }),
     overCap,
-    serverNames
+    serverNames,
+    ...(subset === undefined ? {} : { subset })
+  }
+}
+
+/**
+ * Follows a resolver's subset across its lists: each call gives the
+ * subset's size and the moves so far (`Subset.moves` of each change).
+ */
+export const subsetTracker = (): ((members: ReadonlyArray<string>, subset: ReadonlyArray<string>) => SubsetState) => {
+  let previous: Subset.Choice | undefined
+  let moves = 0
+  return (members, subset) => {
+    const next = { members, subset }
+    if (previous !== undefined) moves += Subset.moves(previous, next)
+    previous = next
+    return { size: subset.length, moves }
   }
 }

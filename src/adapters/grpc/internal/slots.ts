@@ -90,6 +90,8 @@ export class SlotEntry {
 
   constructor(
     readonly id: number,
+    /** Its address's key (for metrics: picks per address). */
+    readonly address: string,
     readonly subchannel: experimental.SubchannelInterface,
     private readonly owner: Owner
   ) {

@@ -4,11 +4,54 @@
  * channel options under `STATS_KEY`. Internal: a sink is useless without
  * that key, so neither is exported from the package.
  */
+import type * as Balancer from "../../../core/Balancer.js"
+import type { SubsetState } from "./keys.js"
 import type { ChannelStats, ConnectionStats } from "../Stats.js"
 
 /** Something that can report connection statistics: the policy instance of a channel. */
 export interface StatsSource {
   readonly snapshot: () => ReadonlyArray<ConnectionStats>
+}
+
+/** What metrics read from one live policy: the core's counters and the policy's own. */
+export interface PoolSample {
+  readonly pool: Balancer.PoolMetrics
+  /** Picks per address since the policy started (its released connections' included). */
+  readonly picks: ReadonlyMap<string, number>
+  /** Connections opened (subchannels created) per address. */
+  readonly open: ReadonlyMap<string, number>
+  /** The resolver's subset (`?subset=K` targets). */
+  readonly subset: SubsetState | undefined
+}
+
+/** A live policy as metrics see it. */
+export interface PoolSource {
+  readonly sample: () => PoolSample | undefined
+}
+
+/**
+ * The registry of live policies: every `anchor_round_robin` instance from
+ * its first address list to its `destroy`, whether or not a sink reads it.
+ * Metrics read it at collection time; nothing else does.
+ */
+const live = new Set<PoolSource>()
+
+export const track = (source: PoolSource): void => {
+  live.add(source)
+}
+
+export const untrack = (source: PoolSource): void => {
+  live.delete(source)
+}
+
+/** The samples of every live policy, now. */
+export const samples = (): Array<PoolSample> => {
+  const out: Array<PoolSample> = []
+  for (const source of live) {
+    const sample = source.sample()
+    if (sample !== undefined) out.push(sample)
+  }
+  return out
 }
 
 /**

@@ -22,7 +22,9 @@ import { type Bytes, type Event, methods, type WatchResponse } from "./proto.js"
 /**
  * What a watch reports:
  * - `Data`: the events of one watch response (one etcd transaction, or a
- *   batch), and the header's revision;
+ *   batch), and the header's revision; no events for a progress
+ *   notification (etcd answered the watch's heartbeat while the keys were
+ *   quiet);
  * - `Connected`: the watch was (re)created on `host`, whose store is at
  *   `revision` (lower than what was seen before means etcd was restored or
  *   wiped: the consumer should list again);
@@ -105,6 +107,9 @@ export const watch = (client: Client, operation: string, request: WatchRequest):
                 if (response.events.length > 0) {
                   yield* Ref.set(next, response.events[response.events.length - 1]!.kv.mod_revision + 1n)
                   yield* Queue.offer(queue, { _tag: "Data", events: response.events, revision: response.header.revision })
+                } else if (!response.created) {
+                  // A progress notification: etcd answers while the keys are quiet.
+                  yield* Queue.offer(queue, { _tag: "Data", events: [], revision: response.header.revision })
                 }
               }),
             onTick: (now: number) =>
