@@ -41,6 +41,7 @@ export * as AnchoredChannel from "../adapters/grpc/AnchoredChannel.js"
 export * as Etcd from "../adapters/etcd/Etcd.js"
 export * as Registrar from "../adapters/etcd/Registrar.js"
 export * as Discovery from "../adapters/etcd/Discovery.js"
+export * as Metrics from "../adapters/metrics/Metrics.js"
 export { registerEndpoint } from "./promise/registerEndpoint.js"
 export type { EndpointRegistration, EtcdConnectionOptions, RegisterEndpointOptions } from "./promise/registerEndpoint.js"
 
