@@ -28,6 +28,9 @@ export interface BatchResultLike {
   observe(observable: ObservableLike, value: number, attributes?: Record<string, string>): void
 }
 
+/** How long a gauge whose source went is still observed, at 0. */
+const GONE_MS = 10 * 60_000
+
 /** Registers the instruments on `provider`'s meter `grpc-anchor`; the result removes the callback. */
 export const registerOn = (provider: MeterProviderLike, version: string): { readonly unregister: () => void } => {
   const meter = provider.getMeter("grpc-anchor", version)
@@ -42,8 +45,33 @@ export const registerOn = (provider: MeterProviderLike, version: string): { read
     )
   }
   const observables = [...instruments.values()]
+  // The SDK's cumulative readers (the Prometheus exporter's among them) keep
+  // reporting the last value of a series that is no longer observed: a gauge
+  // whose source went (an address removed, a watch ended) is observed at 0
+  // for GONE_MS more (every reader of the provider collects in that time),
+  // so it does not stay at its last value. A counter keeps its total.
+  type Series = { readonly instrument: ObservableLike; readonly attributes: Record<string, string> }
+  let gauges = new Map<string, Series>()
+  const gone = new Map<string, Series & { readonly since: number }>()
   const callback = (result: BatchResultLike): void => {
-    for (const point of collect()) result.observe(instruments.get(point.definition)!, point.value, { ...point.attributes })
+    const now = Date.now()
+    const seen = new Map<string, Series>()
+    for (const point of collect(now)) {
+      const instrument = instruments.get(point.definition)!
+      const attributes = { ...point.attributes }
+      result.observe(instrument, point.value, attributes)
+      if (point.definition.kind === "gauge") {
+        const key = `${point.definition.name}\u0000${point.definition.attributes.map((a) => attributes[a]).join("\u0000")}`
+        seen.set(key, { instrument, attributes })
+        gone.delete(key)
+      }
+    }
+    for (const [key, series] of gauges) if (!seen.has(key)) gone.set(key, { ...series, since: now })
+    for (const [key, series] of gone) {
+      if (now - series.since > GONE_MS) gone.delete(key)
+      else result.observe(series.instrument, 0, series.attributes)
+    }
+    gauges = seen
   }
   meter.addBatchObservableCallback(callback, observables)
   let registered = true
