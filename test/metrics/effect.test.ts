@@ -28,7 +28,7 @@ describe("Metrics.layer (Effect)", () => {
     Effect.gen(function* () {
       const a = yield* Effect.acquireRelease(Effect.promise(() => startEchoServer({ name: "a" })), (s) => Effect.promise(() => s.close({ force: true })))
       const b = yield* Effect.acquireRelease(Effect.promise(() => startEchoServer({ name: "b" })), (s) => Effect.promise(() => s.close({ force: true })))
-      const target = `pass:///${a.address}#2,${b.address}`
+      const target: `pass:${string}` = `pass:///${a.address}#2,${b.address}`
       const registry = new Map()
       const program = Effect.gen(function* () {
         const anchored = yield* AnchoredChannel.AnchoredChannel
