@@ -79,8 +79,10 @@ export const scenarios: ReadonlyArray<Scenario> = [
       { kind: "grpc-js", ports, policy: "pick_first" },
       { kind: "grpc-gcp", ports, policy: "pick_first", maxSize: 4, lowWatermark: 4 },
       { kind: "pool", clients: [0, 1, 2, 3].map(() => [one(ports)]), policy: "pick_first" },
-      { kind: "anchor", ports, count: 4 }
-    ]
+      { kind: "anchor", ports, count: 4 },
+      { kind: "anchor", ports, count: 4, metrics: true }
+    ],
+    note: "'+ metrics': the same client with Metrics.register on an OpenTelemetry SDK provider collecting every second."
   },
   {
     key: "c",
@@ -108,9 +110,11 @@ export const scenarios: ReadonlyArray<Scenario> = [
       { kind: "grpc-js", ports, policy: "round_robin" },
       { kind: "grpc-gcp", ports, policy: "round_robin", maxSize: 1, lowWatermark: 64 },
       { kind: "pool", clients: ports.map((p) => [p]), policy: "pick_first" },
-      { kind: "anchor", ports, count: 1 }
+      { kind: "anchor", ports, count: 1 },
+      { kind: "anchor", ports, count: 1, metrics: true }
     ],
-    note: "Every variant has exactly one connection per server: grpc-gcp is 1 round_robin channel, the rotated pool 1 client per server."
+    note: "Every variant has exactly one connection per server: grpc-gcp is 1 round_robin channel, the rotated pool 1 client per server. " +
+      "'+ metrics': the same client with Metrics.register on an OpenTelemetry SDK provider collecting every second."
   },
   {
     key: "e",
@@ -217,8 +221,28 @@ const cpu = (run: ClientRun) => run.cpuUsPerCall
 const loads = (values: ReadonlyArray<number>) => values.map((l) => l.toFixed(2)).join(" ")
 
 /** The peer with the highest median calls/s, and grpc-anchor's medians of per-round ratios to it. */
+/** grpc-anchor's row (metrics off), and its row with metrics on when the scenario has one. */
+const anchorRows = (rows: ReadonlyArray<Row>) => ({
+  anchor: rows.find((r) => r.spec.kind === "anchor" && r.spec.metrics !== true)!,
+  metrics: rows.find((r) => r.spec.kind === "anchor" && r.spec.metrics === true)
+})
+
+/** Metrics on ÷ off: medians of per-round ratios, with the rounds' range. */
+export const metricsCost = (result: ScenarioResult) => {
+  const { anchor, metrics } = anchorRows(result.rows)
+  if (metrics === undefined) return undefined
+  const perRound = (pick: (run: ClientRun) => number) => metrics.runs.map((run, i) => pick(run) / pick(anchor.runs[i]!))
+  const range = (values: ReadonlyArray<number>) => [Math.min(...values), Math.max(...values)] as const
+  return {
+    throughput: median(perRound(cps)),
+    throughputRange: range(perRound(cps)),
+    cpu: median(perRound(cpu)),
+    cpuRange: range(perRound(cpu))
+  }
+}
+
 export const versusBest = (result: ScenarioResult) => {
-  const anchor = result.rows.find((r) => r.family === "anchor")!
+  const { anchor } = anchorRows(result.rows)
   const peers = result.rows.filter((r) => r.family !== "anchor")
   const best = peers.reduce((a, b) => (med(b, cps) > med(a, cps) ? b : a))
   const perRound = anchor.runs.map((run, i) => run.callsPerSecond / best.runs[i]!.callsPerSecond)
@@ -233,7 +257,8 @@ export const versusBest = (result: ScenarioResult) => {
 
 export const printScenario = (result: ScenarioResult): string => {
   const { scenario, rows } = result
-  const anchor = rows.find((r) => r.family === "anchor")!
+  const { anchor } = anchorRows(rows)
+  const cost = metricsCost(result)
   const workerCount = rows[0]?.shares[0]?.length ?? 0
   const showShares = scenario.servers.length > 1
   const header = [
@@ -271,6 +296,10 @@ export const printScenario = (result: ScenarioResult): string => {
     `grpc-anchor vs the best peer (${vs.best.name}): calls/s ${fmt(vs.throughput, 2)}x ` +
       `(median of per-round ratios; rounds ${fmt(vs.throughputRange[0], 2)}..${fmt(vs.throughputRange[1], 2)}), ` +
       `CPU per call ${fmt(vs.cpu, 2)}x — ${vs.throughput >= 1 ? "at or above" : "BELOW"} the best peer`,
+    ...(cost === undefined ? [] : [
+      `grpc-anchor metrics on ÷ off: calls/s ${fmt(cost.throughput, 3)}x (rounds ${fmt(cost.throughputRange[0], 3)}..${fmt(cost.throughputRange[1], 3)}), ` +
+        `CPU per call ${fmt(cost.cpu, 3)}x (rounds ${fmt(cost.cpuRange[0], 3)}..${fmt(cost.cpuRange[1], 3)})`
+    ]),
     ...(scenario.note !== undefined ? [`note: ${scenario.note}`] : []),
     `load average before ${loads(result.loadBefore)}, after ${loads(result.loadAfter)}`,
     ""
@@ -298,7 +327,7 @@ export const printSummary = (results: ReadonlyArray<ScenarioResult>): string => 
   const lines = results.map((result) => {
     const base = result.rows.find((r) => r.family === "grpc-js")!
     const cells = FAMILIES.map(({ family }) => {
-      const row = result.rows.find((r) => r.family === family)
+      const row = family === "anchor" ? anchorRows(result.rows).anchor : result.rows.find((r) => r.family === family)
       if (row === undefined) return "-"
       const ratio = row === base ? "" : ` (${fmt(medianRatio(row, base, cps), 2)}x)`
       return `${shortName(row)}: ${fmt(med(row, cps))}${ratio}, ${fmt(med(row, cpu))} µs`

@@ -32,6 +32,7 @@ const policyOptions = (policy: Policy): grpc.ChannelOptions =>
 // Loaded before "loaded" is sent: the parent starts every client at once and
 // then connects them one at a time, so module loading is off the clock.
 const library = spec.kind === "anchor" ? await import("../../../src/main/index.js") : undefined
+const otel = spec.kind === "anchor" && spec.metrics === true ? await import("@opentelemetry/sdk-metrics") : undefined
 
 const build = async (): Promise<{ readonly pick: () => Echo; readonly close: () => void }> => {
   switch (spec.kind) {
@@ -78,7 +79,22 @@ const build = async (): Promise<{ readonly pick: () => Echo; readonly close: () 
         `pass:///${spec.ports.map((p) => `127.0.0.1:${p}#${spec.count}`).join(",")}`,
         insecure
       ) as unknown as Echo
-      return { pick: () => client, close: () => client.close() }
+      if (otel === undefined) return { pick: () => client, close: () => client.close() }
+      // Metrics on: the instruments on an SDK provider collected every second
+      // (15 times as often as a default Prometheus scrape), exported nowhere.
+      const exporter = new otel.InMemoryMetricExporter(otel.AggregationTemporality.CUMULATIVE)
+      const reader = new otel.PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 1_000 })
+      const provider = new otel.MeterProvider({ readers: [reader] })
+      const registration = library!.Metrics.register(provider)
+      setInterval(() => exporter.reset(), 10_000).unref()
+      return {
+        pick: () => client,
+        close: () => {
+          registration.unregister()
+          void provider.shutdown()
+          client.close()
+        }
+      }
     }
   }
 }

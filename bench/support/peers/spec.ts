@@ -20,8 +20,12 @@ export type VariantSpec =
     }
   /** N grpc-js clients (a distinct channel option each, so each has its own connection), rotated by the caller. */
   | { readonly kind: "pool"; readonly clients: ReadonlyArray<ReadonlyArray<number>>; readonly policy: Policy }
-  /** grpc-anchor: `pass:///127.0.0.1:PORT#count,...`. */
-  | { readonly kind: "anchor"; readonly ports: ReadonlyArray<number>; readonly count: number }
+  /**
+   * grpc-anchor: `pass:///127.0.0.1:PORT#count,...`; with `metrics`, its
+   * OpenTelemetry instruments registered on an SDK MeterProvider that
+   * collects every second.
+   */
+  | { readonly kind: "anchor"; readonly ports: ReadonlyArray<number>; readonly count: number; readonly metrics?: boolean }
 
 /** The name a variant has in the tables. */
 export const variantName = (spec: VariantSpec): string => {
@@ -33,7 +37,7 @@ export const variantName = (spec: VariantSpec): string => {
     case "pool":
       return `${spec.clients.length} grpc-js clients rotated`
     case "anchor":
-      return `grpc-anchor #${spec.count}`
+      return `grpc-anchor #${spec.count}${spec.metrics === true ? " + metrics" : ""}`
   }
 }
 

@@ -27,6 +27,7 @@ import { CliError, Command, Flag } from "effect/cli"
 import { Etcd, Registrar } from "grpc-anchor"
 import { Address, EtcdRecord, Target } from "grpc-anchor/core"
 import { etcdLayer, failure, helpText, hostsFlag, inRange, line, oneLine, probeEtcd, usage } from "./internal/common.js"
+import { metricsFlag, serveMetrics } from "./internal/metrics.js"
 
 /** How long the first registration may take once etcd answered the probe. */
 const REGISTER_TIMEOUT = "15 seconds"
@@ -107,8 +108,8 @@ const describeStatus = (status: Registrar.Status): string | undefined => {
 /** The `register` subcommand. */
 export const command = Command.make(
   "register",
-  { etcd, service, address, ttl, metadata, connections },
-  ({ address, connections, etcd: hosts, metadata, service, ttl }) =>
+  { etcd, service, address, ttl, metadata, connections, metrics: metricsFlag },
+  ({ address, connections, etcd: hosts, metadata, metrics, service, ttl }) =>
     Effect.gen(function* () {
       const given = Option.getOrNull(metadata)
       const count = Option.getOrUndefined(connections)
@@ -124,6 +125,7 @@ export const command = Command.make(
       let made: Registrar.Registrar.Shape | undefined
 
       const program = Effect.gen(function* () {
+        yield* serveMetrics(metrics)
         yield* probeEtcd(EtcdRecord.prefix(service))
         const registrar = yield* Registrar.make({ service, address, ttl, metadata: data }).pipe(
           Effect.mapError((error) => usage(oneLine(error.message)))

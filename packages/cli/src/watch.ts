@@ -21,6 +21,7 @@ import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
 import { Discovery, type Etcd } from "grpc-anchor"
 import { Address, EtcdRecord } from "grpc-anchor/core"
+import { metricsFlag, serveMetrics } from "./internal/metrics.js"
 import { etcdLayer, failure, hostsOrEnv, line, oneLine, parseTarget, plural, probeEtcd, usage } from "./internal/common.js"
 
 /** How long the first listing may take once etcd answered the probe. */
@@ -73,7 +74,7 @@ const target = Argument.String("TARGET").pipe(
 const json = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("Print one JSON object per line: a snapshot, then one per change."))
 
 /** The `watch` subcommand. */
-export const command = Command.make("watch", { target, json }, ({ json, target }) =>
+export const command = Command.make("watch", { target, json, metrics: metricsFlag }, ({ json, metrics, target }) =>
   Effect.gen(function* () {
     const parsed = yield* parseTarget(target)
     if (parsed._tag !== "Etcd") {
@@ -110,6 +111,7 @@ export const command = Command.make("watch", { target, json }, ({ json, target }
     }
 
     const program = Effect.gen(function* () {
+      yield* serveMetrics(metrics)
       yield* probeEtcd(EtcdRecord.prefix(service))
       const discovery = yield* Discovery.make()
       // Said when the first listing does not come in time: why etcd did not answer.

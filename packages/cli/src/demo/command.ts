@@ -32,6 +32,7 @@ import {
   setInterruptedExitCode,
   stdoutIsTty
 } from "../internal/common.js"
+import { metricsFlag, serveMetrics } from "../internal/metrics.js"
 import type { Output } from "./render.js"
 import { PLAIN_COLUMNS, renderSummary } from "./render.js"
 import { type DemoOptions, run } from "./script.js"
@@ -115,8 +116,8 @@ const ttl = Flag.Int("ttl").pipe(
 /** The `demo` subcommand. */
 export const command = Command.make(
   "demo",
-  { duration, json, concurrency, etcd, service, ttl },
-  ({ concurrency, duration, etcd, json, service, ttl }) =>
+  { duration, json, concurrency, etcd, service, ttl, metrics: metricsFlag },
+  ({ concurrency, duration, etcd, json, metrics, service, ttl }) =>
     Effect.gen(function* () {
       const hosts = Option.getOrElse(etcd, (): ReadonlyArray<string> => [])
       // The channel's target, checked before etcd is dialled or any server started (the service
@@ -125,13 +126,16 @@ export const command = Command.make(
         `etcd://${hosts.join(",")}/${service}#2`,
         Option.isSome(etcd) ? "--etcd and --service make a bad target" : "--service makes a bad target"
       )
-      const code = yield* runDemo({
-        durationMs: duration * 1_000,
-        json,
-        concurrency,
-        etcd: Option.isSome(etcd) && target._tag === "Etcd" ? Option.some(target) : Option.none(),
-        ttl
-      })
+      const code = yield* serveMetrics(metrics).pipe(
+        Effect.andThen(runDemo({
+          durationMs: duration * 1_000,
+          json,
+          concurrency,
+          etcd: Option.isSome(etcd) && target._tag === "Etcd" ? Option.some(target) : Option.none(),
+          ttl
+        })),
+        Effect.scoped
+      )
       if (code !== 0) return yield* new CommandError({ message: "", exitCode: code })
     })
 ).pipe(
