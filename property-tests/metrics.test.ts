@@ -16,6 +16,7 @@ type Op =
   | { readonly _tag: "state"; readonly slot: number; readonly state: (typeof STATES)[number] }
   | { readonly _tag: "call"; readonly start: boolean; readonly n: number }
   | { readonly _tag: "time"; readonly ms: number }
+  | { readonly _tag: "allReady" }
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -30,14 +31,16 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 5, arbitrary: fc.record({ _tag: fc.constant("state" as const), slot: fc.nat(30), state: fc.constantFrom(...STATES, "READY", "READY") }) },
   { weight: 5, arbitrary: fc.record({ _tag: fc.constant("call" as const), start: fc.boolean(), n: fc.integer({ min: 1, max: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("time" as const), ms: fc.integer({ min: 1, max: 20_000 }) }) }
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("time" as const), ms: fc.integer({ min: 1, max: 20_000 }) }) },
+  // Every connection READY at once: reaches full addresses (growth) and READY pools (the grace) often.
+  { weight: 2, arbitrary: fc.constant({ _tag: "allReady" as const }) }
 )
 
 describe("Balancer.metrics", () => {
   it("sums the slots by state per address, counts wanted, calls in flight, kept addresses and their age", () => {
     const stats = { kept: 0, grown: 0, shrunk: 0, trimmed: 0 }
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
+      fc.property(fc.array(op, { minLength: 30, maxLength: 100, size: "max" }), (ops) => {
         const b = Balancer.make({ startWaitMs: 0, maxConnections: 10, maxStreamsPerConnection: 1, shrinkIdleMs: 1_000, removalGraceMs: 5_000 })
         let now = 0
         const started: Array<number> = []
@@ -71,6 +74,9 @@ describe("Balancer.metrics", () => {
                 } else if (started.length > 0) Balancer.callEnded(b, started.shift()!)
               }
               break
+            case "allReady":
+              for (const slot of Balancer.slots(b)) Balancer.step(b, { _tag: "StateChanged", now, slot: slot.id, state: "READY" })
+              break
             case "time":
               now += o.ms
               Balancer.step(b, { _tag: "TimerFired", now })
@@ -103,6 +109,19 @@ describe("Balancer.metrics", () => {
     // The generator reaches the states the metrics report (steps with each one non-zero).
     console.log(`[metrics] steps with: kept ${stats.kept}, grown ${stats.grown}, shrunk ${stats.shrunk}, trimmed ${stats.trimmed}`)
     expect(Math.min(stats.kept, stats.grown, stats.shrunk, stats.trimmed)).toBeGreaterThan(0)
+  })
+
+  it("reports how long the grace has kept an address, from the update that removed it", () => {
+    const b = Balancer.make({ startWaitMs: 0, removalGraceMs: 5_000 })
+    const list = (now: number, addresses: ReadonlyArray<string>) =>
+      Balancer.step(b, { _tag: "Addresses", now, target: "etcd:///s", endpoints: addresses.map((address) => ({ address, count: 1 })), overCap: "keepFirst", offset: 0 })
+    for (const slot of list(10_000, ["a:1", "b:1"]).create) Balancer.step(b, { _tag: "StateChanged", now: 10_001, slot: slot.id, state: "READY" })
+    list(12_000, [])
+    const m = Balancer.metrics(b, 12_500)
+    expect(m.kept).toBe(2)
+    expect(m.addresses.map((a) => a.keptForMs)).toEqual([500, 500])
+    list(13_000, ["a:1", "b:1"])
+    expect(Balancer.metrics(b, 13_000).addresses.map((a) => a.keptForMs)).toEqual([undefined, undefined])
   })
 
   it("counts the addresses the cap left out of the last list", () => {
