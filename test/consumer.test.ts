@@ -266,6 +266,14 @@ describe("the packed library's metadata", () => {
     for (const commandOnly of ["grpc-anchor-cli", "@effect/platform-node", "@effect/platform-node-shared", "undici"]) {
       expect(names, commandOnly).not.toContain(commandOnly)
     }
+    // OpenTelemetry is an optional peer: not installed, and the library (Metrics included) loads and collects without it.
+    expect(names.filter((name) => name.startsWith("@opentelemetry/"))).toEqual([])
+    const metrics = await ok(
+      process.execPath,
+      ["--input-type=module", "-e", 'const { Metrics } = await import("grpc-anchor"); console.log(JSON.stringify({ definitions: Metrics.definitions.length, points: Metrics.collect().length }))'],
+      { cwd: lean }
+    )
+    expect(JSON.parse(metrics.trim())).toEqual({ definitions: 19, points: 0 })
     // The README's figures, as a user measures them: npm's "added N packages" and `du -sh node_modules`,
     // for the library with its peers and for the peers alone.
     const peersOnly = join(work, "peers-only")

@@ -25,7 +25,7 @@ describe("package entry points", () => {
     const api = (await importBuilt("grpc-anchor")) as typeof import("../src/main/index.js")
     for (const name of [
       "register", "createChannel", "registerEndpoint", "ConnectionObserver", "AnchoredChannel", "Etcd", "Registrar",
-      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Stats", "Target"
+      "Discovery", "AnchorRoundRobin", "PassResolver", "EtcdResolver", "Stats", "Target", "Metrics"
     ]) {
       expect(api, name).toHaveProperty(name)
     }
@@ -81,6 +81,23 @@ describe("package entry points", () => {
     }
     visit(dist("main/core.js"))
     expect(seen.size).toBeGreaterThan(5)
+  })
+
+  it("imports nothing from OpenTelemetry (an optional peer), statically or dynamically, anywhere in grpc-anchor's graph", () => {
+    const seen = new Set<string>()
+    const outside = new Set<string>()
+    const visit = (file: string) => {
+      if (seen.has(file)) return
+      seen.add(file)
+      const code = readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "")
+      for (const [, spec] of code.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)) {
+        if (spec!.startsWith(".")) visit(fileURLToPath(new URL(spec!, `file://${file}`)))
+        else outside.add(spec!)
+      }
+    }
+    visit(dist("main/index.js"))
+    expect(seen).toContain(dist("adapters/metrics/Metrics.js"))
+    expect([...outside].filter((spec) => spec.includes("opentelemetry"))).toEqual([])
   })
 
   it("ships type declarations for every entry point and condition", () => {

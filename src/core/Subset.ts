@@ -133,6 +133,13 @@ export const select = (backends: ReadonlyArray<string>, size: number, clientId: 
  * One side of a membership change as {@link moves} sees it: the backends
  * of the service, and the subset this client chose from them.
  *
+ * @example
+ * ```ts
+ * import { Subset } from "grpc-anchor/core"
+ * const members = ["a:1", "b:1", "c:1"]
+ * const choice: Subset.Choice = { members, subset: Subset.select(members, 2, 0) }
+ * ```
+ *
  * @since 0.3.0
  */
 export interface Choice {

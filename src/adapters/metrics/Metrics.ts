@@ -73,6 +73,14 @@ export const collect = (): ReadonlyArray<Point> => collectPoints()
  * What {@link register} returns: `unregister` stops the reports (the
  * instruments stay on the meter, silent; OpenTelemetry cannot delete them).
  *
+ * @example
+ * ```ts
+ * import { metrics } from "@opentelemetry/api"
+ * import { Metrics } from "grpc-anchor"
+ * const registration: Metrics.Registration = Metrics.register(metrics.getMeterProvider())
+ * process.once("SIGTERM", () => registration.unregister())
+ * ```
+ *
  * @since 0.3.0
  */
 export interface Registration {
@@ -98,6 +106,7 @@ export interface Registration {
  *
  * @since 0.3.0
  */
+// The meter's version is the package version this module ships in.
 export const register = (provider: MeterProviderLike): Registration => registerOn(provider, "0.3.0")
 
 /**

@@ -114,6 +114,12 @@ export const work = (balancer: Balancer): number => impl(balancer).work
 /**
  * One address of the pool as metrics report it.
  *
+ * @example
+ * ```ts
+ * import type { Balancer } from "grpc-anchor/core"
+ * const unserved = (a: Balancer.AddressMetrics) => a.wanted > 0 && a.states.READY === 0
+ * ```
+ *
  * @since 0.3.0
  */
 export interface AddressMetrics {
@@ -133,6 +139,12 @@ export interface AddressMetrics {
 
 /**
  * What metrics read from a pool: per address, then for the pool.
+ *
+ * @example
+ * ```ts
+ * import type { Balancer } from "grpc-anchor/core"
+ * const holding = (m: Balancer.PoolMetrics) => m.kept > 0 // the mass-removal grace keeps addresses
+ * ```
  *
  * @since 0.3.0
  */

@@ -11,10 +11,32 @@ import { type RestartReason, RESTART_REASONS, watches } from "../../etcd/interna
 import { registrations } from "../../etcd/internal/registrationStats.js"
 import { samples } from "../../grpc/internal/stats.js"
 
-/** A metric's kind: a gauge (a value now) or a monotonic counter (a total since its source started). */
+/**
+ * A metric's kind: a gauge (a value now) or a monotonic counter (a total
+ * since its source started: a channel's pool, a watch, a registration).
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "grpc-anchor"
+ * const counters = Metrics.definitions.filter((d) => d.kind === "counter")
+ * ```
+ *
+ * @since 0.3.0
+ */
 export type Kind = "gauge" | "counter"
 
-/** One metric. */
+/**
+ * One metric: its name, kind, unit, attributes and meaning.
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "grpc-anchor"
+ * // { name: "grpc_anchor.connections", kind: "gauge", unit: "{connection}", attributes: ["grpc_anchor.target", ...], ... }
+ * const connections = Metrics.definitions.find((d) => d.name === "grpc_anchor.connections")
+ * ```
+ *
+ * @since 0.3.0
+ */
 export interface Definition {
   readonly name: string
   readonly kind: Kind
@@ -64,7 +86,18 @@ export const definitions = {
   keepAliveAge: define("grpc_anchor.registration.keepalive.age", "gauge", "s", [SERVICE, ADDRESS], "Time since the registration's last successful lease keep-alive.", "max")
 } as const satisfies Record<string, Definition>
 
-/** One value of one metric for one set of attributes. */
+/**
+ * One value of one metric for one set of attributes.
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "grpc-anchor"
+ * // { definition: { name: "grpc_anchor.picks", ... }, attributes: { "grpc_anchor.target": "pass:///...", "grpc_anchor.address": "10.0.0.1:9080" }, value: 1250 }
+ * const picks = Metrics.collect().filter((p) => p.definition.name === "grpc_anchor.picks")
+ * ```
+ *
+ * @since 0.3.0
+ */
 export interface Point {
   readonly definition: Definition
   readonly attributes: Readonly<Record<string, string>>

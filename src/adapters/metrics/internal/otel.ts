@@ -7,15 +7,48 @@
  */
 import { collect, type Definition, definitions } from "./collect.js"
 
-/** What grpc-anchor uses of an `@opentelemetry/api` `MeterProvider`. */
+/**
+ * What grpc-anchor uses of an `@opentelemetry/api` `MeterProvider`: any
+ * OpenTelemetry provider fits (the SDK's, or `metrics.getMeterProvider()`).
+ *
+ * @example
+ * ```ts
+ * import { metrics } from "@opentelemetry/api"
+ * import type { Metrics } from "grpc-anchor"
+ * const provider: Metrics.MeterProviderLike = metrics.getMeterProvider()
+ * ```
+ *
+ * @since 0.3.0
+ */
 export interface MeterProviderLike {
   getMeter(name: string, version?: string): MeterLike
 }
 
-/** An observable instrument, opaque here. */
+/**
+ * An observable instrument, opaque here.
+ *
+ * @example
+ * ```ts
+ * import type { Metrics } from "grpc-anchor"
+ * const isInstrument = (u: unknown): u is Metrics.ObservableLike => typeof u === "object" && u !== null
+ * ```
+ *
+ * @since 0.3.0
+ */
 export type ObservableLike = object
 
-/** What grpc-anchor uses of an `@opentelemetry/api` `Meter`. */
+/**
+ * What grpc-anchor uses of an `@opentelemetry/api` `Meter`.
+ *
+ * @example
+ * ```ts
+ * import { metrics } from "@opentelemetry/api"
+ * import type { Metrics } from "grpc-anchor"
+ * const meter: Metrics.MeterLike = metrics.getMeterProvider().getMeter("grpc-anchor")
+ * ```
+ *
+ * @since 0.3.0
+ */
 export interface MeterLike {
   createObservableGauge(name: string, options?: { readonly description?: string; readonly unit?: string }): ObservableLike
   createObservableCounter(name: string, options?: { readonly description?: string; readonly unit?: string }): ObservableLike
@@ -23,7 +56,17 @@ export interface MeterLike {
   removeBatchObservableCallback(callback: (result: BatchResultLike) => void, observables: Array<ObservableLike>): void
 }
 
-/** What grpc-anchor uses of an `@opentelemetry/api` `BatchObservableResult`. */
+/**
+ * What grpc-anchor uses of an `@opentelemetry/api` `BatchObservableResult`.
+ *
+ * @example
+ * ```ts
+ * import type { Metrics } from "grpc-anchor"
+ * const zero = (result: Metrics.BatchResultLike, instrument: Metrics.ObservableLike) => result.observe(instrument, 0)
+ * ```
+ *
+ * @since 0.3.0
+ */
 export interface BatchResultLike {
   observe(observable: ObservableLike, value: number, attributes?: Record<string, string>): void
 }
