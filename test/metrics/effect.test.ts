@@ -63,4 +63,11 @@ describe("Metrics.layer (Effect)", () => {
       // The layer is gone: so are its series.
       expect([...registry.values()].filter((m) => String(m.id).startsWith("grpc_anchor."))).toEqual([])
     }).pipe(Effect.scoped))
+
+  it("refuses an interval that is not a finite duration above 0, naming it", () => {
+    for (const interval of [0, -5, "Infinity" as const, "soon" as never]) {
+      expect(() => Metrics.layer({ interval })).toThrow(/Metrics\.layer: interval must be a finite duration above 0/)
+    }
+    expect(() => Metrics.layer({ interval: "250 millis" })).not.toThrow()
+  })
 })

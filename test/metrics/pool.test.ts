@@ -140,4 +140,10 @@ describe("pool metrics (Prometheus exporter, scraped over HTTP)", () => {
     expect(has(await silent.read(), "grpc_anchor.connections")).toBe(false)
     await silent.close()
   })
+
+  it("refuses what is not a MeterProvider, saying what to pass", () => {
+    for (const bad of [undefined, null, {}, { getMeter: 1 }]) {
+      expect(() => Metrics.register(bad as never)).toThrow(/Metrics\.register needs an OpenTelemetry MeterProvider/)
+    }
+  })
 })

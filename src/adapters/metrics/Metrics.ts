@@ -31,8 +31,9 @@
  *
  * @since 0.3.0
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { collect as collectPoints, type Definition, definitions as all, type Kind, type Point } from "./internal/collect.js"
 import { runEffectView } from "./internal/effect.js"
 import { type BatchResultLike, type MeterLike, type MeterProviderLike, type ObservableLike, registerOn } from "./internal/otel.js"
@@ -94,6 +95,9 @@ export interface Registration {
  * are read when the SDK collects; nothing runs between collections.
  * Register once per provider.
  *
+ * @throws TypeError when `provider` is not a `MeterProvider` (a defect in
+ * the caller).
+ *
  * @example
  * ```ts
  * import { MeterProvider } from "@opentelemetry/sdk-metrics"
@@ -106,8 +110,16 @@ export interface Registration {
  *
  * @since 0.3.0
  */
-// The meter's version is the package version this module ships in.
-export const register = (provider: MeterProviderLike): Registration => registerOn(provider, "0.3.0")
+export const register = (provider: MeterProviderLike): Registration => {
+  if (typeof (provider as { getMeter?: unknown } | null | undefined)?.getMeter !== "function") {
+    throw new TypeError(
+      `Metrics.register needs an OpenTelemetry MeterProvider (the SDK's MeterProvider, or metrics.getMeterProvider() ` +
+        `from @opentelemetry/api once your SDK has set it), got ${provider === null ? "null" : typeof provider}`
+    )
+  }
+  // The meter's version is the package version this module ships in.
+  return registerOn(provider, "0.3.0")
+}
 
 /**
  * A layer that reports grpc-anchor's metrics as Effect `Metric`s in the
@@ -117,6 +129,9 @@ export const register = (provider: MeterProviderLike): Registration => registerO
  * services and registrations every `interval` (default 1 second), so a
  * new address shows up within that time. Counters are Effect counters,
  * the others gauges; the unit is at the end of each description.
+ *
+ * @throws RangeError when `interval` is not a finite duration above 0 (a
+ * defect in the caller).
  *
  * @example
  * ```ts
@@ -136,5 +151,12 @@ export const register = (provider: MeterProviderLike): Registration => registerO
  *
  * @since 0.3.0
  */
-export const layer = (options: { readonly interval?: Duration.Input } = {}): Layer.Layer<never> =>
-  Layer.effectDiscard(runEffectView(options.interval ?? "1 second"))
+export const layer = (options: { readonly interval?: Duration.Input } = {}): Layer.Layer<never> => {
+  const interval = options.interval === undefined ? Option.some(Duration.seconds(1)) : Duration.fromInput(options.interval)
+  if (Option.isNone(interval) || !Duration.isFinite(interval.value) || Duration.toMillis(interval.value) <= 0) {
+    throw new RangeError(
+      `Metrics.layer: interval must be a finite duration above 0 (e.g. "1 second", 500), got ${JSON.stringify(String(options.interval))}`
+    )
+  }
+  return Layer.effectDiscard(runEffectView(interval.value))
+}

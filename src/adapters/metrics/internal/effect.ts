@@ -7,7 +7,7 @@
  * reconciled every `interval`. Internal.
  */
 import type * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
@@ -18,7 +18,7 @@ const keyOf = (point: Point): string =>
   `${point.definition.name}\u0000${point.definition.attributes.map((a) => point.attributes[a]).join("\u0000")}`
 
 /** Registers the series in the current context's registry, reconciled every `interval`; removed with the scope. */
-export const runEffectView = (interval: Duration.Input): Effect.Effect<void, never, Scope.Scope> =>
+export const runEffectView = (interval: Duration.Duration): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
     const context = yield* Effect.context<never>()
     /** The values of the current collection, by series; one collection per synchronous snapshot. */
@@ -80,5 +80,5 @@ export const runEffectView = (interval: Duration.Input): Effect.Effect<void, nev
       })
     )
     yield* reconcile
-    yield* Effect.forkScoped(Effect.repeat(reconcile, Schedule.spaced(Duration.fromInputUnsafe(interval))))
+    yield* Effect.forkScoped(Effect.repeat(reconcile, Schedule.spaced(interval)))
   })
