@@ -7,6 +7,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { AnchoredChannel, Metrics } from "../../src/main/index.js"
 import { eventually } from "../support/grpc.js"
@@ -55,6 +56,9 @@ describe("Metrics.layer (Effect)", () => {
         )
         snapshot = yield* Metric.snapshot
         expect(valueIn(snapshot, "grpc_anchor.connections.wanted", { [TARGET]: target, [ADDRESS]: b.address })).toBe(1)
+        // Effect's own exporters read the same registry: its Prometheus text has the series too.
+        const text = yield* PrometheusMetrics.format()
+        expect(text).toMatch(new RegExp(`^grpc_anchor_connections_wanted\\{[^}]*grpc_anchor_address="${a.address}"[^}]*\\} 2$`, "m"))
       }).pipe(
         Effect.provide(Layer.merge(AnchoredChannel.layer({ target }), Metrics.layer({ interval: "100 millis" }))),
         Effect.provideService(Metric.MetricRegistry, registry)
