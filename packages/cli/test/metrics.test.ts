@@ -37,7 +37,7 @@ const pool = (text: string): Map<string, { wanted: number; ready: number }> => {
 describe("--metrics PORT", () => {
   it("demo: the scrape shows #3/#2/#1 served, the killed server's READY at 0, then back", async () => {
     const port = await freePort()
-    const demo = start(["demo", "--json", "--duration", "6", "--metrics", String(port)])
+    const demo = start(["demo", "--json", "--duration", "4", "--metrics", String(port)])
     const seen = { served: false, down: false, back: false }
     const started = Date.now()
     let exited = false
