@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, it } from "vitest"
 import type { EchoServer } from "../../packages/cli/src/echo/echo.js"
 import { AnchorRoundRobin, EtcdResolver, register } from "../../src/main/index.js"
+import { RegistrationStats, track, untrack } from "../../src/adapters/etcd/internal/registrationStats.js"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { cleanupAfterEach, echoServers, eventually } from "../support/grpc.js"
 import { pooled } from "../support/pooled.js"
@@ -105,5 +106,24 @@ describe("etcd service metrics (OpenTelemetry SDK, real etcd)", () => {
     await readUntil("a relist after the revision went back", (p) =>
       valueOf(p, "grpc_anchor.etcd.watch.restarts", { [SERVICE]: service, [REASON]: "revision_reset" }) === before + 1 &&
       valueOf(p, "grpc_anchor.etcd.endpoints", { [SERVICE]: service }) === 0, 20_000)
+  })
+
+  it("report a registration's lease re-grants, re-puts, moves and keep-alive age from the registrar's registry (the hook Registrar feeds)", async () => {
+    const registration = new RegistrationStats("metrics/registered", "127.0.0.1:7300")
+    registration.regrants = 1
+    registration.reputs = 2
+    registration.moves = 1
+    registration.lastKeepAlive = Date.now() - 4_000
+    track(registration)
+    try {
+      const points = await otel.read()
+      const of = { [SERVICE]: "metrics/registered", "grpc_anchor.address": "127.0.0.1:7300" }
+      expect(valueOf(points, "grpc_anchor.registration.lease.regrants", of)).toBe(1)
+      expect(valueOf(points, "grpc_anchor.registration.reputs", of)).toBe(2)
+      expect(valueOf(points, "grpc_anchor.registration.lease.moves", of)).toBe(1)
+      expect(valueOf(points, "grpc_anchor.registration.keepalive.age", of)).toBeGreaterThanOrEqual(4)
+    } finally {
+      untrack(registration)
+    }
   })
 })
