@@ -6,12 +6,12 @@
  */
 import { afterAll, describe, expect, it } from "vitest"
 import type { EchoServer } from "../../packages/cli/src/echo/echo.js"
-import { AnchorRoundRobin, EtcdResolver, register } from "../../src/main/index.js"
-import { RegistrationStats, track, untrack } from "../../src/adapters/etcd/internal/registrationStats.js"
+import { AnchorRoundRobin, Etcd, EtcdResolver, Metrics, register, Registrar } from "../../src/main/index.js"
+import * as Effect from "effect/Effect"
 import { etcdForFile } from "../support/etcdForFile.js"
 import { cleanupAfterEach, echoServers, eventually } from "../support/grpc.js"
 import { pooled } from "../support/pooled.js"
-import { type Read, sdk, valueOf } from "./support.js"
+import { has, type Read, sdk, valueOf } from "./support.js"
 
 register()
 const etcd = etcdForFile()
@@ -108,22 +108,29 @@ describe("etcd service metrics (OpenTelemetry SDK, real etcd)", () => {
       valueOf(p, "grpc_anchor.etcd.endpoints", { [SERVICE]: service }) === 0, 20_000)
   })
 
-  it("report a registration's lease re-grants, re-puts, moves and keep-alive age from the registrar's registry (the hook Registrar feeds)", async () => {
-    const registration = new RegistrationStats("metrics/registered", "127.0.0.1:7300")
-    registration.regrants = 1
-    registration.reputs = 2
-    registration.moves = 1
-    registration.lastKeepAlive = Date.now() - 4_000
-    track(registration)
-    try {
-      const points = await otel.read()
-      const of = { [SERVICE]: "metrics/registered", "grpc_anchor.address": "127.0.0.1:7300" }
-      expect(valueOf(points, "grpc_anchor.registration.lease.regrants", of)).toBe(1)
-      expect(valueOf(points, "grpc_anchor.registration.reputs", of)).toBe(2)
-      expect(valueOf(points, "grpc_anchor.registration.lease.moves", of)).toBe(1)
-      expect(valueOf(points, "grpc_anchor.registration.keepalive.age", of)).toBeGreaterThanOrEqual(4)
-    } finally {
-      untrack(registration)
-    }
+  it("show a registrar losing its lease: a re-grant, a re-put onto the new lease, a fresh keep-alive", async () => {
+    const service = "metrics/registered"
+    const address = "127.0.0.1:7300"
+    const of = { [SERVICE]: service, "grpc_anchor.address": address }
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const registrar = yield* Registrar.make({ service, address, ttl: 5 })
+          const first = yield* registrar.awaitRegistered
+          let points = yield* Effect.promise(() => readUntil("a keep-alive", (p) => has(p, "grpc_anchor.registration.keepalive.age", of)))
+          expect(valueOf(points, "grpc_anchor.registration.lease.regrants", of)).toBe(0)
+          // The lease is revoked behind its back (an operator, or etcd losing it): the record goes with it.
+          yield* Effect.promise(() => etcd.ctlOk(["lease", "revoke", first.leaseId]))
+          points = yield* Effect.promise(() =>
+            readUntil("a new lease", (p) =>
+              valueOf(p, "grpc_anchor.registration.lease.regrants", of) === 1 && valueOf(p, "grpc_anchor.registration.lease.moves", of) === 1, 15_000)
+          )
+          expect(valueOf(points, "grpc_anchor.registration.reputs", of)).toBe(1)
+          expect(valueOf(points, "grpc_anchor.registration.keepalive.age", of)).toBeLessThan(5)
+        })
+      ).pipe(Effect.provide(Etcd.layer({ hosts: etcd.endpoints[0]! })))
+    )
+    // Closed: it is no longer collected.
+    expect(Metrics.collect().some((p) => p.attributes[SERVICE] === service)).toBe(false)
   })
 })

@@ -9,6 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import { freePort } from "../../../test/support/etcd.js"
 import { etcdForFile } from "../../../test/support/etcdForFile.js"
 import { sample } from "../../../test/metrics/support.js"
+import { eventually } from "../../../test/support/eventually.js"
 import { killAll, requireBuild, run, start } from "./run.js"
 
 beforeAll(requireBuild)
@@ -63,7 +64,7 @@ describe("--metrics PORT", () => {
     expect(await scrape(port)).toBeUndefined()
   })
 
-  it("watch: the service's endpoints and the time since etcd answered; register serves too", async () => {
+  it("watch: the service's endpoints and the time since etcd answered; register: its lease's re-grants and keep-alive", async () => {
     const host = etcd.endpoints[0]!
     await etcd.ctlOk(["put", "m-svc/127.0.0.1:7101", '{"Op":0,"Addr":"127.0.0.1:7101","Metadata":null}'])
     const watchPort = await freePort()
@@ -77,7 +78,13 @@ describe("--metrics PORT", () => {
     const registerPort = await freePort()
     const register = start(["register", "--etcd", host, "--service", "m-svc", "--address", "127.0.0.1:7102", "--metrics", String(registerPort)])
     await register.waitForLine("registered", (l) => l.startsWith("registered "))
-    expect(await scrape(registerPort)).toBeDefined()
+    const registered = { grpc_anchor_service: "m-svc", grpc_anchor_address: "127.0.0.1:7102" }
+    let registerText = ""
+    await eventually("the first keep-alive", async () => {
+      registerText = (await scrape(registerPort)) ?? ""
+      return sample(registerText, "grpc_anchor_registration_keepalive_age", registered) !== undefined
+    })
+    expect(sample(registerText, "grpc_anchor_registration_lease_regrants_total", registered)).toBe(0)
     await watch.waitForLine("the added event", (l) => l.includes('"added"'))
     expect(sample((await scrape(watchPort)) ?? "", "grpc_anchor_etcd_endpoints", { grpc_anchor_service: "m-svc" })).toBe(2)
     register.signal("SIGTERM")

@@ -60,6 +60,7 @@ import type * as Target from "../../core/Target.js"
 import { Etcd, type EtcdError } from "./Etcd.js"
 import { makeAbandoned } from "./internal/registrar/abandoned.js"
 import { type Counters, makeCounters } from "./internal/registrar/counters.js"
+import { track as trackRegistration, untrack as untrackRegistration } from "./internal/registrationStats.js"
 import { check } from "./internal/registrar/record.js"
 import { retryScheduleFor } from "./internal/registrar/retry.js"
 import { keepRegistered } from "./internal/registrar/session.js"
@@ -236,6 +237,15 @@ export const make = (options: RegistrarOptions): Effect.Effect<Registrar.Shape, 
     const annotations = { service: options.service, key: record.key }
     const status = yield* makeStatus
     const counters = yield* makeCounters
+    // Metrics read the counters at collection time while the registrar lives.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const source = { service: options.service, address: record.address, counters: counters.getUnsafe }
+        trackRegistration(source)
+        return source
+      }),
+      (source) => Effect.sync(() => untrackRegistration(source))
+    )
     const abandoned = yield* makeAbandoned(etcd, revokeTimeout, annotations)
     const schedule = options.retrySchedule ?? retryScheduleFor(record.ttl)
     const registration = { etcd, record, schedule, revokeTimeout, annotations, status, counters, abandoned }

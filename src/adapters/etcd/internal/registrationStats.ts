@@ -1,37 +1,27 @@
 /**
- * The registry of live registrations (`Registrar`), for metrics: per
- * registration, its lease re-grants, re-puts, moves onto a new lease and
- * the time of its last successful keep-alive. The registrar keeps the
- * counters as it goes and tracks its record from start to stop; metrics
- * read them at collection time. Internal.
- *
- * The hook only: `Registrar` is being split into parts on its own branch,
- * which wires these counters (`track` at start, `untrack` in its
- * finalizer, the fields as its loop re-grants, re-puts and moves).
+ * The registry of live registrations (`Registrar`), for metrics: each
+ * registrar tracks its counters here from start to stop (lease re-grants,
+ * re-puts, moves onto a new lease, the last successful keep-alive: see
+ * `Registrar.Counters`); metrics read them at collection time. Internal.
  */
+import type { Counters } from "./registrar/counters.js"
 
-/** One live registration of `address` under `service`. */
-export class RegistrationStats {
-  /** Leases granted again after the first (the old one expired or was revoked). */
-  regrants = 0
-  /** Puts of the record again on the same lease (deleted or overwritten from outside, or after a relist). */
-  reputs = 0
-  /** Moves of the record onto a new lease. */
-  moves = 0
-  /** When the last keep-alive succeeded, ms since the epoch; 0: none yet. */
-  lastKeepAlive = 0
-  constructor(readonly service: string, readonly address: string) {}
+/** One live registration of `address` under `service`, and how to read its counters now. */
+export interface RegistrationSource {
+  readonly service: string
+  readonly address: string
+  readonly counters: () => Counters
 }
 
-const live = new Set<RegistrationStats>()
+const live = new Set<RegistrationSource>()
 
-export const track = (registration: RegistrationStats): void => {
+export const track = (registration: RegistrationSource): void => {
   live.add(registration)
 }
 
-export const untrack = (registration: RegistrationStats): void => {
+export const untrack = (registration: RegistrationSource): void => {
   live.delete(registration)
 }
 
 /** The live registrations now. */
-export const registrations = (): ReadonlyArray<RegistrationStats> => [...live]
+export const registrations = (): ReadonlyArray<RegistrationSource> => [...live]

@@ -80,10 +80,10 @@ export const definitions = {
   restarts: define("grpc_anchor.etcd.watch.restarts", "counter", "{restart}", [SERVICE, REASON], "Restarts of a service's etcd watch by reason: member_failover (moved to another member, no relist), compacted, revision_reset, cancelled (each a relist), unreachable (a listing failed and is retried)."),
   contactAge: define("grpc_anchor.etcd.contact.age", "gauge", "s", [SERVICE], "Time since etcd last answered the service's watch or listing (a quiet watch is answered every 0.4 x memberTimeout).", "min"),
   endpoints: define("grpc_anchor.etcd.endpoints", "gauge", "{endpoint}", [SERVICE], "Endpoints of the service in the last set read from etcd (before subsetting)."),
-  regrants: define("grpc_anchor.registration.lease.regrants", "counter", "{lease}", [SERVICE, ADDRESS], "Leases a registration had to grant again (its lease expired or was revoked)."),
-  reputs: define("grpc_anchor.registration.reputs", "counter", "{put}", [SERVICE, ADDRESS], "Times a registration wrote its record again (deleted or overwritten from outside, or etcd restored)."),
-  leaseMoves: define("grpc_anchor.registration.lease.moves", "counter", "{move}", [SERVICE, ADDRESS], "Times a registration moved its record onto a new lease."),
-  keepAliveAge: define("grpc_anchor.registration.keepalive.age", "gauge", "s", [SERVICE, ADDRESS], "Time since the registration's last successful lease keep-alive.", "max")
+  regrants: define("grpc_anchor.registration.lease.regrants", "counter", "{lease}", [SERVICE, ADDRESS], "Leases granted after the first: one for each lease lost (expired, revoked, wiped) or given up on and replaced."),
+  reputs: define("grpc_anchor.registration.reputs", "counter", "{put}", [SERVICE, ADDRESS], "Writes of the record after it was first in etcd, each because etcd no longer held it exactly (deleted, wiped, a new lease)."),
+  leaseMoves: define("grpc_anchor.registration.lease.moves", "counter", "{move}", [SERVICE, ADDRESS], "Times the record was confirmed under another lease than the one it was last under."),
+  keepAliveAge: define("grpc_anchor.registration.keepalive.age", "gauge", "s", [SERVICE, ADDRESS], "Time since etcd last renewed the registration's lease (absent before the first renewal).", "max")
 } as const satisfies Record<string, Definition>
 
 /**
@@ -150,10 +150,12 @@ export const collect = (now: number = Date.now()): ReadonlyArray<Point> => {
   }
   for (const registration of registrations()) {
     const of = { [SERVICE]: registration.service, [ADDRESS]: registration.address }
-    add(d.regrants, of, registration.regrants)
-    add(d.reputs, of, registration.reputs)
-    add(d.leaseMoves, of, registration.moves)
-    if (registration.lastKeepAlive > 0) add(d.keepAliveAge, of, Math.max(0, now - registration.lastKeepAlive) / 1000)
+    const counters = registration.counters()
+    add(d.regrants, of, counters.leaseRegrants)
+    add(d.reputs, of, counters.recordReputs)
+    add(d.leaseMoves, of, counters.leaseMoves)
+    const last = counters.lastKeepAliveMillis
+    if (last !== undefined) add(d.keepAliveAge, of, Math.max(0, now - last) / 1000)
   }
   return [...points.values()]
 }

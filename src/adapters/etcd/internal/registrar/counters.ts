@@ -96,6 +96,8 @@ export const alive = (tally: Tally, now: number): Tally => ({ ...tally, counters
 /** The counters of one registration, updated by its parts. */
 export interface CounterCell {
   readonly get: Effect.Effect<Counters>
+  /** The counters now, read outside any fiber (metrics read them at collection time). */
+  readonly getUnsafe: () => Counters
   readonly granted: Effect.Effect<void>
   readonly confirmed: (lease: bigint, put: boolean) => Effect.Effect<void>
   /** Records a renewal at the `Clock`'s current time. */
@@ -105,6 +107,7 @@ export interface CounterCell {
 /** Counters starting at zero. */
 export const makeCounters: Effect.Effect<CounterCell> = Effect.map(Ref.make(initial), (ref) => ({
   get: Effect.map(Ref.get(ref), (tally) => tally.counters),
+  getUnsafe: () => Ref.getUnsafe(ref).counters,
   granted: Ref.update(ref, granted),
   confirmed: (lease, put) => Ref.update(ref, (tally) => confirmed(tally, lease, put)),
   alive: Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(ref, (tally) => alive(tally, now)))
