@@ -93,6 +93,7 @@ describe("Balancer.metrics", () => {
             expect(a.wanted).toBe(mine.length)
             for (const state of [...STATES, "SHUTDOWN"] as const) expect(a.states[state]).toBe(mine.filter((s) => s.state === state).length)
             expect(a.inFlight).toBe(mine.reduce((sum, s) => sum + s.inFlight, 0))
+            expect(a.hung).toBe(mine.filter((s) => s.hung).length)
             expect(a.grown).toBeGreaterThanOrEqual(0)
             if (a.keptForMs !== undefined) expect(a.keptForMs).toBeGreaterThanOrEqual(0)
             if (a.keptForMs !== undefined) expect(a.keptForMs).toBeLessThanOrEqual(5_000)
@@ -100,6 +101,7 @@ describe("Balancer.metrics", () => {
             stats.shrunk += a.shrunk > 0 ? 1 : 0
           }
           expect(m.kept).toBe(m.addresses.filter((a) => a.keptForMs !== undefined).length)
+          expect(m.avoidances).toBe(Balancer.avoidances(b))
           stats.kept += m.kept > 0 ? 1 : 0
           stats.trimmed += m.trimmed > 0 ? 1 : 0
         }

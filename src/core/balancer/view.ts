@@ -130,6 +130,8 @@ export interface AddressMetrics {
   readonly states: Readonly<Record<ConnectionState, number>>
   /** Calls in flight on its connections. */
   readonly inFlight: number
+  /** Its connections the hung rule avoids now. */
+  readonly hung: number
   /** Connections opened by adaptive growth, and closed by the shrink check, since it joined the pool. */
   readonly grown: number
   readonly shrunk: number
@@ -155,6 +157,8 @@ export interface PoolMetrics {
   readonly trimmed: number
   /** Addresses kept by the mass-removal grace now. */
   readonly kept: number
+  /** Times the hung rule avoided a connection, over the balancer's life ({@link avoidances}). */
+  readonly avoidances: number
 }
 
 /**
@@ -178,7 +182,11 @@ export const metrics = (balancer: Balancer, now: number): PoolMetrics => {
   let kept = 0
   for (const address of b.addresses.values()) {
     const states: Record<ConnectionState, number> = { IDLE: 0, CONNECTING: 0, READY: 0, TRANSIENT_FAILURE: 0, SHUTDOWN: 0 }
-    for (const slot of address.slots) states[slot.raw]++
+    let hung = 0
+    for (const slot of address.slots) {
+      states[slot.raw]++
+      if (slot.hung) hung++
+    }
     const isKept = address.retainedUntil !== 0
     if (isKept) kept++
     addresses.push({
@@ -186,10 +194,11 @@ export const metrics = (balancer: Balancer, now: number): PoolMetrics => {
       wanted: address.count,
       states,
       inFlight: address.inFlight,
+      hung,
       grown: address.grown,
       shrunk: address.shrunk,
       keptForMs: isKept ? Math.max(0, now - address.retainedSince) : undefined
     })
   }
-  return { target: b.target, addresses, trimmed: b.trimmed, kept }
+  return { target: b.target, addresses, trimmed: b.trimmed, kept, avoidances: b.avoidances }
 }

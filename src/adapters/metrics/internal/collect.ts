@@ -70,6 +70,8 @@ export const definitions = {
   open: define("grpc_anchor.connections.open", "gauge", "{connection}", [TARGET, ADDRESS], "Connections the pool has opened for an address (subchannels made; openings are paced, 16 per event-loop turn)."),
   picks: define("grpc_anchor.picks", "counter", "{pick}", [TARGET, ADDRESS], "Calls the pool picked a connection of this address for."),
   inFlight: define("grpc_anchor.calls.in_flight", "gauge", "{call}", [TARGET, ADDRESS], "Calls started on this address's connections and not ended (least_request compares these)."),
+  hung: define("grpc_anchor.connections.hung", "gauge", "{connection}", [TARGET, ADDRESS], "Connections of an address the hung rule avoids now: their calls stopped being answered while other addresses answer (grpc_anchor.hung_after_ms)."),
+  avoidances: define("grpc_anchor.hung.avoidances", "counter", "{avoidance}", [TARGET], "Times the hung rule took a connection out of the picks."),
   grows: define("grpc_anchor.adaptive.grows", "counter", "{connection}", [TARGET, ADDRESS], "Connections an adaptive address (#MIN..MAX) opened because every one of its connections was full."),
   shrinks: define("grpc_anchor.adaptive.shrinks", "counter", "{connection}", [TARGET, ADDRESS], "Connections an adaptive address closed after a shrink period without the load that needed them."),
   trimmed: define("grpc_anchor.cap.trimmed", "gauge", "{address}", [TARGET], "Addresses of the last etcd list left out because the pool would exceed grpc_anchor.max_connections."),
@@ -130,11 +132,13 @@ export const collect = (now: number = Date.now()): ReadonlyArray<Point> => {
       add(d.open, at, open.get(address.address) ?? 0)
       add(d.picks, at, picks.get(address.address) ?? 0)
       add(d.inFlight, at, address.inFlight)
+      add(d.hung, at, address.hung)
       add(d.grows, at, address.grown)
       add(d.shrinks, at, address.shrunk)
       if (address.keptForMs !== undefined) add(d.graceDuration, at, address.keptForMs / 1000)
     }
     const of = { [TARGET]: target }
+    add(d.avoidances, of, pool.avoidances)
     add(d.trimmed, of, pool.trimmed)
     add(d.graceAddresses, of, pool.kept)
     if (subset !== undefined) {
