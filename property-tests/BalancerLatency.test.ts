@@ -137,6 +137,72 @@ describe("ewma", () => {
   })
 })
 
+/**
+ * An open loop: a burst of `burst` calls at 0, then one call every ms until
+ * `to`; a call on `address` takes `latency(address)` ms and ends answered
+ * unless `fails(address)`. Returns the calls each address got.
+ */
+const openLoop = (
+  b: Balancer.Balancer,
+  burst: number,
+  latency: (address: string) => number,
+  to: number,
+  fails: (address: string) => boolean = () => false
+): Map<string, number> => {
+  const address = new Map(Balancer.slots(b).map((s) => [s.id, s.address]))
+  const got = new Map<string, number>()
+  const calls: Array<{ id: number; start: number; end: number }> = []
+  const start = (now: number) => {
+    const id = Balancer.pick(b, now)
+    Balancer.callStarted(b, id, now)
+    const a = address.get(id)!
+    got.set(a, (got.get(a) ?? 0) + 1)
+    calls.push({ id, start: now, end: now + latency(a) })
+  }
+  for (let k = 0; k < burst; k++) start(0)
+  Balancer.settlePicks(b)
+  for (let t = 1; t <= to; t++) {
+    // Bounded by the calls started: each ends once.
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]!
+      if (call.end > t) continue
+      calls.splice(i--, 1)
+      const ok = !fails(address.get(call.id)!)
+      Balancer.callEnded(b, call.id, call.end, ok, call.end - call.start)
+    }
+    start(t)
+    Balancer.settlePicks(b)
+  }
+  return got
+}
+
+describe("ewma, first calls and unanswered ends", () => {
+  it("at pool start, a backend that answers in seconds gets under 1% of the calls of its first 5 s (no cost 0 before its first sample)", () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 1, max: 16 }), fc.integer({ min: 500, max: 3_000 }), fc.integer({ min: 1, max: 5 }), (seed, burst, slowMs, fastMs) => {
+        const b = readyPool([{ address: "fast:1", count: 1 }, { address: "slow:1", count: 1 }], { pickMode: "ewma" }, seed)
+        const got = openLoop(b, burst, (a) => (a === "slow:1" ? slowMs : fastMs), 5_000)
+        // The burst at 0 spreads (no sample anywhere: least_request), then the slow one waits.
+        expect(got.get("slow:1") ?? 0).toBeLessThanOrEqual(Math.ceil(burst / 2) + 50)
+      }),
+      { numRuns: 30 }
+    )
+  })
+
+  it("a backend failing fast (unanswered in 1 ms) gets fewer calls than it would at its count, not most of them", () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 5, max: 20 }), fc.boolean(), (seed, fastMs, warm) => {
+        const b = readyPool([{ address: "ok:1", count: 1 }, { address: "bad:1", count: 1 }], { pickMode: "ewma" }, seed)
+        // Optionally both answer first (measured), then bad:1 fails every call in 1 ms.
+        if (warm) openLoop(b, 4, () => fastMs, 1_000)
+        const got = openLoop(b, 4, (a) => (a === "bad:1" ? 1 : fastMs), 5_000, (a) => a === "bad:1")
+        expect(share(got, "bad:1")).toBeLessThan(0.5)
+      }),
+      { numRuns: 30 }
+    )
+  })
+})
+
 // ---------------------------------------------------------------------------
 // The hung rule against a reference model
 

@@ -40,6 +40,7 @@ export const callStarted = (balancer: Balancer, id: number, now?: number): boole
   const address = slot.address
   integrate(address, t)
   if (slot.pending > 0) slot.pending--
+  if (slot.waiting === 0) slot.firstFrom = t
   if (slot.waiting++ === 1) slot.secondFrom = t
   slot.lastStart = t
   const n = ++slot.inFlight
@@ -94,7 +95,7 @@ export const callEnded = (balancer: Balancer, id: number, now?: number, answered
   if (n === limit) address.full--
   else if (n === limit + 1) address.over--
   if (answered) callAnswered(b, slot, t)
-  if (latencyMs !== undefined && b.pickMode === "ewma") observe(b, slot, latencyMs, t)
+  if (latencyMs !== undefined && b.pickMode === "ewma") observe(b, slot, latencyMs, t, answered)
 }
 
 /** Grows each queued address by one connection if it is still saturated (one attempt at a time). */

@@ -23,9 +23,20 @@
  *   pool's typical latency: one long-lived stream ending (a whole life as
  *   one sample) moves it fourfold, not a thousandfold, while a backend
  *   that really slowed down reaches its latency within a few calls;
- * - a new connection starts at the pool's typical latency (a time-weighted
- *   average of all samples over about tau), so it neither draws every call
- *   (estimate 0) nor waits out a decay (a fixed high default).
+ * - a connection without a sample yet (new, or READY anew) costs a penalty
+ *   instead: the larger of the pool's typical latency (a time-weighted
+ *   average of all samples over about tau; {@link EWMA_INITIAL_MS} while the
+ *   pool has none) and, while it has calls in flight, the age of the first
+ *   call started since its last answer, at most 4 times the former; times
+ *   (calls in flight + 1). So at pool start, with no sample anywhere, the
+ *   picks spread as `least_request`'s, and a connection whose calls are not
+ *   answered (frozen, or slower than the others) grows dearer as they wait
+ *   instead of drawing every call at cost 0 (Finagle's penalty of an
+ *   unmeasured node);
+ * - a call that ended unanswered (failed fast, cancelled, deadline passed)
+ *   counts as a sample at that cap (4 times the larger of the estimate and
+ *   the typical latency), and only if that raises the estimate: a backend
+ *   that fails in 1 ms looks slow, not fast (no black hole).
  *
  * Costs are read at the pick's `now`; O(1), allocation-free.
  */
@@ -38,8 +49,19 @@ export const EWMA_MIN_WEIGHT = 1 / 16
 /** Largest factor one sample may raise the estimate by (see the module doc). */
 export const EWMA_SAMPLE_CAP = 4
 
-/** The connection's estimate at `now`: decayed toward 0 since its last sample. */
+/**
+ * The penalty estimate (ms) of a connection without a sample while the pool
+ * has no sample at all (see the module doc).
+ */
+export const EWMA_INITIAL_MS = 100
+
+/** The connection's estimate at `now`: decayed toward 0 since its last sample; the penalty while it has none. */
 export const estimate = (b: BalancerImpl, slot: Slot, now: number): number => {
+  if (!slot.sampled) {
+    const base = b.typical > 0 ? b.typical : EWMA_INITIAL_MS
+    const age = slot.inFlight > 0 && slot.waiting > 0 ? now - slot.firstFrom : 0
+    return age > base ? Math.min(age, EWMA_SAMPLE_CAP * base) : base
+  }
   const dt = now - slot.ewmaAt
   return dt > 0 ? slot.ewma * Math.exp(-dt / b.options.ewmaDecayMs) : slot.ewma
 }
@@ -62,18 +84,32 @@ export const pickEwma = (b: BalancerImpl, now: number): Slot | undefined => {
   return c2 < c1 || (c2 === c1 && second.inFlight + second.pending < first.inFlight + first.pending) ? second : first
 }
 
-/** One latency sample of a call on `slot` that ended at `now`. */
-export const observe = (b: BalancerImpl, slot: Slot, latencyMs: number, now: number): void => {
+/**
+ * One latency sample of a call on `slot` that ended at `now`. An unanswered
+ * end (`answered` false) only raises a measured estimate to its latency.
+ */
+export const observe = (b: BalancerImpl, slot: Slot, latencyMs: number, now: number, answered = true): void => {
   if (!(latencyMs >= 0) || !Number.isFinite(latencyMs)) return
   const tau = b.options.ewmaDecayMs
   const base = Math.max(slot.ewma, b.typical)
   const sample = base > 0 ? Math.min(latencyMs, EWMA_SAMPLE_CAP * base) : latencyMs
+  if (!answered) {
+    // Counted as slow as a sample may be (its latency says nothing of the backend's): raises only.
+    const slow = EWMA_SAMPLE_CAP * (base > 0 ? base : EWMA_INITIAL_MS)
+    if (slow > estimate(b, slot, now)) {
+      slot.ewma = slow
+      slot.ewmaAt = now
+      slot.sampled = true
+    }
+    return
+  }
   const w = Math.min(Math.exp(-Math.max(0, now - slot.ewmaAt) / tau), 1 - EWMA_MIN_WEIGHT)
   // The peak: a sample above the (decayed) estimate replaces it; one below blends in (no second decay:
   // a steady latency is its own estimate).
-  if (sample > estimate(b, slot, now)) slot.ewma = sample
+  if (!slot.sampled || sample > estimate(b, slot, now)) slot.ewma = sample
   else slot.ewma = slot.ewma * w + sample * (1 - w)
   slot.ewmaAt = now
+  slot.sampled = true
   // The pool's typical latency: a time-weighted average over about tau.
   if (b.typical === 0) b.typical = sample
   else {
@@ -83,8 +119,9 @@ export const observe = (b: BalancerImpl, slot: Slot, latencyMs: number, now: num
   b.typicalAt = now
 }
 
-/** A connection READY anew starts at the pool's typical latency. */
+/** A connection READY anew has no sample: it costs the penalty until its first answer. */
 export const startEstimate = (b: BalancerImpl, slot: Slot, now: number): void => {
   slot.ewma = b.typical
   slot.ewmaAt = now
+  slot.sampled = false
 }

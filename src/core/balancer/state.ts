@@ -92,6 +92,8 @@ export class Slot {
   pending = 0
   /** Hung rule: calls started since its last answer, when the second of them started, when the latest did. */
   waiting = 0
+  /** When the first of the calls started since its last answer started (`ewma`'s penalty of an unmeasured connection). */
+  firstFrom = 0
   secondFrom = 0
   lastStart = 0
   /** Avoided by the hung rule (not pickable) until one of its calls is answered; since then. */
@@ -104,6 +106,8 @@ export class Slot {
   /** ewma: the peak-EWMA latency estimate (ms) as of `ewmaAt`; it decays toward 0 from then on. */
   ewma = 0
   ewmaAt = 0
+  /** ewma: an answered call measured it since it became READY (else it costs the penalty, see `ewma.ts`). */
+  sampled = false
   /** Index in the dense list of pickable (pIdx) / connected (cIdx) slots; -1: not in it. */
   pIdx = -1
   cIdx = -1
