@@ -102,7 +102,8 @@ export const avoid = (b: BalancerImpl, slot: Slot, now: number): void => {
   }
 }
 
-const scheduleProbe = (b: BalancerImpl, slot: Slot, now: number): void => {
+/** Schedules `slot`'s next probe `hungAfterMs` after `now` (also when a hung slot is connected again: health back). */
+export const scheduleProbe = (b: BalancerImpl, slot: Slot, now: number): void => {
   // Fixed delay and a time that never goes back: appending keeps the queue sorted.
   b.probes.push({ slot, at: now + b.options.hungAfterMs, gen: ++slot.probeGen })
 }
@@ -111,7 +112,10 @@ const scheduleProbe = (b: BalancerImpl, slot: Slot, now: number): void => {
  * The slot due for a probe at `now` (one call let through to a hung
  * connection, so that it can answer and come back), or undefined: a
  * connection with calls still in flight waits (see
- * {@link HUNG_PROBE_PATIENCE}). Drops stale entries; O(1) amortized.
+ * {@link HUNG_PROBE_PATIENCE}). Drops stale entries, and those of hung
+ * connections not connected (ejected by health checks): `refresh` schedules
+ * a new probe, a probe period later, when one is connected again. O(1)
+ * amortized.
  */
 export const dueProbe = (b: BalancerImpl, now: number): Slot | undefined => {
   const probes = b.probes

@@ -1,6 +1,6 @@
 /** Slot bookkeeping: a slot's derived flags, the counters, bitsets and dense lists (O(log32 n) per call). */
 import { startEstimate } from "./ewma.js"
-import { resetConnection } from "./hung.js"
+import { resetConnection, scheduleProbe } from "./hung.js"
 import { answered } from "./replacement.js"
 import { type BalancerImpl, Eff, type Slot } from "./state.js"
 
@@ -48,6 +48,8 @@ export const refresh = (b: BalancerImpl, slot: Slot): void => {
       slot.address.connected++
       b.connectedBits.add(slot.pos, b)
       slot.cIdx = listAdd(b.connectedList, slot, slot.cIdx)
+      // Hung and healthy again (its probe came due while it was ejected and was dropped): a new one.
+      if (slot.hung) scheduleProbe(b, slot, b.now)
     } else {
       b.nConnected--
       slot.address.connected--
