@@ -225,6 +225,9 @@ interface ModelSlot {
   probeAt: number
   hungSince: number
   connected: boolean
+  /** Calls its next probe round lets through, and those left of the current round. */
+  burst: number
+  left: number
 }
 
 class HungModel {
@@ -310,7 +313,7 @@ const runHung = (ops: ReadonlyArray<HungOp>, pickMode: Balancer.PickMode, seed: 
     offset: seed
   })
   for (const slot of out.create) {
-    m.slots.set(slot.id, { id: slot.id, address: slot.address, sinceAnswer: [], hung: false, probeAt: 0, hungSince: 0, connected: true })
+    m.slots.set(slot.id, { id: slot.id, address: slot.address, sinceAnswer: [], hung: false, probeAt: 0, hungSince: 0, connected: true, burst: 1, left: 0 })
     m.addressOf.set(slot.id, slot.address)
     Balancer.step(b, { _tag: "StateChanged", now: 0, slot: slot.id, state: "READY" })
   }
@@ -320,6 +323,7 @@ const runHung = (ops: ReadonlyArray<HungOp>, pickMode: Balancer.PickMode, seed: 
   let probes = 0
   let returned = 0
   let healthReturns = 0
+  let probing: ModelSlot | undefined
   for (const o of ops) {
     if (o.op === "advance") {
       m.now += o.ms
@@ -341,11 +345,24 @@ const runHung = (ops: ReadonlyArray<HungOp>, pickMode: Balancer.PickMode, seed: 
             s.hung = true
             s.probeAt = m.now + H
             s.hungSince = m.now
+            s.burst = 1
+            s.left = 0
             avoided++
           }
         }
         // Probes come every H; one with calls still in flight is skipped (they are probes already),
         // unless the connection has been avoided for 10 H.
+        // A probe round under way lets its next calls through first (1, 2, ... up to 8 a round).
+        if (probing !== undefined && probing.left > 0 && probing.hung && probing.connected) {
+          expect(id, `probe round of ${probing.id}`).toBe(probing.id)
+          probing.left--
+          probes++
+          Balancer.callStarted(b, id, m.now)
+          m.calls.push({ slot: id, start: m.now })
+          slot.sinceAnswer.push(m.now)
+          continue
+        }
+        probing = undefined
         const inFlight = (s: ModelSlot) => m.calls.filter((c) => c.slot === s.id && c.end === undefined).length
         let due: Array<ModelSlot> = []
         for (;;) {
@@ -360,6 +377,9 @@ const runHung = (ops: ReadonlyArray<HungOp>, pickMode: Balancer.PickMode, seed: 
           // the order they were scheduled, which one pick that avoids two does not show).
           expect(due.filter((s) => s.probeAt === due[0]!.probeAt).map((s) => s.id)).toContain(id)
           slot.probeAt = m.now + H
+          slot.left = slot.burst - 1
+          slot.burst = Math.min(8, slot.burst + 1)
+          probing = slot
           probes++
         } else if (!fallback) {
           expect(slot.hung, `picked avoided ${id}`).toBe(false)
@@ -397,6 +417,10 @@ const runHung = (ops: ReadonlyArray<HungOp>, pickMode: Balancer.PickMode, seed: 
       if (answered) {
         m.answer(slot)
         if (wasHung) returned++
+      } else if (slot.hung) {
+        // Evidence of the hang: the rounds start over at one call.
+        slot.burst = 1
+        slot.left = 0
       }
       // An answer brings it back; otherwise nothing changes.
       expect(real().get(call.slot)!.hung).toBe(slot.hung)
@@ -471,6 +495,33 @@ describe("the hung rule", () => {
         expect(Balancer.pick(b, 510)).toBe(sa)
       }),
       { numRuns: 30 }
+    )
+  })
+
+  it("a client loop 'open a stream, then one unary call' over round_robin does not keep the streams' connection avoided", () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 3 }), (seed, unaryMs, streamsPerUnary) => {
+        const b = readyPool([{ address: "a:1", count: 1 }, { address: "b:1", count: 1 }], {}, seed)
+        let t = 0
+        let samples = 0
+        let hung = 0
+        // Bounded: one iteration per unaryMs of simulated time, for 60 s. round_robin puts every
+        // stream on one connection; it may be avoided, but the probe rounds bring it back.
+        while (t < 60_000) {
+          for (let k = 0; k < streamsPerUnary; k++) Balancer.callStarted(b, Balancer.pick(b, t), t) // never ends
+          const id = Balancer.pick(b, t)
+          Balancer.callStarted(b, id, t)
+          Balancer.settlePicks(b)
+          t += unaryMs
+          Balancer.callEnded(b, id, t, true)
+          if (t > 20_000) {
+            samples++
+            hung += Balancer.slots(b).filter((s) => s.hung).length
+          }
+        }
+        expect(hung / samples, "connections avoided, on average over the last 40 s").toBeLessThan(0.5)
+      }),
+      { numRuns: 20 }
     )
   })
 

@@ -54,8 +54,11 @@
  *   `balancer/ewma.ts`): a call slower than it replaces it, faster ones
  *   blend in by the time since the previous sample (at least 1/16), it
  *   decays toward 0 while the connection gets no calls (time constant
- *   `ewmaDecayMs`, 10 s: the way back), a new connection starts at the
- *   pool's typical latency, one sample counts at most 4x. Samples come
+ *   `ewmaDecayMs`, 10 s: the way back), a connection without an answered
+ *   call yet costs a penalty (the pool's typical latency, 100 ms before any
+ *   sample, raised by the age of its waiting call up to 4x), one sample
+ *   counts at most 4 x max(estimate, typical), and a call that ended
+ *   unanswered counts as that slowest sample, only to raise it. Samples come
  *   from {@link callEnded}'s `latencyMs` (the policy allocates one small
  *   pick result per call in this mode to remember its start: grpc-js's
  *   trackers carry no call identity; deriving latency from calls in flight
@@ -74,8 +77,13 @@
  *   streams do not trip it: a lone stream is one call, streams opened back
  *   to back start together, and a unary call placed on the connection
  *   meanwhile is answered and resets its count. It comes back at its next
- *   answer; while it has no call in flight (or once avoided 10 T), one
- *   pick every `hungAfterMs` goes to it as a probe. Readiness fallback as
+ *   answer; while it has no call in flight (or once avoided 10
+ *   `hungAfterMs`), every `hungAfterMs` a probe round gives it the next
+ *   picks: 1, then 2, ... up to 8 while none is answered or ends
+ *   unanswered (which starts them over at 1), so a connection avoided
+ *   wrongly because it got only streams gets a unary call within a few
+ *   rounds. While it is not connected (health false) its probes stop; they
+ *   resume `hungAfterMs` after it is connected again. Readiness fallback as
  *   for suspicion. Counted ({@link avoidances}, `SlotView.avoided`) and
  *   traced (lines returned by {@link settlePicks}).
  * - **Adaptive counts (`#MIN..MAX`, gRFC A105-like).** An endpoint with

@@ -2,7 +2,7 @@
 import { pushDeadline } from "./deadlines.js"
 import type { Wanted } from "./admission.js"
 import { observe } from "./ewma.js"
-import { callAnswered, integrate } from "./hung.js"
+import { callAnswered, integrate, unansweredWhileHung } from "./hung.js"
 import { rebuildRing } from "./ring.js"
 import { type AddressState, type Balancer, type BalancerImpl, impl, type Out, slotOf } from "./state.js"
 
@@ -95,6 +95,7 @@ export const callEnded = (balancer: Balancer, id: number, now?: number, answered
   if (n === limit) address.full--
   else if (n === limit + 1) address.over--
   if (answered) callAnswered(b, slot, t)
+  else if (slot.hung) unansweredWhileHung(slot)
   if (latencyMs !== undefined && b.pickMode === "ewma") observe(b, slot, latencyMs, t, answered)
 }
 

@@ -30,11 +30,25 @@ export const HUNG_LATENCY_FACTOR = 8
 /**
  * A hung connection that still has calls in flight gets no probe (those
  * calls are probes already: the first answer brings it back) until it has
- * been avoided this many probe periods; then one probe per period anyway,
- * so a connection avoided wrongly (two long streams in a row, nothing else
- * placed on it) is tried again within 10 periods.
+ * been avoided this many probe periods; then probe rounds anyway, one per
+ * period (see {@link HUNG_PROBE_BURST}), so a connection avoided wrongly
+ * (long streams, nothing else placed on it) is tried again from the 10th
+ * period on.
  */
 export const HUNG_PROBE_PATIENCE = 10
+
+/**
+ * A probe round lets 1 call through, the next 2, ... up to this many, while
+ * none of the connection's calls is answered or ends unanswered (which
+ * starts it over at 1). One call alone can be a stream, which is never
+ * answered while it lives: a client that opens a stream and then makes one
+ * unary call in a loop would, over `round_robin`, put every stream on one
+ * connection and every probe (the next call after it comes due) on a
+ * stream; the second round carries the unary call, whose answer brings the
+ * connection back. A frozen connection takes at most this many calls per
+ * period.
+ */
+export const HUNG_PROBE_BURST = 8
 
 /** Integrates the address's calls in flight up to `now` (Little's law). */
 export const integrate = (address: AddressState, now: number): void => {
@@ -88,6 +102,8 @@ export const isHung = (b: BalancerImpl, slot: Slot, now: number): boolean => {
 export const avoid = (b: BalancerImpl, slot: Slot, now: number): void => {
   slot.hung = true
   slot.hungSince = now
+  slot.probeBurst = 1
+  slot.probeLeft = 0
   slot.avoided++
   b.avoidances++
   b.nHung++
@@ -127,13 +143,35 @@ export const dueProbe = (b: BalancerImpl, now: number): Slot | undefined => {
     if (live && p.slot.connected) {
       scheduleProbe(b, p.slot, now)
       if (p.slot.inFlight > 0 && now - p.slot.hungSince < HUNG_PROBE_PATIENCE * b.options.hungAfterMs) continue
-      if (b.options.trace) b.notes.push(`${p.slot.key}: probe (one call) while hung`)
+      const slot = p.slot
+      if (b.options.trace) b.notes.push(`${slot.key}: probe (${slot.probeBurst} call${slot.probeBurst === 1 ? "" : "s"}) while hung`)
+      slot.probeLeft = slot.probeBurst - 1
+      if (slot.probeBurst < HUNG_PROBE_BURST) slot.probeBurst++
+      b.probing = slot
       compactProbes(b)
-      return p.slot
+      return slot
     }
   }
   compactProbes(b)
   return undefined
+}
+
+/** The hung slot whose probe round has calls left to let through, or undefined (O(1)). */
+export const probeRound = (b: BalancerImpl): Slot | undefined => {
+  const slot = b.probing
+  if (slot === undefined) return undefined
+  if (slot.probeLeft > 0 && slot.hung && slot.connected && b.byId[slot.id] === slot) {
+    slot.probeLeft--
+    return slot
+  }
+  b.probing = undefined
+  return undefined
+}
+
+/** A call on hung `slot` ended unanswered: evidence that it is hung; probe rounds start over at one call. */
+export const unansweredWhileHung = (slot: Slot): void => {
+  slot.probeBurst = 1
+  slot.probeLeft = 0
 }
 
 const compactProbes = (b: BalancerImpl): void => {

@@ -2,7 +2,7 @@
 import type { Balancer } from "./state.js"
 import { type BalancerImpl, impl } from "./state.js"
 import { pickEwma } from "./ewma.js"
-import { avoid, dueProbe, isHung } from "./hung.js"
+import { avoid, dueProbe, isHung, probeRound } from "./hung.js"
 import { pickLeastRequest } from "./leastRequest.js"
 import { redirected } from "./replacement.js"
 import { NONE, type Slot } from "./state.js"
@@ -54,7 +54,7 @@ export const pick = (balancer: Balancer, now?: number): number => {
 /** The mode's pick, skipping (and marking) connections found hung; a due probe first. */
 const pickByMode = (b: BalancerImpl, now: number): number => {
   if (b.nHung > 0) {
-    const probe = dueProbe(b, now)
+    const probe = probeRound(b) ?? dueProbe(b, now)
     if (probe !== undefined) return counted(b, probe)
   }
   // Each round marks one more connection hung (amortized O(1): marked once per hang); when none

@@ -110,6 +110,7 @@ export const forget = (b: BalancerImpl, slot: Slot): void => {
   if (slot.pickable) b.nPickable--
   if (slot.inStart) b.unsettled--
   if (slot.hung) b.nHung--
+  if (b.probing === slot) b.probing = undefined
   slot.cIdx = listDelete(b.connectedList, slot.cIdx, "c")
   slot.pIdx = listDelete(b.pickableList, slot.pIdx, "p")
   if (slot.newer !== undefined || b.newest === slot) unlinkReady(b, slot)

@@ -101,6 +101,9 @@ export class Slot {
   hungSince = 0
   /** Times the hung rule avoided it (a counter for metrics). */
   avoided = 0
+  /** Hung: calls its next probe round lets through (1, 2, ... up to `HUNG_PROBE_BURST`), and those left of the current round. */
+  probeBurst = 1
+  probeLeft = 0
   /** Generation of its pending probe (see `hung.ts`): stale probes do nothing. */
   probeGen = 0
   /** ewma: the peak-EWMA latency estimate (ms) as of `ewmaAt`; it decays toward 0 from then on. */
@@ -183,6 +186,8 @@ export class BalancerImpl implements Balancer, Counter {
   nHung = 0
   probes: Array<{ readonly slot: Slot; readonly at: number; readonly gen: number }> = []
   probeHead = 0
+  /** The hung slot whose probe round is under way (its `probeLeft` more picks), if any. */
+  probing: Slot | undefined = undefined
   /** Times the hung rule avoided a connection, over the balancer's life. */
   avoidances = 0
   /** ewma: the pool's typical call latency (ms, a time-weighted average of the samples; 0: none yet) as of `typicalAt`. */
