@@ -93,6 +93,8 @@ describe("pass:/// targets", () => {
     expect(() => makeClient(target, { "grpc_anchor.max_connections": 300 })).toThrowError(
       /asks for 512 connections, over this channel's cap of 300.*grpc_anchor\.max_connections/
     )
+    // Another malformed setting (the policy's to report) does not skip the cap check.
+    expect(() => makeClient(target, { "grpc_anchor.max_connections": 300, "grpc_anchor.hung_after_ms": -1 })).toThrowError(/over this channel's cap of 300/)
     // Under the cap (here the default, 4,096) the channel is made; so it is when
     // the user's service config names a policy, which then decides alone.
     makeClient(target).close()

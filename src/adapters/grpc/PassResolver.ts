@@ -91,8 +91,10 @@ const parsePass = (uri: experimental.GrpcUri): Target.PassTarget => targetOf(uri
  * set its own cap or pick another policy: then the policy alone decides.)
  */
 const capOf = (options: ChannelOptions): number | undefined => {
-  const settings = Balancer.decodeSettings(undefined, options)
-  // A malformed value is the policy's to report.
+  // Only the cap's option: another malformed setting must not skip the check.
+  const option = Balancer.SETTINGS.maxConnections.option
+  const settings = Balancer.decodeSettings(undefined, { [option]: options[option] })
+  // A malformed cap is the policy's to report.
   return Result.isSuccess(settings) ? settings.success.maxConnections : undefined
 }
 
