@@ -587,6 +587,10 @@ describe("Balancer", () => {
       expect(() => Balancer.make({ maxConnections: 0 })).toThrow(/maxConnections/)
       expect(() => Balancer.make({ hungAfterMs: -1 })).toThrow(/hungAfterMs/)
       expect(() => Balancer.make({ ewmaDecayMs: 0 })).toThrow(/ewmaDecayMs/)
+      // The settings' own ranges (SETTINGS): whole numbers, at most their maximum.
+      expect(() => Balancer.make({ hungAfterMs: 1.5 })).toThrow(/hungAfterMs/)
+      expect(() => Balancer.make({ maxConnections: 2_000_000 })).toThrow(/maxConnections/)
+      expect(() => Balancer.make({ startWaitMs: 60_001 })).toThrow(/startWaitMs/)
     })
   })
 

@@ -192,7 +192,9 @@
  *
  * @since 0.2.0
  */
-import { defaultOptions, type Options, PICK_MODES } from "./balancer/options.js"
+import * as Schema from "effect/Schema"
+import { SETTINGS } from "./balancer/config.js"
+import { defaultOptions, type Options } from "./balancer/options.js"
 import { type Balancer, BalancerImpl } from "./balancer/state.js"
 
 // The machine lives in ./balancer/, one concern a file: options (the
@@ -276,16 +278,12 @@ export const make = (options: Partial<Options> = {}): Balancer => {
   const check = (name: keyof Options, ok: boolean) => {
     if (!ok) throw new RangeError(`Balancer option ${name} is out of range: ${String(merged[name])}`)
   }
-  check("startWaitMs", Number.isFinite(merged.startWaitMs) && merged.startWaitMs >= 0)
-  check("maxConnections", Number.isSafeInteger(merged.maxConnections) && merged.maxConnections >= 1)
-  check("removalGraceMs", Number.isFinite(merged.removalGraceMs) && merged.removalGraceMs >= 0)
+  // The settings' ranges are their Schemas' (one source of truth with decodeSettings).
+  for (const name of ["startWaitMs", "maxConnections", "removalGraceMs", "pickMode", "maxStreamsPerConnection", "shrinkIdleMs", "hungAfterMs", "ewmaDecayMs"] as const) {
+    check(name, Schema.is(SETTINGS[name].schema as Schema.Top)(merged[name]))
+  }
   check("removalThreshold", merged.removalThreshold >= 0 && merged.removalThreshold <= 1)
   check("suspicionMs", Number.isFinite(merged.suspicionMs) && merged.suspicionMs >= 0)
-  check("pickMode", PICK_MODES.includes(merged.pickMode))
-  check("maxStreamsPerConnection", Number.isSafeInteger(merged.maxStreamsPerConnection) && merged.maxStreamsPerConnection >= 1)
-  check("shrinkIdleMs", Number.isFinite(merged.shrinkIdleMs) && merged.shrinkIdleMs >= 1)
   check("replacementWaitMs", Number.isFinite(merged.replacementWaitMs) && merged.replacementWaitMs >= 0)
-  check("hungAfterMs", Number.isFinite(merged.hungAfterMs) && merged.hungAfterMs >= 0)
-  check("ewmaDecayMs", Number.isFinite(merged.ewmaDecayMs) && merged.ewmaDecayMs >= 1)
   return new BalancerImpl(merged)
 }
