@@ -54,7 +54,7 @@ class FakeSubchannel {
   }
 }
 
-const harness = (channelOptions: ChannelOptions = {}, config: AnchorRoundRobinConfig = new AnchorRoundRobinConfig()) => {
+const harness = (channelOptions: ChannelOptions = {}, config: AnchorRoundRobinConfig = new AnchorRoundRobinConfig(), now: () => number = () => Date.now()) => {
   const subchannels: Array<FakeSubchannel> = []
   const updates: Array<{ state: State; picker: experimental.Picker; error: string | null }> = []
   const helper: experimental.ChannelControlHelper = {
@@ -69,7 +69,7 @@ const harness = (channelOptions: ChannelOptions = {}, config: AnchorRoundRobinCo
     removeChannelzChild: () => {}
   }
   // A fixed "random" start so the pick order is predictable; Date.now so vitest's fake timers move the clock.
-  const balancer = new AnchorRoundRobinLoadBalancer(helper, { random: () => 0, now: () => Date.now() })
+  const balancer = new AnchorRoundRobinLoadBalancer(helper, { random: () => 0, now })
   const resolve = (
     target: string,
     entries: ReadonlyArray<readonly [string, number]>,
@@ -112,6 +112,24 @@ describe("anchor_round_robin with fake subchannels", () => {
         if (!keep(subchannel)) result.onCallEnded?.(0, "", {} as never)
         return subchannel
       })
+
+    it("reads no clock per call when the hung rule is off and the mode is not ewma", () => {
+      let reads = 0
+      const h = harness({ "grpc_anchor.hung_after_ms": 0 }, undefined, () => (reads++, Date.now()))
+      h.resolve("pass:///a:1,b:2", [["a:1", 1], ["b:2", 1]])
+      for (const s of h.subchannels) s.set(State.READY)
+      const before = reads
+      startCalls(h, 20, () => false)
+      expect(reads).toBe(before)
+      // With the rule on (the default), each call reads it at its start and its end.
+      let readsOn = 0
+      const on = harness({}, undefined, () => (readsOn++, Date.now()))
+      on.resolve("pass:///a:1,b:2", [["a:1", 1], ["b:2", 1]])
+      for (const s of on.subchannels) s.set(State.READY)
+      const beforeOn = readsOn
+      startCalls(on, 20, () => false)
+      expect(readsOn - beforeOn).toBe(40)
+    })
 
     it("least_request from the resolution: a connection holding calls loses to one that answers", () => {
       const h = harness()

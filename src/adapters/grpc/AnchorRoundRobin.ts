@@ -32,7 +32,7 @@
  * what a list over the cap does (`Balancer.listing`).
  *
  * Calls are counted through each pick's `onCallStarted` / `onCallEnded`
- * (O(1) each), with the time (`performance.now()`, read twice per call)
+ * (O(1) each), with the time (`performance.now()`, read twice per call while the hung rule is on or in `ewma` mode)
  * and, at the end, whether the server answered (the hung rule). In `ewma`
  * mode each pick returns its own small result that remembers when its call
  * started, so the end gives the call's latency: one allocation per call,
@@ -278,6 +278,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
     if (this.balancer === undefined) {
       this.balancer = Balancer.make({ ...Balancer.optionsOf(settings.success), trace: TRACING })
       track(this.source)
+      this.hungRule = settings.success.hungAfterMs > 0
     }
     // A resolver that is not grpc-anchor's does not pass the target through.
     const target = resolution?.target ?? "the channel's target"
@@ -346,6 +347,10 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
   loadAware = false
   /** @internal the pick mode in force is ewma: picks carry their own timed trackers */
   ewma = false
+  /** @internal the hung rule is on (`hungAfterMs` > 0) */
+  private hungRule = true
+  /** @internal calls read the clock (the hung rule is on, or the mode is ewma); else they skip it */
+  timed = true
   /** @internal trace lines are on: the turn is ended after picks and call ends, to write them */
   readonly tracing = TRACING
 
@@ -390,6 +395,7 @@ export class AnchorRoundRobinLoadBalancer implements experimental.LoadBalancer, 
       const mode = Balancer.pickMode(this.balancer)
       this.loadAware = mode !== "round_robin"
       this.ewma = mode === "ewma"
+      this.timed = this.hungRule || this.ewma
     }
     for (const line of out.trace) trace(line)
     for (const id of out.remove) {

@@ -38,11 +38,14 @@ export const callStarted = (balancer: Balancer, id: number, now?: number): boole
   const t = now === undefined || !(now >= b.now) ? b.now : (b.now = now)
   const limit = b.options.maxStreamsPerConnection
   const address = slot.address
-  integrate(address, t)
   if (slot.pending > 0) slot.pending--
-  if (slot.waiting === 0) slot.firstFrom = t
-  if (slot.waiting++ === 1) slot.secondFrom = t
-  slot.lastStart = t
+  // The hung rule's and ewma's bookkeeping, skipped when neither is in use.
+  if (b.options.hungAfterMs > 0 || b.pickMode === "ewma") {
+    integrate(address, t)
+    if (slot.waiting === 0) slot.firstFrom = t
+    if (slot.waiting++ === 1) slot.secondFrom = t
+    slot.lastStart = t
+  }
   const n = ++slot.inFlight
   address.inFlight++
   if (n === limit) address.full++
@@ -89,11 +92,13 @@ export const callEnded = (balancer: Balancer, id: number, now?: number, answered
   const t = now === undefined || !(now >= b.now) ? b.now : (b.now = now)
   const limit = b.options.maxStreamsPerConnection
   const address = slot.address
-  integrate(address, t)
+  const timed = b.options.hungAfterMs > 0 || b.pickMode === "ewma"
+  if (timed) integrate(address, t)
   const n = slot.inFlight--
   address.inFlight--
   if (n === limit) address.full--
   else if (n === limit + 1) address.over--
+  if (!timed) return
   if (answered) callAnswered(b, slot, t)
   else if (slot.hung) unansweredWhileHung(slot)
   if (latencyMs !== undefined && b.pickMode === "ewma") observe(b, slot, latencyMs, t, answered)

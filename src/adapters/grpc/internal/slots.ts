@@ -37,6 +37,8 @@ export interface Owner {
   readonly loadAware: boolean
   /** ewma: each pick carries its own trackers (its call's start time). */
   readonly ewma: boolean
+  /** Calls read the clock: the hung rule is on or the mode is ewma (else the balancer keeps its latest time). */
+  readonly timed: boolean
   /** Trace lines are on: the turn is ended after picks and call ends, to write them. */
   readonly tracing: boolean
   /** The clock of the balancer's events and the call trackers. */
@@ -62,19 +64,19 @@ export class SlotEntry {
   released = false
   picked = 0
   readonly onCallStarted = () => {
-    this.started(this.owner.now())
+    this.started(this.owner.timed ? this.owner.now() : undefined)
   }
   readonly onCallEnded = (code: Status) => {
-    this.ended(code, this.owner.now(), undefined)
+    this.ended(code, this.owner.timed ? this.owner.now() : undefined, undefined)
   }
-  started(now: number): void {
+  started(now: number | undefined): void {
     // A released slot's id may already name another slot: its calls are not the balancer's any more.
     if (!this.released) {
       const balancer = this.owner.balancer
       if (balancer !== undefined && Balancer.callStarted(balancer, this.id, now)) this.owner.callsWaiting()
     }
   }
-  ended(code: Status, now: number, latencyMs: number | undefined): void {
+  ended(code: Status, now: number | undefined, latencyMs: number | undefined): void {
     if (!this.released) {
       const balancer = this.owner.balancer
       if (balancer !== undefined) {
