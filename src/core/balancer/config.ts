@@ -90,7 +90,8 @@ const optionalFields = <T extends Record<string, { readonly schema: Schema.Top }
  * optional (one per {@link SETTINGS} entry): `{ "connectionsPerAddress": 2,
  * "maxConnectionsPerAddress": 8, "pickMode": "least_request",
  * "maxStreamsPerConnection": 100, "shrinkIdleMs": 30000, "startWaitMs": 250,
- * "maxConnections": 4096, "removalGraceMs": 30000 }`.
+ * "maxConnections": 4096, "removalGraceMs": 30000, "hungAfterMs": 1000,
+ * "ewmaDecayMs": 10000 }` (`pickMode` may also be `"ewma"`).
  * `maxConnectionsPerAddress` (>= `connectionsPerAddress`) makes the count
  * of addresses the resolver gave no count for adaptive.
  *

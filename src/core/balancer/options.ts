@@ -96,9 +96,11 @@ export const DEFAULT_HUNG_AFTER_MS = 1_000
 export const DEFAULT_EWMA_DECAY_MS = 10_000
 
 /**
- * How calls pick a connection (see the module doc): the smooth weighted
- * round robin (the default) or the load-aware power of two choices. The
- * target grammar's type, re-exported.
+ * How calls pick a connection (see the module doc): `round_robin`, the
+ * smooth weighted round robin (the default); `least_request`, the power of
+ * two choices by calls in flight; `ewma` (since 0.3.0), the power of two
+ * choices by peak-EWMA latency x (calls in flight + 1). The target
+ * grammar's type, re-exported.
  *
  * @category models
  * @since 0.2.0
