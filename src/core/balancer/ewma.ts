@@ -40,7 +40,7 @@
  *
  * Costs are read at the pick's `now`; O(1), allocation-free.
  */
-import { draw } from "./leastRequest.js"
+import { load, pickOfTwo } from "./leastRequest.js"
 import type { BalancerImpl, Slot } from "./state.js"
 
 /** Smallest weight of a sample below the estimate (see the module doc). */
@@ -66,23 +66,16 @@ export const estimate = (b: BalancerImpl, slot: Slot, now: number): number => {
   return dt > 0 ? slot.ewma * Math.exp(-dt / b.options.ewmaDecayMs) : slot.ewma
 }
 
-const cost = (b: BalancerImpl, slot: Slot, now: number): number => estimate(b, slot, now) * (slot.inFlight + slot.pending + 1)
+const cost = (b: BalancerImpl, slot: Slot, now: number): number => estimate(b, slot, now) * (load(slot) + 1)
 
-export const pickEwma = (b: BalancerImpl, now: number): Slot | undefined => {
-  const list = b.nPickable > 0 ? b.pickableList : b.connectedList
-  const n = list.length
-  if (n === 0) return undefined
-  if (n === 1) return list[0]!
-  const i = Math.floor((draw(b) / 4294967296) * n)
-  let j = Math.floor((draw(b) / 4294967296) * (n - 1))
-  if (j >= i) j++
-  const first = list[i]!
-  const second = list[j]!
+/** The lower cost wins; equal costs (no samples yet): fewer calls in flight, as least_request; then the first drawn. */
+const cheaper = (b: BalancerImpl, first: Slot, second: Slot, now: number): Slot => {
   const c1 = cost(b, first, now)
   const c2 = cost(b, second, now)
-  // Equal costs (no samples yet): fewer calls in flight, as least_request; then the first drawn.
-  return c2 < c1 || (c2 === c1 && second.inFlight + second.pending < first.inFlight + first.pending) ? second : first
+  return c2 < c1 || (c2 === c1 && load(second) < load(first)) ? second : first
 }
+
+export const pickEwma = (b: BalancerImpl, now: number): Slot | undefined => pickOfTwo(b, now, cheaper)
 
 /**
  * One latency sample of a call on `slot` that ended at `now`. An unanswered
