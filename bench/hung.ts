@@ -10,55 +10,18 @@
  * and failures; bounded by its duration.
  */
 import * as grpc from "@grpc/grpc-js"
-import { EchoService } from "../packages/cli/src/echo/echo.js"
 import { STATS_KEY } from "../src/adapters/grpc/internal/keys.js"
 import { makeSink } from "../src/adapters/grpc/internal/stats.js"
 import { register } from "../src/main/index.js"
+import { MixedClient, startMixedServer } from "../test/fixtures/mixedServer.js"
 
 const SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 300)
 const STREAM_MS = 60_000
-const identity = (buffer: Buffer): Buffer => buffer
-
-const MixedService = {
-  ...EchoService,
-  watch: {
-    path: "/grpc_anchor.demo.Echo/Watch",
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity
-  }
-} satisfies grpc.ServiceDefinition
-
-const startServer = async (name: string): Promise<{ readonly address: string; readonly server: grpc.Server }> => {
-  const server = new grpc.Server()
-  server.addService(MixedService, {
-    echo: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from(name)), 1),
-    watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      const until = Date.now() + call.request.readUInt32BE(0)
-      const tick = () => {
-        if (call.cancelled) return
-        if (Date.now() >= until) return call.end()
-        call.write(Buffer.from(name))
-        setTimeout(tick, 1_000)
-      }
-      tick()
-    }
-  })
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p)))
-  )
-  return { address: `127.0.0.1:${port}`, server }
-}
-
 register()
-const servers = await Promise.all([startServer("a"), startServer("b")])
+const servers = await Promise.all(["a", "b"].map((name) => startMixedServer(name, { delay: () => 1, tickMs: 1_000 })))
 const target = `pass:///${servers[0]!.address}#2,${servers[1]!.address}#2`
 const sink = makeSink(target)
-const Client = grpc.makeGenericClientConstructor(MixedService, "Mixed")
-const client = new Client(target, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1, [STATS_KEY]: sink }) as unknown as grpc.Client & {
+const client = new MixedClient(target, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1, [STATS_KEY]: sink }) as unknown as grpc.Client & {
   watch: (req: Buffer, opts: grpc.CallOptions) => grpc.ClientReadableStream<Buffer>
   echo: (req: Buffer, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void
 }
@@ -120,5 +83,5 @@ console.log(
     `picked per connection ${connections.map((c) => `${c.address}#${c.index}: ${c.picked}`).join(", ")}`
 )
 client.close()
-for (const { server } of servers) server.forceShutdown()
+for (const server of servers) server.close()
 process.exit(0)

@@ -21,11 +21,11 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import { describe, expect, it } from "@effect/vitest"
-import { EchoService } from "../../packages/cli/src/echo/echo.js"
 import { EWMA_DECAY_MS_OPTION } from "../../src/adapters/grpc/AnchorRoundRobin.js"
 import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
 import { makeSink } from "../../src/adapters/grpc/internal/stats.js"
 import { register } from "../../src/main/index.js"
+import { MixedClient, startMixedServer } from "../fixtures/mixedServer.js"
 import { cleanupAfterEach } from "../support/grpc.js"
 import { echoClient } from "../support/stress.js"
 
@@ -33,56 +33,11 @@ register()
 
 const defer = cleanupAfterEach()
 
-const identity = (buffer: Buffer): Buffer => buffer
-
-/** Echo, plus a server stream that sends a message every 100 ms for as many ms as the request's 4 bytes say. */
-const MixedService = {
-  ...EchoService,
-  watch: {
-    path: "/grpc_anchor.demo.Echo/Watch",
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity
-  }
-} satisfies grpc.ServiceDefinition
-
-const MixedClient = grpc.makeGenericClientConstructor(MixedService, "Mixed")
-
-/** A real server on loopback answering echo after `delay()` ms, and serving watch streams. */
+/** A real server on loopback answering echo after `delay()` ms, and serving watch streams (a message every 100 ms). */
 const startServer = async (name: string, delay: () => number): Promise<string> => {
-  const server = new grpc.Server()
-  const timers = new Set<NodeJS.Timeout>()
-  const later = (ms: number, f: () => void) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer)
-      f()
-    }, ms)
-    timers.add(timer)
-  }
-  server.addService(MixedService, {
-    echo: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => later(delay(), () => callback(null, Buffer.from(name))),
-    watch: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      const until = Date.now() + call.request.readUInt32BE(0)
-      const tick = () => {
-        if (call.cancelled) return
-        if (Date.now() >= until) return call.end()
-        call.write(Buffer.from(name))
-        later(100, tick)
-      }
-      tick()
-    }
-  })
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p)))
-  )
-  defer(() => {
-    for (const timer of timers) clearTimeout(timer)
-    server.forceShutdown()
-  })
-  return `127.0.0.1:${port}`
+  const server = await startMixedServer(name, { delay, tickMs: 100 })
+  defer(() => server.close())
+  return server.address
 }
 
 /** Keeps `inFlight` echo calls going until `until` (ms since epoch); the answers per server. */
