@@ -35,7 +35,7 @@ import { STATS_KEY } from "../../src/adapters/grpc/internal/keys.js"
 import { makeSink } from "../../src/adapters/grpc/internal/stats.js"
 import { register } from "../../src/main/index.js"
 import { cleanupAfterEach } from "../support/grpc.js"
-import { attempt, echoClient, steadyLoad, summarize, type Outcome } from "../support/stress.js"
+import { attempt, echoClient, steadyLoad, summarize, type Outcome, warmUp } from "../support/stress.js"
 
 register()
 
@@ -100,12 +100,7 @@ const drill = async (options: grpc.ChannelOptions, boundMs: number): Promise<Dri
   defer(() => client.close())
 
   // Warm up: both backends answer (bounded).
-  const seen = new Set<string>()
-  for (let i = 0; i < 200 && seen.size < 2; i++) {
-    const outcome = await attempt(client, { deadlineMs: 5_000, waitForReady: true })
-    if (outcome.answeredBy !== undefined) seen.add(outcome.answeredBy)
-  }
-  expect([...seen].sort()).toEqual(["a", "b"])
+  expect(await warmUp(client, ["a", "b"])).toEqual(["a", "b"])
 
   const stoppedAt = Date.now()
   process.kill(b.child.pid!, "SIGSTOP")
@@ -190,12 +185,7 @@ describe("a hung (SIGSTOPped) backend", () => {
     const sink = makeSink(target)
     const client = echoClient(target, { "grpc.use_local_subchannel_pool": 1, [STATS_KEY]: sink })
     defer(() => client.close())
-    const seen = new Set<string>()
-    for (let i = 0; i < 200 && seen.size < 2; i++) {
-      const outcome = await attempt(client, { deadlineMs: 5_000, waitForReady: true })
-      if (outcome.answeredBy !== undefined) seen.add(outcome.answeredBy)
-    }
-    expect([...seen].sort()).toEqual(["a", "b"])
+    expect(await warmUp(client, ["a", "b"])).toEqual(["a", "b"])
 
     // An open loop (a call every 10 ms whatever the others do), deadlines longer than the stop.
     const stopMs = 3_500

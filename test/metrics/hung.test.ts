@@ -10,7 +10,7 @@ import { startEchoServer } from "../../packages/cli/src/echo/echo.js"
 import { startEchoProcess } from "../../packages/cli/src/echo/echoProcess.js"
 import { register } from "../../src/main/index.js"
 import { cleanupAfterEach, eventually } from "../support/grpc.js"
-import { attempt, echoClient, steadyLoad } from "../support/stress.js"
+import { echoClient, steadyLoad, warmUp } from "../support/stress.js"
 import { sdk, valueOf } from "./support.js"
 
 register()
@@ -35,12 +35,7 @@ describe("hung rule metrics (OpenTelemetry SDK, a real backend process stopped)"
     const target = `pass:///127.0.0.1:${a.port}#2,127.0.0.1:${b.port}#2`
     const client = echoClient(target, { "grpc.use_local_subchannel_pool": 1 })
     defer(() => client.close())
-    const seen = new Set<string>()
-    for (let i = 0; i < 200 && seen.size < 2; i++) {
-      const outcome = await attempt(client, { deadlineMs: 5_000, waitForReady: true })
-      if (outcome.answeredBy !== undefined) seen.add(outcome.answeredBy)
-    }
-    expect([...seen].sort()).toEqual(["a", "b"])
+    expect(await warmUp(client, ["a", "b"])).toEqual(["a", "b"])
     const at = { "grpc_anchor.target": target, "grpc_anchor.address": `127.0.0.1:${b.port}` }
     let points = await otel.read()
     expect(valueOf(points, "grpc_anchor.connections.hung", at)).toBe(0)

@@ -179,3 +179,17 @@ export const summarize = (outcomes: ReadonlyArray<Outcome>): string => {
   }
   return [...counts].map(([key, count]) => `${key}: ${count}`).join(", ")
 }
+
+/**
+ * Calls `client` (waiting for ready, one at a time, at most `maxCalls`)
+ * until every server of `names` has answered once; the names that did,
+ * sorted, for the caller to assert.
+ */
+export const warmUp = async (client: Echo, names: ReadonlyArray<string>, maxCalls = 200): Promise<Array<string>> => {
+  const seen = new Set<string>()
+  for (let i = 0; i < maxCalls && seen.size < names.length; i++) {
+    const outcome = await attempt(client, { deadlineMs: 5_000, waitForReady: true })
+    if (outcome.answeredBy !== undefined) seen.add(outcome.answeredBy)
+  }
+  return [...seen].sort()
+}
