@@ -24,12 +24,17 @@ export default defineConfig({
   },
   test: {
     include: [
+      // The balancer.
       "test/Balancer.test.ts",
       "test/balancer-*.test.ts",
       "property-tests/Balancer.test.ts",
       "property-tests/BalancerSettings.test.ts",
       "property-tests/BalancerModel.test.ts",
-      "test/grpc/policy.test.ts"
+      "property-tests/BalancerLatency.test.ts",
+      "test/grpc/policy.test.ts",
+      // The rest of the core.
+      "test/{Target,EtcdRecord,Expansion,Rotation,Subset,EndpointSet}.test.ts",
+      "property-tests/{Target,EtcdRecord,Expansion,Rotation,Subset,EndpointSet,EtcdMembers}.test.ts"
     ],
     pool: "forks",
     testTimeout: 60_000,
