@@ -54,10 +54,10 @@
  */
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
-import type * as SchemaIssue from "effect/SchemaIssue"
-import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as Address from "./Address.js"
+import * as decoding from "./etcdRecord/decoding.js"
+import { compareCodePoints as codePointOrder, goJson, goQuote } from "./etcdRecord/goJson.js"
+import { describe, kindOf, shorten } from "./etcdRecord/problems.js"
 import * as Target from "./Target.js"
 
 /**
@@ -73,7 +73,7 @@ import * as Target from "./Target.js"
  * @category constants
  * @since 0.2.0
  */
-export const CONNECTIONS_KEY = "grpc_anchor.connections"
+export const CONNECTIONS_KEY = decoding.CONNECTIONS_KEY
 
 /**
  * One backend of a service: its canonical address text (as
@@ -153,23 +153,6 @@ export type RecordProblem =
   | "InvalidAddr"
   | "OverCap"
   | "InvalidConnections"
-
-const describe: { readonly [P in RecordProblem]: string } = {
-  InvalidJson: "the value is not JSON",
-  NotAnObject: 'the value is not a JSON object like {"Op":0,"Addr":"host:port","Metadata":null}',
-  InvalidOp: "Op is not 0 (Add)",
-  DeleteOp: "Op is 1 (Delete): the writer marked this endpoint as removed",
-  MissingAddr: "Addr is missing or not a string",
-  InvalidAddr: "Addr is not a valid host:port address",
-  OverCap: "the service already has the maximum number of endpoints; this record is ignored",
-  InvalidConnections: `Metadata["${"grpc_anchor.connections"}"] is not a connection count (a whole number 1..${Target.MAX_COUNT} or "min..max"); the endpoint is used with the target's count`
-}
-
-const MAX_SHOWN = 120
-
-/** Shortens text that goes into a message (keys and values can be megabytes). */
-const shorten = (text: string): string =>
-  text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}… (${text.length} characters)`
 
 /**
  * A stored value that is not an endpoint. `key` is the etcd key, `detail` says
@@ -255,76 +238,6 @@ export const owns = (service: string, key: string): boolean => {
  * @since 0.1.0
  */
 export const keyOf = (service: string, address: string): string => `${prefix(service)}${address}`
-
-// ---------------------------------------------------------------------------
-// Encoding, byte-exact with Go's encoding/json
-// ---------------------------------------------------------------------------
-
-const HEX = "0123456789abcdef"
-
-/**
- * A JSON string literal as Go's `json.Marshal` writes it (Go 1.22 and later):
- * `"` and `\` escaped, `\b \f \n \r \t` short escapes, other control
- * characters as `\u00XX`, and the HTML-sensitive `< > &` and the line
- * separators U+2028/U+2029 as `\uXXXX`. A lone UTF-16 surrogate (which Go
- * could only have seen as invalid UTF-8) becomes `\ufffd`, as Go writes it.
- */
-const goQuote = (text: string): string => {
-  let out = '"'
-  let start = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    let escape: string | undefined
-    if (c < 0x20) {
-      switch (c) {
-        case 0x08:
-          escape = "\\b"
-          break
-        case 0x0c:
-          escape = "\\f"
-          break
-        case 0x0a:
-          escape = "\\n"
-          break
-        case 0x0d:
-          escape = "\\r"
-          break
-        case 0x09:
-          escape = "\\t"
-          break
-        default:
-          escape = `\\u00${HEX[c >> 4]}${HEX[c & 0xf]}`
-      }
-    } else if (c === 0x22) {
-      escape = '\\"'
-    } else if (c === 0x5c) {
-      escape = "\\\\"
-    } else if (c === 0x3c) {
-      escape = "\\u003c"
-    } else if (c === 0x3e) {
-      escape = "\\u003e"
-    } else if (c === 0x26) {
-      escape = "\\u0026"
-    } else if (c === 0x2028) {
-      escape = "\\u2028"
-    } else if (c === 0x2029) {
-      escape = "\\u2029"
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      const next = text.charCodeAt(i + 1)
-      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        i++ // a well-formed pair: literal
-        continue
-      }
-      escape = "\\ufffd"
-    }
-    if (escape !== undefined) {
-      out += text.slice(start, i) + escape
-      start = i + 1
-    }
-  }
-  return out + text.slice(start) + '"'
-}
-
 /**
  * Orders strings as Go orders map keys and etcd orders keys: by their UTF-8
  * bytes, which is code point order (not JavaScript's UTF-16 order).
@@ -338,62 +251,7 @@ const goQuote = (text: string): string => {
  * @category ordering
  * @since 0.1.0
  */
-export const compareCodePoints = (a: string, b: string): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i)!
-    const y = b.codePointAt(i)!
-    if (x !== y) return x < y ? -1 : 1
-    if (x > 0xffff) i++
-  }
-  return a.length - b.length
-}
-
-/**
- * Go's encoding of a value decoded into `interface{}`: objects are maps, so
- * their keys come out sorted; numbers are float64, whose shortest text matches
- * JavaScript's (same exponent thresholds, `-0` stays `-0`). What JSON cannot
- * hold is written as `JSON.stringify` writes it (NaN and Infinity as null,
- * undefined fields left out); a bigint is written as its digits, as Go writes
- * an int64. A cycle throws a TypeError, as `JSON.stringify` does.
- */
-const goJson = (value: unknown, seen: Set<object>): string | undefined => {
-  switch (typeof value) {
-    case "string":
-      return goQuote(value)
-    case "number":
-      return Number.isFinite(value) ? (Object.is(value, -0) ? "-0" : JSON.stringify(value)) : "null"
-    case "boolean":
-      return value ? "true" : "false"
-    case "bigint":
-      return value.toString()
-    case "undefined":
-    case "function":
-    case "symbol":
-      return undefined
-  }
-  if (value === null) return "null"
-  const obj = value as { toJSON?: unknown }
-  if (typeof obj.toJSON === "function") {
-    return goJson((obj.toJSON as (key: string) => unknown)(""), seen)
-  }
-  if (seen.has(obj)) throw new TypeError("EtcdRecord.encode: metadata contains a cycle")
-  seen.add(obj)
-  try {
-    if (Array.isArray(value)) {
-      return `[${value.map((item) => goJson(item, seen) ?? "null").join(",")}]`
-    }
-    const record = value as { readonly [key: string]: unknown }
-    const parts: Array<string> = []
-    for (const key of Object.keys(record).sort(compareCodePoints)) {
-      const encoded = goJson(record[key], seen)
-      if (encoded !== undefined) parts.push(`${goQuote(key)}:${encoded}`)
-    }
-    return `{${parts.join(",")}}`
-  } finally {
-    seen.delete(obj)
-  }
-}
+export const compareCodePoints: (a: string, b: string) => number = codePointOrder
 
 /**
  * The key and value Go's endpoints manager writes for `endpoint`:
@@ -430,10 +288,6 @@ export const encode = (service: string, endpoint: Endpoint): { readonly key: str
     value: `{"Op":0,"Addr":${goQuote(endpoint.address)},"Metadata":${goJson(metadata, new Set()) ?? "null"}}`
   }
 }
-
-const isPlainObject = (value: unknown): value is { readonly [key: string]: unknown } =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /**
  * Metadata that asks for a connection count could not be written: the
  * metadata is not an object (nor null), or the count is out of range.
@@ -492,143 +346,12 @@ export const withConnections = (
     if (Result.isFailure(parsed)) return Result.fail(new MetadataError({ reason: parsed.failure.message }))
     range = parsed.success
   }
-  if (metadata !== null && metadata !== undefined && !isPlainObject(metadata)) {
+  if (metadata !== null && metadata !== undefined && !decoding.isPlainObject(metadata)) {
     return Result.fail(new MetadataError({ reason: `the metadata is ${kindOf(metadata)}, not a JSON object or null` }))
   }
   const value = range.count === range.maxCount ? range.count : Target.formatCount(range)
   return Result.succeed({ ...(metadata ?? {}), [CONNECTIONS_KEY]: value })
 }
-
-// ---------------------------------------------------------------------------
-// Decoding
-// ---------------------------------------------------------------------------
-
-/** The fields of Go's `internal.Update`, in the order Go's decoder checks them here. */
-const GO_FIELDS = ["Op", "Addr", "Metadata"] as const
-
-/**
- * Go's field matching: for every key of the object in order, a key equal to
- * the field name, or else equal ignoring case, sets the field; the last such
- * key wins. Other keys are dropped (Go ignores unknown fields).
- */
-const goFields = (obj: { readonly [key: string]: unknown }): { readonly [key: string]: unknown } => {
-  const out: { [key: string]: unknown } = {}
-  const keys = Object.keys(obj)
-  for (const name of GO_FIELDS) {
-    const lower = name.toLowerCase()
-    for (const key of keys) if (key === name || key.toLowerCase() === lower) out[name] = obj[key]
-  }
-  return out
-}
-
-/** `Addr`: a string that {@link Address.parse} accepts, decoded to its canonical text. */
-const Addr = Schema.String.check(
-  Schema.makeFilter<string>((text) => {
-    const parsed = Address.parse(text)
-    // The reason only: the whole message would quote the input, which can be megabytes.
-    return Result.isSuccess(parsed) ? undefined : parsed.failure.reason
-  })
-).pipe(
-  Schema.decodeTo(
-    Schema.String,
-    SchemaTransformation.transform({
-      decode: (text: string) => Address.format(Address.parseUnsafe(text)),
-      encode: (text: string) => text
-    })
-  )
-)
-
-/**
- * A JSON object, read as Go's `json.Unmarshal` reads it into
- * `struct{ Op uint8; Addr string; Metadata interface{} }`, but stricter: `Op`
- * must be 0 (or null or absent), `Addr` must be a `host:port` address.
- */
-const GoFields = Schema.Struct({
-  Op: Schema.optionalKey(Schema.NullOr(Schema.Literal(0))),
-  Addr,
-  Metadata: Schema.optionalKey(Schema.Unknown)
-})
-
-const GoUpdate = Schema.Record(Schema.String, Schema.Unknown).pipe(
-  Schema.decodeTo(
-    GoFields,
-    SchemaTransformation.transform({
-      // Typed as GoFields' input because GoFields checks it next: the fields
-      // are only picked out here, not validated.
-      decode: (obj) => goFields(obj) as typeof GoFields.Encoded,
-      encode: (fields) => fields
-    })
-  )
-)
-
-/**
- * A per-endpoint connection count: a JSON number or string that
- * `Target.parseCount` accepts (`4`, `"4"`, `"2..8"`), decoded to its range.
- */
-const Connections = Schema.Union([Schema.Number, Schema.String]).check(
-  Schema.makeFilter<number | string>((value) => {
-    const parsed = Target.parseCount(String(value))
-    return Result.isSuccess(parsed) ? undefined : parsed.failure.message
-  })
-).pipe(
-  Schema.decodeTo(
-    Schema.Struct({ count: Schema.Number, maxCount: Schema.Number }),
-    SchemaTransformation.transform<Target.CountRange, number | string>({
-      decode: (value) => Target.parseCountUnsafe(String(value)),
-      encode: (range) => Target.formatCount(range)
-    })
-  )
-)
-
-const decodeConnections = Schema.decodeUnknownResult(Connections)
-
-const decodeJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
-const decodeUpdate = Schema.decodeUnknownResult(GoUpdate)
-
-/** The field a failed {@link GoUpdate} decoding points at (the first one), if any. */
-const failedField = (issue: SchemaIssue.Issue): PropertyKey | undefined => {
-  switch (issue._tag) {
-    case "Pointer":
-      return issue.path[0]
-    case "Encoding":
-    case "Filter":
-      return failedField(issue.issue)
-    case "Composite":
-    case "AnyOf":
-      for (const inner of issue.issues) {
-        const found = failedField(inner)
-        if (found !== undefined) return found
-      }
-      return undefined
-    default:
-      return undefined
-  }
-}
-
-const fail = (key: string, problem: RecordProblem, detail: string) =>
-  Result.fail(new EtcdRecordError({ key, problem, detail }))
-
-const kindOf = (json: unknown): string =>
-  json === null ? "null" : Array.isArray(json) ? "an array" : typeof json === "object" ? "an object" : `a ${typeof json}`
-
-/** Names the problem of a JSON value that {@link GoUpdate} rejected. */
-const problemOf = (key: string, json: unknown, issue: SchemaIssue.Issue): Result.Result<never, EtcdRecordError> => {
-  const field = failedField(issue)
-  if (field === undefined || typeof json !== "object" || json === null) return fail(key, "NotAnObject", kindOf(json))
-  const fields = goFields(json as { readonly [key: string]: unknown })
-  if (field === "Op") {
-    return fields["Op"] === 1
-      ? fail(key, "DeleteOp", "Op 1")
-      : fail(key, "InvalidOp", `Op ${shorten(JSON.stringify(fields["Op"]))}`)
-  }
-  const addr = fields["Addr"]
-  if (typeof addr !== "string") {
-    return fail(key, "MissingAddr", addr === undefined ? "no Addr field" : `Addr is ${shorten(JSON.stringify(addr))}`)
-  }
-  const parsed = Address.parse(addr)
-  return fail(key, "InvalidAddr", Result.isFailure(parsed) ? shorten(parsed.failure.message) : shorten(addr))
-}
-
 /**
  * Decodes the value stored under `key`, with `effect/Schema`: JSON, then
  * Go's field matching (extra fields ignored, names matched ignoring case, the
@@ -647,35 +370,8 @@ const problemOf = (key: string, json: unknown, issue: SchemaIssue.Issue): Result
  * @category decoding
  * @since 0.1.0
  */
-export const decode = (key: string, value: string): Result.Result<Record, EtcdRecordError> => {
-  const json = decodeJson(value)
-  if (Result.isFailure(json)) {
-    return fail(key, "InvalidJson", value.length === 0 ? "empty" : `${value.length} characters, starting ${shorten(JSON.stringify(value.slice(0, 40)))}`)
-  }
-  const update = decodeUpdate(json.success)
-  if (Result.isFailure(update)) return problemOf(key, json.success, update.failure.issue)
-  const metadata = update.success.Metadata === undefined ? null : update.success.Metadata
-  const address = update.success.Addr
-  if (!isPlainObject(metadata) || !Object.hasOwn(metadata, CONNECTIONS_KEY)) {
-    return Result.succeed({ key, endpoint: { address, metadata } })
-  }
-  const raw = metadata[CONNECTIONS_KEY]
-  const connections = decodeConnections(raw)
-  if (Result.isSuccess(connections)) return Result.succeed({ key, endpoint: { address, metadata, connections: connections.success } })
-  const parsed = typeof raw === "number" || typeof raw === "string" ? Target.parseCount(String(raw)) : undefined
-  const detail =
-    parsed !== undefined && Result.isFailure(parsed)
-      ? `${shorten(JSON.stringify(raw))}: ${describeCount(parsed.failure)}`
-      : `${shorten(JSON.stringify(raw) ?? String(raw))} is ${kindOf(raw)}`
-  return Result.succeed({ key, endpoint: { address, metadata }, warning: new EtcdRecordError({ key, problem: "InvalidConnections", detail }) })
-}
-
-/** The explanation of a bad count without the input repeated (the detail quotes it). */
-const describeCount = (error: Target.TargetError): string => {
-  const message = error.message
-  const cut = message.lastIndexOf(": ")
-  return cut === -1 ? message : message.slice(0, cut)
-}
+export const decode = (key: string, value: string): Result.Result<Record, EtcdRecordError> =>
+  decoding.decodeRecord(key, value, (problem, detail) => new EtcdRecordError({ key, problem, detail }))
 
 /**
  * Like {@link decode}, but throws the {@link EtcdRecordError}.
