@@ -5,7 +5,8 @@
  */
 import { connectivityState as State, experimental, type ChannelOptions } from "@grpc/grpc-js"
 import { afterEach, describe, expect, it, vi } from "vitest"
-import { AnchorRoundRobinConfig, AnchorRoundRobinLoadBalancer } from "../../src/adapters/grpc/AnchorRoundRobin.js"
+import { AnchorRoundRobinConfig } from "../../src/adapters/grpc/AnchorRoundRobin.js"
+import { AnchorRoundRobinLoadBalancer } from "../../src/adapters/grpc/internal/loadBalancer.js"
 import { RESOLUTION_KEY, SLOT_KEY, type Resolution } from "../../src/adapters/grpc/internal/keys.js"
 
 class FakeSubchannel {
@@ -596,7 +597,8 @@ describe("anchor_round_robin rules through grpc-js's interface", () => {
     const { execFile } = await import("node:child_process")
     const script = `
       import * as grpc from "@grpc/grpc-js"
-      const { AnchorRoundRobinLoadBalancer, AnchorRoundRobinConfig } = await import("./src/adapters/grpc/AnchorRoundRobin.ts")
+      const { AnchorRoundRobinConfig } = await import("./src/adapters/grpc/AnchorRoundRobin.ts")
+      const { AnchorRoundRobinLoadBalancer } = await import("./src/adapters/grpc/internal/loadBalancer.ts")
       let listener
       const sub = { getConnectivityState: () => 0, addConnectivityStateListener: (l) => { listener = l }, removeConnectivityStateListener() {}, startConnecting() {}, ref() {}, unref() {}, isHealthy: () => true, addHealthStateWatcher() {}, removeHealthStateWatcher() {}, getChannelzRef: () => ({}) }
       const helper = { createSubchannel: () => sub, updateState() {}, requestReresolution() {}, addChannelzChild() {}, removeChannelzChild() {} }

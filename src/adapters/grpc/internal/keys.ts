@@ -7,6 +7,9 @@ import { experimental } from "@grpc/grpc-js"
 import type * as Balancer from "../../../core/Balancer.js"
 import type * as Target from "../../../core/Target.js"
 
+/** The policy's name in a service config and its tracer name (`AnchorRoundRobin.TYPE_NAME`). */
+export const POLICY_NAME = "anchor_round_robin"
+
 /**
  * grpc-js drops keys with this prefix from subchannel arguments, so values
  * under it reach the policy (resolver attributes are merged into the options

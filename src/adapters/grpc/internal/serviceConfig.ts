@@ -11,7 +11,7 @@ import { experimental, type ChannelOptions, type ServiceConfig } from "@grpc/grp
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
-import { TYPE_NAME } from "../AnchorRoundRobin.js"
+import { POLICY_NAME as TYPE_NAME } from "./keys.js"
 
 type MethodConfig = ServiceConfig["methodConfig"][number]
 type GrpcDuration = experimental.Duration
