@@ -40,6 +40,12 @@ import { AnchorRoundRobinLoadBalancer } from "./internal/loadBalancer.js"
 /**
  * The policy's name in a service config (and its tracer name).
  *
+ * @example
+ * ```ts
+ * import { AnchorRoundRobin } from "grpc-anchor"
+ * const serviceConfig = { loadBalancingConfig: [{ [AnchorRoundRobin.TYPE_NAME]: { connectionsPerAddress: 2 } }] }
+ * ```
+ *
  * @category constants
  * @since 0.1.0
  */
@@ -162,6 +168,12 @@ export type AnchorRoundRobinConfig = config.AnchorRoundRobinConfig
 
 /**
  * Registers `anchor_round_robin` with the app's @grpc/grpc-js.
+ *
+ * @example
+ * ```ts
+ * import { AnchorRoundRobin } from "grpc-anchor"
+ * AnchorRoundRobin.setup() // register() does this, and registers the resolvers too
+ * ```
  *
  * @category registration
  * @since 0.1.0
