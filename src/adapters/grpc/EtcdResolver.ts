@@ -53,13 +53,10 @@
  * @since 0.1.0
  */
 import { experimental, status as Status, type ChannelOptions } from "@grpc/grpc-js"
-import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as Address from "../../core/Address.js"
@@ -70,7 +67,8 @@ import * as Target from "../../core/Target.js"
 import * as Discovery from "../etcd/Discovery.js"
 import * as Etcd from "../etcd/Etcd.js"
 import { stderrLogger } from "../internal/stderrLogger.js"
-import { CONTEXT_KEY, ETCD_CLIENT_KEY, RESOLUTION_KEY } from "./internal/keys.js"
+import { describeError, etcdLayer, type EtcdLayer } from "./internal/etcdSource.js"
+import { CONTEXT_KEY, RESOLUTION_KEY } from "./internal/keys.js"
 import { CLIENT_ID_OPTION as CLIENT_ID, clientIdOf, resolutionOf, subsetOf, subsetTracker } from "./internal/resolution.js"
 import { serviceConfigFor } from "./internal/serviceConfig.js"
 import { targetOf } from "./internal/targetOf.js"
@@ -160,51 +158,7 @@ export const setDefaultEtcd = (source: EtcdSource | undefined): void => {
   defaultSource = source
 }
 
-type EtcdService = Context.Service.Shape<typeof Etcd.Etcd>
-
 const parseEtcd = (uri: experimental.GrpcUri): Target.EtcdTarget => targetOf(uri, "Etcd")
-
-type EtcdLayer = Layer.Layer<Etcd.Etcd, Etcd.EtcdError | Config.ConfigError>
-
-/** The given hosts, with TLS and credentials read through Config. */
-const forHosts = (hosts: ReadonlyArray<string>): EtcdLayer => Etcd.layerForHosts(hosts)
-
-const describeError = (error: Etcd.EtcdError | Config.ConfigError): string =>
-  error instanceof Etcd.EtcdError ? error.message : `etcd settings: ${error.message}`
-
-/**
- * The client of a plain grpc-js channel when `ETCD_ENDPOINTS` is set (read
- * once, through `Etcd.hostsConfig`, the one reader of that variable): its
- * hosts, or, when it is malformed, a layer failing with that error (the
- * channel reports it as UNAVAILABLE). `undefined` when it is not set.
- */
-const fromEnvironment = (env: ConfigProvider.ConfigProvider): EtcdLayer | undefined => {
-  const hosts = Effect.runSync(Effect.result(Config.option(Etcd.hostsConfig).parse(env)))
-  if (Result.isFailure(hosts)) return Layer.effect(Etcd.Etcd, Effect.fail(hosts.failure))
-  return Option.isSome(hosts.success) ? forHosts(hosts.success.value) : undefined
-}
-
-/** Where this channel's etcd client comes from (see the module doc). */
-const etcdLayer = (target: Target.EtcdTarget, options: ChannelOptions, environment: ConfigProvider.ConfigProvider): EtcdLayer => {
-  if (target.etcd.length > 0) return forHosts(target.etcd.map(Address.format))
-  const provided = options[ETCD_CLIENT_KEY] as EtcdService | undefined
-  if (provided !== undefined) return Layer.succeed(Etcd.Etcd, provided)
-  // Made by AnchoredChannel: its layer's type required Etcd, so this is a
-  // hand-made channel option; never fall back to process-wide settings.
-  if (options[CONTEXT_KEY] !== undefined) {
-    throw new Error(`${Target.format(target)}: the AnchoredChannel was given no Etcd service`)
-  }
-  if (defaultSource !== undefined) {
-    return Etcd.layer(defaultSource)
-  }
-  const env = fromEnvironment(environment)
-  if (env !== undefined) return env
-  throw new Error(
-    `${Target.format(target)} names no etcd endpoints: write them in the target ` +
-      `(etcd://127.0.0.1:2379/${target.service}#${Target.formatCount(target)}), pass a client to register({ etcd }), ` +
-      `use AnchoredChannel with an Etcd layer, or set ETCD_ENDPOINTS`
-  )
-}
 
 const serverNameOf = (metadata: unknown): string | undefined => {
   if (typeof metadata !== "object" || metadata === null) return undefined
@@ -268,7 +222,7 @@ export class EtcdResolver implements experimental.Resolver {
     // A plain channel reads the environment as it is when the channel is made
     // (Effect's default provider keeps the environment of its first use).
     this.environment = ConfigProvider.fromEnv()
-    this.layer = etcdLayer(this.target, options, this.environment)
+    this.layer = etcdLayer(this.target, options, this.environment, defaultSource)
     this.serviceConfig = serviceConfigFor(options)
     this.timeoutMs = resolutionTimeoutOf(options)
   }
