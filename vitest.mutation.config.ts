@@ -34,7 +34,8 @@ export default defineConfig({
       "test/grpc/policy.test.ts",
       // The rest of the core.
       "test/{Target,EtcdRecord,Expansion,Rotation,Subset,EndpointSet}.test.ts",
-      "property-tests/{Target,EtcdRecord,Expansion,Rotation,Subset,EndpointSet,EtcdMembers}.test.ts"
+      "property-tests/{Target,EtcdRecord,Expansion,Rotation,Subset,EndpointSet,EtcdMembers}.test.ts",
+      "test/{Address,EtcdMembers}.test.ts"
     ],
     pool: "forks",
     testTimeout: 60_000,

@@ -267,13 +267,15 @@ export const canonicalIPv6 = (text: string): string | undefined => {
   if (lower.length === 0 || lower.length > 45) return undefined
   const halves = lower.split("::")
   if (halves.length > 2) return undefined
-  const groupsOf = (part: string): Array<number> | undefined => {
+  // A dotted IPv4 tail may only be the last 32 bits of the whole address
+  // (RFC 4291 2.2): "1.2.3.4::" is not an address.
+  const groupsOf = (part: string, last: boolean): Array<number> | undefined => {
     if (part.length === 0) return []
     const out: Array<number> = []
     const pieces = part.split(":")
     for (let i = 0; i < pieces.length; i++) {
       const piece = pieces[i]!
-      if (i === pieces.length - 1 && piece.includes(".")) {
+      if (last && i === pieces.length - 1 && piece.includes(".")) {
         const v4 = canonicalHost(piece)
         if (v4 === undefined || !/^[0-9.]+$/.test(v4)) return undefined
         const [a, b, c, d] = v4.split(".").map(Number) as [number, number, number, number]
@@ -285,8 +287,8 @@ export const canonicalIPv6 = (text: string): string | undefined => {
     }
     return out
   }
-  const head = groupsOf(halves[0]!)
-  const tail = halves.length === 2 ? groupsOf(halves[1]!) : []
+  const head = groupsOf(halves[0]!, halves.length === 1)
+  const tail = halves.length === 2 ? groupsOf(halves[1]!, true) : []
   if (head === undefined || tail === undefined) return undefined
   let groups: Array<number>
   if (halves.length === 2) {
