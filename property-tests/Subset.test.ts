@@ -9,6 +9,14 @@ import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import * as Subset from "../src/core/Subset.js"
 
+/**
+ * Clients in the fixed simulations below: 1,000, or 200 when FC_RUNS asks
+ * for fewer runs than the default 1,000 (the mutation suite runs each
+ * simulation against instrumented code, where 1,000 clients of 1,000
+ * backends take over a minute). The bounds are derived for any M.
+ */
+const M = Number(process.env.FC_RUNS ?? 1000) < 1000 ? 200 : 1000
+
 const backendsOf = (n: number, salt = ""): ReadonlyArray<string> =>
   Array.from({ length: n }, (_, i) => `${salt}10.${(i >> 8) & 255}.${i & 255}.1:9080`)
 
@@ -61,13 +69,13 @@ const chernoff = (mu: number, n: number) => {
 }
 
 describe("Subset properties", () => {
-  describe("1,000 clients with indices 0..999: every backend within popcount(1000) = 6 of the mean", () => {
+  describe(`${M} clients with indices 0..${M - 1}: every backend within popcount(${M}) of the mean`, () => {
     it.each([
-      [1000, 100, 10],
-      [1000, 333, 20],
-      [1000, 1000, 20],
-      [1000, 1000, 2],
-      [1000, 997, 50]
+      [M, 100, 10],
+      [M, 333, 20],
+      [M, 1000, 20],
+      [M, 1000, 2],
+      [M, 997, 50]
     ])("%i clients, %i backends, subset %i", (m, n, k) => {
       // In practice the spread is 1 to 3 (bench/subset.ts prints it); the bound is the derived one.
       checkIndexBalance(m, n, k)
@@ -78,16 +86,15 @@ describe("Subset properties", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 60 }), fc.string({ maxLength: 4 }), (m, n, k, salt) => {
         checkIndexBalance(m, n, k, salt)
-      }),
-      { numRuns: 1000 }
+      })
     )
   })
 
-  describe("1,000 clients by name: loads within the Chernoff bounds of Binomial(M, K/N)", () => {
+  describe(`${M} clients by name: loads within the Chernoff bounds of Binomial(M, K/N)`, () => {
     it.each([
-      [1000, 100, 10],
-      [1000, 1000, 20],
-      [1000, 333, 20]
+      [M, 100, 10],
+      [M, 1000, 20],
+      [M, 333, 20]
     ])("%i clients, %i backends, subset %i", (m, n, k) => {
       const counts = loads(backendsOf(n), k, Array.from({ length: m }, (_, i) => `client-${i}.example/${4000 + i}`))
       const bound = chernoff((m * k) / n, n)
@@ -133,19 +140,18 @@ describe("Subset properties", () => {
           expect(d.in.length).toBeLessThanOrEqual(2)
           expect(Subset.select(after, k, id)).toHaveLength(Math.min(k, after.length))
         }
-      }),
-      { numRuns: 1000 }
+      })
     )
   })
 
-  describe("index mode churn, 1,000 clients: two-backend changes only for windows that wrap", () => {
+  describe(`index mode churn, ${M} clients: two-backend changes only for windows that wrap`, () => {
     // A client changes two backends only when its window wraps past rank 0
     // of the larger ring: its start is one of the last K-1 ranks, which by the
     // balance argument above holds for fewer than M(K-1)/N + popcount(M) clients.
     it.each([
-      [1000, 100, 10],
-      [1000, 1000, 20],
-      [1000, 333, 20]
+      [M, 100, 10],
+      [M, 1000, 20],
+      [M, 333, 20]
     ])("%i clients, %i backends, subset %i", (m, n, k) => {
       const ids = Array.from({ length: m }, (_, i) => i)
       const backends = backendsOf(n)
@@ -192,8 +198,7 @@ describe("Subset properties", () => {
             }
           }
         }
-      }),
-      { numRuns: 1000 }
+      })
     )
   })
 
@@ -211,8 +216,7 @@ describe("Subset properties", () => {
           expect(chosen).toHaveLength(Math.min(k, backends.length))
           expect(chosen).toEqual(backends.filter((b) => chosen.includes(b)))
         }
-      ),
-      { numRuns: 1000 }
+      )
     )
   })
 })

@@ -37,6 +37,7 @@ describe("Expansion", () => {
 
   it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("rejects a count of %d as a defect", (count) => {
     expect(() => Expansion.expand([{ address: "a:1", count }])).toThrow(RangeError)
+    expect(() => Expansion.expand([{ address: "a:1", count }])).toThrow(`the count of a:1 must be a whole number >= 0, got ${count}`)
   })
 
   it("keeps every other address's slots when one is added or removed", () => {
