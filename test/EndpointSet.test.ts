@@ -44,12 +44,34 @@ describe("EndpointSet.applyBatch", () => {
       { cap: 2 }
     )
     expect(EndpointSet.addresses(start.set)).toEqual(["h:1", "h:2"])
-    expect(start.skipped.map((e) => e.problem)).toEqual(["OverCap"])
+    expect(start.skipped.map((e) => [e.key, e.problem, e.detail])).toEqual([["svc/c", "OverCap", "cap 2 reached"]])
     const next = EndpointSet.applyBatch(start.set, "svc", [put("svc/b", goValue("h:9")), del("svc/a"), put("svc/d", goValue("h:4"))], {
       cap: 2
     })
     expect(EndpointSet.addresses(next.set)).toEqual(["h:9", "h:4"])
     expect(next.skipped).toEqual([])
+  })
+
+  it("keeps DEFAULT_CAP (10,000) records without a cap option", () => {
+    const puts = Array.from({ length: EndpointSet.DEFAULT_CAP + 1 }, (_, i) => put(`svc/${i}`, goValue(`h:${i + 1}`)))
+    const { set, skipped } = EndpointSet.applyBatch(EndpointSet.empty, "svc", puts)
+    expect(EndpointSet.DEFAULT_CAP).toBe(10_000)
+    expect(set.records.size).toBe(10_000)
+    expect(skipped.map((e) => [e.key, e.problem])).toEqual([[`svc/${EndpointSet.DEFAULT_CAP}`, "OverCap"]])
+  })
+
+  it("returns the same set for a bad put or a delete of a key it does not hold", () => {
+    const start = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1"))]).set
+    const bad = EndpointSet.applyBatch(start, "svc", [put("svc/b", "garbage"), del("svc/c")])
+    expect(bad.set).toBe(start)
+    expect(bad.skipped.map((e) => [e.key, e.problem])).toEqual([["svc/b", "InvalidJson"]])
+  })
+
+  it("applies a batch as its events one by one: a put then a delete of the same key leaves nothing", () => {
+    const { set } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1")), del("svc/a"), put("svc/b", "garbage")])
+    expect(set.records.size).toBe(0)
+    const again = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/a", goValue("h:1")), put("svc/a", "garbage")])
+    expect(again.set.records.size).toBe(0)
   })
 
   it("returns the same set when nothing changes", () => {

@@ -93,6 +93,15 @@ describe("Rotation.period", () => {
   ])("rejects weights %j with offset %d as a defect", (weights, offset) => {
     expect(() => Rotation.period(weights, offset)).toThrow(RangeError)
   })
+
+  it.each([
+    [[-1], 0, "weight 0 must be a whole number >= 0, got -1"],
+    [[1, 1.5], 0, "weight 1 must be a whole number >= 0, got 1.5"],
+    [[1, 2], 0.5, "the offset must be a whole number, got 0.5"],
+    [[2 ** 26, 1], 0, `the weights add up to more than ${2 ** 26}`]
+  ])("says why weights %j with offset %d are refused", (weights, offset, message) => {
+    expect(() => Rotation.period(weights, offset)).toThrow(message)
+  })
 })
 
 describe("Rotation.slotOrder", () => {

@@ -43,6 +43,25 @@ describe("Subset.select", () => {
 
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("refuses a subset size of %s", (size) => {
     expect(() => Subset.select(TEN, size, 0)).toThrow(RangeError)
+    expect(() => Subset.select(TEN, size, 0)).toThrow(`the subset size must be a whole number >= 1, got ${size}`)
+  })
+
+  it("accepts a subset size of 1 and the largest client index", () => {
+    expect(Subset.select(TEN, 1, 0)).toHaveLength(1)
+    expect(Subset.select(TEN, 3, 4294967295)).toEqual(Subset.select(TEN, 3, "4294967295"))
+  })
+
+  // Pinned like the table above, with indices whose high bits are set (the
+  // van der Corput point of a large index) and a longer list.
+  it.each([
+    [4294967295, ["10.0.0.1:9080", "10.0.0.3:9080", "10.0.0.8:9080"]],
+    [305419896, ["10.0.0.7:9080", "10.0.0.8:9080", "10.0.0.9:9080"]],
+    [2863311530, ["10.0.0.2:9080", "10.0.0.6:9080", "10.0.0.9:9080"]],
+    [1431655765, ["10.0.0.4:9080", "10.0.0.5:9080", "10.0.0.10:9080"]],
+    // Bit 16 alone is 2^-16 around the ring: the same start as client 0.
+    [65536, ["10.0.0.3:9080", "10.0.0.7:9080", "10.0.0.8:9080"]]
+  ] as const)("client %j of 10 backends, subset 3: %j (pinned)", (id, expected) => {
+    expect(Subset.select(TEN, 3, id)).toEqual(expected)
   })
 })
 
@@ -57,6 +76,10 @@ describe("Subset.clientIndex", () => {
     ["07", undefined],
     ["-1", undefined],
     ["7 ", undefined],
+    [" 7", undefined],
+    ["+7", undefined],
+    ["x7", undefined],
+    [4294967295, 4294967295],
     ["", undefined],
     ["host-a/123", undefined]
   ] as const)("%j is %j", (id, index) => {
@@ -65,5 +88,26 @@ describe("Subset.clientIndex", () => {
 
   it.each([-1, 1.5, 2 ** 32, Number.NaN])("refuses the number %s", (id) => {
     expect(() => Subset.clientIndex(id)).toThrow(`a client index must be a whole number 0..4294967295, got ${id}`)
+  })
+})
+
+describe("Subset.moves", () => {
+  it("is 0 for the same members and subset", () => {
+    const choice = { members: ["a", "b", "c"], subset: ["a", "b"] }
+    expect(Subset.moves(choice, choice)).toBe(0)
+  })
+
+  it("counts a replacement for a backend that left, not the leaving itself", () => {
+    expect(Subset.moves({ members: ["a", "b", "c"], subset: ["a", "b"] }, { members: ["b", "c"], subset: ["b", "c"] })).toBe(1)
+    expect(Subset.moves({ members: ["a", "b", "c"], subset: ["a", "b"] }, { members: ["b", "c"], subset: ["b"] })).toBe(0)
+  })
+
+  it("counts a member that left the subset while still a member, not one that joined and was chosen", () => {
+    // d joins and is chosen, a (still a member) leaves the subset: one move.
+    expect(Subset.moves({ members: ["a", "b", "c"], subset: ["a", "b"] }, { members: ["a", "b", "c", "d"], subset: ["b", "d"] })).toBe(1)
+    // d joins and is chosen, nothing else changes: no move.
+    expect(Subset.moves({ members: ["a", "b", "c"], subset: ["a", "b"] }, { members: ["a", "b", "c", "d"], subset: ["a", "b", "d"] })).toBe(0)
+    // Two old members swap in for two others: four moves.
+    expect(Subset.moves({ members: ["a", "b", "c", "d"], subset: ["a", "b"] }, { members: ["a", "b", "c", "d"], subset: ["c", "d"] })).toBe(4)
   })
 })
