@@ -21,6 +21,8 @@ const REASON: Record<Address.AddressProblem, string> = {
 const label63 = "a".repeat(63)
 /** 253 characters: the longest host name; four labels of 63, minus one character, joined by dots. */
 const host253 = [label63, label63, label63, "b".repeat(61)].join(".")
+/** 254 characters, every label within 63: one too long. */
+const host254 = [label63, label63, label63, "b".repeat(62)].join(".")
 
 describe("Address.parse: accepted", () => {
   it.each([
@@ -94,7 +96,7 @@ const rejected: ReadonlyArray<Row> = [
   ["a..b:1", "InvalidHost", 0, "a..b"],
   ["a.:1", "InvalidHost", 0, "a."],
   [`${"a".repeat(64)}:1`, "InvalidHost", 0, "a".repeat(64)],
-  [`x${host253}:1`, "InvalidHost", 0, `x${host253}`],
+  [`${host254}:1`, "InvalidHost", 0, host254],
   ["1.2.3:1", "InvalidHost", 0, "1.2.3"],
   ["1.2.3.4.5:1", "InvalidHost", 0, "1.2.3.4.5"],
   ["256.0.0.1:1", "InvalidHost", 0, "256.0.0.1"],
@@ -205,6 +207,7 @@ describe("Address.canonicalIPv6", () => {
     ":",
     ":::",
     "1::2::3",
+    "1:2:3:4:5:6:7:8::1::2",
     "1:2:3",
     "1:2:3:4:5:6:7",
     "1:2:3:4:5:6:7:8:9",

@@ -36,6 +36,11 @@ describe("EndpointSet.applyBatch", () => {
     expect(set.records.size).toBe(4)
   })
 
+  it("orders endpoints by key, not by the order the puts came in", () => {
+    const { set } = EndpointSet.applyBatch(EndpointSet.empty, "svc", [put("svc/b", goValue("h:2")), put("svc/a", goValue("h:1"))])
+    expect(EndpointSet.addresses(set)).toEqual(["h:1", "h:2"])
+  })
+
   it("stops at the cap and keeps updating known keys", () => {
     const start = EndpointSet.applyBatch(
       EndpointSet.empty,
