@@ -425,3 +425,23 @@ describe("Target.format", () => {
     expect(Target.parseUnsafe(canonical)).toEqual(target)
   })
 })
+
+describe("the characters of an etcd service, at the edges of each refused range", () => {
+  const problemAt = (c: number) => {
+    const result = Target.parse(`etcd:///a${String.fromCharCode(c)}b`)
+    return Result.isFailure(result) ? [result.failure.problem, result.failure.position] : "ok"
+  }
+  const hex = (codes: ReadonlyArray<number>) => codes.map((c) => [c.toString(16).toUpperCase().padStart(4, "0"), c] as const)
+  it.each(hex([0x7f, 0xa0, 0xad, 0x1680, 0x2000, 0x200f, 0x2028, 0x202f, 0x205f, 0x206f, 0x3000, 0xfeff, 0xdc00, 0xdfff]))(
+    "refuses U+%s",
+    (_, c) => {
+      expect(problemAt(c)).toEqual(["InvalidService", 9])
+    }
+  )
+  it.each(hex([0x7e, 0xa1, 0xac, 0xae, 0x167f, 0x1681, 0x1fff, 0x2010, 0x2027, 0x2030, 0x205e, 0x2070, 0x2fff, 0x3001, 0xfefe, 0xff00]))(
+    "accepts U+%s",
+    (_, c) => {
+      expect(problemAt(c)).toBe("ok")
+    }
+  )
+})
