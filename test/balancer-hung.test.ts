@@ -89,6 +89,17 @@ describe("Balancer hung rule: when a connection is avoided", () => {
     expect(p.notes()).toEqual([])
   })
 
+  it("writes no lines with the trace off", () => {
+    const p = stalled(10, 60, 20, 1, { trace: false })
+    expect(p.picks(110, 2)).toEqual(["b:1#0", "b:1#0"])
+    for (let i = 0; i < 3; i++) p.end("a:1#0", 111, false)
+    expect(p.picks(210, 2)).toEqual(["a:1#0", "b:1#0"])
+    p.start("a:1#0", 220)
+    p.end("a:1#0", 230)
+    expect(p.view("a:1#0").hung).toBe(false)
+    expect(p.notes()).toEqual([])
+  })
+
   it("does not avoid it when the latest call started less than half the threshold after the second", () => {
     const p = stalled(10, 59, 20, 1)
     expect(p.picks(500, 2).sort()).toEqual(both)
@@ -104,6 +115,11 @@ describe("Balancer hung rule: when a connection is avoided", () => {
     const off = stalled(10, 60, 20, 1, { hungAfterMs: 0 })
     expect(off.picks(500, 2).sort()).toEqual(both)
     expect(off.view("a:1#0").hung).toBe(false)
+    // ewma counts the calls waiting too (its penalty reads them): the rule stays off.
+    const ewma = stalled(10, 60, 20, 1, { hungAfterMs: 0, pickMode: "ewma" })
+    ewma.picks(500, 8)
+    expect(ewma.view("a:1#0").hung).toBe(false)
+    expect(Balancer.avoidances(ewma.b)).toBe(0)
   })
 
   it("does not avoid it when the other address last answered when the second call started, not after", () => {
@@ -259,5 +275,88 @@ describe("Balancer hung rule: probes and the way back", () => {
     expect(p.view("a:1#0").hung).toBe(true)
     expect(round(p, 349)).toBe(0)
     expect(round(p, 350)).toBe(1)
+  })
+
+  it("ends a probe round early when the connection answers, or is ejected", () => {
+    const p = avoided()
+    expect([round(p, 210), round(p, 310)]).toEqual([1, 2])
+    // A round of 3: one pick, then an answer: back, the round's 2 left are not its.
+    expect(p.picks(410, 1)).toEqual(["a:1#0"])
+    p.start("a:1#0", 410)
+    p.end("a:1#0", 411)
+    const after = p.picks(411, 4)
+    expect(after.filter((key) => key === "a:1#0")).toHaveLength(2)
+    // Hung again later; a round of 1 (it starts over at 1), then ejected during a round of 2.
+    const q = avoided()
+    expect([round(q, 210), round(q, 310)]).toEqual([1, 2])
+    expect(q.picks(410, 1)).toEqual(["a:1#0"])
+    Balancer.step(q.b, { _tag: "HealthChanged", now: 412, slot: q.id("a:1#0"), healthy: false })
+    expect(q.picks(412, 3)).toEqual(["b:1#0", "b:1#0", "b:1#0"])
+  })
+
+  it("starts the probe rounds of a connection hung again at one call", () => {
+    const p = avoided()
+    expect([round(p, 210), round(p, 310), round(p, 410)]).toEqual([1, 2, 3])
+    // Back at its answer, then hung again by the same rule: 3 calls unanswered, another address answering.
+    p.start("a:1#0", 500)
+    p.end("a:1#0", 501)
+    p.start("a:1#0", 510)
+    p.start("a:1#0", 520)
+    p.start("a:1#0", 570)
+    p.answer("b:1#0", 580, 1)
+    // Ended unanswered before it is found hung: no call in flight, and nothing starts its rounds over.
+    for (let i = 0; i < 3; i++) p.end("a:1#0", 600, false)
+    expect(p.picks(620, 1)).toEqual(["b:1#0"])
+    expect(p.view("a:1#0")).toMatchObject({ hung: true, avoided: 2 })
+    expect([round(p, 720), round(p, 820)]).toEqual([1, 2])
+  })
+
+  /** a:1 and c:1 hung at 110 (3 calls each, none answered; b:1 answers), their calls then ended unanswered. */
+  const twoAvoided = () => {
+    const p = pool([{ address: "a:1", count: 1 }, { address: "b:1", count: 1 }, { address: "c:1", count: 1 }])
+    for (const t of [0, 10, 60]) {
+      p.start("a:1#0", t)
+      p.start("c:1#0", t)
+      if (t === 10) p.answer("b:1#0", 20, 1)
+    }
+    expect(p.picks(110, 3)).toEqual(["b:1#0", "b:1#0", "b:1#0"])
+    for (let i = 0; i < 3; i++) {
+      p.end("a:1#0", 111, false)
+      p.end("c:1#0", 111, false)
+    }
+    return p
+  }
+
+  it("probes two hung connections in the order they were avoided", () => {
+    const p = twoAvoided()
+    const first = p.picks(210, 3)
+    expect(first.slice(0, 2).sort()).toEqual(["a:1#0", "c:1#0"])
+    expect(first[2]).toBe("b:1#0")
+  })
+
+  it("probes no connection that left the pool", () => {
+    const p = twoAvoided()
+    // a:1 is listed no more (1 of 3 READY addresses: removed at once).
+    const out = Balancer.step(p.b, {
+      _tag: "Addresses",
+      now: 150,
+      target: "pass:///x",
+      endpoints: [{ address: "b:1", count: 1 }, { address: "c:1", count: 1 }],
+      overCap: "fail",
+      offset: 0
+    })
+    expect(out.remove).toEqual([p.id("a:1#0")])
+    expect(p.picks(210, 3)).toEqual(["c:1#0", "b:1#0", "b:1#0"])
+  })
+
+  it("gives the rest of a round to no connection that answered during it", () => {
+    const p = twoAvoided()
+    p.picks(210, 3)
+    // The rounds of 2 at 310: a:1 takes its first pick and answers; the next picks are c:1's round.
+    const first = p.picks(310, 1)[0]!
+    const other = first === "a:1#0" ? "c:1#0" : "a:1#0"
+    p.start(first, 310)
+    p.end(first, 311)
+    expect(p.picks(311, 2)).toEqual([other, other])
   })
 })
