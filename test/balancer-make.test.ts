@@ -6,6 +6,7 @@
  * `balancer/options.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Result from "effect/Result"
 import * as Balancer from "../src/core/Balancer.js"
 
 describe("Balancer.make", () => {
@@ -97,6 +98,8 @@ describe("Balancer.make", () => {
     expect(() => Balancer.checkCapUnsafe([{ address: "a:1", count: 5 }], 4)).toThrow(
       "the target asks for 5 connections, over this channel's cap of 4: lower the #N counts or the number of addresses, or raise the channel option grpc_anchor.max_connections"
     )
+    const refused = Balancer.checkCap([{ address: "a:1", count: 5 }], 4)
+    expect(Result.isFailure(refused) && refused.failure).toMatchObject({ _tag: "ConnectionCapError", total: 5, max: 4 })
     expect(Balancer.checkCapUnsafe([{ address: "a:1", count: 4_096 }])).toBe(4_096)
     expect(() => Balancer.checkCapUnsafe([{ address: "a:1", count: 4_097 }])).toThrow(/cap of 4096/)
   })
