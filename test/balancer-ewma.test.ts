@@ -141,7 +141,91 @@ describe("Balancer ewma: the estimate", () => {
     // a = 400 against b: 100 x (calls + 1).
     p.start("b:1", 1, 2)
     expect(p.choose(1)).toBe("b:1")
-    p.start("b:1", 1, 2)
+    // 400 x 1 against 100 x 4: equal costs, fewer calls in flight wins.
+    p.start("b:1", 1)
     expect(p.choose(1)).toBe("a:1")
+    p.start("b:1", 1)
+    expect(p.choose(1)).toBe("a:1")
+  })
+
+  it("does not count an unanswered end that only equals the capped penalty", () => {
+    const p = pool()
+    p.start("a:1", 0, 2)
+    // At 400 the waiting call's age reaches 4 x 100: the slowest sample would not raise it.
+    p.end("a:1", 400, 400, false)
+    // Still the penalty at 1400 (400 x 2, not a decaying 400 e^-1 x 2 = 294), against b's 100 x 4.
+    p.start("b:1", 1_400, 3)
+    expect(p.choose(1_400)).toBe("b:1")
+  })
+
+  it("ignores a latency that is negative or not finite, and counts one of 0", () => {
+    for (const latency of [-5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const p = pool()
+      p.start("a:1", 0)
+      p.end("a:1", 10, latency)
+      expect(p.choose(10), String(latency)).toBe("a:1,b:1")
+    }
+    const p = pool()
+    p.start("a:1", 0)
+    p.end("a:1", 10, 0)
+    expect(p.choose(10)).toBe("a:1")
+  })
+})
+
+describe("Balancer ewma: samples over time", () => {
+  it("replaces a measured estimate with a slower sample (the peak), not a blend", () => {
+    const p = pool()
+    p.call("a:1", 0, 10)
+    // 40 ms at 50 (4 x 10, not capped): a = 40; a blend would be 11.9. b: the typical 11.2 x 3.
+    p.call("a:1", 10, 50)
+    p.start("b:1", 50, 2)
+    expect(p.choose(50)).toBe("b:1")
+  })
+
+  it("blends with the time weight when it is over 1/16, as the typical latency does", () => {
+    const p = pool()
+    p.call("a:1", 0, 10)
+    // 2 ms at 1010, 1 s after the first: both a and the typical latency are 10 e^-1 + 2 (1 - e^-1).
+    p.call("a:1", 1_008, 1_010)
+    expect(p.choose(1_010)).toBe("a:1,b:1")
+  })
+
+  it("blends by adding the weighted sample", () => {
+    const p = pool()
+    p.call("a:1", 0, 10)
+    p.call("a:1", 18, 20)
+    // a = 9.5 with 14 calls in flight (142.5) against the typical 9.92 with 13 (138.9).
+    p.start("a:1", 20, 14)
+    p.start("b:1", 20, 13)
+    expect(p.choose(20)).toBe("b:1")
+  })
+
+  it("forgets a connection's estimate when it is READY anew: the penalty until its next answer", () => {
+    const b = Balancer.make({ startWaitMs: 0, pickMode: "ewma", ewmaDecayMs: 1_000, hungAfterMs: 0, suspicionMs: 0 })
+    const out = Balancer.step(b, {
+      _tag: "Addresses",
+      now: 0,
+      target: "pass:///x",
+      endpoints: [{ address: "a:1", count: 1 }, { address: "b:1", count: 1 }],
+      overCap: "fail",
+      offset: 7
+    })
+    const [a, c] = out.create.map((slot) => slot.id)
+    for (const id of [a!, c!]) Balancer.step(b, { _tag: "StateChanged", now: 0, slot: id, state: "READY" })
+    const call = (id: number, from: number, to: number) => {
+      Balancer.callStarted(b, id, from)
+      Balancer.callEnded(b, id, to, true, to - from)
+    }
+    call(a!, 0, 10)
+    call(c!, 0, 40)
+    // a reconnects: its 10 ms (9.7 by now) is forgotten; it costs the typical 10.9. b: 40.
+    Balancer.step(b, { _tag: "StateChanged", now: 40, slot: a!, state: "IDLE" })
+    Balancer.step(b, { _tag: "StateChanged", now: 40, slot: a!, state: "READY" })
+    for (let i = 0; i < 3; i++) Balancer.callStarted(b, a!, 40)
+    // a: 10.9 x 4 = 43.6 > 40 (9.7 x 4 = 38.8 had it kept its estimate).
+    for (let i = 0; i < 8; i++) {
+      expect(Balancer.pick(b, 40)).toBe(c)
+      Balancer.settlePicks(b)
+    }
   })
 })

@@ -265,6 +265,13 @@ describe("Balancer hung rule: probes and the way back", () => {
     p.start("a:1#0", 250)
     p.answer("b:1#0", 260, 1)
     expect(p.picks(1_000, 2).sort()).toEqual(both)
+    // A third: hung again; no probe left from before it was READY anew comes due at once.
+    p.start("a:1#0", 1_010)
+    p.answer("b:1#0", 1_020, 1)
+    for (let i = 0; i < 3; i++) p.end("a:1#0", 1_050, false)
+    expect(p.picks(1_100, 2)).toEqual(["b:1#0", "b:1#0"])
+    expect(p.view("a:1#0")).toMatchObject({ hung: true, avoided: 2 })
+    expect(p.picks(1_150, 2)).toEqual(["b:1#0", "b:1#0"])
   })
 
   it("gets no probe while ejected by health checks; one a probe period after it is back", () => {
@@ -308,6 +315,8 @@ describe("Balancer hung rule: probes and the way back", () => {
     for (let i = 0; i < 3; i++) p.end("a:1#0", 600, false)
     expect(p.picks(620, 1)).toEqual(["b:1#0"])
     expect(p.view("a:1#0")).toMatchObject({ hung: true, avoided: 2 })
+    // Its first probe comes a probe period after this avoidance, not at a time left from the first.
+    expect(p.picks(650, 2)).toEqual(["b:1#0", "b:1#0"])
     expect([round(p, 720), round(p, 820)]).toEqual([1, 2])
   })
 
