@@ -91,13 +91,32 @@ describe("Balancer hung rule: when a connection is avoided", () => {
 
   it("writes no lines with the trace off", () => {
     const p = stalled(10, 60, 20, 1, { trace: false })
-    expect(p.picks(110, 2)).toEqual(["b:1#0", "b:1#0"])
+    const lines: Array<ReadonlyArray<string>> = []
+    expect(Balancer.pick(p.b, 110)).toBe(p.id("b:1#0"))
+    lines.push(p.notes())
     for (let i = 0; i < 3; i++) p.end("a:1#0", 111, false)
-    expect(p.picks(210, 2)).toEqual(["a:1#0", "b:1#0"])
+    expect(Balancer.pick(p.b, 210)).toBe(p.id("a:1#0"))
+    lines.push(p.notes())
     p.start("a:1#0", 220)
     p.end("a:1#0", 230)
     expect(p.view("a:1#0").hung).toBe(false)
-    expect(p.notes()).toEqual([])
+    lines.push(p.notes())
+    expect(lines).toEqual([[], [], []])
+  })
+
+  it("names the other address in that line also when a sibling answered last", () => {
+    const p = pool([{ address: "a:1", count: 2 }, { address: "b:1", count: 1 }])
+    p.start("a:1#0", 0)
+    p.start("a:1#0", 10)
+    p.answer("b:1#0", 20, 1)
+    p.start("a:1#0", 60)
+    p.answer("a:1#1", 70, 1)
+    p.notes()
+    for (let i = 0; i < 3; i++) Balancer.pick(p.b, 110)
+    expect(p.view("a:1#0").hung).toBe(true)
+    expect(p.notes()).toEqual([
+      "a:1#0: 3 calls unanswered, the second for 100 ms, while b:1 answers; avoided (hung) until a call is answered, one probe every 100 ms"
+    ])
   })
 
   it("does not avoid it when the latest call started less than half the threshold after the second", () => {
@@ -117,7 +136,10 @@ describe("Balancer hung rule: when a connection is avoided", () => {
     expect(off.view("a:1#0").hung).toBe(false)
     // ewma counts the calls waiting too (its penalty reads them): the rule stays off.
     const ewma = stalled(10, 60, 20, 1, { hungAfterMs: 0, pickMode: "ewma" })
-    ewma.picks(500, 8)
+    // b:1 loaded so that the picks land on a:1 too (where the rule would look).
+    ewma.start("b:1#0", 500)
+    for (let i = 0; i < 40; i++) ewma.start("b:1#0", 500)
+    expect(ewma.picks(500, 8)).toContain("a:1#0")
     expect(ewma.view("a:1#0").hung).toBe(false)
     expect(Balancer.avoidances(ewma.b)).toBe(0)
   })

@@ -98,6 +98,13 @@ describe("Balancer.make", () => {
     expect(() => Balancer.checkCapUnsafe([{ address: "a:1", count: 5 }], 4)).toThrow(
       "the target asks for 5 connections, over this channel's cap of 4: lower the #N counts or the number of addresses, or raise the channel option grpc_anchor.max_connections"
     )
+    let thrown: unknown
+    try {
+      Balancer.checkCapUnsafe([{ address: "a:1", count: 5 }], 4)
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toBeInstanceOf(Balancer.ConnectionCapError)
     const refused = Balancer.checkCap([{ address: "a:1", count: 5 }], 4)
     expect(Result.isFailure(refused) && refused.failure).toMatchObject({ _tag: "ConnectionCapError", total: 5, max: 4 })
     expect(Balancer.checkCapUnsafe([{ address: "a:1", count: 4_096 }])).toBe(4_096)
