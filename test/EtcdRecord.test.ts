@@ -31,6 +31,36 @@ describe("EtcdRecord.encode", () => {
     expect(EtcdRecord.encode("svc", { address: "10.0.0.1:9080", metadata })).toEqual({ key: "svc/10.0.0.1:9080", value })
   })
 
+  // The edges of goQuote's ranges and of compareCodePoints, and what JSON
+  // cannot hold (each row kills a planted mutant of etcdRecord/goJson.ts).
+  it.each([
+    ["a space (0x20) is literal", "a b", `"a b"`],
+    ["U+D7FF and U+E000 (just outside the surrogates) are literal", "\ud7ff\ue000", `"\ud7ff\ue000"`],
+    ["pairs at the edges (D800 DC00, DBFF DFFF) are literal", "\ud800\udc00\udbff\udfff", `"\ud800\udc00\udbff\udfff"`],
+    ["a lone high surrogate at the end", "a\udbff", `"a\\ufffd"`],
+    ["a high surrogate before a non-surrogate", "\ud800\ue000", `"\\ufffd\ue000"`],
+    ["a high surrogate before a high surrogate", "\udbff\udbff", `"\\ufffd\\ufffd"`],
+    ["lone low surrogates DC00 and DFFF, even when a low one follows", "\udc00\udfff", `"\\ufffd\\ufffd"`],
+    ["a lone high surrogate before a pair", "\ud800\ud800\udc00", `"\\ufffd\ud800\udc00"`],
+    ["a key that is a prefix sorts first", { ab: 1, a: 2 }, `{"a":2,"ab":1}`],
+    ["keys past equal BMP characters", { ac: 1, ab: 2 }, `{"ab":2,"ac":1}`],
+    ["keys past U+FFFF", { "\uffffb": 1, "\uffffa": 2 }, `{"\uffffa":2,"\uffffb":1}`],
+    ["keys past an equal astral character", { "😀b": 1, "😀a": 2 }, `{"😀a":2,"😀b":1}`],
+    ["keys that differ in an astral character", { "😁": 1, "😀": 2, "\uffff": 3 }, `{"\uffff":3,"😀":2,"😁":1}`],
+    ["false", false, `false`],
+    ["NaN and Infinity as null", [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY], `[null,null,null]`],
+    ["a bigint as its digits", { n: 12345678901234567890n }, `{"n":12345678901234567890}`],
+    ["toJSON, called with the empty key", { d: new Date(0), k: { toJSON: (key: string) => `key=${key}` } }, `{"d":"1970-01-01T00:00:00.000Z","k":"key="}`],
+    ["undefined, functions and symbols left out of objects", { u: undefined, f: () => 1, s: Symbol("s"), a: 1 }, `{"a":1}`],
+    ["undefined, functions and symbols as null in arrays", [undefined, () => 1, Symbol("s")], `[null,null,null]`],
+    ["the same object twice is no cycle", (() => {
+      const shared = { x: 1 }
+      return { a: shared, b: [shared, shared] }
+    })(), `{"a":{"x":1},"b":[{"x":1},{"x":1}]}`]
+  ] as const)("metadata: %s", (_name, metadata, encoded) => {
+    expect(EtcdRecord.encode("svc", { address: "h:1", metadata }).value).toBe(`{"Op":0,"Addr":"h:1","Metadata":${encoded}}`)
+  })
+
   it("brackets IPv6 in key and value", () => {
     expect(EtcdRecord.encode("a/b", { address: "[::1]:80", metadata: null })).toEqual({
       key: "a/b/[::1]:80",
@@ -42,6 +72,7 @@ describe("EtcdRecord.encode", () => {
     const cyclic: { self?: unknown } = {}
     cyclic.self = cyclic
     expect(() => EtcdRecord.encode("svc", { address: "h:1", metadata: cyclic })).toThrow(TypeError)
+    expect(() => EtcdRecord.encode("svc", { address: "h:1", metadata: cyclic })).toThrow("EtcdRecord.encode: metadata contains a cycle")
   })
 })
 
