@@ -61,6 +61,22 @@ const REASON = {
 type Row = readonly [input: string, problem: Target.TargetProblem, position: number, piece: string, reason: keyof typeof REASON]
 
 const errors: ReadonlyArray<Row> = [
+  // Rows that kill planted survivors of target/parser.ts and target/count.ts.
+  ["pass://a?x/y", "UnexpectedAuthority", 7, "a", "UnexpectedAuthority"],
+  ["pass:///a:1#2#3", "InvalidCount", 12, "2#3", "InvalidCount"],
+  ["pass:///a:1#128,a:1#129", "MergedCountTooLarge", 16, "a:1#129", "MergedCountTooLarge"],
+  ["etcd://e:1?pick=a/b", "MissingService", 7, "e:1", "MissingService"],
+  ["etcd:///s?subset=100000", "InvalidSubset", 17, "100000", "InvalidSubset"],
+  ["etcd:///s?subset=10001", "InvalidSubset", 17, "10001", "InvalidSubset"],
+  ["pass:///a:1#2560", "CountTooLarge", 12, "2560", "CountTooLarge"],
+  ["pass:///a:1#257", "CountTooLarge", 12, "257", "CountTooLarge"],
+  ["pass:///a:1#-x", "InvalidCount", 12, "-x", "InvalidCount"],
+  ["pass:///a:1#x5", "InvalidCount", 12, "x5", "InvalidCount"],
+  ["pass:///a:1#-1.5", "NegativeCount", 12, "-1.5", "NegativeCount"],
+  ["etcd:///a\ud800", "InvalidService", 9, "\ud800", "InvalidService"],
+  ["etcd:///a\udbff?pick=ewma", "InvalidService", 9, "\udbff", "InvalidService"],
+  ["etcd:///a\ud800\udbff", "InvalidService", 9, "\ud800", "InvalidService"],
+  ["etcd:///a\ud800\ue000", "InvalidService", 9, "\ud800", "InvalidService"],
   // scheme
   ["", "EmptyTarget", 0, "", "EmptyTarget"],
   ["10.0.0.1:9080", "MissingScheme", 0, "10.0.0.1:9080", "MissingScheme"],
@@ -249,6 +265,28 @@ describe("Target.parse errors", () => {
     )
   })
 
+  it("quotes a piece of exactly 80 characters and an input of exactly 200 in full", () => {
+    const at80 = `pass:///a:1#${"9".repeat(80)}`
+    expect(errorOf(at80).message).toBe(`${REASON.CountTooLarge}: ${JSON.stringify("9".repeat(80))} at position 12 in ${JSON.stringify(at80)}`)
+    const at200 = `pass:///a:1#${"9".repeat(188)}`
+    expect(errorOf(at200).message).toBe(
+      `${REASON.CountTooLarge}: ${JSON.stringify(`${"9".repeat(79)}…`)} at position 12 in ${JSON.stringify(at200)}`
+    )
+    const at201 = `${at200}9`
+    expect(errorOf(at201).message).toBe(
+      `${REASON.CountTooLarge}: ${JSON.stringify(`${"9".repeat(79)}…`)} at position 12 in a target of 201 characters`
+    )
+  })
+
+  it("names the address of a TargetError built by hand from where its position lies", () => {
+    const message = (input: string, position: number, piece: string) =>
+      new Target.TargetError({ input, position, piece, problem: "MissingPort" }).message
+    // An etcd text without a "/" after the endpoints: the endpoint is meant.
+    expect(message("etcd://e", 7, "e")).toBe(`${REASON.EtcdMissingPort}: "e" at position 7 in "etcd://e"`)
+    // A position after the "/": the address.
+    expect(message("etcd://e:1/h", 11, "h")).toBe(`${REASON.MissingPort}: "h" at position 11 in "etcd://e:1/h"`)
+  })
+
   it("parseUnsafe throws the same TargetError", () => {
     const input = "pass:///a:1,,b:2"
     expect(() => Target.parseUnsafe(input)).toThrow(Target.TargetError)
@@ -386,6 +424,28 @@ describe("Target.parse results", () => {
       endpoints: [{ address: { host: "a", port: 1 }, count: Target.MAX_COUNT, maxCount: Target.MAX_COUNT }],
       options: {}
     })
+  })
+})
+
+describe("Target.parse edges", () => {
+  it("takes a service of surrogate pairs at the edges, the largest merged count and subset", () => {
+    expect(Target.parseUnsafe("etcd:///\ud800\udc00\udbff\udfff\u{1F600}#2")).toEqual({
+      _tag: "Etcd", etcd: [], service: "\ud800\udc00\udbff\udfff\u{1F600}", count: 2, maxCount: 2, options: {}
+    })
+    expect(Target.parseUnsafe("pass:///a:1#128,a:1#128")).toEqual(Target.parseUnsafe("pass:///a:1#256"))
+    expect(Target.parseUnsafe("etcd:///s?subset=10000").options).toStrictEqual({ subset: 10000 })
+  })
+
+  it("gives options only the keys that were written", () => {
+    expect(Object.keys(Target.parseUnsafe("etcd:///s?pick=ewma").options)).toEqual(["pick"])
+    expect(Object.keys(Target.parseUnsafe("etcd:///s?subset=2").options)).toEqual(["subset"])
+    expect(Object.keys(Target.parseUnsafe("etcd:///s").options)).toEqual([])
+  })
+
+  it("writes a range that starts at 1 and leaves out a fixed count of 1", () => {
+    expect(Target.format(Target.parseUnsafe("pass:///a:1#1..4,b:2#1"))).toBe("pass:///a:1#1..4,b:2")
+    expect(Target.format(Target.parseUnsafe("etcd:///s#1..3"))).toBe("etcd:///s#1..3")
+    expect(Target.format(Target.parseUnsafe("etcd:///s#1"))).toBe("etcd:///s")
   })
 })
 
