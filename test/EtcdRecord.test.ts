@@ -155,7 +155,10 @@ describe("EtcdRecord.decode", () => {
     ["boolean", "true", "NotAnObject", "a boolean"],
     ["string", `"h:1"`, "NotAnObject", "a string"],
     ["empty value", "", "InvalidJson", "empty"],
-    ["not JSON", "hello", "InvalidJson", `5 characters, starting "hello"`]
+    ["not JSON", "hello", "InvalidJson", `5 characters, starting "hello"`],
+    ["long non-JSON: its first 40 characters", "y".repeat(41), "InvalidJson", `41 characters, starting "${"y".repeat(40)}"`],
+    ["a bad Op of exactly 120 characters in full", `{"Op":"${"o".repeat(118)}","Addr":"h:1"}`, "InvalidOp", `Op "${"o".repeat(118)}"`],
+    ["a bad Op of 121 characters shortened", `{"Op":"${"o".repeat(119)}","Addr":"h:1"}`, "InvalidOp", `Op "${"o".repeat(119)}… (121 characters)`]
   ] as const)("names the problem and what was wrong: %s", (_name, value, problem, detail) => {
     const error = failureOf(EtcdRecord.decode("svc/k", value))
     expect({ problem: error.problem, detail: error.detail }).toEqual({ problem, detail })
@@ -194,6 +197,23 @@ describe("EtcdRecord.sameEndpoint", () => {
     [{ address: "h:1", metadata: "1" }, { address: "h:1", metadata: 1 }, false]
   ] as const)("sameEndpoint(%j, %j) = %j", (a, b, expected) => {
     expect(EtcdRecord.sameEndpoint(a, b)).toBe(expected)
+  })
+})
+
+describe("EtcdRecord.sameEndpoint and withConnections edges", () => {
+  it("the same metadata object is the same endpoint without encoding it (even with a cycle)", () => {
+    const cyclic: { self?: unknown } = {}
+    cyclic.self = cyclic
+    expect(EtcdRecord.sameEndpoint({ address: "h:1", metadata: cyclic }, { address: "h:1", metadata: cyclic })).toBe(true)
+  })
+
+  it("refuses a range whose fields are not numbers (from untyped callers)", () => {
+    for (const range of [{ count: "2", maxCount: 3 }, { count: 2, maxCount: "2" }]) {
+      const result = EtcdRecord.withConnections(null, range as never)
+      expect(Result.isFailure(result) && result.failure.message).toBe(
+        `cannot set "grpc_anchor.connections": ${JSON.stringify(range)} is not a count range with 1 <= count <= maxCount <= 256`
+      )
+    }
   })
 })
 
