@@ -4,6 +4,7 @@
  * re-puts, moves onto a new lease, the last successful keep-alive: see
  * `Registrar.Counters`); metrics read them at collection time. Internal.
  */
+import * as LiveSet from "../../internal/liveSet.js"
 import type { Counters } from "./registrar/counters.js"
 
 /** One live registration of `address` under `service`, and how to read its counters now. */
@@ -13,15 +14,9 @@ export interface RegistrationSource {
   readonly counters: () => Counters
 }
 
-const live = new Set<RegistrationSource>()
+const live = LiveSet.make<RegistrationSource>()
 
-export const track = (registration: RegistrationSource): void => {
-  live.add(registration)
-}
-
-export const untrack = (registration: RegistrationSource): void => {
-  live.delete(registration)
-}
+export const { track, untrack } = live
 
 /** The live registrations now. */
-export const registrations = (): ReadonlyArray<RegistrationSource> => [...live]
+export const registrations = live.all

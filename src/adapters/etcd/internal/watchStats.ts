@@ -5,6 +5,7 @@
  * as it goes (a few per watch response, never per call); metrics read them
  * at collection time. Internal.
  */
+import * as LiveSet from "../../internal/liveSet.js"
 
 /**
  * Why a service watch started again:
@@ -28,15 +29,9 @@ export class ServiceWatch {
   constructor(readonly service: string) {}
 }
 
-const live = new Set<ServiceWatch>()
+const live = LiveSet.make<ServiceWatch>()
 
-export const track = (watch: ServiceWatch): void => {
-  live.add(watch)
-}
-
-export const untrack = (watch: ServiceWatch): void => {
-  live.delete(watch)
-}
+export const { track, untrack } = live
 
 /** The live watches now. */
-export const watches = (): ReadonlyArray<ServiceWatch> => [...live]
+export const watches = live.all

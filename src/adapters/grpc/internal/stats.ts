@@ -5,6 +5,7 @@
  * that key, so neither is exported from the package.
  */
 import type * as Balancer from "../../../core/Balancer.js"
+import * as LiveSet from "../../internal/liveSet.js"
 import type { SubsetState } from "./keys.js"
 import type { ChannelStats, ConnectionStats } from "../Stats.js"
 
@@ -34,20 +35,14 @@ export interface PoolSource {
  * its first address list to its `destroy`, whether or not a sink reads it.
  * Metrics read it at collection time; nothing else does.
  */
-const live = new Set<PoolSource>()
+const live = LiveSet.make<PoolSource>()
 
-export const track = (source: PoolSource): void => {
-  live.add(source)
-}
-
-export const untrack = (source: PoolSource): void => {
-  live.delete(source)
-}
+export const { track, untrack } = live
 
 /** The samples of every live policy, now. */
 export const samples = (): Array<PoolSample> => {
   const out: Array<PoolSample> = []
-  for (const source of live) {
+  for (const source of live.all()) {
     const sample = source.sample()
     if (sample !== undefined) out.push(sample)
   }
