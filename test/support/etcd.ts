@@ -393,11 +393,28 @@ export class EtcdMember {
   }
 }
 
-const startMembers = async (
-  size: number,
-  tls?: EtcdTls,
-  options?: { readonly peerProxies?: boolean }
-): Promise<{ readonly root: string; readonly members: ReadonlyArray<EtcdMember>; readonly proxies: PeerProxies | undefined }> => {
+type Started = { readonly root: string; readonly members: ReadonlyArray<EtcdMember>; readonly proxies: PeerProxies | undefined }
+
+/** Start attempts when a port found free was taken by another process before etcd bound it. */
+const START_ATTEMPTS = 3
+
+/**
+ * Starts `size` members on free loopback ports. A port is free when it is
+ * found and may be taken before etcd binds it (other test files run beside
+ * this one): then the members are killed and started again on new ports,
+ * at most {@link START_ATTEMPTS} times.
+ */
+const startMembers = async (size: number, tls?: EtcdTls, options?: { readonly peerProxies?: boolean }): Promise<Started> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMembersOnce(size, tls, options)
+    } catch (error) {
+      if (attempt >= START_ATTEMPTS || !String(error).includes("address already in use")) throw error
+    }
+  }
+}
+
+const startMembersOnce = async (size: number, tls?: EtcdTls, options?: { readonly peerProxies?: boolean }): Promise<Started> => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "grpc-anchor-etcd-"))
   const allocated: Array<{ readonly name: string; readonly clientPort: number; readonly peerListenPort: number }> = []
   const taken = new Set<number>()
